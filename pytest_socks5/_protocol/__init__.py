@@ -1,0 +1,81 @@
+"""The sans-I/O SOCKS core: bytes in, messages out. No sockets, no asyncio, no threads.
+
+This package is importable on its own and is what the server in ``pytest_socks5._server``
+drives; tests and fault policies use its message classes to build exact bytes.
+"""
+
+from ._connection import NEED_DATA, PAUSED, TRANSITIONS, ServerConnection, State
+from ._enums import (
+    AddressType,
+    AuthMethod,
+    AuthStatus,
+    Command,
+    Reply,
+    Socks4Command,
+    Socks4Reply,
+    Version,
+    coerce,
+    describe,
+)
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._messages import (
+    AuthReply,
+    AuthRequest,
+    Greeting,
+    MethodSelection,
+    Request,
+    ServerReply,
+    Socks4Request,
+    Socks4Response,
+    UdpDatagram,
+    address_type_for,
+    encode_address,
+)
+from ._parse import (
+    failure_reply,
+    parse_auth_request,
+    parse_greeting,
+    parse_request,
+    parse_socks4_request,
+    parse_udp_datagram,
+    validate_domain,
+)
+
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "TRANSITIONS",
+    "AddressType",
+    "AuthMethod",
+    "AuthReply",
+    "AuthRequest",
+    "AuthStatus",
+    "Command",
+    "Greeting",
+    "LocalProtocolError",
+    "MethodSelection",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Reply",
+    "Request",
+    "ServerConnection",
+    "ServerReply",
+    "Socks4Command",
+    "Socks4Reply",
+    "Socks4Request",
+    "Socks4Response",
+    "State",
+    "UdpDatagram",
+    "Version",
+    "address_type_for",
+    "coerce",
+    "describe",
+    "encode_address",
+    "failure_reply",
+    "parse_auth_request",
+    "parse_greeting",
+    "parse_request",
+    "parse_socks4_request",
+    "parse_udp_datagram",
+    "validate_domain",
+]

@@ -1,0 +1,249 @@
+"""Incremental parsers: a buffer in, ``(message, consumed)`` or ``None`` (need more) out.
+
+Strategy: each parser reads only the bytes it may read, returns ``None`` as soon as the
+buffer holds less than a whole message, and never keeps state, so feeding a stream whole,
+byte by byte or in any other chunking gives the same messages. A field the RFC forbids
+raises :class:`RemoteProtocolError` carrying the bytes the RFC says to answer with.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ._enums import (
+    AddressType,
+    AuthMethod,
+    AuthStatus,
+    Command,
+    Reply,
+    Version,
+    coerce,
+    describe,
+)
+from ._errors import RemoteProtocolError
+from ._messages import AuthReply, AuthRequest, Greeting, MethodSelection, Request, ServerReply
+from ._messages import Socks4Request, UdpDatagram
+
+__all__ = [
+    "MAX_SOCKS4_FIELD",
+    "failure_reply",
+    "parse_auth_request",
+    "parse_greeting",
+    "parse_request",
+    "parse_socks4_request",
+    "parse_udp_datagram",
+    "validate_domain",
+]
+
+Buffer = bytes | bytearray
+
+#: SOCKS 4 fields end with NUL and have no length byte; longer ones are refused.
+MAX_SOCKS4_FIELD = 1024
+
+_NO_ACCEPTABLE = MethodSelection(method=AuthMethod.NO_ACCEPTABLE_METHODS).to_bytes()
+_AUTH_FAILURE = AuthReply(status=AuthStatus.FAILURE).to_bytes()
+
+
+def _hex(data: Buffer) -> str:
+    return bytes(data).hex(" ") or "(nothing)"
+
+
+def failure_reply(reply: int) -> bytes:
+    """A reply with ``reply`` as REP and an all-zero IPv4 BND address."""
+    return ServerReply(reply=reply).to_bytes()
+
+
+def parse_greeting(buf: Buffer) -> tuple[Greeting, int] | None:
+    """RFC 1928 §3: ``VER NMETHODS METHODS`` (1, 1, 1 to 255 bytes)."""
+    if len(buf) < 2:
+        return None
+    if buf[0] != Version.SOCKS5:
+        raise RemoteProtocolError(
+            f"expected VER 0x05 in the greeting, got 0x{buf[0]:02x}: {_hex(buf[:16])}"
+        )
+    end = 2 + buf[1]
+    if len(buf) < end:
+        return None
+    methods = tuple(coerce(m, AuthMethod) for m in buf[2:end])
+    return Greeting(methods=methods), end
+
+
+def parse_auth_request(buf: Buffer) -> tuple[AuthRequest, int] | None:
+    """RFC 1929: ``VER ULEN UNAME PLEN PASSWD``."""
+    if not buf:
+        return None
+    if buf[0] != Version.USERNAME_PASSWORD:
+        raise RemoteProtocolError(
+            "expected sub-negotiation VER 0x01 (RFC 1929), got "
+            f"0x{buf[0]:02x}: {_hex(buf[:16])}",
+            response=_AUTH_FAILURE,
+        )
+    if len(buf) < 2:
+        return None
+    ulen = buf[1]
+    if len(buf) < 3 + ulen:
+        return None
+    plen = buf[2 + ulen]
+    end = 3 + ulen + plen
+    if len(buf) < end:
+        return None
+    return AuthRequest(username=bytes(buf[2 : 2 + ulen]), password=bytes(buf[3 + ulen : end])), end
+
+
+def validate_domain(raw: bytes) -> str:
+    """Decode a ``DST.ADDR`` domain name; raise :class:`ValueError` saying why it is unusable."""
+    if not raw:
+        raise ValueError("the domain name is empty")
+    if b"\x00" in raw:
+        raise ValueError(f"the domain name contains NUL: {raw!r}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"the domain name is not valid UTF-8: {raw!r}") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(f"the domain name contains control characters: {raw!r}")
+    return text
+
+
+def _parse_address(buf: Buffer, offset: int) -> tuple[int, bytes, int] | None:
+    """``ATYP DST.ADDR DST.PORT`` from ``offset``: ``(atyp, raw address, port offset)``.
+
+    Returns ``None`` when incomplete; raises ``KeyError`` for an unknown ATYP.
+    """
+    if len(buf) <= offset:
+        return None
+    atyp = buf[offset]
+    if atyp == AddressType.IPV4:
+        start, length = offset + 1, 4
+    elif atyp == AddressType.IPV6:
+        start, length = offset + 1, 16
+    elif atyp == AddressType.DOMAIN:
+        if len(buf) <= offset + 1:
+            return None
+        start, length = offset + 2, buf[offset + 1]
+    else:
+        raise KeyError(atyp)
+    if len(buf) < start + length + 2:
+        return None
+    return atyp, bytes(buf[start : start + length]), start + length
+
+
+def _host_text(atyp: int, raw: bytes) -> str:
+    if atyp == AddressType.IPV4:
+        return str(ipaddress.IPv4Address(raw))
+    if atyp == AddressType.IPV6:
+        return str(ipaddress.IPv6Address(raw))
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def parse_request(buf: Buffer) -> tuple[Request, int] | None:
+    """RFC 1928 §4: ``VER CMD RSV ATYP DST.ADDR DST.PORT``.
+
+    An unknown CMD still parses (the server answers REP 0x07); an unknown ATYP cannot be
+    parsed further and raises with REP 0x08; a domain that is empty, holds NUL or control
+    characters or is not UTF-8 raises with REP 0x01 and the request attached.
+    """
+    if not buf:
+        return None
+    if buf[0] != Version.SOCKS5:
+        raise RemoteProtocolError(
+            f"expected VER 0x05 in the request, got 0x{buf[0]:02x}: {_hex(buf[:16])}",
+            response=failure_reply(Reply.GENERAL_FAILURE),
+        )
+    if len(buf) < 4:
+        return None
+    try:
+        parsed = _parse_address(buf, 3)
+    except KeyError:
+        raise RemoteProtocolError(
+            f"unsupported ATYP 0x{buf[3]:02x} in the request (expected 0x01, 0x03 or 0x04): "
+            f"{_hex(buf[:16])}",
+            response=failure_reply(Reply.ADDRESS_TYPE_NOT_SUPPORTED),
+        ) from None
+    if parsed is None:
+        return None
+    atyp, raw, port_at = parsed
+    request = Request(
+        command=coerce(buf[1], Command),
+        reserved=buf[2],
+        address_type=coerce(atyp, AddressType),
+        host=_host_text(atyp, raw),
+        port=int.from_bytes(buf[port_at : port_at + 2], "big"),
+        raw_address=raw,
+    )
+    if atyp == AddressType.DOMAIN:
+        try:
+            validate_domain(raw)
+        except ValueError as exc:
+            raise RemoteProtocolError(
+                f"unusable DST.ADDR: {exc}",
+                response=failure_reply(Reply.GENERAL_FAILURE),
+                request=request,
+            ) from None
+    return request, port_at + 2
+
+
+def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
+    """SOCKS 4/4a: ``VN CD DSTPORT DSTIP USERID NUL``, then ``DOMAIN NUL`` for 4a."""
+    if len(buf) < 9:
+        return None
+    rejected = bytes((0, 0x5B, 0, 0, 0, 0, 0, 0))
+    user_end = buf.find(b"\x00", 8)
+    if user_end < 0:
+        if len(buf) - 8 > MAX_SOCKS4_FIELD:
+            raise RemoteProtocolError(
+                f"SOCKS4 USERID longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
+            )
+        return None
+    ip_raw = bytes(buf[4:8])
+    command, port = buf[1], int.from_bytes(buf[2:4], "big")
+    ip, user_id = str(ipaddress.IPv4Address(ip_raw)), bytes(buf[8:user_end])
+    end = user_end + 1
+    if not (ip_raw[:3] == b"\x00\x00\x00" and ip_raw[3] != 0):
+        return Socks4Request(command=command, port=port, ip=ip, user_id=user_id, host=ip), end
+    domain_end = buf.find(b"\x00", end)
+    if domain_end < 0:
+        if len(buf) - end > MAX_SOCKS4_FIELD:
+            raise RemoteProtocolError(
+                f"SOCKS4a domain longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
+            )
+        return None
+    domain = bytes(buf[end:domain_end])
+    try:
+        validate_domain(domain)
+    except ValueError as exc:
+        raise RemoteProtocolError(f"unusable SOCKS4a domain: {exc}", response=rejected) from None
+    request = Socks4Request(
+        command=command,
+        port=port,
+        ip=ip,
+        user_id=user_id,
+        domain=domain,
+        host=domain.decode("utf-8"),
+    )
+    return request, domain_end + 1
+
+
+def parse_udp_datagram(data: bytes) -> UdpDatagram:
+    """RFC 1928 §7: a whole UDP datagram; raises :class:`ValueError` if it is malformed."""
+    if len(data) < 4:
+        raise ValueError(f"a SOCKS UDP header is at least 4 bytes, got {_hex(data)}")
+    if data[0] or data[1]:
+        raise ValueError(f"RSV must be X'0000', got {_hex(data[:2])}")
+    try:
+        parsed = _parse_address(data, 3)
+    except KeyError:
+        raise ValueError(f"unsupported ATYP {describe(data[3], AddressType)}") from None
+    if parsed is None:
+        raise ValueError(f"truncated SOCKS UDP header: {_hex(data[:32])}")
+    atyp, raw, port_at = parsed
+    if atyp == AddressType.DOMAIN:
+        validate_domain(raw)
+    return UdpDatagram(
+        fragment=data[2],
+        address_type=coerce(atyp, AddressType),
+        host=_host_text(atyp, raw),
+        raw_address=raw,
+        port=int.from_bytes(data[port_at : port_at + 2], "big"),
+        data=data[port_at + 2 :],
+    )
