@@ -7,7 +7,7 @@ which this package never imports.
 from ._auth import Validator
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Outcome
-from ._server import SOCKS5Server, ServerError
+from ._server import ServerError, SOCKS5Server
 from ._url import proxy_url
 
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import traceback
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 from ._auth import AuthPolicy
 from ._dial_errors import reply_for_dial_error
+from ._hosts import HostMap, Unresolvable, map_destination
 from ._protocol import (
     NEED_DATA,
     PAUSED,
@@ -48,6 +50,8 @@ from ._recording import LiveRecord, Outcome, Recorder
 
 __all__ = ["Engine", "EngineConfig"]
 
+ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
+
 #: Bytes a side may have queued for writing before the other side stops being read.
 WRITE_HIGH_WATER = 1024 * 1024
 #: After a failure reply, how long to wait for the client to close before closing.
@@ -64,6 +68,7 @@ class EngineConfig:
     connect_timeout: float = 10.0
     handshake_timeout: float | None = 30.0
     socks4: bool = True
+    host_map: HostMap = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
@@ -141,23 +146,23 @@ class Engine:
     # -- dialling ------------------------------------------------------------------
 
     async def dial(self, host: str, port: int, handshake: _Handshake) -> _RelaySide:
-        """Resolve (domain names only) and connect; raise the last error if all fail."""
+        """Map, resolve (domain names only) and connect; raise the last error if all fail."""
         loop = asyncio.get_running_loop()
+        try:
+            host, port = map_destination(handshake.config.host_map, host, port)
+        except Unresolvable as exc:
+            raise socket.gaierror(socket.EAI_NONAME, str(exc)) from None
         if address_type_for(host) is AddressType.DOMAIN:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            targets = [(info[0], info[4]) for info in infos]
+            targets = [(int(info[0]), str(info[4][0])) for info in infos]
         else:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            targets = [(family, (host, port))]
+            targets = [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
         error: BaseException | None = None
-        for family, address in targets:
-            side = _RelaySide(handshake.record, "upstream")
+        make_side = functools.partial(_RelaySide, handshake.record, "upstream")
+        for family, ip in targets:
             try:
-                await loop.create_connection(
-                    lambda side=side: side,  # type: ignore[misc]
-                    host=address[0],
-                    port=address[1],
-                    family=family,
+                _, side = await loop.create_connection(
+                    make_side, host=ip, port=port, family=family
                 )
             except OSError as exc:
                 error = exc
@@ -234,11 +239,13 @@ class _Handshake(asyncio.Protocol):
             assert not isinstance(event, type(NEED_DATA))
             return event
 
-    def _send(self, message: MethodSelection | AuthReply | ServerReply | Socks4Response) -> None:
+    def _send(self, message: ServerMessage) -> None:
         assert self.transport is not None
         self.transport.write(self.conn.send(message))
 
-    def _finish(self, outcome: Outcome, *, closed_by: str | None, error: str | None = None) -> None:
+    def _finish(
+        self, outcome: Outcome, *, closed_by: str | None, error: str | None = None
+    ) -> None:
         """The connection's sockets are gone: settle the record (once) and tell waiters."""
         self.record.end(outcome, closed_by=closed_by, error=error)
         if self.done.done():
@@ -247,18 +254,37 @@ class _Handshake(asyncio.Protocol):
         self.engine._active.discard(self)
         self.engine.recorder.ended(self.record)
 
-    def _close(self, outcome: Outcome, *, error: str | None = None, linger: bool = True) -> None:
-        """Close after an answer: FIN once the reply is flushed, then wait briefly for the
-        client's FIN so unread client bytes do not turn our close into a reset."""
+    def _reject(
+        self,
+        outcome: Outcome,
+        answer: ServerMessage | bytes = b"",
+        *,
+        error: str | None = None,
+        linger: bool = True,
+    ) -> None:
+        """Record the outcome, send the RFC's answer, close.
+
+        The record is settled *before* the answer goes out, so a client that has read the
+        answer always finds the outcome recorded. The close is a FIN once the answer is
+        flushed; then we wait briefly for the client's FIN so that unread client bytes do
+        not turn our close into a reset that could destroy the answer in flight.
+        """
         transport = self.transport
         assert transport is not None
-        self.conn.close()
         self.record.end(outcome, closed_by="server", error=error)
+        if isinstance(answer, bytes):
+            transport.write(answer)
+        else:
+            self._send(answer)
+        self.conn.close()
         if not linger or self._lost or transport.is_closing() or self.conn.client_eof:
             transport.close()
             return
-        if transport.can_write_eof():
+        try:
             transport.write_eof()
+        except OSError:  # the client is already gone (reset or not connected)
+            transport.abort()
+            return
         loop = asyncio.get_running_loop()
         handle = loop.call_later(LINGER, transport.close)
         self.done.add_done_callback(lambda _: handle.cancel())
@@ -289,7 +315,7 @@ class _Handshake(asyncio.Protocol):
                 async with asyncio.timeout(self.config.handshake_timeout):
                     request = await self._negotiate()
             except TimeoutError:
-                self._close(
+                self._reject(
                     Outcome.TIMEOUT,
                     error=f"no complete handshake within {self.config.handshake_timeout:g}s",
                     linger=False,
@@ -304,11 +330,9 @@ class _Handshake(asyncio.Protocol):
         except RemoteProtocolError as exc:
             if exc.request is not None:
                 self._note_request(exc.request)
-            if exc.response and self.transport is not None:
-                self.transport.write(exc.response)
-                if record.version is not None and len(exc.response) >= 8:
-                    record.reply = exc.response[1]  # a REP (SOCKS5) or CD (SOCKS4) byte
-            self._close(Outcome.PROTOCOL_ERROR, error=str(exc))
+            if record.version is not None and len(exc.response) >= 8:
+                record.reply = exc.response[1]  # a REP (SOCKS5) or CD (SOCKS4) byte
+            self._reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
         except (ConnectionError, asyncio.CancelledError):
             if self._stopping:
                 self._finish(Outcome.SERVER_STOPPED, closed_by="server")
@@ -333,14 +357,15 @@ class _Handshake(asyncio.Protocol):
         record.offered_methods = first.methods
         method = auth.select_method(first.methods)
         record.chosen_method = method
-        self._send(MethodSelection(method=method))
         if method == AuthMethod.NO_ACCEPTABLE_METHODS:
             offered = ", ".join(f"0x{m:02x}" for m in first.methods) or "none"
-            self._close(
+            self._reject(
                 Outcome.NO_ACCEPTABLE_METHOD,
+                MethodSelection(method=method),
                 error=f"the client offered {offered}; the server requires 0x{auth.method:02x}",
             )
             return None
+        self._send(MethodSelection(method=method))
         if method == AuthMethod.USERNAME_PASSWORD:
             creds = await self._next_event()
             assert isinstance(creds, AuthRequest)
@@ -348,10 +373,11 @@ class _Handshake(asyncio.Protocol):
             record.username = creds.username.decode("utf-8", "backslashreplace")
             ok = auth.check(creds.username, creds.password)
             record.authenticated = ok
-            self._send(AuthReply(status=AuthStatus.SUCCESS if ok else AuthStatus.FAILURE))
             if not ok:
-                self._close(Outcome.AUTH_FAILED, error="wrong username or password")
+                answer = AuthReply(status=AuthStatus.FAILURE)
+                self._reject(Outcome.AUTH_FAILED, answer, error="wrong username or password")
                 return None
+            self._send(AuthReply(status=AuthStatus.SUCCESS))
         request = await self._next_event()
         assert isinstance(request, Request)
         self._note_request(request)
@@ -387,14 +413,16 @@ class _Handshake(asyncio.Protocol):
         record = self.record
         if request.command != Command.CONNECT:
             record.reply = Reply.COMMAND_NOT_SUPPORTED
-            self._send(ServerReply(reply=Reply.COMMAND_NOT_SUPPORTED))
-            self._close(Outcome.REJECTED, error=f"command 0x{request.command:02x} is not supported")
+            self._reject(
+                Outcome.REJECTED,
+                ServerReply(reply=Reply.COMMAND_NOT_SUPPORTED),
+                error=f"command 0x{request.command:02x} is not supported",
+            )
             return
         result = await self._dial(request.host, request.port)
         if isinstance(result, Reply):
             record.reply = result
-            self._send(ServerReply(reply=result))
-            self._close(Outcome.REJECTED, error=record.error)
+            self._reject(Outcome.REJECTED, ServerReply(reply=result), error=record.error)
             return
         upstream = result
         assert upstream.transport is not None
@@ -416,14 +444,17 @@ class _Handshake(asyncio.Protocol):
         record = self.record
         if request.command != Socks4Command.CONNECT:
             record.reply = Socks4Reply.REJECTED
-            self._send(Socks4Response(status=Socks4Reply.REJECTED))
-            self._close(Outcome.REJECTED, error=f"SOCKS4 command 0x{request.command:02x} is not supported")
+            self._reject(
+                Outcome.REJECTED,
+                Socks4Response(status=Socks4Reply.REJECTED),
+                error=f"SOCKS4 command 0x{request.command:02x} is not supported",
+            )
             return
         result = await self._dial(request.host, request.port)
         if isinstance(result, Reply):
             record.reply = Socks4Reply.REJECTED
-            self._send(Socks4Response(status=Socks4Reply.REJECTED))
-            self._close(Outcome.REJECTED, error=record.error)
+            answer = Socks4Response(status=Socks4Reply.REJECTED)
+            self._reject(Outcome.REJECTED, answer, error=record.error)
             return
         assert result.transport is not None
         bound = result.transport.get_extra_info("sockname")
@@ -437,7 +468,8 @@ class _Handshake(asyncio.Protocol):
     def _open_tunnel(self, upstream: _RelaySide) -> None:
         """Hand the client transport to a relay protocol and start forwarding both ways."""
         transport = self.transport
-        assert transport is not None and upstream.transport is not None
+        assert transport is not None
+        assert upstream.transport is not None
         client = _RelaySide(self.record, "client")
         self.relay = client
         client.transport = transport
@@ -491,25 +523,31 @@ class _RelaySide(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer
-        assert peer is not None and peer.transport is not None
-        peer.transport.write(data)
+        assert peer is not None
+        assert peer.transport is not None
         record = self.record
         if self.name == "client":
             record.bytes_from_client += len(data)
         else:
             record.bytes_to_client += len(data)
+        peer.transport.write(data)
 
     def eof_received(self) -> bool:
         self.eof = True
         if self.record.closed_by is None:
             self.record.closed_by = self.name
         peer = self.peer
-        assert peer is not None and peer.transport is not None
+        assert peer is not None
+        assert peer.transport is not None
         if peer.eof or peer.lost:
             self.close_tunnel(abort=False)
             return True
-        if peer.transport.can_write_eof() and not peer.transport.is_closing():
-            peer.transport.write_eof()
+        if not peer.transport.is_closing():
+            try:
+                peer.transport.write_eof()
+            except OSError as exc:  # the peer is already gone
+                self.record.end(Outcome.RESET, closed_by=peer.name, error=f"{peer.name}: {exc!r}")
+                self.close_tunnel(abort=True)
         return True
 
     def pause_writing(self) -> None:

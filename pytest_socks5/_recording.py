@@ -39,7 +39,7 @@ class Outcome(enum.Enum):
     CLOSED = "closed"
     #: The tunnel ran and one side reset it (RST) or failed.
     RESET = "reset"
-    #: The request was answered with a failure REP (or SOCKS4 0x5B–0x5D).
+    #: The request was answered with a failure REP (or SOCKS4 0x5B to 0x5D).
     REJECTED = "rejected"
     #: The client offered no method the server accepts (``05 FF``).
     NO_ACCEPTABLE_METHOD = "no-acceptable-method"
@@ -92,6 +92,9 @@ class ConnectionRecord:
     closed_by: str | None = None
     error: str | None = None
     faults: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return describe_record(self)
 
     @property
     def duration(self) -> float | None:
@@ -158,26 +161,46 @@ def check_criteria(criteria: dict[str, Any]) -> None:
         )
 
 
+@dataclass(kw_only=True, slots=True)
 class LiveRecord:
-    """The mutable record a running connection fills in; frozen by :meth:`freeze`."""
+    """The mutable twin of :class:`ConnectionRecord` that a running connection fills in
+    (plain attributes and counters, so recording costs no copies); see :meth:`freeze`."""
 
-    __slots__ = tuple(f.name for f in dataclasses.fields(ConnectionRecord)) + ("fault_list",)
-
-    def __init__(self, id: int, client_address: tuple[str, int]) -> None:
-        for f in dataclasses.fields(ConnectionRecord):
-            if f.default is not dataclasses.MISSING:
-                setattr(self, f.name, f.default)
-        self.id = id
-        self.client_address = client_address
-        self.started_at = time.time()
-        self.fault_list: list[str] = []
+    id: int
+    client_address: tuple[str, int]
+    version: int | None = None
+    offered_methods: tuple[int, ...] = ()
+    chosen_method: int | None = None
+    username: str | None = None
+    raw_username: bytes | None = None
+    raw_password: bytes | None = field(default=None, repr=False)
+    authenticated: bool | None = None
+    command: int | None = None
+    address_type: int | None = None
+    host: str | None = None
+    port: int | None = None
+    raw_address: bytes | None = None
+    user_id: bytes | None = None
+    reply: int | None = None
+    bound_address: tuple[str, int] | None = None
+    upstream_address: tuple[str, int] | None = None
+    bytes_from_client: int = 0
+    bytes_to_client: int = 0
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    outcome: Outcome = Outcome.OPEN
+    closed_by: str | None = None
+    error: str | None = None
+    faults: list[str] = field(default_factory=list)
 
     def freeze(self) -> ConnectionRecord:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ConnectionRecord)}
-        values["faults"] = tuple(self.fault_list)
+        values = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        values["faults"] = tuple(self.faults)
         return ConnectionRecord(**values)
 
-    def end(self, outcome: Outcome, *, closed_by: str | None = None, error: str | None = None) -> bool:
+    def end(
+        self, outcome: Outcome, *, closed_by: str | None = None, error: str | None = None
+    ) -> bool:
         """Record the end once; later calls are ignored. Returns whether this call ended it."""
         if self.outcome is not Outcome.OPEN:
             return False
@@ -187,6 +210,9 @@ class LiveRecord:
             self.error = error
         self.ended_at = time.time()
         return True
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionRecord))
 
 
 class NoMatchingConnection(AssertionError):
@@ -204,7 +230,7 @@ class Recorder:
 
     def new(self, client_address: tuple[str, int]) -> LiveRecord:
         with self._lock:
-            record = LiveRecord(next(self._ids), client_address)
+            record = LiveRecord(id=next(self._ids), client_address=client_address)
             self._records.append(record)
             self._lock.notify_all()
         return record
@@ -293,14 +319,20 @@ def describe_record(r: ConnectionRecord) -> str:
     if r.username is not None:
         parts.append(f"user={r.username!r}")
     if r.command is not None:
-        cmd = Command(r.command).name if r.command in Command.__members__.values() else f"CMD 0x{r.command:02x}"
+        cmd = (
+            Command(r.command).name
+            if r.command in Command.__members__.values()
+            else f"CMD 0x{r.command:02x}"
+        )
         atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
         parts.append(f"{cmd} {r.target} (ATYP {atyp})")
     elif r.chosen_method is not None:
         parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
     if r.reply is not None:
         enum_type = Reply if r.version != 4 else None
-        parts.append("→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}"))
+        parts.append(
+            "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
+        )
     parts.append(f"[{r.outcome.value}")
     if r.closed_by:
         parts[-1] += f" by {r.closed_by}"

@@ -19,6 +19,7 @@ from typing import Any, Self
 
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
+from ._hosts import HostMap
 from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
 from ._url import proxy_url
 
@@ -51,6 +52,9 @@ class SOCKS5Server:
     :param handshake_timeout: seconds a client has from accept to a complete request;
         ``None`` for no limit.
     :param socks4: also accept SOCKS 4 and 4a on the same port.
+    :param host_map: ``{name or "name:port": "address[:port]" or None}``: dial a local
+        address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
+        without any DNS lookup.
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
 
@@ -64,6 +68,7 @@ class SOCKS5Server:
         connect_timeout: float = 10.0,
         handshake_timeout: float | None = 30.0,
         socks4: bool = True,
+        host_map: HostMap | None = None,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -81,6 +86,7 @@ class SOCKS5Server:
             connect_timeout=connect_timeout,
             handshake_timeout=handshake_timeout,
             socks4=socks4,
+            host_map=dict(host_map or {}),
         )
         self._recorder = Recorder(on_end=on_connection_end)
         self._engine = Engine(
@@ -112,7 +118,9 @@ class SOCKS5Server:
             loop.call_soon(ready.set)
             loop.run_forever()
 
-        thread = threading.Thread(target=run, name=f"pytest-socks5 {self._listen_host}", daemon=True)
+        thread = threading.Thread(
+            target=run, name=f"pytest-socks5 {self._listen_host}", daemon=True
+        )
         thread.start()
         ready.wait(timeout)
         try:
@@ -180,7 +188,10 @@ class SOCKS5Server:
         return await self.astart()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 
@@ -242,11 +253,13 @@ class SOCKS5Server:
         **options: Any,
     ) -> None:
         """Change behaviour for new connections (``users``, ``validator``,
-        ``connect_timeout``, ``handshake_timeout``, ``socks4``) without rebinding."""
+        ``connect_timeout``, ``handshake_timeout``, ``socks4``, ``host_map``) without
+        rebinding."""
         config = self._engine.config
         if users is not None or validator is not None:
             options["auth"] = AuthPolicy.build(users, validator)
-        unknown = set(options) - {"auth", "connect_timeout", "handshake_timeout", "socks4"}
+        known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+        unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")
         self._engine.config = config.with_changes(**options)
@@ -273,7 +286,9 @@ class SOCKS5Server:
     def raise_errors(self) -> None:
         """Raise :class:`ServerError` if the server had an internal error."""
         if self._engine.errors:
-            raise ServerError("pytest-socks5 had an internal error:\n" + "\n".join(self._engine.errors))
+            raise ServerError(
+                "pytest-socks5 had an internal error:\n" + "\n".join(self._engine.errors)
+            )
 
     # -- records and assertions -----------------------------------------------------
 

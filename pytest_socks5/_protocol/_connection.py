@@ -225,5 +225,3 @@ class ServerConnection:
     def close(self) -> None:
         """Mark the connection closed (the server is about to close the socket)."""
         self.state = State.CLOSED
-
-

@@ -17,7 +17,6 @@ from ._enums import AddressType, AuthMethod, Reply, Socks4Reply, Version
 
 __all__ = [
     "AuthReply",
-    "address_type_for",
     "AuthRequest",
     "Greeting",
     "MethodSelection",
@@ -26,6 +25,7 @@ __all__ = [
     "Socks4Request",
     "Socks4Response",
     "UdpDatagram",
+    "address_type_for",
     "encode_address",
 ]
 

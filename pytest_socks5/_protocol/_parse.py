@@ -21,8 +21,16 @@ from ._enums import (
     describe,
 )
 from ._errors import RemoteProtocolError
-from ._messages import AuthReply, AuthRequest, Greeting, MethodSelection, Request, ServerReply
-from ._messages import Socks4Request, UdpDatagram
+from ._messages import (
+    AuthReply,
+    AuthRequest,
+    Greeting,
+    MethodSelection,
+    Request,
+    ServerReply,
+    Socks4Request,
+    UdpDatagram,
+)
 
 __all__ = [
     "MAX_SOCKS4_FIELD",
@@ -55,12 +63,14 @@ def failure_reply(reply: int) -> bytes:
 
 def parse_greeting(buf: Buffer) -> tuple[Greeting, int] | None:
     """RFC 1928 §3: ``VER NMETHODS METHODS`` (1, 1, 1 to 255 bytes)."""
-    if len(buf) < 2:
+    if not buf:
         return None
     if buf[0] != Version.SOCKS5:
         raise RemoteProtocolError(
             f"expected VER 0x05 in the greeting, got 0x{buf[0]:02x}: {_hex(buf[:16])}"
         )
+    if len(buf) < 2:
+        return None
     end = 2 + buf[1]
     if len(buf) < end:
         return None
@@ -74,8 +84,7 @@ def parse_auth_request(buf: Buffer) -> tuple[AuthRequest, int] | None:
         return None
     if buf[0] != Version.USERNAME_PASSWORD:
         raise RemoteProtocolError(
-            "expected sub-negotiation VER 0x01 (RFC 1929), got "
-            f"0x{buf[0]:02x}: {_hex(buf[:16])}",
+            f"expected sub-negotiation VER 0x01 (RFC 1929), got 0x{buf[0]:02x}: {_hex(buf[:16])}",
             response=_AUTH_FAILURE,
         )
     if len(buf) < 2:

@@ -1,0 +1,307 @@
+"""The plugin as users run it, through pytester."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+ECHO = """
+import socket, threading, pytest
+
+@pytest.fixture
+def echo():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    listener.close()
+    thread.join(5)
+
+def tunnel(proxy, target, auth=None):
+    sock = socket.create_connection(proxy, timeout=5)
+    if auth:
+        sock.sendall(b"\\x05\\x01\\x02")
+        assert sock.recv(2) == b"\\x05\\x02"
+        user, pw = auth
+        sock.sendall(b"\\x01" + bytes([len(user)]) + user + bytes([len(pw)]) + pw)
+        assert sock.recv(2) == b"\\x01\\x00"
+    else:
+        sock.sendall(b"\\x05\\x01\\x00")
+        assert sock.recv(2) == b"\\x05\\x00"
+    sock.sendall(b"\\x05\\x01\\x00\\x01" + socket.inet_aton(target[0]) + target[1].to_bytes(2, "big"))
+    reply = sock.recv(10)
+    assert reply[1] == 0, reply
+    return sock
+"""
+
+
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Inner runs get the ini a real project has, so pytest-asyncio stays quiet."""
+    pytester.makeini(INI)
+    return pytester
+
+
+def test_fixture_routes_and_records(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        """
+        from conftest import tunnel
+
+        def test_it(socks5_server, echo):
+            with tunnel(socks5_server.address, echo) as sock:
+                sock.sendall(b"hi")
+                assert sock.recv(2) == b"hi"
+            record = socks5_server.assert_connected(host=echo[0], port=echo[1])
+            assert record.succeeded
+            assert socks5_server.url == f"socks5://127.0.0.1:{socks5_server.port}"
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_records_and_marker_config_are_reset_between_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        """
+        import pytest
+        from conftest import tunnel
+
+        ports = []
+
+        @pytest.mark.socks5(users={"alice": "s3cret"})
+        def test_first(socks5_server, echo):
+            ports.append(socks5_server.port)
+            assert socks5_server.users == {"alice": "s3cret"}
+            assert "alice:s3cret@" in socks5_server.url
+            tunnel(socks5_server.address, echo, auth=(b"alice", b"s3cret")).close()
+            socks5_server.wait_for_connections(1)
+
+        def test_second(socks5_server, echo):
+            assert socks5_server.port == ports[0], "one server per session"
+            assert socks5_server.connections == []
+            assert socks5_server.users == {}
+            tunnel(socks5_server.address, echo).close()
+            assert len(socks5_server.wait_for_connections(1)) == 1
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_class_marker_is_overridden_by_function_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.socks5(users={"a": "1"}, connect_timeout=3)
+        class TestIt:
+            def test_class_level(self, socks5_server):
+                assert socks5_server.users == {"a": "1"}
+
+            @pytest.mark.socks5(users={"b": "2"})
+            def test_function_level(self, socks5_server):
+                assert socks5_server.users == {"b": "2"}
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_marker_with_host_gets_a_dedicated_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.socks5(host="::1")
+        def test_v6(socks5_server, socks5_session_server):
+            assert socks5_server is not socks5_session_server
+            assert socks5_server.url.startswith("socks5://[::1]:")
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_unknown_marker_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.socks5(user={"a": "1"})
+        def test_typo(socks5_server):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*unknown @pytest.mark.socks5 option(s): user*known:*users*"])
+    assert result.ret != 0
+
+
+def test_factory_makes_independent_servers_for_a_chain(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        """
+        import socket
+        from conftest import tunnel
+
+        def test_chain(socks5_server_factory, echo):
+            first = socks5_server_factory()
+            second = socks5_server_factory(users={"u": "p"})
+            assert first.port != second.port
+            # Through `first` to `second`, then ask `second` for the echo server.
+            sock = tunnel(first.address, second.address)
+            sock.sendall(b"\\x05\\x01\\x02")
+            assert sock.recv(2) == b"\\x05\\x02"
+            sock.sendall(b"\\x01\\x01u\\x01p")
+            assert sock.recv(2) == b"\\x01\\x00"
+            sock.sendall(b"\\x05\\x01\\x00\\x01" + socket.inet_aton(echo[0]) + echo[1].to_bytes(2, "big"))
+            assert sock.recv(10)[1] == 0
+            sock.sendall(b"chained")
+            assert sock.recv(7) == b"chained"
+            sock.close()
+            first.assert_connected(port=second.port)
+            second.assert_connected(port=echo[1], username="u")
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_config_fixtures_can_be_overridden(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def socks5_listen_address():
+            return ("::1", 0)
+
+        @pytest.fixture(scope="session")
+        def socks5_server_options():
+            return {"users": {"suite": "wide"}}
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_it(socks5_server):
+            assert socks5_server.host == "::1"
+            assert socks5_server.users == {"suite": "wide"}
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_host_option_and_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI + "socks5_host = ::1\n")
+    pytester.makepyfile(
+        """
+        def test_it(socks5_server):
+            assert socks5_server.host == "::1"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["pytest-socks5 *: socks5_server listens on ::1*"])
+    result = pytester.runpytest("-p", "no:cacheprovider", "--socks5-host", "localhost")
+    result.assert_outcomes(failed=1)
+
+
+def test_internal_server_error_fails_the_test_that_caused_it(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def boom(user, password):
+            raise RuntimeError("validator exploded")
+
+        @pytest.mark.socks5(validator=boom)
+        def test_bad(socks5_server):
+            import socket
+            sock = socket.create_connection(socks5_server.address, timeout=5)
+            sock.sendall(b"\\x05\\x01\\x02\\x01\\x01u\\x01p")
+            assert sock.recv(16) == b"\\x05\\x02"
+            sock.close()
+            socks5_server.wait_for_connections(1, ended=True)
+
+        def test_next_is_clean(socks5_server):
+            assert socks5_server.errors == []
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_bad*",
+            "*internal error*",
+            "*RuntimeError: validator exploded*",
+        ]
+    )
+
+
+def test_plugin_changes_nothing_for_tests_that_do_not_use_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import threading
+
+        def test_plain():
+            names = [t.name for t in threading.enumerate()]
+            assert not any(n.startswith("pytest-socks5") for n in names)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
+
+
+def test_plugin_registers_its_marker(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.socks5(**options)*"])
+
+
+def test_runs_under_xdist(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        """
+        import os, pytest
+        from conftest import tunnel
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_it(socks5_server, echo, i):
+            with tunnel(socks5_server.address, echo) as sock:
+                sock.sendall(b"x")
+                assert sock.recv(1) == b"x"
+            assert len(socks5_server.connections) == 1
+            print("worker", os.environ.get("PYTEST_XDIST_WORKER"), socks5_server.port)
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_socks5h_vs_socks5_in_one_assertion(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import subprocess
+        from pytest_socks5 import AddressType
+
+        def test_remote_dns(socks5_server):
+            subprocess.run(["curl", "-s", "--max-time", "5", "--proxy", socks5_server.url_remote_dns,
+                            "http://localhost:9/"], timeout=20)
+            socks5_server.assert_connected(host="localhost", address_type=AddressType.DOMAIN)
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

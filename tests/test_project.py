@@ -1,0 +1,54 @@
+"""The project promises: README commands are what CI runs; the public API is pinned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest_socks5
+
+ROOT = Path(__file__).parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", quickstart)
+
+
+def test_readme_quickstart_is_two_commands_and_ci_runs_the_test_one() -> None:
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert all("\n" not in c for c in commands)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci, ".ci/run must run the README's test command verbatim"
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(pytest_socks5.__all__) == [
+        "AddressType",
+        "AuthMethod",
+        "AuthStatus",
+        "Command",
+        "ConnectionRecord",
+        "NoMatchingConnection",
+        "Outcome",
+        "Reply",
+        "SOCKS5Server",
+        "ServerError",
+        "Socks4Reply",
+        "Validator",
+        "__version__",
+        "proxy_url",
+    ]
+    for name in pytest_socks5.__all__:
+        assert getattr(pytest_socks5, name) is not None
+
+
+def test_package_never_imports_the_plugin_module() -> None:
+    source = "\n".join(
+        p.read_text() for p in (ROOT / "pytest_socks5").rglob("*.py") if p.name != "plugin.py"
+    )
+    assert "import pytest\n" not in source
+    assert "from . import plugin" not in source
+    assert ".plugin import" not in source
