@@ -33,7 +33,7 @@ def test_cli_serves_logs_and_exits_cleanly_on_ctrl_c(echo_server) -> None:
         assert "4↑ 4↓" in line
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert "stopped" in err

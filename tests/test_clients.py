@@ -80,7 +80,7 @@ def test_requests_with_a_wrong_password_fails(socks5_server: SOCKS5Server, http_
 
 
 def test_requests_to_a_refused_port(socks5_server: SOCKS5Server, refused_port: int) -> None:
-    with pytest.raises(requests.exceptions.ConnectionError, match="0x05|refused"):
+    with pytest.raises(requests.exceptions.ConnectionError, match=r"0x05|refused"):
         requests.get(
             f"http://127.0.0.1:{refused_port}/", proxies={"http": socks5_server.url}, timeout=5
         )

@@ -137,7 +137,7 @@ def test_localhost_listens_on_both_loopback_addresses_on_one_port() -> None:
 
 
 def test_domain_destination_is_resolved_by_the_server(server: SOCKS5Server, echo_server) -> None:
-    with socks5_tunnel(server.address, "localhost", echo_server[1]) as (sock, reply):
+    with socks5_tunnel(server.address, "localhost", echo_server[1]) as (_sock, reply):
         assert reply[1] == 0
     record = server.assert_connected(host="localhost", address_type=AddressType.DOMAIN)
     assert record.raw_address == b"localhost"

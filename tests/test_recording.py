@@ -1,0 +1,147 @@
+"""Records, queries and the messages of failing assertions."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from pytest_socks5 import (
+    AddressType,
+    ConnectionRecord,
+    NoMatchingConnection,
+    Outcome,
+    SOCKS5Server,
+)
+from pytest_socks5._recording import LiveRecord, Recorder
+
+from .helpers import socks5_tunnel
+
+
+def test_live_and_frozen_records_have_the_same_fields() -> None:
+    frozen = [(f.name, f.default) for f in dataclasses.fields(ConnectionRecord)]
+    live = [(f.name, f.default) for f in dataclasses.fields(LiveRecord)]
+    assert [n for n, _ in frozen] == [n for n, _ in live]
+
+
+def test_records_are_frozen() -> None:
+    record = LiveRecord(id=1, client_address=("127.0.0.1", 1)).freeze()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.host = "x"  # type: ignore[misc]
+
+
+def test_password_is_not_in_the_repr() -> None:
+    live = LiveRecord(id=1, client_address=("127.0.0.1", 1))
+    live.raw_password = b"hunter2"
+    assert "hunter2" not in repr(live.freeze())
+
+
+def make(recorder: Recorder, **fields: object) -> None:
+    live = recorder.new(("127.0.0.1", 40000))
+    for name, value in fields.items():
+        setattr(live, name, value)
+
+
+def test_find_with_values_globs_and_predicates() -> None:
+    recorder = Recorder()
+    make(recorder, host="api.example.test", port=443, address_type=AddressType.DOMAIN)
+    make(recorder, host="127.0.0.1", port=80, address_type=AddressType.IPV4)
+    assert [r.port for r in recorder.find(host="*.example.test")] == [443]
+    assert [r.port for r in recorder.find(port=lambda p: p < 100)] == [80]
+    assert [r.port for r in recorder.find(address_type=AddressType.IPV4)] == [80]
+    assert recorder.find(host="example.test") == []
+
+
+def test_misspelt_fields_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"unknown ConnectionRecord field.*hots"):
+        Recorder().find(hots="x")
+
+
+def test_failure_message_lists_the_closest_records_with_differences() -> None:
+    with SOCKS5Server() as server:
+        recorder = server._recorder
+        make(
+            recorder,
+            version=5,
+            command=1,
+            host="api.example.test",
+            port=80,
+            address_type=AddressType.DOMAIN,
+        )
+        make(
+            recorder,
+            version=5,
+            command=1,
+            host="other.test",
+            port=443,
+            address_type=AddressType.DOMAIN,
+        )
+        with pytest.raises(NoMatchingConnection) as info:
+            server.assert_connected(host="api.example.test", port=443)
+    message = str(info.value)
+    assert (
+        message.splitlines()[0]
+        == "expected a connection matching host='api.example.test', port=443"
+    )
+    assert "2 connection(s) were recorded, closest first:" in message
+    assert "CONNECT api.example.test:80" in message
+    assert "differs: port=80 (wanted 443)" in message
+    assert "differs: host='other.test' (wanted 'api.example.test')" in message
+
+
+def test_assert_connected_with_count() -> None:
+    with SOCKS5Server() as server:
+        make(server._recorder, host="a", port=1)
+        make(server._recorder, host="a", port=2)
+        assert server.assert_connected(host="a", count=2).port == 1
+        with pytest.raises(
+            NoMatchingConnection, match=r"exactly 1 connection\(s\) matching host='a' \(found 2\)"
+        ):
+            server.assert_connected(host="a", count=1)
+        with pytest.raises(
+            NoMatchingConnection, match="expected no connection matching host='a', found 2"
+        ):
+            server.assert_not_connected(host="a")
+        with pytest.raises(NoMatchingConnection, match="expected no connections"):
+            server.assert_no_connections()
+        server.assert_not_connected(host="b")
+
+
+def test_wait_for_connections_times_out_with_an_explanation() -> None:
+    recorder = Recorder()
+    with pytest.raises(
+        NoMatchingConnection, match=r"waited 0.1s for 1 connection\(s\) matching port=1"
+    ):
+        recorder.wait_for(1, timeout=0.1, port=1)
+
+
+def test_wait_for_connections_wakes_when_traffic_arrives(echo_server) -> None:
+    with SOCKS5Server() as server:
+        started = threading.Event()
+
+        def client() -> None:
+            started.wait(5)
+            with socks5_tunnel(server.address, *echo_server):
+                pass
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        started.set()
+        (record,) = server.wait_for_connections(1, ended=True, timeout=5)
+        thread.join(5)
+    assert record.outcome is Outcome.CLOSED
+    assert record.duration is not None
+    assert record.duration >= 0
+
+
+def test_snapshot_is_consistent_while_connections_run(echo_server) -> None:
+    with SOCKS5Server() as server:
+        with socks5_tunnel(server.address, *echo_server) as (sock, _):
+            (open_record,) = server.connections
+            assert open_record.outcome is Outcome.OPEN
+            sock.sendall(b"abc")
+            assert sock.recv(3) == b"abc"
+        (closed,) = server.wait_for_connections(1, ended=True)
+    assert open_record.outcome is Outcome.OPEN, "a snapshot does not change afterwards"
+    assert closed.bytes_from_client == 3
