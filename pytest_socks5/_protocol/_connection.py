@@ -50,6 +50,8 @@ class State(enum.Enum):
     REPLY = "reply"
     #: BIND only: the first reply went out; the second comes when the peer connects.
     BIND_SECOND_REPLY = "bind-second-reply"
+    #: SOCKS 4 BIND only: the first reply went out; the second comes when the peer connects.
+    SOCKS4_BIND_SECOND_REPLY = "socks4-bind-second-reply"
     #: The server must answer a SOCKS 4/4a request.
     SOCKS4_REPLY = "socks4-reply"
     #: The tunnel is open: bytes are relayed, the protocol is done.
@@ -90,10 +92,10 @@ TRANSITIONS: Final[dict[tuple[State, str], State]] = {
     (State.BIND_SECOND_REPLY, "reply: succeeded"): State.ESTABLISHED,
     (State.BIND_SECOND_REPLY, "reply: failure"): State.CLOSED,
     (State.SOCKS4_REPLY, "socks4: granted"): State.ESTABLISHED,
-    (State.SOCKS4_REPLY, "socks4: BIND listening"): State.BIND_SECOND_REPLY,
+    (State.SOCKS4_REPLY, "socks4: BIND listening"): State.SOCKS4_BIND_SECOND_REPLY,
     (State.SOCKS4_REPLY, "socks4: rejected"): State.CLOSED,
-    (State.BIND_SECOND_REPLY, "socks4: granted"): State.ESTABLISHED,
-    (State.BIND_SECOND_REPLY, "socks4: rejected"): State.CLOSED,
+    (State.SOCKS4_BIND_SECOND_REPLY, "socks4: granted"): State.ESTABLISHED,
+    (State.SOCKS4_BIND_SECOND_REPLY, "socks4: rejected"): State.CLOSED,
 }
 
 _Parser = Callable[[bytes | bytearray], "tuple[ClientMessage, int] | None"]

@@ -222,13 +222,13 @@ class UdpDatagram:
     fragment: int = 0
 
     def to_bytes(self) -> bytes:
-        return (
-            b"\x00\x00"
-            + bytes((self.fragment,))
-            + encode_address(self.address_type, self.host)
-            + _port(self.port)
-            + self.data
-        )
+        if self.raw_address and self.address_type == AddressType.DOMAIN:
+            addr = bytes((self.address_type, len(self.raw_address))) + self.raw_address
+        elif self.raw_address:
+            addr = bytes((self.address_type,)) + self.raw_address
+        else:
+            addr = encode_address(self.address_type, self.host)
+        return b"\x00\x00" + bytes((self.fragment,)) + addr + _port(self.port) + self.data
 
 
 _PORT = struct.Struct("!H")

@@ -9,6 +9,7 @@ raises :class:`RemoteProtocolError` carrying the bytes the RFC says to answer wi
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 
 from ._enums import (
     AddressType,
@@ -109,7 +110,7 @@ def validate_domain(raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"the domain name is not valid UTF-8: {raw!r}") from None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if any(unicodedata.category(c) == "Cc" for c in text):
         raise ValueError(f"the domain name contains control characters: {raw!r}")
     return text
 
@@ -192,17 +193,27 @@ def parse_request(buf: Buffer) -> tuple[Request, int] | None:
     return request, port_at + 2
 
 
+def _find_nul(buf: Buffer, start: int, what: str, rejected: bytes) -> int:
+    """Index of the NUL ending a field at ``start``, or -1 while it may still come.
+
+    The limit is checked against the field's length whether or not its NUL has arrived,
+    so the answer does not depend on how the stream was chunked.
+    """
+    end = buf.find(b"\x00", start, start + MAX_SOCKS4_FIELD + 1)
+    if end < 0 and len(buf) - start > MAX_SOCKS4_FIELD:
+        raise RemoteProtocolError(
+            f"{what} longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
+        )
+    return end
+
+
 def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
     """SOCKS 4/4a: ``VN CD DSTPORT DSTIP USERID NUL``, then ``DOMAIN NUL`` for 4a."""
     if len(buf) < 9:
         return None
     rejected = bytes((0, 0x5B, 0, 0, 0, 0, 0, 0))
-    user_end = buf.find(b"\x00", 8)
+    user_end = _find_nul(buf, 8, "SOCKS4 USERID", rejected)
     if user_end < 0:
-        if len(buf) - 8 > MAX_SOCKS4_FIELD:
-            raise RemoteProtocolError(
-                f"SOCKS4 USERID longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
-            )
         return None
     ip_raw = bytes(buf[4:8])
     command, port = buf[1], int.from_bytes(buf[2:4], "big")
@@ -210,12 +221,8 @@ def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
     end = user_end + 1
     if not (ip_raw[:3] == b"\x00\x00\x00" and ip_raw[3] != 0):
         return Socks4Request(command=command, port=port, ip=ip, user_id=user_id, host=ip), end
-    domain_end = buf.find(b"\x00", end)
+    domain_end = _find_nul(buf, end, "SOCKS4a domain", rejected)
     if domain_end < 0:
-        if len(buf) - end > MAX_SOCKS4_FIELD:
-            raise RemoteProtocolError(
-                f"SOCKS4a domain longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
-            )
         return None
     domain = bytes(buf[end:domain_end])
     try:
