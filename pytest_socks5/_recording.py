@@ -334,8 +334,10 @@ def describe_record(r: ConnectionRecord) -> str:
             "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
         )
     parts.append(f"[{r.outcome.value}")
-    if r.closed_by:
+    if r.closed_by and r.outcome is not Outcome.OPEN:
         parts[-1] += f" by {r.closed_by}"
+    elif r.closed_by:
+        parts[-1] += f", {r.closed_by} sent EOF"
     parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
     if r.faults:
         parts.append("faults: " + ", ".join(r.faults))
