@@ -11,7 +11,6 @@ transport is handed to a :class:`~pytest_socks5._relay.RelaySide`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +74,7 @@ class Handshake(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.record = self.engine.recorder.new((str(peer[0]), int(peer[1])))
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.engine._active.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())

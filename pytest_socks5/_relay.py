@@ -11,8 +11,6 @@ as an abort).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import Callable
 
 from ._recording import LiveRecord, Outcome
@@ -43,10 +41,7 @@ class RelaySide(asyncio.Protocol):
         self.transport = transport
         transport.pause_reading()
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer
