@@ -12,6 +12,11 @@ from ._url import proxy_url
 
 __version__ = "0.1.0"
 
+# Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
+for _cls in (ConnectionRecord, NoMatchingConnection, Outcome, SOCKS5Server, ServerError):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "AddressType",
     "AuthMethod",

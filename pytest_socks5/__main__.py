@@ -71,6 +71,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # arrows in log lines on a non-UTF-8 terminal
+        sys.stdout.reconfigure(errors="backslashreplace")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     print("pytest-socks5 stopped", file=sys.stderr, flush=True)

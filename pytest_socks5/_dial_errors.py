@@ -7,8 +7,9 @@ connection refused (ECONNREFUSED)      0x05 CONNECTION_REFUSED
 network unreachable (ENETUNREACH,      0x03 NETWORK_UNREACHABLE
 ENETDOWN)
 host unreachable (EHOSTUNREACH,        0x04 HOST_UNREACHABLE
-EHOSTDOWN), a name that does not
-resolve (``socket.gaierror``)
+EHOSTDOWN, EADDRNOTAVAIL), a name
+that does not resolve
+(``socket.gaierror``)
 timed out (``TimeoutError``,           0x06 TTL_EXPIRED
 ETIMEDOUT)
 not permitted (EACCES, EPERM)          0x02 CONNECTION_NOT_ALLOWED

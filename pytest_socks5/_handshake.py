@@ -318,6 +318,15 @@ class Handshake(asyncio.Protocol):
 
     async def _socks4_connect(self, request: Socks4Request) -> None:
         record = self.record
+        if self.config.auth.requires_password:
+            record.reply = Socks4Reply.REJECTED
+            record.authenticated = False
+            self._reject(
+                Outcome.AUTH_FAILED,
+                Socks4Response(status=Socks4Reply.REJECTED),
+                error="SOCKS 4 carries no password, and this server requires one",
+            )
+            return
         if request.command != Socks4Command.CONNECT:
             record.reply = Socks4Reply.REJECTED
             self._reject(

@@ -115,7 +115,8 @@ class ConnectionRecord:
         return f"{host}:{self.port}"
 
     def matches(self, **criteria: Any) -> bool:
-        """Whether every criterion holds (see :meth:`Recorder.find`)."""
+        """Whether every criterion holds: exact values, globs for text, or predicates
+        (as in :meth:`pytest_socks5.SOCKS5Server.find_connections`)."""
         return not self.mismatches(**criteria)
 
     def mismatches(self, **criteria: Any) -> list[str]:

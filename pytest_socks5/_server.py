@@ -104,6 +104,7 @@ class SOCKS5Server:
 
     @property
     def is_running(self) -> bool:
+        """Whether the server is started and not yet stopped."""
         return self._loop is not None
 
     def start(self, *, timeout: float = 10.0) -> Self:
@@ -204,6 +205,7 @@ class SOCKS5Server:
 
     @property
     def port(self) -> int:
+        """The bound port (the same on every listener of a dual-stack server)."""
         if not self._engine.sockets:
             raise RuntimeError("the server is not started yet")
         return self._engine.sockets[0][1]
@@ -226,7 +228,8 @@ class SOCKS5Server:
 
     @property
     def url(self) -> str:
-        """``socks5://[user:password@]host:port`` — the client resolves names itself.
+        """``socks5://[user:password@]host:port``: by convention the client resolves
+        names itself (requests, curl); some clients (httpx) send names anyway.
 
         With users configured, the first user's credentials are included.
         """
@@ -265,7 +268,10 @@ class SOCKS5Server:
         self._engine.config = config.with_changes(**options)
 
     def reset(self) -> None:
-        """Forget records and errors and restore the configuration given at construction."""
+        """Forget records and errors and restore the configuration given at construction.
+
+        Record ``id`` numbers keep counting, so an id is unique for the server's life.
+        """
         self._engine.config = self._default_config
         self._recorder.clear()
         self._engine.errors.clear()
@@ -306,11 +312,13 @@ class SOCKS5Server:
         self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
     ) -> list[ConnectionRecord]:
         """Block until ``count`` matching connections exist (``ended=True``: and closed)."""
+        __tracebackhide__ = True
         return self._recorder.wait_for(count, timeout=timeout, ended=ended, **criteria)
 
     def assert_connected(self, *, count: int | None = None, **criteria: Any) -> ConnectionRecord:
         """Assert a connection matching ``criteria`` was made (exactly ``count`` of them if
         given); return the first. On failure, list what did connect, closest first."""
+        __tracebackhide__ = True
         found = self._recorder.find(**criteria)
         if found and (count is None or len(found) == count):
             return found[0]
@@ -323,6 +331,7 @@ class SOCKS5Server:
 
     def assert_not_connected(self, **criteria: Any) -> None:
         """Assert no connection matches ``criteria``."""
+        __tracebackhide__ = True
         found = self._recorder.find(**criteria)
         if found:
             where = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
@@ -333,6 +342,7 @@ class SOCKS5Server:
 
     def assert_no_connections(self) -> None:
         """Assert nothing connected to the proxy at all."""
+        __tracebackhide__ = True
         check_criteria({})
         if self._recorder.snapshot():
             raise NoMatchingConnection("expected no connections\n" + self._recorder.explain({}))
