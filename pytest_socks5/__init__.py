@@ -4,6 +4,7 @@ The public API is re-exported here; the pytest glue lives in :mod:`pytest_socks5
 which this package never imports.
 """
 
+from . import faults
 from ._auth import Validator
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Outcome
@@ -31,5 +32,6 @@ __all__ = [
     "Socks4Reply",
     "Validator",
     "__version__",
+    "faults",
     "proxy_url",
 ]

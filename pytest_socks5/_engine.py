@@ -23,6 +23,7 @@ from ._hosts import HostMap, Unresolvable, map_destination
 from ._protocol import AddressType, address_type_for
 from ._recording import LiveRecord, Outcome, Recorder
 from ._relay import RelaySide
+from .faults import FaultSet
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -59,6 +60,8 @@ class Engine:
         self.recorder = recorder
         self.backlog = backlog
         self.errors: list[str] = []
+        self.faults = FaultSet()
+        self._placeholders: list[socket.socket] = []
         self.sockets: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
         self._active: set[Handshake] = set()
@@ -89,6 +92,9 @@ class Engine:
         ``timeout`` seconds for them to finish, then abort what is left."""
         for server in self._servers:
             server.close()
+        for holder in self._placeholders:
+            holder.close()
+        self._placeholders.clear()
         for handshake in list(self._active):
             handshake.shutdown(abort=False)
         pending = [h.done for h in self._active]
@@ -101,6 +107,44 @@ class Engine:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+    @property
+    def is_down(self) -> bool:
+        return bool(self._placeholders)
+
+    async def go_down(self) -> None:
+        """Refuse new connections (RST, as a closed port) but keep the port reserved:
+        the listeners close and a bound, non-listening socket holds each address."""
+        if self._placeholders:
+            return
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        for host, port in self.sockets:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            holder = socket.socket(family, socket.SOCK_STREAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holder.bind((host, port))
+            self._placeholders.append(holder)
+
+    async def go_up(self) -> None:
+        """Accept connections again on the same port(s) after :meth:`go_down`."""
+        if not self._placeholders:
+            return
+        for holder in self._placeholders:
+            holder.close()
+        self._placeholders.clear()
+        loop = asyncio.get_running_loop()
+        for host, port in self.sockets:
+            server = await loop.create_server(
+                lambda: Handshake(self),
+                host=host,
+                port=port,
+                backlog=self.backlog,
+                reuse_address=True,
+                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+            )
+            self._servers.append(server)
 
     def report_error(self, record: LiveRecord | None) -> str:
         """Keep the traceback of an unexpected exception so the test that caused it fails."""

@@ -11,6 +11,7 @@ transport is handed to a :class:`~pytest_socks5._relay.RelaySide`.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,29 @@ from ._protocol import (
     Socks4Request,
     Socks4Response,
     address_type_for,
+    coerce,
+    describe,
 )
 from ._recording import LiveRecord, Outcome
 from ._relay import WRITE_HIGH_WATER, RelaySide
+from ._shaping import Shaper, reset_transport
+from .faults import (
+    BoundAddress,
+    Close,
+    Delay,
+    Direction,
+    FailAuth,
+    Fault,
+    ForceMethod,
+    Fragment,
+    Phase,
+    RawAnswer,
+    ReplyWith,
+    Stall,
+    TransferFault,
+    Truncate,
+    WrongVersion,
+)
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -65,6 +86,8 @@ class Handshake(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
         self._stopping = False
+        self._deadline: asyncio.Timeout | None = None
+        self._upstream: RelaySide | None = None
         self.record: LiveRecord
 
     # -- asyncio.Protocol ----------------------------------------------------------
@@ -126,6 +149,9 @@ class Handshake(asyncio.Protocol):
         self.record.end(outcome, closed_by=closed_by, error=error)
         if self.done.done():
             return
+        upstream = self._upstream
+        if self.relay is None and upstream is not None and upstream.transport is not None:
+            upstream.transport.close()  # dialled, but the tunnel never opened
         self.done.set_result(None)
         self.engine._active.discard(self)
         self.engine.recorder.ended(self.record)
@@ -182,13 +208,124 @@ class Handshake(asyncio.Protocol):
             else:
                 self.transport.close()
 
+    # -- faults ------------------------------------------------------------------------
+
+    def _faults_at(self, phase: Phase | None) -> list[Fault]:
+        """The faults that hit this connection at ``phase`` (noted in the record)."""
+        fault_set = self.engine.faults
+        if not fault_set:
+            return []
+        hits = fault_set.pick(phase, self.record.freeze())
+        if hits and self._deadline is not None:
+            self._deadline.reschedule(None)  # faults own the timing from here on
+        for fault in hits:
+            where = f" at {phase.value}" if phase is not None else ""
+            self.record.faults.append(fault.describe() + where)
+        return hits
+
+    async def _deliver(
+        self,
+        faults: list[Fault],
+        message: ServerMessage,
+        *,
+        outcome: Outcome | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Send ``message`` through ``faults``; then close if ``outcome`` is given.
+
+        Returns ``False`` when the conversation is over (a failure answer, or a fault
+        that closed or stalled the connection).
+        """
+        if not faults:
+            if outcome is None:
+                self._send(message)
+                return True
+            self._reject(outcome, message, error=error)
+            return False
+        data = self.conn.send(message)
+        then: str | None = None
+        for fault in faults:
+            if isinstance(fault, Delay):
+                await asyncio.sleep(fault.seconds)
+        for fault in faults:
+            if isinstance(fault, Close):
+                self._close_for_fault(fault.describe(), reset=fault.reset)
+                return False
+            if isinstance(fault, Stall):
+                await self._stall()
+                return False
+            if isinstance(fault, WrongVersion):
+                data = bytes((fault.version,)) + data[1:]
+            elif isinstance(fault, RawAnswer):
+                data, then = fault.data, fault.then
+            elif isinstance(fault, Truncate):
+                data, then = data[: fault.length], fault.then
+        fragment = next((f for f in faults if isinstance(f, Fragment)), None)
+        if outcome is not None:
+            self.record.end(outcome, closed_by="server", error=error)
+        assert self.transport is not None
+        if fragment is None:
+            self.transport.write(data)
+        else:
+            for start in range(0, len(data), max(1, fragment.size)):
+                if start:
+                    await asyncio.sleep(fragment.delay)
+                self.transport.write(data[start : start + max(1, fragment.size)])
+        if then == "stall":
+            await self._stall()
+            return False
+        if then == "close":
+            self._close_for_fault(f"the answer was cut short ({len(data)} bytes sent)")
+            return False
+        if outcome is not None:
+            self._reject(outcome, b"", error=error)
+            return False
+        return True
+
+    async def _stall(self) -> None:
+        """Say nothing until the client gives up (EOF or reset) or the server stops."""
+        loop = asyncio.get_running_loop()
+        while not (self.conn.client_eof or self._lost):
+            self._waiter = loop.create_future()
+            await self._waiter
+        self.conn.close()
+        if self.transport is not None:
+            self.transport.close()
+        if self._upstream is not None and self._upstream.transport is not None:
+            self._upstream.transport.close()
+
+    def _close_for_fault(self, what: str, *, reset: bool = False) -> None:
+        assert self.transport is not None
+        self.record.end(Outcome.FAULT, closed_by="server", error=f"closed by a fault: {what}")
+        self.conn.close()
+        if reset:
+            reset_transport(self.transport)
+        else:
+            self.transport.close()
+        if self._upstream is not None and self._upstream.transport is not None:
+            self._upstream.transport.close()
+
+    async def _before_dial(self, faults: list[Fault]) -> bool:
+        """Request-phase faults: delay, stall or close before the destination is dialled."""
+        for fault in faults:
+            if isinstance(fault, Delay):
+                await asyncio.sleep(fault.seconds)
+        for fault in faults:
+            if isinstance(fault, Stall):
+                await self._stall()
+                return False
+            if isinstance(fault, Close):
+                self._close_for_fault(fault.describe(), reset=fault.reset)
+                return False
+        return True
+
     # -- the handshake ---------------------------------------------------------------
 
     async def _run(self) -> None:
         record = self.record
         try:
             try:
-                async with asyncio.timeout(self.config.handshake_timeout):
+                async with asyncio.timeout(self.config.handshake_timeout) as self._deadline:
                     request = await self._negotiate()
             except TimeoutError:
                 self._reject(
@@ -197,6 +334,7 @@ class Handshake(asyncio.Protocol):
                     linger=False,
                 )
                 return
+            self._deadline = None
             if request is None:
                 return
             if isinstance(request, Socks4Request):
@@ -231,29 +369,42 @@ class Handshake(asyncio.Protocol):
         assert isinstance(first, Greeting)
         record.version = 5
         record.offered_methods = first.methods
-        method = auth.select_method(first.methods)
-        record.chosen_method = method
+        faults = self._faults_at(Phase.GREETING)
+        method: int = auth.select_method(first.methods)
+        for fault in faults:
+            if isinstance(fault, ForceMethod):
+                method = fault.method
+        record.chosen_method = coerce(method, AuthMethod)
+        answer = MethodSelection(method=method)
         if method == AuthMethod.NO_ACCEPTABLE_METHODS:
             offered = ", ".join(f"0x{m:02x}" for m in first.methods) or "none"
-            self._reject(
-                Outcome.NO_ACCEPTABLE_METHOD,
-                MethodSelection(method=method),
-                error=f"the client offered {offered}; the server requires 0x{auth.method:02x}",
-            )
+            error = f"the client offered {offered}; the server requires 0x{auth.method:02x}"
+            await self._deliver(faults, answer, outcome=Outcome.NO_ACCEPTABLE_METHOD, error=error)
             return None
-        self._send(MethodSelection(method=method))
+        if method not in (AuthMethod.NO_AUTHENTICATION_REQUIRED, AuthMethod.USERNAME_PASSWORD):
+            error = f"method 0x{method:02x} was forced; the server cannot speak it"
+            await self._deliver(faults, answer, outcome=Outcome.FAULT, error=error)
+            return None
+        if not await self._deliver(faults, answer):
+            return None
         if method == AuthMethod.USERNAME_PASSWORD:
             creds = await self._next_event()
             assert isinstance(creds, AuthRequest)
             record.raw_username, record.raw_password = creds.username, creds.password
             record.username = creds.username.decode("utf-8", "backslashreplace")
-            ok = auth.check(creds.username, creds.password)
+            ok = auth.check(creds.username, creds.password) if auth.requires_password else True
+            faults = self._faults_at(Phase.AUTH)
+            status = next((f.status for f in faults if isinstance(f, FailAuth)), None)
+            if status is not None:
+                ok = False
             record.authenticated = ok
             if not ok:
-                answer = AuthReply(status=AuthStatus.FAILURE)
-                self._reject(Outcome.AUTH_FAILED, answer, error="wrong username or password")
+                refusal = AuthReply(status=AuthStatus.FAILURE if status is None else status)
+                error = "wrong username or password" if status is None else "FailAuth fault"
+                await self._deliver(faults, refusal, outcome=Outcome.AUTH_FAILED, error=error)
                 return None
-            self._send(AuthReply(status=AuthStatus.SUCCESS))
+            if not await self._deliver(faults, AuthReply(status=AuthStatus.SUCCESS)):
+                return None
         request = await self._next_event()
         assert isinstance(request, Request)
         self._note_request(request)
@@ -285,70 +436,95 @@ class Handshake(asyncio.Protocol):
             self.record.error = f"dialling {host}:{port} failed: {exc!r}"
             return reply_for_dial_error(exc)
 
+    def _reply(
+        self, reply: int, bound: tuple[str, int] | None, faults: list[Fault]
+    ) -> ServerReply:
+        """The reply message, with BND.ADDR from a BoundAddress fault if one hits."""
+        for fault in faults:
+            if isinstance(fault, BoundAddress):
+                raw = fault.raw
+                if raw is None and fault.bound_type not in tuple(AddressType):
+                    raw = b""
+                return ServerReply(
+                    reply=reply,
+                    address_type=fault.bound_type,
+                    host=fault.bound_host,
+                    port=fault.bound_port,
+                    raw_address=raw,
+                )
+        if bound is None:
+            return ServerReply(reply=reply)
+        return ServerReply(
+            reply=reply, address_type=address_type_for(bound[0]), host=bound[0], port=bound[1]
+        )
+
     async def _connect(self, request: Request) -> None:
         record = self.record
         if request.command != Command.CONNECT:
             record.reply = Reply.COMMAND_NOT_SUPPORTED
-            self._reject(
-                Outcome.REJECTED,
-                ServerReply(reply=Reply.COMMAND_NOT_SUPPORTED),
-                error=f"command 0x{request.command:02x} is not supported",
-            )
+            error = f"command 0x{request.command:02x} is not supported"
+            answer = self._reply(Reply.COMMAND_NOT_SUPPORTED, None, self._faults_at(Phase.REPLY))
+            await self._deliver([], answer, outcome=Outcome.REJECTED, error=error)
+            return
+        faults = self._faults_at(Phase.REQUEST)
+        forced = next((f.reply for f in faults if isinstance(f, ReplyWith)), None)
+        if forced is not None:
+            record.reply = forced
+            reply_faults = self._faults_at(Phase.REPLY)
+            answer = self._reply(forced, None, reply_faults)
+            error = f"ReplyWith fault: REP {describe(forced, Reply)} without dialling"
+            await self._deliver(reply_faults, answer, outcome=Outcome.REJECTED, error=error)
+            return
+        if not await self._before_dial(faults):
             return
         result = await self._dial(request.host, request.port)
+        faults = self._faults_at(Phase.REPLY)
         if isinstance(result, Reply):
             record.reply = result
-            self._reject(Outcome.REJECTED, ServerReply(reply=result), error=record.error)
+            answer = self._reply(result, None, faults)
+            await self._deliver(faults, answer, outcome=Outcome.REJECTED, error=record.error)
             return
-        upstream = result
+        self._upstream = upstream = result
         assert upstream.transport is not None
-        bound = upstream.transport.get_extra_info("sockname")
+        bound = _addr(upstream.transport.get_extra_info("sockname"))
         record.upstream_address = _addr(upstream.transport.get_extra_info("peername"))
-        record.bound_address = _addr(bound)
+        record.bound_address = bound
         record.reply = Reply.SUCCEEDED
-        self._send(
-            ServerReply(
-                reply=Reply.SUCCEEDED,
-                address_type=address_type_for(bound[0]),
-                host=bound[0],
-                port=bound[1],
-            )
-        )
-        self._open_tunnel(upstream)
+        if await self._deliver(faults, self._reply(Reply.SUCCEEDED, bound, faults)):
+            self._open_tunnel(upstream)
 
     async def _socks4_connect(self, request: Socks4Request) -> None:
         record = self.record
+        rejected = Socks4Response(status=Socks4Reply.REJECTED)
         if self.config.auth.requires_password:
             record.reply = Socks4Reply.REJECTED
             record.authenticated = False
-            self._reject(
-                Outcome.AUTH_FAILED,
-                Socks4Response(status=Socks4Reply.REJECTED),
-                error="SOCKS 4 carries no password, and this server requires one",
-            )
+            error = "SOCKS 4 carries no password, and this server requires one"
+            await self._deliver([], rejected, outcome=Outcome.AUTH_FAILED, error=error)
             return
         if request.command != Socks4Command.CONNECT:
             record.reply = Socks4Reply.REJECTED
-            self._reject(
-                Outcome.REJECTED,
-                Socks4Response(status=Socks4Reply.REJECTED),
-                error=f"SOCKS4 command 0x{request.command:02x} is not supported",
-            )
+            error = f"SOCKS4 command 0x{request.command:02x} is not supported"
+            await self._deliver([], rejected, outcome=Outcome.REJECTED, error=error)
+            return
+        if not await self._before_dial(self._faults_at(Phase.REQUEST)):
             return
         result = await self._dial(request.host, request.port)
+        faults = self._faults_at(Phase.REPLY)
         if isinstance(result, Reply):
             record.reply = Socks4Reply.REJECTED
-            answer = Socks4Response(status=Socks4Reply.REJECTED)
-            self._reject(Outcome.REJECTED, answer, error=record.error)
+            await self._deliver(faults, rejected, outcome=Outcome.REJECTED, error=record.error)
             return
+        self._upstream = result
         assert result.transport is not None
         bound = result.transport.get_extra_info("sockname")
         record.upstream_address = _addr(result.transport.get_extra_info("peername"))
         record.bound_address = _addr(bound)
         record.reply = Socks4Reply.GRANTED
         ip = bound[0] if address_type_for(bound[0]) is AddressType.IPV4 else "0.0.0.0"
-        self._send(Socks4Response(status=Socks4Reply.GRANTED, port=bound[1], ip=ip))
-        self._open_tunnel(result)
+        granted = Socks4Response(status=Socks4Reply.GRANTED, port=bound[1], ip=ip)
+        if await self._deliver(faults, granted):
+            self._open_tunnel(result)
 
     def _open_tunnel(self, upstream: RelaySide) -> None:
         """Hand the client transport to a relay protocol and start forwarding both ways."""
@@ -361,6 +537,20 @@ class Handshake(asyncio.Protocol):
         client.tunnel_done = self._tunnel_done
         upstream.tunnel_done = self._tunnel_done
         client.peer, upstream.peer = upstream, client
+        transfer = self._faults_at(None)
+        if transfer:
+            rng = random.Random(self.engine.faults.seed + self.record.id)
+            for side, direction in (
+                (client, Direction.UPSTREAM),
+                (upstream, Direction.DOWNSTREAM),
+            ):
+                acting = [
+                    f
+                    for f in transfer
+                    if isinstance(f, TransferFault) and f.flows.includes(direction)
+                ]
+                if acting:
+                    side.shaper = Shaper(side, acting, rng)
         transport.set_protocol(client)
         data, eof = self.conn.trailing_data
         if data:

@@ -55,6 +55,8 @@ class Outcome(enum.Enum):
     SERVER_STOPPED = "server-stopped"
     #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
     INTERNAL_ERROR = "internal-error"
+    #: An injected fault ended the connection (``faults`` says which).
+    FAULT = "fault"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 
 from ._recording import LiveRecord, Outcome
+from ._shaping import Shaper, reset_transport
 
 __all__ = ["WRITE_HIGH_WATER", "RelaySide"]
 
@@ -22,17 +23,21 @@ WRITE_HIGH_WATER = 1024 * 1024
 
 
 class RelaySide(asyncio.Protocol):
-    """One end of an open tunnel: what it reads goes to ``peer``'s transport."""
+    """One end of an open tunnel: what it reads goes to ``peer``'s transport.
+
+    ``shaper`` is set only when a transfer fault acts on this side's direction; then
+    chunks and EOF go through it instead of straight to the peer.
+    """
 
     def __init__(self, record: LiveRecord, name: str) -> None:
         self.record = record
         self.name = name
         self.transport: asyncio.Transport | None = None
         self.peer: RelaySide | None = None
+        self.shaper: Shaper | None = None
         self.eof = False
         self.lost = False
         self.tunnel_done: Callable[[], None] = lambda: None
-        self._counter = "bytes_from_client" if name == "client" else "bytes_to_client"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
@@ -44,33 +49,43 @@ class RelaySide(asyncio.Protocol):
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def data_received(self, data: bytes) -> None:
-        peer = self.peer
-        assert peer is not None
-        assert peer.transport is not None
         record = self.record
         if self.name == "client":
             record.bytes_from_client += len(data)
         else:
             record.bytes_to_client += len(data)
+        if self.shaper is not None:
+            self.shaper.feed(data)
+            return
+        peer = self.peer
+        assert peer is not None
+        assert peer.transport is not None
         peer.transport.write(data)
 
     def eof_received(self) -> bool:
         self.eof = True
         if self.record.closed_by is None:
             self.record.closed_by = self.name
+        if self.shaper is not None:
+            self.shaper.feed_eof()
+        else:
+            self.forward_eof()
+        return True
+
+    def forward_eof(self) -> None:
+        """Pass this side's EOF on: half-close the peer, or close both if it is done too."""
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
         if peer.eof or peer.lost:
             self.close_tunnel(abort=False)
-            return True
+            return
         if not peer.transport.is_closing():
             try:
                 peer.transport.write_eof()
             except OSError as exc:  # the peer is already gone
                 self.record.end(Outcome.RESET, closed_by=peer.name, error=f"{peer.name}: {exc!r}")
                 self.close_tunnel(abort=True)
-        return True
 
     def pause_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
@@ -82,6 +97,9 @@ class RelaySide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        for side in (self, self.peer):
+            if side is not None and side.shaper is not None:
+                side.shaper.cancel()
         record = self.record
         if record.closed_by is None:
             record.closed_by = self.name
@@ -104,3 +122,10 @@ class RelaySide(asyncio.Protocol):
                     side.transport.abort()
                 else:
                     side.transport.close()
+
+    def reset_tunnel(self) -> None:
+        """End both sides with RST (a transfer fault)."""
+        self.record.end(Outcome.FAULT, closed_by="server", error="reset by an injected fault")
+        for side in (self, self.peer):
+            if side is not None and side.transport is not None and not side.lost:
+                reset_transport(side.transport)

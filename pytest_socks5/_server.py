@@ -11,9 +11,10 @@ own thread — records, configuration, assertions — is thread-safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,6 +23,7 @@ from ._engine import Engine, EngineConfig
 from ._hosts import HostMap
 from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
 from ._url import proxy_url
+from .faults import Fault
 
 __all__ = ["SOCKS5Server", "ServerError"]
 
@@ -55,6 +57,8 @@ class SOCKS5Server:
     :param host_map: ``{name or "name:port": "address[:port]" or None}``: dial a local
         address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
         without any DNS lookup.
+    :param faults: faults to apply from the start (see :mod:`pytest_socks5.faults`).
+    :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
 
@@ -69,6 +73,8 @@ class SOCKS5Server:
         handshake_timeout: float | None = 30.0,
         socks4: bool = True,
         host_map: HostMap | None = None,
+        faults: Iterable[Fault] = (),
+        seed: int = 0,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -96,6 +102,10 @@ class SOCKS5Server:
             recorder=self._recorder,
             backlog=backlog,
         )
+        self._engine.faults.seed = seed
+        self._default_faults = tuple(faults)
+        for fault in self._default_faults:
+            self._engine.faults.add(fault)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owns_loop = False
@@ -268,13 +278,75 @@ class SOCKS5Server:
         self._engine.config = config.with_changes(**options)
 
     def reset(self) -> None:
-        """Forget records and errors and restore the configuration given at construction.
+        """Forget records, errors and added faults, come back up if down, and restore the
+        configuration given at construction.
 
         Record ``id`` numbers keep counting, so an id is unique for the server's life.
         """
         self._engine.config = self._default_config
+        self._engine.faults.clear()
+        for fault in self._default_faults:
+            self._engine.faults.add(fault)
+        if self._engine.is_down:
+            self.up()
         self._recorder.clear()
         self._engine.errors.clear()
+
+    # -- faults ---------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Apply ``fault`` to new connections it matches, until removed; return it.
+
+        Thread-safe, and takes effect at once (a connection already past the fault's
+        phase is not affected).
+        """
+        return self._engine.faults.add(fault)
+
+    def remove_fault(self, fault: Fault) -> None:
+        """Stop applying ``fault`` (no error if it is not there)."""
+        self._engine.faults.remove(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every fault, including those given at construction."""
+        self._engine.faults.clear()
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        """The faults currently applied, in the order they were added."""
+        return self._engine.faults.faults
+
+    @contextlib.contextmanager
+    def fault(self, fault: Fault) -> Iterator[Fault]:
+        """``with server.fault(Stall(at="reply")):`` applies the fault inside the block."""
+        self.add_fault(fault)
+        try:
+            yield fault
+        finally:
+            self.remove_fault(fault)
+
+    def down(self) -> contextlib.AbstractContextManager[None]:
+        """Refuse new connections (clients see "connection refused") while keeping the
+        port reserved, until :meth:`up` — or use it as ``with server.down(): …``.
+        Open connections are not touched."""
+        self._call(self._engine.go_down())
+        return _Upper(self)
+
+    def up(self) -> None:
+        """Accept connections again after :meth:`down`."""
+        self._call(self._engine.go_up())
+
+    @property
+    def is_down(self) -> bool:
+        return self._engine.is_down
+
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        loop = self._loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("the server is not running")
+        if not self._owns_loop:
+            raise RuntimeError("this server runs in your event loop: await its engine instead")
+        asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
     @property
     def users(self) -> dict[str, str]:
@@ -350,3 +422,14 @@ class SOCKS5Server:
     def __repr__(self) -> str:
         state = self.url if self._engine.sockets and self.is_running else "not running"
         return f"<SOCKS5Server {state}>"
+
+
+class _Upper(contextlib.AbstractContextManager[None]):
+    """What ``with server.down():`` exits through: brings the server back up."""
+
+    def __init__(self, server: SOCKS5Server) -> None:
+        self.server = server
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server.is_running and self.server.is_down:
+            self.server.up()

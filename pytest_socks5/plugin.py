@@ -27,7 +27,7 @@ __all__ = [
 _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 #: Marker keywords applied to the shared session server for one test.
 _RUNTIME_KEYS = frozenset(
-    {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+    {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map", "faults"}
 )
 
 
@@ -40,6 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="address the socks5_server fixture listens on "
         "(127.0.0.1, ::1, or localhost for both; default: ini socks5_host or 127.0.0.1)",
     )
+    group.addoption(
+        "--socks5-seed",
+        dest="socks5_seed",
+        type=int,
+        default=None,
+        help="seed for faults with a probability (default: ini socks5_seed or 0)",
+    )
+    parser.addini("socks5_seed", default="0", help="seed for faults with a probability")
     parser.addini(
         "socks5_host",
         default="127.0.0.1",
@@ -51,7 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
-        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map "
+        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map, "
+        "faults "
         "(and host/port/backlog for a dedicated server)",
     )
 
@@ -59,6 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     host = _host(config)
     return f"pytest-socks5 {__version__}: socks5_server listens on {host} (started on first use)"
+
+
+def _seed(config: pytest.Config) -> int:
+    value = config.getoption("socks5_seed")
+    return int(value if value is not None else config.getini("socks5_seed"))
 
 
 def _host(config: pytest.Config) -> str:
@@ -83,12 +97,15 @@ def socks5_server_options() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def socks5_session_server(
-    socks5_listen_address: tuple[str, int], socks5_server_options: dict[str, Any]
+    request: pytest.FixtureRequest,
+    socks5_listen_address: tuple[str, int],
+    socks5_server_options: dict[str, Any],
 ) -> Iterator[SOCKS5Server]:
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
     host, port = socks5_listen_address
-    server = SOCKS5Server(host, port, **socks5_server_options)
+    options = {"seed": _seed(request.config), **socks5_server_options}
+    server = SOCKS5Server(host, port, **options)
     server.start()
     try:
         yield server
@@ -129,13 +146,15 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
-        kwargs = {"host": host, "port": port, **defaults, **options}
+        kwargs = {"host": host, "port": port, "seed": _seed(request.config), **defaults, **options}
         with SOCKS5Server(**kwargs) as server:
             yield server
             _check_errors(server)
         return
     server = request.getfixturevalue("socks5_session_server")
     server.reset()
+    for fault in options.pop("faults", ()):
+        server.add_fault(fault)
     if options:
         server.configure(**options)
     try:
@@ -147,6 +166,7 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
 
 @pytest.fixture
 def socks5_server_factory(
+    request: pytest.FixtureRequest,
     socks5_listen_address: tuple[str, int],
 ) -> Iterator[Callable[..., SOCKS5Server]]:
     """Make extra running servers (proxy chains, several proxies); all are stopped when
@@ -155,6 +175,7 @@ def socks5_server_factory(
 
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", socks5_listen_address[0])
+        kwargs.setdefault("seed", _seed(request.config))
         server = SOCKS5Server(**kwargs).start()
         servers.append(server)
         return server

@@ -40,8 +40,12 @@ def reply_size(head: bytes) -> int:
 def connect(address: tuple[str, int]) -> socket.socket:
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(TIMEOUT)
-    sock.connect(address)
+    try:
+        sock.settimeout(TIMEOUT)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

@@ -39,6 +39,7 @@ def test_public_api_is_pinned() -> None:
         "Socks4Reply",
         "Validator",
         "__version__",
+        "faults",
         "proxy_url",
     ]
     for name in pytest_socks5.__all__:

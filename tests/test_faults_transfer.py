@@ -1,0 +1,176 @@
+"""Transfer faults on an open tunnel, with a raw socket client and a loopback echo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_socks5 import Outcome, SOCKS5Server
+from pytest_socks5.faults import (
+    Bandwidth,
+    Blackhole,
+    CloseAfter,
+    Latency,
+    ResetAfter,
+    Slicer,
+    SlowClose,
+)
+
+from .helpers import connect, digest_target, recv_all, recv_exactly, socks5_tunnel
+
+
+@pytest.fixture
+def server() -> Iterator[SOCKS5Server]:
+    with SOCKS5Server() as server:
+        yield server
+
+
+def roundtrip(sock: socket.socket, data: bytes) -> float:
+    started = time.monotonic()
+    sock.sendall(data)
+    assert recv_exactly(sock, len(data)) == data
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("direction", ["upstream", "downstream", "both"])
+def test_latency_delays_each_direction(server: SOCKS5Server, echo_server, direction: str) -> None:
+    server.add_fault(Latency(seconds=0.2, direction=direction))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        elapsed = roundtrip(sock, b"ping")
+    assert elapsed >= (0.4 if direction == "both" else 0.2) - 0.01
+    (record,) = server.connections
+    assert record.faults == (f"Latency(direction={direction}, seconds=0.2, jitter=0.0)",)
+
+
+def test_latency_with_jitter_keeps_order(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(Latency(seconds=0.02, jitter=0.02, direction="downstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        for i in range(20):
+            sock.sendall(b"%03d" % i)
+        assert recv_exactly(sock, 60) == b"".join(b"%03d" % i for i in range(20))
+
+
+def test_bandwidth_limit(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(Bandwidth(bytes_per_second=100_000, direction="downstream"))
+    payload = os.urandom(50_000)
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        elapsed = roundtrip(sock, payload)
+    assert elapsed >= 0.45  # 50 kB at 100 kB/s, with a margin for the first write
+
+
+def test_slicer_delivers_everything_in_small_writes(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(Slicer(size=7, delay=0.0, direction="downstream"))
+    payload = os.urandom(5000)
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        assert roundtrip(sock, payload) >= 0
+    (record,) = server.connections
+    assert record.bytes_to_client == 5000
+
+
+def test_blackhole_keeps_the_connection_open_but_silent(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(Blackhole(after=5, direction="downstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"0123456789")
+        assert recv_exactly(sock, 5) == b"01234"
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)
+        sock.sendall(b"more")  # still open for writing
+    (record,) = server.connections
+    assert record.bytes_to_client >= 10  # read from the destination, not delivered
+
+
+def test_close_after_n_bytes_is_a_fin(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(CloseAfter(after=10, direction="downstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"x" * 100)
+        assert recv_all(sock) == b"x" * 10
+
+
+def test_reset_after_n_bytes_is_an_rst(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(ResetAfter(after=10, direction="downstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"x" * 100)
+        received = bytearray()
+
+        def read_until_reset() -> None:
+            while chunk := sock.recv(100):
+                received.extend(chunk)
+
+        with pytest.raises(ConnectionResetError):
+            read_until_reset()
+    assert len(received) <= 10
+    (record,) = server.wait_for_connections(1, ended=True)
+    assert record.outcome is Outcome.FAULT
+
+
+def test_reset_after_a_time(server: SOCKS5Server, echo_server) -> None:
+    server.add_fault(ResetAfter(seconds=0.2))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        started = time.monotonic()
+        with pytest.raises(ConnectionResetError):
+            sock.recv(100)
+    assert time.monotonic() - started >= 0.15
+
+
+def test_reset_after_needs_bytes_or_seconds() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        ResetAfter()
+
+
+def test_slow_close_delays_the_eof(server: SOCKS5Server) -> None:
+    server.add_fault(SlowClose(seconds=0.3, direction="downstream"))
+    with digest_target() as target, socks5_tunnel(server.address, *target) as (sock, _):
+        sock.sendall(b"abc")
+        sock.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        answer = recv_all(sock)
+        assert time.monotonic() - started >= 0.25
+    assert answer.endswith(b" 3")
+
+
+def test_half_close_still_honoured_through_a_shaper(server: SOCKS5Server) -> None:
+    server.add_fault(Slicer(size=1000, direction="both"))
+    payload = os.urandom(200_000)
+    with digest_target() as target, socks5_tunnel(server.address, *target) as (sock, _):
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        answer = recv_all(sock)
+    import hashlib
+
+    assert answer == hashlib.sha256(payload).hexdigest().encode() + b" 200000"
+
+
+def test_a_slow_fault_does_not_buffer_without_limit(server: SOCKS5Server, echo_server) -> None:
+    """The shaper's queue is bounded: the client's writes block instead of the server
+    swallowing everything."""
+    server.add_fault(Bandwidth(bytes_per_second=10_000, direction="upstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.setblocking(False)
+        sent = 0
+        chunk = b"x" * 65536
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                sent += sock.send(chunk)
+            except BlockingIOError:
+                break
+        assert time.monotonic() < deadline, "the client was never pushed back"
+        assert sent < 64 * 1024 * 1024
+
+
+def test_down_refuses_connections_and_up_restores_the_same_port(server: SOCKS5Server) -> None:
+    port = server.port
+    with server.down():
+        assert server.is_down
+        with pytest.raises(ConnectionRefusedError):
+            connect(server.address)
+    assert not server.is_down
+    assert server.port == port
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert recv_exactly(sock, 2) == b"\x05\x00"
