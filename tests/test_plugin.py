@@ -305,3 +305,70 @@ def test_socks5h_vs_socks5_in_one_assertion(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_faults_from_the_marker_and_cleared_between_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket, pytest
+        from pytest_socks5.faults import ReplyWith, Stall
+
+        def recv4(sock):
+            data = b""
+            while len(data) < 4 and (chunk := sock.recv(4 - len(data))):
+                data += chunk
+            return data
+
+        def ask(server):
+            with socket.create_connection(server.address, timeout=5) as sock:
+                sock.sendall(b"\\x05\\x01\\x00\\x05\\x01\\x00\\x01\\x7f\\x00\\x00\\x01\\x00\\x09")
+                return recv4(sock)[3]
+
+        @pytest.mark.socks5(faults=[ReplyWith(reply=0x03)])
+        def test_marker(socks5_server):
+            assert ask(socks5_server) == 0x03
+
+        def test_added(socks5_server):
+            assert socks5_server.faults == ()
+            socks5_server.add_fault(ReplyWith(reply=0x04))
+            assert ask(socks5_server) == 0x04
+            socks5_server.down()
+
+        def test_next_is_clean(socks5_server):
+            assert socks5_server.faults == ()
+            assert not socks5_server.is_down
+            assert ask(socks5_server) in (0x05, 0x00)  # a real dial to 127.0.0.1:9
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly").assert_outcomes(passed=3)
+
+
+def test_seed_option_replays_a_probabilistic_fault(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+        from pytest_socks5.faults import ReplyWith
+
+        def recv4(sock):
+            data = b""
+            while len(data) < 4 and (chunk := sock.recv(4 - len(data))):
+                data += chunk
+            return data
+
+        def test_pattern(socks5_server):
+            socks5_server.add_fault(ReplyWith(reply=0x01, probability=0.5))
+            replies = []
+            for _ in range(16):
+                with socket.create_connection(socks5_server.address, timeout=5) as sock:
+                    sock.sendall(b"\\x05\\x01\\x00\\x05\\x01\\x00\\x01\\x7f\\x00\\x00\\x01\\x00\\x09")
+                    replies.append(recv4(sock)[3] == 0x01)
+            print("PATTERN", "".join("x" if r else "." for r in replies))
+        """
+    )
+    runs = [
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--socks5-seed", seed)
+        for seed in ("1", "1", "2")
+    ]
+    patterns = [next(line for line in r.outlines if line.startswith("PATTERN")) for r in runs]
+    assert patterns[0] == patterns[1]
+    assert patterns[0] != patterns[2]
