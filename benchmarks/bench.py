@@ -151,13 +151,17 @@ def run_child(cmd: list[str], *, timeout: float, env: dict[str, str], cwd: str) 
     return text
 
 
+#: Extra command-line arguments for the proxy process (``--proxy-arg=--uvloop``).
+PROXY_ARGS: list[str] = []
+
+
 class ProxyProcess:
     """``python -m pytest_socks5 --port 0 --quiet`` in a child process."""
 
     def __init__(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.proc = spawn(
-            [sys.executable, "-m", "pytest_socks5", "--port", "0", "--quiet"],
+            [sys.executable, "-m", "pytest_socks5", "--port", "0", "--quiet", *PROXY_ARGS],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=str(ROOT),
@@ -1203,6 +1207,13 @@ def main(argv: list[str] | None = None) -> int:
     global QUIET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke check)")
+    parser.add_argument(
+        "--proxy-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the proxy process, e.g. --proxy-arg=--uvloop",
+    )
     parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
     parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME", help=str(NAMES))
     parser.add_argument(
@@ -1212,6 +1223,7 @@ def main(argv: list[str] | None = None) -> int:
         help="do not pin handshake and ping-pong (client, target, proxy) to one CPU",
     )
     args = parser.parse_args(argv)
+    PROXY_ARGS.extend(args.proxy_arg)
     QUIET = args.json_only
     for key, (full, quick) in SIZES.items():
         setattr(args, key, quick if args.quick else full)

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-socks4", dest="socks4", action="store_false", help="refuse SOCKS 4/4a clients"
     )
     parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run on uvloop (pip install 'pytest-socks5[fast]')"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
     return parser
 
@@ -71,10 +74,21 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    loop_factory = None
+    if args.uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            print("--uvloop needs uvloop: pip install 'pytest-socks5[fast]'", file=sys.stderr)
+            return 2
+        loop_factory = uvloop.new_event_loop
     if hasattr(sys.stdout, "reconfigure"):  # arrows in log lines on a non-UTF-8 terminal
         sys.stdout.reconfigure(errors="backslashreplace")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+    ):
+        runner.run(_serve(args))
     print("pytest-socks5 stopped", file=sys.stderr, flush=True)
     return 0
 

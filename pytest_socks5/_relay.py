@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from ._recording import LiveRecord, Outcome
 from ._shaping import Shaper, reset_transport
@@ -42,7 +43,8 @@ class RelaySide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
         # is open, so nothing reaches the client before the success reply.
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.pause_reading()
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)

@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
@@ -58,6 +58,9 @@ class SOCKS5Server:
         address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
         without any DNS lookup.
     :param faults: faults to apply from the start (see :mod:`pytest_socks5.faults`).
+    :param loop: ``"asyncio"`` (default) or ``"uvloop"`` for the server's own thread: uvloop
+        (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate. Ignored
+        by ``async with``, which uses the running loop.
     :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
@@ -75,6 +78,7 @@ class SOCKS5Server:
         host_map: HostMap | None = None,
         faults: Iterable[Fault] = (),
         seed: int = 0,
+        loop: str = "asyncio",
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -103,6 +107,7 @@ class SOCKS5Server:
             backlog=backlog,
         )
         self._engine.faults.seed = seed
+        self._loop_factory = _loop_factory(loop)
         self._default_faults = tuple(faults)
         for fault in self._default_faults:
             self._engine.faults.add(fault)
@@ -121,7 +126,7 @@ class SOCKS5Server:
         """Start on a private event loop in a daemon thread; return once bound."""
         if self._loop is not None:
             raise RuntimeError("the server is already running")
-        loop = asyncio.new_event_loop()
+        loop = self._loop_factory()
         ready = threading.Event()
 
         def run() -> None:
@@ -433,3 +438,18 @@ class _Upper(contextlib.AbstractContextManager[None]):
     def __exit__(self, *exc: object) -> None:
         if self.server.is_running and self.server.is_down:
             self.server.up()
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop constructor for ``loop=``: stdlib asyncio, or uvloop if installed."""
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise ImportError(
+                "loop='uvloop' needs uvloop: pip install 'pytest-socks5[fast]'"
+            ) from None
+        return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
+    raise ValueError(f"loop must be 'asyncio' or 'uvloop', not {name!r}")

@@ -9,6 +9,7 @@ the parsers in ``_parse.py`` decode one.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1024)
 def encode_address(address_type: int, host: str) -> bytes:
     """Encode ``ATYP DST.ADDR`` (without the port) for IPv4, IPv6 or a domain name."""
     if address_type == AddressType.IPV4:
@@ -44,6 +46,7 @@ def encode_address(address_type: int, host: str) -> bytes:
     raise ValueError(f"no encoding is defined for ATYP 0x{address_type:02x}")
 
 
+@functools.lru_cache(maxsize=1024)
 def address_type_for(host: str) -> AddressType:
     """The ATYP that fits ``host``: an IPv4 or IPv6 literal, or else a domain name."""
     try:
