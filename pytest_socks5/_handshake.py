@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._bind import serve_bind
 from ._dial_errors import reply_for_dial_error
+from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
 from ._protocol import (
     NEED_DATA,
     PAUSED,
@@ -39,6 +42,9 @@ from ._protocol import (
 )
 from ._recording import LiveRecord, Outcome
 from ._relay import WRITE_HIGH_WATER, RelaySide
+from ._rules import check_destination, denial_message
+from ._udp import UdpAssociation, serve_udp_associate
+from ._virtual import open_virtual
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -60,12 +66,15 @@ class Handshake(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=self.config.socks4)
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.relay: RelaySide | None = None
+        self.relay: RelaySide | UdpAssociation | None = None
         self.task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
         self._stopping = False
         self.record: LiveRecord
+        #: Called once when the connection is over (BIND listeners, UDP sockets, virtual
+        #: destinations).
+        self.cleanups: list[Callable[[], None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -126,6 +135,8 @@ class Handshake(asyncio.Protocol):
         self.record.end(outcome, closed_by=closed_by, error=error)
         if self.done.done():
             return
+        while self.cleanups:
+            self.cleanups.pop()()
         self.done.set_result(None)
         self.engine._active.discard(self)
         self.engine.recorder.ended(self.record)
@@ -278,22 +289,75 @@ class Handshake(asyncio.Protocol):
             record.username = request.user_id.decode("utf-8", "backslashreplace")
 
     async def _dial(self, host: str, port: int) -> RelaySide | Reply:
+        """Apply ``host_map`` (an address, a virtual destination, or unresolvable), then
+        dial through :meth:`Engine.dial`. A failure becomes the REP a faithful server sends."""
+        try:
+            target = map_destination(self.config.host_map, host, port)
+        except Unresolvable as exc:
+            self.record.mapped_to = "unresolvable"
+            self.record.error = f"dialling {host}:{port} failed: {exc}"
+            return Reply.HOST_UNREACHABLE
+        if target != (host, port):
+            self.record.mapped_to = describe_target(target)
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                return await self.engine.dial(host, port, self)
+                if isinstance(target, Echo | Sink):
+                    return await open_virtual(target, self)
+                return await self.engine.dial(*target, self)
         except (OSError, TimeoutError) as exc:
             self.record.error = f"dialling {host}:{port} failed: {exc!r}"
             return reply_for_dial_error(exc)
 
+    def permitted(self, command: int, host: str | None, port: int | None) -> bool:
+        """Check the destination against the rules; on a refusal, record why and answer
+        REP 0x02 (SOCKS 4: 0x5B) without any lookup or dial."""
+        config, record = self.config, self.record
+        decision = check_destination(
+            command=command,
+            host=host,
+            port=port,
+            user=record.username,
+            rules=config.rules + config.allow,
+            host_map=config.host_map,
+            hermetic=config.hermetic,
+        )
+        if decision.allowed:
+            return True
+        assert host is not None
+        assert port is not None
+        record.denied_by = decision.reason
+        error = denial_message(decision, command=command, host=host, port=port)
+        if record.version == 4:
+            record.reply = Socks4Reply.REJECTED
+            self._reject(
+                Outcome.REJECTED, Socks4Response(status=Socks4Reply.REJECTED), error=error
+            )
+        else:
+            record.reply = Reply.CONNECTION_NOT_ALLOWED
+            answer = ServerReply(reply=Reply.CONNECTION_NOT_ALLOWED)
+            self._reject(Outcome.REJECTED, answer, error=error)
+        return False
+
     async def _connect(self, request: Request) -> None:
         record = self.record
-        if request.command != Command.CONNECT:
+        if request.command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
             record.reply = Reply.COMMAND_NOT_SUPPORTED
             self._reject(
                 Outcome.REJECTED,
                 ServerReply(reply=Reply.COMMAND_NOT_SUPPORTED),
                 error=f"command 0x{request.command:02x} is not supported",
             )
+            return
+        if request.command == Command.UDP_ASSOCIATE:
+            # The request names the client's own UDP address; each datagram's destination
+            # is checked by the relay.
+            if self.permitted(request.command, None, None):
+                await serve_udp_associate(self, request)
+            return
+        if not self.permitted(request.command, request.host, request.port):
+            return
+        if request.command == Command.BIND:
+            await serve_bind(self, request)
             return
         result = await self._dial(request.host, request.port)
         if isinstance(result, Reply):
@@ -302,9 +366,9 @@ class Handshake(asyncio.Protocol):
             return
         upstream = result
         assert upstream.transport is not None
-        bound = upstream.transport.get_extra_info("sockname")
+        bound = self._bound_address(upstream)
         record.upstream_address = _addr(upstream.transport.get_extra_info("peername"))
-        record.bound_address = _addr(bound)
+        record.bound_address = bound
         record.reply = Reply.SUCCEEDED
         self._send(
             ServerReply(
@@ -316,24 +380,51 @@ class Handshake(asyncio.Protocol):
         )
         self._open_tunnel(upstream)
 
+    def _bound_address(self, upstream: RelaySide) -> tuple[str, int]:
+        """BND for a success reply: the proxy's end of the upstream connection, or (for a
+        virtual destination, which has no address) the proxy's own address and port 0."""
+        assert upstream.transport is not None
+        bound = _addr(upstream.transport.get_extra_info("sockname"))
+        if bound is None:
+            assert self.transport is not None
+            bound = (str(self.transport.get_extra_info("sockname")[0]), 0)
+        return bound
+
     async def _socks4_connect(self, request: Socks4Request) -> None:
-        record = self.record
-        if self.config.auth.requires_password:
+        record, config = self.record, self.config
+        user_ids = config.socks4_user_ids
+        if config.auth.requires_password and user_ids is None:
             record.reply = Socks4Reply.REJECTED
             record.authenticated = False
             self._reject(
                 Outcome.AUTH_FAILED,
                 Socks4Response(status=Socks4Reply.REJECTED),
-                error="SOCKS 4 carries no password, and this server requires one",
+                error="SOCKS 4 carries no password, and this server requires one "
+                "(socks4_user_ids lets SOCKS 4 clients in by USERID)",
             )
             return
-        if request.command != Socks4Command.CONNECT:
+        if user_ids is not None:
+            record.authenticated = request.user_id in user_ids
+            if not record.authenticated:
+                record.reply = config.socks4_user_id_reply
+                self._reject(
+                    Outcome.AUTH_FAILED,
+                    Socks4Response(status=config.socks4_user_id_reply),
+                    error=f"SOCKS 4 USERID {request.user_id!r} is not in socks4_user_ids",
+                )
+                return
+        if request.command not in (Socks4Command.CONNECT, Socks4Command.BIND):
             record.reply = Socks4Reply.REJECTED
             self._reject(
                 Outcome.REJECTED,
                 Socks4Response(status=Socks4Reply.REJECTED),
                 error=f"SOCKS4 command 0x{request.command:02x} is not supported",
             )
+            return
+        if not self.permitted(request.command, request.host, request.port):
+            return
+        if request.command == Socks4Command.BIND:
+            await serve_bind(self, request)
             return
         result = await self._dial(request.host, request.port)
         if isinstance(result, Reply):
@@ -342,9 +433,9 @@ class Handshake(asyncio.Protocol):
             self._reject(Outcome.REJECTED, answer, error=record.error)
             return
         assert result.transport is not None
-        bound = result.transport.get_extra_info("sockname")
+        bound = self._bound_address(result)
         record.upstream_address = _addr(result.transport.get_extra_info("peername"))
-        record.bound_address = _addr(bound)
+        record.bound_address = bound
         record.reply = Socks4Reply.GRANTED
         ip = bound[0] if address_type_for(bound[0]) is AddressType.IPV4 else "0.0.0.0"
         self._send(Socks4Response(status=Socks4Reply.GRANTED, port=bound[1], ip=ip))

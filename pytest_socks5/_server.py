@@ -20,7 +20,10 @@ from typing import Any, Self
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
 from ._hosts import HostMap
+from ._protocol import Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
+from ._rules import Rule, parse_allow
+from ._udp_faults import UdpFaults
 from ._url import proxy_url
 
 __all__ = ["SOCKS5Server", "ServerError"]
@@ -28,6 +31,51 @@ __all__ = ["SOCKS5Server", "ServerError"]
 #: ``host="localhost"`` (or ``"dual"``) listens on both loopback addresses, one port.
 _DUAL_STACK = ("127.0.0.1", "::1")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
+
+
+_ISSUE5 = frozenset(
+    {
+        "hermetic",
+        "allow",
+        "rules",
+        "bind_timeout",
+        "udp_faults",
+        "socks4_user_ids",
+        "socks4_user_id_reply",
+    }
+)
+
+
+def _issue5_options(**options: Any) -> dict[str, Any]:
+    """Normalise the BIND/UDP/SOCKS 4/rules options into :class:`EngineConfig` values,
+    refusing bad ones at once rather than at the first connection."""
+    out = dict(options)
+    if "allow" in out:
+        patterns = out["allow"]
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        out["allow"] = tuple(parse_allow(p) for p in patterns)
+    if "rules" in out:
+        rules = tuple(out["rules"])
+        for rule in rules:
+            if not isinstance(rule, Rule):
+                raise TypeError(f"rules must be Rule values (Rule.allow/Rule.deny), got {rule!r}")
+        out["rules"] = rules
+    if out.get("udp_faults") is not None and not isinstance(out["udp_faults"], UdpFaults):
+        raise TypeError(f"udp_faults must be a UdpFaults, got {out['udp_faults']!r}")
+    if out.get("socks4_user_ids") is not None:
+        ids = out["socks4_user_ids"]
+        if isinstance(ids, str | bytes):
+            ids = [ids]
+        out["socks4_user_ids"] = frozenset(
+            i if isinstance(i, bytes) else i.encode("utf-8") for i in ids
+        )
+    if "socks4_user_id_reply" in out:
+        reply = out["socks4_user_id_reply"]
+        if reply not in (0x5B, 0x5C, 0x5D):
+            raise ValueError(f"socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got {reply!r}")
+        out["socks4_user_id_reply"] = Socks4Reply(reply)
+    return out
 
 
 class ServerError(RuntimeError):
@@ -52,9 +100,24 @@ class SOCKS5Server:
     :param handshake_timeout: seconds a client has from accept to a complete request;
         ``None`` for no limit.
     :param socks4: also accept SOCKS 4 and 4a on the same port.
-    :param host_map: ``{name or "name:port": "address[:port]" or None}``: dial a local
-        address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
-        without any DNS lookup.
+    :param host_map: ``{name or "name:port": "address[:port]", ECHO, Sink(…) or None}``:
+        dial a local address for a requested name, or let the proxy itself play the
+        destination (:data:`ECHO`, :class:`Sink`); ``None`` makes a name unresolvable
+        (REP 0x04) without any DNS lookup.
+    :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
+        are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
+    :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),
+        networks (``"10.0.0.0/8"``), either with a port (``"example.com:443"``).
+    :param rules: :class:`Rule` values, checked in order before ``allow`` and the
+        hermetic default; the first that matches decides.
+    :param bind_timeout: seconds a BIND waits for its incoming connection; beyond it the
+        second reply is REP 0x06 (SOCKS 4: 0x5B).
+    :param udp_faults: a :class:`UdpFaults` applied to every UDP association.
+    :param socks4_user_ids: accept SOCKS 4 requests only with one of these ``USERID`` values
+        (this also lets SOCKS 4 in on a server with ``users``).
+    :param socks4_user_id_reply: the reply to a ``USERID`` not in ``socks4_user_ids``:
+        ``Socks4Reply.REJECTED`` (0x5B, the default, as Dante answers),
+        ``IDENTD_UNREACHABLE`` (0x5C) or ``IDENTD_MISMATCH`` (0x5D).
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
 
@@ -69,6 +132,13 @@ class SOCKS5Server:
         handshake_timeout: float | None = 30.0,
         socks4: bool = True,
         host_map: HostMap | None = None,
+        hermetic: bool = True,
+        allow: Iterable[str] = (),
+        rules: Iterable[Rule] = (),
+        bind_timeout: float = 10.0,
+        udp_faults: UdpFaults | None = None,
+        socks4_user_ids: Iterable[str | bytes] | None = None,
+        socks4_user_id_reply: int = Socks4Reply.REJECTED,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -87,6 +157,15 @@ class SOCKS5Server:
             handshake_timeout=handshake_timeout,
             socks4=socks4,
             host_map=dict(host_map or {}),
+            **_issue5_options(
+                hermetic=hermetic,
+                allow=allow,
+                rules=rules,
+                bind_timeout=bind_timeout,
+                udp_faults=udp_faults,
+                socks4_user_ids=socks4_user_ids,
+                socks4_user_id_reply=socks4_user_id_reply,
+            ),
         )
         self._recorder = Recorder(on_end=on_connection_end)
         self._engine = Engine(
@@ -255,13 +334,15 @@ class SOCKS5Server:
         validator: Validator | None = None,
         **options: Any,
     ) -> None:
-        """Change behaviour for new connections (``users``, ``validator``,
-        ``connect_timeout``, ``handshake_timeout``, ``socks4``, ``host_map``) without
-        rebinding."""
+        """Change behaviour for new connections without rebinding: any constructor
+        argument except ``host``, ``port``, ``backlog`` and ``on_connection_end``."""
         config = self._engine.config
         if users is not None or validator is not None:
             options["auth"] = AuthPolicy.build(users, validator)
-        known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+        if "host_map" in options:
+            options["host_map"] = dict(options["host_map"] or {})
+        options.update(_issue5_options(**{k: options.pop(k) for k in _ISSUE5 & set(options)}))
+        known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"} | _ISSUE5
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")

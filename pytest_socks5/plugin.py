@@ -28,6 +28,16 @@ _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 #: Marker keywords applied to the shared session server for one test.
 _RUNTIME_KEYS = frozenset(
     {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+    # issue 5: BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules
+    | {
+        "hermetic",
+        "allow",
+        "rules",
+        "bind_timeout",
+        "udp_faults",
+        "socks4_user_ids",
+        "socks4_user_id_reply",
+    }
 )
 
 
@@ -45,14 +55,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="127.0.0.1",
         help="address the socks5_server fixture listens on (default 127.0.0.1)",
     )
+    parser.addini(
+        "socks5_hermetic",
+        type="bool",
+        default=True,
+        help="refuse destinations outside loopback and host_map (default true)",
+    )
+    parser.addini(
+        "socks5_allow",
+        type="linelist",
+        default=[],
+        help="destinations the proxy may reach besides loopback and host_map: host globs "
+        "or networks, optionally with :port (one a line)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
-        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map "
-        "(and host/port/backlog for a dedicated server)",
+        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map, "
+        "hermetic, allow, rules, bind_timeout, udp_faults, socks4_user_ids, "
+        "socks4_user_id_reply (and host/port/backlog for a dedicated server)",
     )
 
 
@@ -63,6 +87,15 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def _host(config: pytest.Config) -> str:
     return str(config.getoption("socks5_host") or config.getini("socks5_host"))
+
+
+def _ini_options(config: pytest.Config) -> dict[str, Any]:
+    """The suite's destination policy from the ini file, for every server the fixtures
+    make (fixture and marker options win over it)."""
+    return {
+        "hermetic": bool(config.getini("socks5_hermetic")),
+        "allow": list(config.getini("socks5_allow")),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -83,12 +116,15 @@ def socks5_server_options() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def socks5_session_server(
-    socks5_listen_address: tuple[str, int], socks5_server_options: dict[str, Any]
+    pytestconfig: pytest.Config,
+    socks5_listen_address: tuple[str, int],
+    socks5_server_options: dict[str, Any],
 ) -> Iterator[SOCKS5Server]:
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
     host, port = socks5_listen_address
-    server = SOCKS5Server(host, port, **socks5_server_options)
+    options = {**_ini_options(pytestconfig), **socks5_server_options}
+    server = SOCKS5Server(host, port, **options)
     server.start()
     try:
         yield server
@@ -129,7 +165,8 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
-        kwargs = {"host": host, "port": port, **defaults, **options}
+        ini = _ini_options(request.config)
+        kwargs = {"host": host, "port": port, **ini, **defaults, **options}
         with SOCKS5Server(**kwargs) as server:
             yield server
             _check_errors(server)
@@ -147,6 +184,7 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
 
 @pytest.fixture
 def socks5_server_factory(
+    pytestconfig: pytest.Config,
     socks5_listen_address: tuple[str, int],
 ) -> Iterator[Callable[..., SOCKS5Server]]:
     """Make extra running servers (proxy chains, several proxies); all are stopped when
@@ -155,6 +193,7 @@ def socks5_server_factory(
 
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", socks5_listen_address[0])
+        kwargs = {**_ini_options(pytestconfig), **kwargs}
         server = SOCKS5Server(**kwargs).start()
         servers.append(server)
         return server
