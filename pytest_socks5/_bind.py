@@ -105,6 +105,17 @@ async def _expected_peer(handshake: Handshake, host: str, port: int) -> set[IPAd
     return {_ip(address) for _, address in found}
 
 
+async def _wait_for_peer(handshake: Handshake, arrived: asyncio.Future[_Peer]) -> _Peer | None:
+    """The peer, or ``None`` once the client sends EOF (it has given up)."""
+    loop = asyncio.get_running_loop()
+    while not arrived.done():
+        if handshake.conn.client_eof:
+            return None
+        handshake._waiter = woken = loop.create_future()
+        await asyncio.wait((arrived, woken), return_when=asyncio.FIRST_COMPLETED)
+    return arrived.result()
+
+
 def _fail(handshake: Handshake, socks4: bool, reply: int, error: str) -> None:
     record = handshake.record
     if socks4:
@@ -163,7 +174,7 @@ async def serve_bind(handshake: Handshake, request: Request | Socks4Request) -> 
         handshake._send(_reply(socks4, record.bound_address))
         try:
             async with asyncio.timeout(config.bind_timeout):
-                peer = await arrived
+                peer = await _wait_for_peer(handshake, arrived)
         except TimeoutError:
             _fail(
                 handshake,
@@ -175,6 +186,10 @@ async def serve_bind(handshake: Handshake, request: Request | Socks4Request) -> 
             return
     finally:
         server.close()
+    if peer is None:  # the client closed its side: it is not waiting any more
+        record.end(Outcome.CLIENT_CLOSED, closed_by="client")
+        control.close()
+        return
     assert peer.transport is not None
     peername = peer.transport.get_extra_info("peername")
     record.bind_peer_address = (str(peername[0]), int(peername[1]))

@@ -132,11 +132,14 @@ class Engine:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
         return [(int(info[0]), str(info[4][0])) for info in infos]
 
-    def send_datagram(
-        self, transport: asyncio.DatagramTransport, data: bytes, address: tuple[str, int]
-    ) -> None:
-        """Send one UDP datagram to a destination (the UDP relay's only way out)."""
-        transport.sendto(data, address)
+    def send_datagram(self, sock: socket.socket, data: bytes, address: tuple[str, int]) -> None:
+        """Send one UDP datagram to a destination (the UDP relay's only way out).
+
+        ``sock`` is the relay's non-blocking upstream socket. It is written directly
+        rather than through its asyncio transport, which (before Python 3.13) silently
+        skips empty datagrams; an :exc:`OSError` means the datagram is lost.
+        """
+        sock.sendto(data, address)
 
     async def dial(self, host: str, port: int, handshake: Handshake) -> RelaySide:
         """Resolve (domain names only) and connect to a destination that ``host_map`` and

@@ -323,8 +323,6 @@ class Handshake(asyncio.Protocol):
         )
         if decision.allowed:
             return True
-        assert host is not None
-        assert port is not None
         record.denied_by = decision.reason
         error = denial_message(decision, command=command, host=host, port=port)
         if record.version == 4:

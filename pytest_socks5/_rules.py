@@ -242,8 +242,10 @@ def check_destination(
     )
 
 
-def denial_message(decision: Decision, *, command: int, host: str, port: int) -> str:
+def denial_message(decision: Decision, *, command: int, host: str | None, port: int | None) -> str:
     """What a record's ``error`` says about a refusal: which rule, and how to allow it."""
+    if host is None:
+        return f"{_command_name(command)} denied by {decision.reason}"
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     what = f"{_command_name(command)} {target}"
     if decision.rule is not None:

@@ -20,9 +20,10 @@ from typing import Any, Self
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
 from ._hosts import HostMap
+from ._options import ISSUE5_OPTIONS, issue5_options
 from ._protocol import Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
-from ._rules import Rule, parse_allow
+from ._rules import Rule
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
 
@@ -31,51 +32,6 @@ __all__ = ["SOCKS5Server", "ServerError"]
 #: ``host="localhost"`` (or ``"dual"``) listens on both loopback addresses, one port.
 _DUAL_STACK = ("127.0.0.1", "::1")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
-
-
-_ISSUE5 = frozenset(
-    {
-        "hermetic",
-        "allow",
-        "rules",
-        "bind_timeout",
-        "udp_faults",
-        "socks4_user_ids",
-        "socks4_user_id_reply",
-    }
-)
-
-
-def _issue5_options(**options: Any) -> dict[str, Any]:
-    """Normalise the BIND/UDP/SOCKS 4/rules options into :class:`EngineConfig` values,
-    refusing bad ones at once rather than at the first connection."""
-    out = dict(options)
-    if "allow" in out:
-        patterns = out["allow"]
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        out["allow"] = tuple(parse_allow(p) for p in patterns)
-    if "rules" in out:
-        rules = tuple(out["rules"])
-        for rule in rules:
-            if not isinstance(rule, Rule):
-                raise TypeError(f"rules must be Rule values (Rule.allow/Rule.deny), got {rule!r}")
-        out["rules"] = rules
-    if out.get("udp_faults") is not None and not isinstance(out["udp_faults"], UdpFaults):
-        raise TypeError(f"udp_faults must be a UdpFaults, got {out['udp_faults']!r}")
-    if out.get("socks4_user_ids") is not None:
-        ids = out["socks4_user_ids"]
-        if isinstance(ids, str | bytes):
-            ids = [ids]
-        out["socks4_user_ids"] = frozenset(
-            i if isinstance(i, bytes) else i.encode("utf-8") for i in ids
-        )
-    if "socks4_user_id_reply" in out:
-        reply = out["socks4_user_id_reply"]
-        if reply not in (0x5B, 0x5C, 0x5D):
-            raise ValueError(f"socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got {reply!r}")
-        out["socks4_user_id_reply"] = Socks4Reply(reply)
-    return out
 
 
 class ServerError(RuntimeError):
@@ -157,7 +113,7 @@ class SOCKS5Server:
             handshake_timeout=handshake_timeout,
             socks4=socks4,
             host_map=dict(host_map or {}),
-            **_issue5_options(
+            **issue5_options(
                 hermetic=hermetic,
                 allow=allow,
                 rules=rules,
@@ -341,8 +297,16 @@ class SOCKS5Server:
             options["auth"] = AuthPolicy.build(users, validator)
         if "host_map" in options:
             options["host_map"] = dict(options["host_map"] or {})
-        options.update(_issue5_options(**{k: options.pop(k) for k in _ISSUE5 & set(options)}))
-        known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"} | _ISSUE5
+        options.update(
+            issue5_options(**{k: options.pop(k) for k in ISSUE5_OPTIONS & set(options)})
+        )
+        known = {
+            "auth",
+            "connect_timeout",
+            "handshake_timeout",
+            "socks4",
+            "host_map",
+        } | ISSUE5_OPTIONS
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")

@@ -96,7 +96,7 @@ class _Control(asyncio.Protocol):
         """RFC 1928 gives the control connection nothing more to carry; bytes are ignored."""
 
     def eof_received(self) -> bool:
-        self.association.record.end(Outcome.CLOSED, closed_by="client")
+        self.association.end(Outcome.CLOSED, closed_by="client")
         return False  # close our side too: the association is over
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -114,10 +114,12 @@ class UdpAssociation:
         self.request = request
         self.control: asyncio.Transport | None = None
         self.relay: asyncio.DatagramTransport | None = None
+        #: Every UDP socket of the association, with its transport.
+        self.endpoints: list[tuple[asyncio.DatagramTransport, socket.socket]] = []
         self.client_ip: IPAddress | None = None
         self.client_port: int | None = None
         self.client_address: tuple[str, int] | None = None
-        self.upstreams: dict[tuple[str, int], asyncio.DatagramTransport] = {}
+        self.upstreams: dict[tuple[str, int], socket.socket] = {}
         #: Where each destination's replies come from → how the client addressed it.
         self.addressed: dict[Endpoint, UdpDatagram] = {}
         self.resolved: dict[tuple[str, int], tuple[int, str]] = {}
@@ -146,9 +148,7 @@ class UdpAssociation:
         loop = asyncio.get_running_loop()
         handshake.cleanups.append(self.close_sockets)
         try:
-            relay, _ = await loop.create_datagram_endpoint(
-                lambda: _Endpoint(self.from_client), local_addr=(local_ip, 0)
-            )
+            relay, _ = await self._endpoint((local_ip, 0), self.from_client)
         except OSError as exc:
             record.reply = Reply.GENERAL_FAILURE
             error = f"UDP ASSOCIATE could not open the relay socket: {exc!r}"
@@ -173,17 +173,44 @@ class UdpAssociation:
         if handshake._lost:
             self.control_lost(None)
         elif handshake.conn.client_eof:
-            record.end(Outcome.CLOSED, closed_by="client")
+            self.end(Outcome.CLOSED, closed_by="client")
             control.close()
 
+    async def _endpoint(
+        self, local: tuple[str, int], receive: Callable[[bytes, tuple[str, int]], None]
+    ) -> tuple[asyncio.DatagramTransport, socket.socket]:
+        """A UDP socket bound to ``local`` whose datagrams go to ``receive``. The socket is
+        kept so that closing the association frees its port at once."""
+        family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(local)
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Endpoint(receive), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.endpoints.append((transport, sock))
+        if self.closed:
+            self.close_sockets()
+        return transport, sock
+
     # -- closing -------------------------------------------------------------------
+
+    def end(self, outcome: Outcome, *, closed_by: str, error: str | None = None) -> None:
+        """Close the UDP sockets, then settle the record: once a record says the
+        association ended, its ports are free."""
+        self.close_sockets()
+        self.record.end(outcome, closed_by=closed_by, error=error)
 
     def control_lost(self, exc: Exception | None) -> None:
         """The control connection is gone: the association ends."""
         if exc is not None:
-            self.record.end(Outcome.RESET, closed_by="client", error=f"client: {exc!r}")
+            self.end(Outcome.RESET, closed_by="client", error=f"client: {exc!r}")
         else:
-            self.record.end(Outcome.CLOSED, closed_by="client")
+            self.end(Outcome.CLOSED, closed_by="client")
         self.handshake._finish(self.record.outcome, closed_by=self.record.closed_by)
 
     def close_tunnel(self, *, abort: bool) -> None:
@@ -201,9 +228,9 @@ class UdpAssociation:
         for timer in self.timers:
             timer.cancel()
         self.timers.clear()
-        for transport in (self.relay, *self.upstreams.values()):
-            if transport is not None:
-                transport.close()
+        for transport, sock in self.endpoints:
+            transport.close()  # unregisters the socket at once...
+            sock.close()  # ...so that it can be closed now, not on the next loop turn
 
     # -- bookkeeping -----------------------------------------------------------------
 
@@ -221,7 +248,7 @@ class UdpAssociation:
     def _relayed(self) -> None:
         if self.faults is not None and self.faults.on_relayed():
             self._note_faults(("udp-close-control",))
-            self.record.end(
+            self.end(
                 Outcome.CLOSED,
                 closed_by="server",
                 error=f"UdpFaults closed the control connection after {self.faults.relayed} "
@@ -328,6 +355,8 @@ class UdpAssociation:
             self._with_faults("from_client", payload, deliver)
             return
         resolved = self.resolved.get(target)
+        if resolved is None and address_type_for(target[0]) is not AddressType.DOMAIN:
+            resolved = (int(socket.AF_INET6 if ":" in target[0] else socket.AF_INET), target[0])
         if resolved is None:
             try:
                 async with asyncio.timeout(self.config.connect_timeout):
@@ -338,10 +367,15 @@ class UdpAssociation:
             resolved = self.resolved[target] = found[0]
         family, ip = resolved
         upstream = await self._upstream(family, ip)
+        destination = (ip, target[1])
         self.addressed[(_ip(ip), target[1])] = dataclasses.replace(datagram, data=b"")
 
         def send(payload: bytes) -> None:
-            self.engine.send_datagram(upstream, payload, (ip, target[1]))
+            try:
+                self.engine.send_datagram(upstream, payload, destination)
+            except OSError as exc:
+                self.drop(f"sending to {_show(destination)} failed: {exc!r}")
+                return
             self._count_out(payload)
 
         self._with_faults("from_client", payload, send)
@@ -351,23 +385,17 @@ class UdpAssociation:
         self.record.datagram_bytes_from_client += len(payload)
         self._relayed()
 
-    async def _upstream(self, family: int, ip: str) -> asyncio.DatagramTransport:
-        """The socket datagrams to ``ip`` go out from: on loopback for a loopback
-        destination, on the wildcard address otherwise."""
+    async def _upstream(self, family: int, ip: str) -> socket.socket:
+        """The socket datagrams to ``ip`` go out from (its transport reads the replies):
+        on loopback for a loopback destination, on the wildcard address otherwise."""
         v6 = family == socket.AF_INET6
         if _ip(ip).is_loopback:
             local = ("::1" if v6 else "127.0.0.1", 0)
         else:
             local = ("::" if v6 else "0.0.0.0", 0)
-        transport = self.upstreams.get(local)
-        if transport is None:
-            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: _Endpoint(self.from_upstream), local_addr=local
-            )
-            if self.closed:
-                transport.close()
-            self.upstreams[local] = transport
-        return transport
+        if local not in self.upstreams:
+            _, self.upstreams[local] = await self._endpoint(local, self.from_upstream)
+        return self.upstreams[local]
 
     # -- destination → client ----------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from . import __version__
+from ._options import ISSUE5_OPTIONS
 from ._server import SOCKS5Server
 
 __all__ = [
@@ -26,18 +27,9 @@ __all__ = [
 #: Marker keywords that need a listener of their own (a dedicated server for the test).
 _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 #: Marker keywords applied to the shared session server for one test.
-_RUNTIME_KEYS = frozenset(
-    {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
-    # issue 5: BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules
-    | {
-        "hermetic",
-        "allow",
-        "rules",
-        "bind_timeout",
-        "udp_faults",
-        "socks4_user_ids",
-        "socks4_user_id_reply",
-    }
+_RUNTIME_KEYS = (
+    frozenset({"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"})
+    | ISSUE5_OPTIONS  # BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules
 )
 
 
