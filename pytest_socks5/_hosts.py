@@ -116,8 +116,11 @@ def map_destination(
 
 
 def describe_target(target: tuple[str, int] | VirtualDestination) -> str:
-    """``127.0.0.1:8080``, ``[::1]:53``, ``ECHO`` or ``Sink(…)``, for records."""
-    if isinstance(target, Echo | Sink):
+    """``127.0.0.1:8080``, ``[::1]:53``, ``ECHO`` or ``Sink(response=<12 bytes>)``, for
+    records."""
+    if isinstance(target, Echo):
         return repr(target)
+    if isinstance(target, Sink):
+        return f"Sink(response=<{len(target.response)} bytes>)" if target.response else "Sink()"
     host, port = target
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -216,7 +216,8 @@ def test_targets_are_described_for_records() -> None:
     assert describe_target(("127.0.0.1", 80)) == "127.0.0.1:80"
     assert describe_target(("::1", 53)) == "[::1]:53"
     assert describe_target(ECHO) == "ECHO"
-    assert describe_target(Sink()) == "Sink(response=b'', on_connect=False, close=True)"
+    assert describe_target(Sink()) == "Sink()"
+    assert describe_target(Sink(response=b"hello")) == "Sink(response=<5 bytes>)"
 
 
 # -- UDP fault decisions --------------------------------------------------------------------
