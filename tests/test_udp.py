@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -433,3 +434,18 @@ def test_faults_can_be_configured_per_test(echo) -> None:
             assert client.receive().data == b"c"
         with pytest.raises(TypeError, match="UdpFaults"):
             server.configure(udp_faults={"drop": 1.0})
+
+
+def test_garbage_datagrams_never_disturb_the_relay(server: SOCKS5Server, echo) -> None:
+    rng = random.Random(5)
+    heads = [b"", b"\x00\x00\x00", b"\x00\x00\x00\x03", b"\x00\x00\x00\x04"]
+    with UdpClient(server.address) as client:
+        for batch in range(15):  # in batches, so that no socket buffer overflows
+            for _ in range(20):
+                client.send_raw(rng.choice(heads) + rng.randbytes(rng.randrange(0, 40)))
+            client.send(*echo, b"still relaying %d" % batch)
+            assert client.receive().data == b"still relaying %d" % batch
+    record = association(server)
+    assert record.datagrams_dropped + record.datagrams_from_client == 315
+    assert record.datagrams_to_client == 15
+    assert server.errors == []
