@@ -134,6 +134,8 @@ class UdpAssociation:
     # -- opening -------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the relay socket, send the success reply naming it, and take over the
+        control connection."""
         handshake, record, request = self.handshake, self.record, self.request
         control = handshake.transport
         assert control is not None
@@ -222,6 +224,7 @@ class UdpAssociation:
                 self.control.close()
 
     def close_sockets(self) -> None:
+        """Stop relaying and close every UDP socket (idempotent; a handshake cleanup)."""
         self.closed = True
         if self.pump is not None:
             self.pump.cancel()
@@ -235,6 +238,7 @@ class UdpAssociation:
     # -- bookkeeping -----------------------------------------------------------------
 
     def drop(self, reason: str) -> None:
+        """Count a dropped datagram and keep the reason (distinct ones, up to a limit)."""
         record = self.record
         record.datagrams_dropped += 1
         if reason not in record.drop_reasons and len(record.drop_reasons) < MAX_DROP_REASONS:
