@@ -6,19 +6,32 @@ which this package never imports.
 
 from . import faults
 from ._auth import Validator
+from ._hosts import ECHO, Sink
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Outcome
+from ._rules import Rule
 from ._server import ServerError, SOCKS5Server
+from ._udp_faults import UdpFaults
 from ._url import proxy_url
 
 __version__ = "0.1.0"
 
 # Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
-for _cls in (ConnectionRecord, NoMatchingConnection, Outcome, SOCKS5Server, ServerError):
+for _cls in (
+    ConnectionRecord,
+    NoMatchingConnection,
+    Outcome,
+    Rule,
+    SOCKS5Server,
+    ServerError,
+    Sink,
+    UdpFaults,
+):
     _cls.__module__ = __name__
 del _cls
 
 __all__ = [
+    "ECHO",
     "AddressType",
     "AuthMethod",
     "AuthStatus",
@@ -27,9 +40,12 @@ __all__ = [
     "NoMatchingConnection",
     "Outcome",
     "Reply",
+    "Rule",
     "SOCKS5Server",
     "ServerError",
+    "Sink",
     "Socks4Reply",
+    "UdpFaults",
     "Validator",
     "__version__",
     "faults",

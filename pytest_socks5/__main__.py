@@ -46,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-socks4", dest="socks4", action="store_false", help="refuse SOCKS 4/4a clients"
     )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="also allow this destination (host glob or network, optionally :port); repeat",
+    )
+    parser.add_argument(
+        "--no-hermetic",
+        dest="hermetic",
+        action="store_false",
+        help="allow every destination, not only loopback (the default refuses the rest)",
+    )
     parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument(
         "--uvloop", action="store_true", help="run on uvloop (pip install 'pytest-socks5[fast]')"
@@ -65,6 +78,8 @@ async def _serve(args: argparse.Namespace) -> None:
         users=dict(args.users) or None,
         socks4=args.socks4,
         connect_timeout=args.connect_timeout,
+        hermetic=args.hermetic,
+        allow=args.allow,
         on_connection_end=None if args.quiet else _log,
     )
     async with server:

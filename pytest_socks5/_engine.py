@@ -19,10 +19,12 @@ from typing import Any
 
 from ._auth import AuthPolicy
 from ._handshake import Handshake
-from ._hosts import HostMap, Unresolvable, map_destination
-from ._protocol import AddressType, address_type_for
+from ._hosts import HostMap
+from ._protocol import AddressType, Socks4Reply, address_type_for
 from ._recording import LiveRecord, Outcome, Recorder
 from ._relay import RelaySide
+from ._rules import Rule
+from ._udp_faults import UdpFaults
 from .faults import FaultSet
 
 __all__ = ["Engine", "EngineConfig"]
@@ -37,6 +39,14 @@ class EngineConfig:
     handshake_timeout: float | None = 30.0
     socks4: bool = True
     host_map: HostMap = field(default_factory=dict)
+    # -- issue 5: BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules --------
+    bind_timeout: float = 10.0
+    rules: tuple[Rule, ...] = ()
+    allow: tuple[Rule, ...] = ()
+    hermetic: bool = True
+    udp_faults: UdpFaults | None = None
+    socks4_user_ids: frozenset[bytes] | None = None
+    socks4_user_id_reply: int = Socks4Reply.REJECTED
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
@@ -156,18 +166,30 @@ class Engine:
 
     # -- dialling ------------------------------------------------------------------
 
+    # The three methods below are the only places where the proxy reaches out; tests
+    # replace them on an instance to prove that a refused destination is never dialled.
+
+    async def resolve(self, host: str, port: int, kind: int) -> list[tuple[int, str]]:
+        """``(family, address)`` pairs for ``host`` (looked up only if it is a name)."""
+        if address_type_for(host) is not AddressType.DOMAIN:
+            return [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
+        return [(int(info[0]), str(info[4][0])) for info in infos]
+
+    def send_datagram(self, sock: socket.socket, data: bytes, address: tuple[str, int]) -> None:
+        """Send one UDP datagram to a destination (the UDP relay's only way out).
+
+        ``sock`` is the relay's non-blocking upstream socket. It is written directly
+        rather than through its asyncio transport, which (before Python 3.13) silently
+        skips empty datagrams; an :exc:`OSError` means the datagram is lost.
+        """
+        sock.sendto(data, address)
+
     async def dial(self, host: str, port: int, handshake: Handshake) -> RelaySide:
-        """Map, resolve (domain names only) and connect; raise the last error if all fail."""
+        """Resolve (domain names only) and connect to a destination that ``host_map`` and
+        the rules have already passed; raise the last error if every address fails."""
         loop = asyncio.get_running_loop()
-        try:
-            host, port = map_destination(handshake.config.host_map, host, port)
-        except Unresolvable as exc:
-            raise socket.gaierror(socket.EAI_NONAME, str(exc)) from None
-        if address_type_for(host) is AddressType.DOMAIN:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            targets = [(int(info[0]), str(info[4][0])) for info in infos]
-        else:
-            targets = [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
+        targets = await self.resolve(host, port, socket.SOCK_STREAM)
         error: BaseException | None = None
         make_side = functools.partial(RelaySide, handshake.record, "upstream")
         for family, ip in targets:

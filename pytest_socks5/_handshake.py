@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from ._bind import serve_bind
 from ._dial_errors import reply_for_dial_error
+from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
 from ._protocol import (
     NEED_DATA,
     PAUSED,
@@ -42,7 +45,10 @@ from ._protocol import (
 )
 from ._recording import LiveRecord, Outcome
 from ._relay import WRITE_HIGH_WATER, RelaySide
+from ._rules import check_destination, denial_message
 from ._shaping import Shaper, reset_transport
+from ._udp import UdpAssociation, serve_udp_associate
+from ._virtual import open_virtual
 from .faults import (
     BoundAddress,
     Close,
@@ -81,7 +87,7 @@ class Handshake(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=self.config.socks4)
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.relay: RelaySide | None = None
+        self.relay: RelaySide | UdpAssociation | None = None
         self.task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
@@ -89,6 +95,9 @@ class Handshake(asyncio.Protocol):
         self._deadline: asyncio.Timeout | None = None
         self._upstream: RelaySide | None = None
         self.record: LiveRecord
+        #: Called once when the connection is over (BIND listeners, UDP sockets, virtual
+        #: destinations).
+        self.cleanups: list[Callable[[], None]] = []
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -150,6 +159,8 @@ class Handshake(asyncio.Protocol):
         self.record.end(outcome, closed_by=closed_by, error=error)
         if self.done.done():
             return
+        while self.cleanups:
+            self.cleanups.pop()()
         upstream = self._upstream
         if self.relay is None and upstream is not None and upstream.transport is not None:
             upstream.transport.close()  # dialled, but the tunnel never opened
@@ -430,9 +441,21 @@ class Handshake(asyncio.Protocol):
             record.username = request.user_id.decode("utf-8", "backslashreplace")
 
     async def _dial(self, host: str, port: int) -> RelaySide | Reply:
+        """Apply ``host_map`` (an address, a virtual destination, or unresolvable), then
+        dial through :meth:`Engine.dial`. A failure becomes the REP a faithful server sends."""
+        try:
+            target = map_destination(self.config.host_map, host, port)
+        except Unresolvable as exc:
+            self.record.mapped_to = "unresolvable"
+            self.record.error = f"dialling {host}:{port} failed: {exc}"
+            return Reply.HOST_UNREACHABLE
+        if target != (host, port):
+            self.record.mapped_to = describe_target(target)
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                return await self.engine.dial(host, port, self)
+                if isinstance(target, Echo | Sink):
+                    return await open_virtual(target, self)
+                return await self.engine.dial(*target, self)
         except (OSError, TimeoutError) as exc:
             self.record.error = f"dialling {host}:{port} failed: {exc!r}"
             return reply_for_dial_error(exc)
@@ -459,9 +482,37 @@ class Handshake(asyncio.Protocol):
             reply=reply, address_type=address_type_for(bound[0]), host=bound[0], port=bound[1]
         )
 
+    def permitted(self, command: int, host: str | None, port: int | None) -> bool:
+        """Check the destination against the rules; on a refusal, record why and answer
+        REP 0x02 (SOCKS 4: 0x5B) without any lookup or dial."""
+        config, record = self.config, self.record
+        decision = check_destination(
+            command=command,
+            host=host,
+            port=port,
+            user=record.username,
+            rules=config.rules + config.allow,
+            host_map=config.host_map,
+            hermetic=config.hermetic,
+        )
+        if decision.allowed:
+            return True
+        record.denied_by = decision.reason
+        error = denial_message(decision, command=command, host=host, port=port)
+        if record.version == 4:
+            record.reply = Socks4Reply.REJECTED
+            self._reject(
+                Outcome.REJECTED, Socks4Response(status=Socks4Reply.REJECTED), error=error
+            )
+        else:
+            record.reply = Reply.CONNECTION_NOT_ALLOWED
+            answer = ServerReply(reply=Reply.CONNECTION_NOT_ALLOWED)
+            self._reject(Outcome.REJECTED, answer, error=error)
+        return False
+
     async def _connect(self, request: Request) -> None:
         record = self.record
-        if request.command != Command.CONNECT:
+        if request.command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
             record.reply = Reply.COMMAND_NOT_SUPPORTED
             error = f"command 0x{request.command:02x} is not supported"
             answer = self._reply(Reply.COMMAND_NOT_SUPPORTED, None, self._faults_at(Phase.REPLY))
@@ -478,6 +529,17 @@ class Handshake(asyncio.Protocol):
             return
         if not await self._before_dial(faults):
             return
+        if request.command == Command.UDP_ASSOCIATE:
+            # The request names the client's own UDP address; each datagram's destination
+            # is checked by the relay.
+            if self.permitted(request.command, None, None):
+                await serve_udp_associate(self, request)
+            return
+        if not self.permitted(request.command, request.host, request.port):
+            return
+        if request.command == Command.BIND:
+            await serve_bind(self, request)
+            return
         result = await self._dial(request.host, request.port)
         faults = self._faults_at(Phase.REPLY)
         if isinstance(result, Reply):
@@ -487,28 +549,57 @@ class Handshake(asyncio.Protocol):
             return
         self._upstream = upstream = result
         assert upstream.transport is not None
-        bound = _addr(upstream.transport.get_extra_info("sockname"))
+        bound = self._bound_address(upstream)
         record.upstream_address = _addr(upstream.transport.get_extra_info("peername"))
         record.bound_address = bound
         record.reply = Reply.SUCCEEDED
         if await self._deliver(faults, self._reply(Reply.SUCCEEDED, bound, faults)):
             self._open_tunnel(upstream)
 
+    def _bound_address(self, upstream: RelaySide) -> tuple[str, int]:
+        """BND for a success reply: the proxy's end of the upstream connection, or (for a
+        virtual destination, which has no address) the proxy's own address and port 0."""
+        assert upstream.transport is not None
+        bound = _addr(upstream.transport.get_extra_info("sockname"))
+        if bound is None:
+            assert self.transport is not None
+            bound = (str(self.transport.get_extra_info("sockname")[0]), 0)
+        return bound
+
     async def _socks4_connect(self, request: Socks4Request) -> None:
-        record = self.record
+        record, config = self.record, self.config
         rejected = Socks4Response(status=Socks4Reply.REJECTED)
-        if self.config.auth.requires_password:
+        user_ids = config.socks4_user_ids
+        if config.auth.requires_password and user_ids is None:
             record.reply = Socks4Reply.REJECTED
             record.authenticated = False
-            error = "SOCKS 4 carries no password, and this server requires one"
+            error = (
+                "SOCKS 4 carries no password, and this server requires one "
+                "(socks4_user_ids lets SOCKS 4 clients in by USERID)"
+            )
             await self._deliver([], rejected, outcome=Outcome.AUTH_FAILED, error=error)
             return
-        if request.command != Socks4Command.CONNECT:
+        if user_ids is not None:
+            record.authenticated = request.user_id in user_ids
+            if not record.authenticated:
+                record.reply = config.socks4_user_id_reply
+                self._reject(
+                    Outcome.AUTH_FAILED,
+                    Socks4Response(status=config.socks4_user_id_reply),
+                    error=f"SOCKS 4 USERID {request.user_id!r} is not in socks4_user_ids",
+                )
+                return
+        if request.command not in (Socks4Command.CONNECT, Socks4Command.BIND):
             record.reply = Socks4Reply.REJECTED
             error = f"SOCKS4 command 0x{request.command:02x} is not supported"
             await self._deliver([], rejected, outcome=Outcome.REJECTED, error=error)
             return
         if not await self._before_dial(self._faults_at(Phase.REQUEST)):
+            return
+        if not self.permitted(request.command, request.host, request.port):
+            return
+        if request.command == Socks4Command.BIND:
+            await serve_bind(self, request)
             return
         result = await self._dial(request.host, request.port)
         faults = self._faults_at(Phase.REPLY)
@@ -518,9 +609,9 @@ class Handshake(asyncio.Protocol):
             return
         self._upstream = result
         assert result.transport is not None
-        bound = result.transport.get_extra_info("sockname")
+        bound = self._bound_address(result)
         record.upstream_address = _addr(result.transport.get_extra_info("peername"))
-        record.bound_address = _addr(bound)
+        record.bound_address = bound
         record.reply = Socks4Reply.GRANTED
         ip = bound[0] if address_type_for(bound[0]) is AddressType.IPV4 else "0.0.0.0"
         granted = Socks4Response(status=Socks4Reply.GRANTED, port=bound[1], ip=ip)

@@ -94,6 +94,17 @@ class ConnectionRecord:
     closed_by: str | None = None
     error: str | None = None
     faults: tuple[str, ...] = ()
+    # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
+    mapped_to: str | None = None
+    denied_by: str | None = None
+    bind_peer_address: tuple[str, int] | None = None
+    udp_client_address: tuple[str, int] | None = None
+    datagrams_from_client: int = 0
+    datagrams_to_client: int = 0
+    datagram_bytes_from_client: int = 0
+    datagram_bytes_to_client: int = 0
+    datagrams_dropped: int = 0
+    drop_reasons: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return describe_record(self)
@@ -195,10 +206,22 @@ class LiveRecord:
     closed_by: str | None = None
     error: str | None = None
     faults: list[str] = field(default_factory=list)
+    # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
+    mapped_to: str | None = None
+    denied_by: str | None = None
+    bind_peer_address: tuple[str, int] | None = None
+    udp_client_address: tuple[str, int] | None = None
+    datagrams_from_client: int = 0
+    datagrams_to_client: int = 0
+    datagram_bytes_from_client: int = 0
+    datagram_bytes_to_client: int = 0
+    datagrams_dropped: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
 
     def freeze(self) -> ConnectionRecord:
         values = {name: getattr(self, name) for name in _RECORD_FIELDS}
         values["faults"] = tuple(self.faults)
+        values["drop_reasons"] = tuple(self.drop_reasons)
         return ConnectionRecord(**values)
 
     def end(
@@ -329,6 +352,10 @@ def describe_record(r: ConnectionRecord) -> str:
         )
         atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
         parts.append(f"{cmd} {r.target} (ATYP {atyp})")
+        if r.mapped_to is not None:
+            parts.append(f"mapped to {r.mapped_to}")
+        if r.bind_peer_address is not None:
+            parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
     elif r.chosen_method is not None:
         parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
     if r.reply is not None:
@@ -341,7 +368,14 @@ def describe_record(r: ConnectionRecord) -> str:
         parts[-1] += f" by {r.closed_by}"
     elif r.closed_by:
         parts[-1] += f", {r.closed_by} sent EOF"
-    parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
+    if r.command == Command.UDP_ASSOCIATE:
+        parts[-1] += (
+            f", {r.datagrams_from_client}↑ {r.datagrams_to_client}↓ datagrams"
+            f" ({r.datagram_bytes_from_client}↑ {r.datagram_bytes_to_client}↓ bytes)"
+            f", {r.datagrams_dropped} dropped]"
+        )
+    else:
+        parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
     if r.faults:
         parts.append("faults: " + ", ".join(r.faults))
     if r.error:

@@ -21,7 +21,11 @@ from typing import Any, Self, cast
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
 from ._hosts import HostMap
+from ._options import ISSUE5_OPTIONS, issue5_options
+from ._protocol import Socks4Reply
 from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
+from ._rules import Rule
+from ._udp_faults import UdpFaults
 from ._url import proxy_url
 from .faults import Fault
 
@@ -54,6 +58,24 @@ class SOCKS5Server:
     :param handshake_timeout: seconds a client has from accept to a complete request;
         ``None`` for no limit.
     :param socks4: also accept SOCKS 4 and 4a on the same port.
+    :param host_map: ``{name or "name:port": "address[:port]", ECHO, Sink(…) or None}``:
+        dial a local address for a requested name, or let the proxy itself play the
+        destination (:data:`ECHO`, :class:`Sink`); ``None`` makes a name unresolvable
+        (REP 0x04) without any DNS lookup.
+    :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
+        are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
+    :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),
+        networks (``"10.0.0.0/8"``), either with a port (``"example.com:443"``).
+    :param rules: :class:`Rule` values, checked in order before ``allow`` and the
+        hermetic default; the first that matches decides.
+    :param bind_timeout: seconds a BIND waits for its incoming connection; beyond it the
+        second reply is REP 0x06 (SOCKS 4: 0x5B).
+    :param udp_faults: a :class:`UdpFaults` applied to every UDP association.
+    :param socks4_user_ids: accept SOCKS 4 requests only with one of these ``USERID`` values
+        (this also lets SOCKS 4 in on a server with ``users``).
+    :param socks4_user_id_reply: the reply to a ``USERID`` not in ``socks4_user_ids``:
+        ``Socks4Reply.REJECTED`` (0x5B, the default, as Dante answers),
+        ``IDENTD_UNREACHABLE`` (0x5C) or ``IDENTD_MISMATCH`` (0x5D).
     :param host_map: ``{name or "name:port": "address[:port]" or None}``: dial a local
         address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
         without any DNS lookup.
@@ -76,6 +98,13 @@ class SOCKS5Server:
         handshake_timeout: float | None = 30.0,
         socks4: bool = True,
         host_map: HostMap | None = None,
+        hermetic: bool = True,
+        allow: Iterable[str] = (),
+        rules: Iterable[Rule] = (),
+        bind_timeout: float = 10.0,
+        udp_faults: UdpFaults | None = None,
+        socks4_user_ids: Iterable[str | bytes] | None = None,
+        socks4_user_id_reply: int = Socks4Reply.REJECTED,
         faults: Iterable[Fault] = (),
         seed: int = 0,
         loop: str = "asyncio",
@@ -97,6 +126,15 @@ class SOCKS5Server:
             handshake_timeout=handshake_timeout,
             socks4=socks4,
             host_map=dict(host_map or {}),
+            **issue5_options(
+                hermetic=hermetic,
+                allow=allow,
+                rules=rules,
+                bind_timeout=bind_timeout,
+                udp_faults=udp_faults,
+                socks4_user_ids=socks4_user_ids,
+                socks4_user_id_reply=socks4_user_id_reply,
+            ),
         )
         self._recorder = Recorder(on_end=on_connection_end)
         self._engine = Engine(
@@ -270,13 +308,23 @@ class SOCKS5Server:
         validator: Validator | None = None,
         **options: Any,
     ) -> None:
-        """Change behaviour for new connections (``users``, ``validator``,
-        ``connect_timeout``, ``handshake_timeout``, ``socks4``, ``host_map``) without
-        rebinding."""
+        """Change behaviour for new connections without rebinding: any constructor
+        argument except ``host``, ``port``, ``backlog`` and ``on_connection_end``."""
         config = self._engine.config
         if users is not None or validator is not None:
             options["auth"] = AuthPolicy.build(users, validator)
-        known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+        if "host_map" in options:
+            options["host_map"] = dict(options["host_map"] or {})
+        options.update(
+            issue5_options(**{k: options.pop(k) for k in ISSUE5_OPTIONS & set(options)})
+        )
+        known = {
+            "auth",
+            "connect_timeout",
+            "handshake_timeout",
+            "socks4",
+            "host_map",
+        } | ISSUE5_OPTIONS
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")

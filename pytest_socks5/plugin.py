@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from . import __version__
+from ._options import ISSUE5_OPTIONS
 from ._server import SOCKS5Server
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
 #: Marker keywords that need a listener of their own (a dedicated server for the test).
 _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 #: Marker keywords applied to the shared session server for one test.
-_RUNTIME_KEYS = frozenset(
-    {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map", "faults"}
+_RUNTIME_KEYS = (
+    frozenset({"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"})
+    | {"faults"}
+    | ISSUE5_OPTIONS  # BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules
 )
 
 
@@ -53,6 +56,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="127.0.0.1",
         help="address the socks5_server fixture listens on (default 127.0.0.1)",
     )
+    parser.addini(
+        "socks5_hermetic",
+        type="bool",
+        default=True,
+        help="refuse destinations outside loopback and host_map (default true)",
+    )
+    parser.addini(
+        "socks5_allow",
+        type="linelist",
+        default=[],
+        help="destinations the proxy may reach besides loopback and host_map: host globs "
+        "or networks, optionally with :port (one a line)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,8 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
         "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map, "
-        "faults "
-        "(and host/port/backlog for a dedicated server)",
+        "faults, hermetic, allow, rules, bind_timeout, udp_faults, socks4_user_ids, "
+        "socks4_user_id_reply (and host/port/backlog for a dedicated server)",
     )
 
 
@@ -77,6 +93,15 @@ def _seed(config: pytest.Config) -> int:
 
 def _host(config: pytest.Config) -> str:
     return str(config.getoption("socks5_host") or config.getini("socks5_host"))
+
+
+def _ini_options(config: pytest.Config) -> dict[str, Any]:
+    """The suite's destination policy from the ini file, for every server the fixtures
+    make (fixture and marker options win over it)."""
+    return {
+        "hermetic": bool(config.getini("socks5_hermetic")),
+        "allow": list(config.getini("socks5_allow")),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +129,8 @@ def socks5_session_server(
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
     host, port = socks5_listen_address
-    options = {"seed": _seed(request.config), **socks5_server_options}
+    options = {"seed": _seed(request.config), **_ini_options(request.config)}
+    options.update(socks5_server_options)
     server = SOCKS5Server(host, port, **options)
     server.start()
     try:
@@ -146,7 +172,8 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
-        kwargs = {"host": host, "port": port, "seed": _seed(request.config), **defaults, **options}
+        ini = {"seed": _seed(request.config), **_ini_options(request.config)}
+        kwargs = {"host": host, "port": port, **ini, **defaults, **options}
         with SOCKS5Server(**kwargs) as server:
             yield server
             _check_errors(server)
@@ -175,7 +202,7 @@ def socks5_server_factory(
 
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", socks5_listen_address[0])
-        kwargs.setdefault("seed", _seed(request.config))
+        kwargs = {"seed": _seed(request.config), **_ini_options(request.config), **kwargs}
         server = SOCKS5Server(**kwargs).start()
         servers.append(server)
         return server

@@ -48,3 +48,12 @@ def test_cli_rejects_a_malformed_user() -> None:
     )
     assert result.returncode == 2
     assert "expected NAME:PASSWORD" in result.stderr
+
+
+def test_cli_destination_policy_flags() -> None:
+    from pytest_socks5.__main__ import _parser
+
+    args = _parser().parse_args(["--allow", "*.example.com", "--allow", "10.0.0.0/8"])
+    assert args.allow == ["*.example.com", "10.0.0.0/8"]
+    assert args.hermetic is True
+    assert _parser().parse_args(["--no-hermetic"]).hermetic is False

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from pytest_socks5 import AddressType
+from pytest_socks5 import AddressType, Socks4Reply
 
 
 @pytest.fixture
@@ -68,6 +68,29 @@ def test_curl_socks4a(curl, socks5_server, website):
 
     socks5_server.assert_connected(version=4, address_type=AddressType.IPV4, count=1)
     socks5_server.assert_connected(version=4, address_type=AddressType.DOMAIN, count=1)
+
+
+@pytest.mark.socks5(socks4_user_ids=["alice"])
+def test_curl_socks4_user_ids(curl, socks5_server, website):
+    proxy = f"{socks5_server.host}:{socks5_server.port}"
+    url = f"http://localhost:{website.port}/"
+
+    curl("--socks4a", proxy, "--proxy-user", "alice:", url)
+    with pytest.raises(subprocess.CalledProcessError):
+        curl("--socks4a", proxy, "--proxy-user", "mallory:", url)
+
+    socks5_server.assert_connected(user_id=b"alice", authenticated=True)
+    socks5_server.assert_connected(user_id=b"mallory", reply=Socks4Reply.REJECTED)
+
+
+def test_curl_socks4a_to_a_mapped_name(curl, socks5_server, website):
+    socks5_server.configure(host_map={"api.example.test": f"127.0.0.1:{website.port}"})
+    proxy = f"{socks5_server.host}:{socks5_server.port}"
+
+    output = curl("--socks4a", proxy, "http://api.example.test/v1/items")
+
+    assert output == "hello from /v1/items"
+    socks5_server.assert_connected(version=4, host="api.example.test", mapped_to="127.0.0.1:*")
 
 
 @pytest.mark.socks5(socks4=False)

@@ -1,0 +1,212 @@
+"""BIND (RFC 1928 §4 to §6, and SOCKS 4): listen for one incoming connection, then relay.
+
+Strategy: the proxy opens a listener on the address the client reached it at, answers
+with that address (the first reply), and waits ``bind_timeout`` seconds for one
+connection. RFC 1928: "The second reply occurs only after the anticipated incoming
+connection succeeds or fails." When the peer is the one the request named, the second
+reply carries the peer's address and the connection becomes the tunnel's upstream side;
+a connection from any other address, or none in time, gets a failure reply. As the SOCKS 4
+protocol puts it, the server "checks the IP address of the originating host against the
+value of DSTIP": the address, not the port, is checked, and an all-zero address accepts
+any peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import TYPE_CHECKING
+
+from ._dial_errors import reply_for_dial_error
+from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
+from ._protocol import (
+    AddressType,
+    Reply,
+    Request,
+    ServerReply,
+    Socks4Reply,
+    Socks4Request,
+    Socks4Response,
+    address_type_for,
+)
+from ._recording import LiveRecord, Outcome
+from ._relay import RelaySide
+
+if TYPE_CHECKING:
+    from ._handshake import Handshake
+
+__all__ = ["serve_bind"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(text: str) -> IPAddress:
+    ip = ipaddress.ip_address(text.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+class _Peer(RelaySide):
+    """The incoming connection: the upstream side of the tunnel once it is accepted."""
+
+    def __init__(self, record: LiveRecord, arrived: asyncio.Future[_Peer]) -> None:
+        super().__init__(record, "upstream")
+        self.arrived = arrived
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.arrived.done():  # only the first connection counts
+            assert self.transport is not None
+            self.transport.close()
+        else:
+            self.arrived.set_result(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is None:  # not (yet) in a tunnel: the record is not this side's
+            self.lost = True
+            return
+        super().connection_lost(exc)
+
+
+class BindFailed(Exception):
+    """The request cannot be served: ``reply`` (SOCKS5 REP) says why."""
+
+    def __init__(self, reply: int, error: str) -> None:
+        super().__init__(error)
+        self.reply = reply
+
+
+async def _expected_peer(handshake: Handshake, host: str, port: int) -> set[IPAddress] | None:
+    """The addresses the peer may come from (``None``: any), after ``host_map``."""
+    record = handshake.record
+    try:
+        target = map_destination(handshake.config.host_map, host, port)
+    except Unresolvable as exc:
+        record.mapped_to = "unresolvable"
+        raise BindFailed(Reply.HOST_UNREACHABLE, str(exc)) from None
+    if isinstance(target, Echo | Sink):
+        record.mapped_to = describe_target(target)
+        raise BindFailed(
+            Reply.HOST_UNREACHABLE, f"{host} maps to {target!r}, which cannot connect to anyone"
+        )
+    if target != (host, port):
+        record.mapped_to = describe_target(target)
+    name = target[0]
+    if address_type_for(name) is not AddressType.DOMAIN:
+        ip = _ip(name)
+        return None if ip.is_unspecified else {ip}
+    try:
+        async with asyncio.timeout(handshake.config.connect_timeout):
+            found = await handshake.engine.resolve(name, port, socket.SOCK_STREAM)
+    except (OSError, TimeoutError) as exc:
+        raise BindFailed(reply_for_dial_error(exc), f"resolving {name} failed: {exc!r}") from None
+    return {_ip(address) for _, address in found}
+
+
+async def _wait_for_peer(handshake: Handshake, arrived: asyncio.Future[_Peer]) -> _Peer | None:
+    """The peer, or ``None`` once the client sends EOF (it has given up)."""
+    loop = asyncio.get_running_loop()
+    while not arrived.done():
+        if handshake.conn.client_eof:
+            return None
+        handshake._waiter = woken = loop.create_future()
+        await asyncio.wait((arrived, woken), return_when=asyncio.FIRST_COMPLETED)
+    return arrived.result()
+
+
+def _fail(handshake: Handshake, socks4: bool, reply: int, error: str) -> None:
+    record = handshake.record
+    if socks4:
+        record.reply = Socks4Reply.REJECTED
+        handshake._reject(
+            Outcome.REJECTED, Socks4Response(status=Socks4Reply.REJECTED), error=error
+        )
+    else:
+        record.reply = reply
+        handshake._reject(Outcome.REJECTED, ServerReply(reply=reply), error=error)
+
+
+def _reply(socks4: bool, address: tuple[str, int]) -> ServerReply | Socks4Response:
+    host, port = address
+    if socks4:
+        ip = host if address_type_for(host) is AddressType.IPV4 else "0.0.0.0"
+        return Socks4Response(status=Socks4Reply.GRANTED, port=port, ip=ip)
+    return ServerReply(
+        reply=Reply.SUCCEEDED, address_type=address_type_for(host), host=host, port=port
+    )
+
+
+async def serve_bind(handshake: Handshake, request: Request | Socks4Request) -> None:
+    """Carry out a BIND that the rules have passed: both replies, then the tunnel."""
+    record, config = handshake.record, handshake.config
+    socks4 = isinstance(request, Socks4Request)
+    try:
+        expected = await _expected_peer(handshake, request.host, request.port)
+    except BindFailed as exc:
+        _fail(handshake, socks4, exc.reply, str(exc))
+        return
+    control = handshake.transport
+    assert control is not None
+    local_ip = str(control.get_extra_info("sockname")[0])
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Future[_Peer] = loop.create_future()
+
+    def close_peer() -> None:
+        if arrived.done() and not arrived.cancelled():
+            peer = arrived.result()
+            if peer.transport is not None and handshake.relay is None:
+                peer.transport.abort()
+
+    try:
+        server = await loop.create_server(
+            lambda: _Peer(record, arrived), host=local_ip, port=0, backlog=1
+        )
+    except OSError as exc:
+        _fail(handshake, socks4, reply_for_dial_error(exc), f"BIND could not listen: {exc!r}")
+        return
+    handshake.cleanups.append(close_peer)
+    try:
+        sockname = server.sockets[0].getsockname()
+        record.bound_address = (str(sockname[0]), int(sockname[1]))
+        record.reply = Socks4Reply.GRANTED if socks4 else Reply.SUCCEEDED
+        handshake._send(_reply(socks4, record.bound_address))
+        try:
+            async with asyncio.timeout(config.bind_timeout):
+                peer = await _wait_for_peer(handshake, arrived)
+        except TimeoutError:
+            _fail(
+                handshake,
+                socks4,
+                Reply.TTL_EXPIRED,
+                f"BIND: nobody connected to {describe_target(record.bound_address)} "
+                f"within bind_timeout={config.bind_timeout:g}s",
+            )
+            return
+    finally:
+        server.close()
+    if peer is None:  # the client closed its side: it is not waiting any more
+        record.end(Outcome.CLIENT_CLOSED, closed_by="client")
+        control.close()
+        return
+    assert peer.transport is not None
+    peername = peer.transport.get_extra_info("peername")
+    record.bind_peer_address = (str(peername[0]), int(peername[1]))
+    if peer.lost:
+        _fail(handshake, socks4, Reply.GENERAL_FAILURE, "BIND: the peer was gone at once")
+        return
+    if expected is not None and _ip(record.bind_peer_address[0]) not in expected:
+        peer.transport.abort()
+        wanted = " or ".join(sorted(str(ip) for ip in expected))
+        _fail(
+            handshake,
+            socks4,
+            Reply.CONNECTION_NOT_ALLOWED,
+            f"BIND expected a connection from {wanted}, "
+            f"got one from {describe_target(record.bind_peer_address)}",
+        )
+        return
+    record.reply = Socks4Reply.GRANTED if socks4 else Reply.SUCCEEDED
+    handshake._send(_reply(socks4, record.bind_peer_address))
+    handshake._open_tunnel(peer)

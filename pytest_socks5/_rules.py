@@ -1,0 +1,260 @@
+"""Which destinations the proxy may reach: allow/deny rules and the hermetic default.
+
+Strategy: a test suite must never reach the internet by accident, so the proxy is
+*hermetic* unless told otherwise: loopback addresses, ``localhost`` and the names in
+``host_map`` are allowed, and anything else is refused with REP 0x02 (connection not
+allowed by ruleset) *before* any DNS lookup or dial. :class:`Rule` values written by the
+test come first, in order, and the first one that matches decides (like a firewall's
+rule list); the hermetic default decides when none does. Pure policy: no I/O, no DNS —
+a rule's ``network`` matches the address the client asked for, never a resolved one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._hosts import HostMap, is_mapped
+from ._protocol import Command
+
+__all__ = ["Decision", "Rule", "check_destination", "denial_message", "parse_allow"]
+
+Action = Literal["allow", "deny"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: The words a rule's ``command`` may be given as, besides the RFC byte.
+_COMMAND_WORDS = {"connect": Command.CONNECT, "bind": Command.BIND, "udp": Command.UDP_ASSOCIATE}
+
+
+def _command_name(command: int) -> str:
+    try:
+        return Command(command).name
+    except ValueError:
+        return f"CMD 0x{command:02x}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rule:
+    """One line of the proxy's rule list: allow or deny the requests it matches.
+
+    Build rules with :meth:`allow` and :meth:`deny`. Every criterion given must hold for
+    the rule to match; a rule with none matches everything.
+
+    :param host: a glob (``*``, ``?``, ``[…]``, case-insensitive) on the requested
+        destination as the client sent it: a name, a dotted quad, or an IPv6 address
+        without brackets.
+    :param network: an :mod:`ipaddress` network (``"10.0.0.0/8"``, ``"::1/128"``) that the
+        requested address is in; never matches a name (names are not resolved to decide).
+    :param port: a port, or an inclusive ``(low, high)`` range.
+    :param command: ``Command.CONNECT``, ``Command.BIND`` or ``Command.UDP_ASSOCIATE``
+        (or ``"connect"``, ``"bind"``, ``"udp"``); SOCKS 4 uses the same numbers.
+    :param user: a glob on the RFC 1929 username or the SOCKS 4 ``USERID``; never matches
+        a client that sent neither.
+    """
+
+    action: Action
+    host: str | None = None
+    network: str | None = None
+    port: int | tuple[int, int] | None = None
+    command: int | str | None = None
+    user: str | None = None
+    _network: IPNetwork | None = field(default=None, init=False, repr=False, compare=False)
+    _command: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.action not in ("allow", "deny"):
+            raise ValueError(f"a rule's action is 'allow' or 'deny', not {self.action!r}")
+        if self.network is not None:
+            try:
+                net = ipaddress.ip_network(self.network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"Rule network: {exc}") from None
+            object.__setattr__(self, "_network", net)
+        if self.command is not None:
+            command = self.command
+            if isinstance(command, str):
+                if command.lower() not in _COMMAND_WORDS:
+                    raise ValueError(
+                        f"Rule command: expected one of {sorted(_COMMAND_WORDS)} or a "
+                        f"Command, got {command!r}"
+                    )
+                command = _COMMAND_WORDS[command.lower()]
+            object.__setattr__(self, "_command", int(command))
+        if isinstance(self.port, tuple) and not (
+            len(self.port) == 2 and self.port[0] <= self.port[1]
+        ):
+            raise ValueError(f"Rule port range must be (low, high), got {self.port!r}")
+
+    @classmethod
+    def allow(cls, **criteria: Any) -> Rule:
+        """A rule that lets matching requests through (even past the hermetic default)."""
+        return cls(action="allow", **criteria)
+
+    @classmethod
+    def deny(cls, **criteria: Any) -> Rule:
+        """A rule that refuses matching requests with REP 0x02 (SOCKS 4: 0x5B)."""
+        return cls(action="deny", **criteria)
+
+    def matches(
+        self, *, host: str | None, port: int | None, command: int, user: str | None
+    ) -> bool:
+        """Whether every criterion of this rule holds for the request.
+
+        ``host`` and ``port`` are ``None`` for a request without a destination (a UDP
+        ASSOCIATE itself; its datagrams are checked one by one); a rule about the
+        destination never matches it.
+        """
+        if self._command is not None and command != self._command:
+            return False
+        if self.user is not None and (
+            user is None or not fnmatch.fnmatchcase(user.lower(), self.user.lower())
+        ):
+            return False
+        if self.host is not None and (
+            host is None or not fnmatch.fnmatchcase(host.lower(), self.host.lower())
+        ):
+            return False
+        if self._network is not None and not (host is not None and _in(host, self._network)):
+            return False
+        if self.port is None:
+            return True
+        if port is None:
+            return False
+        if isinstance(self.port, tuple):
+            return self.port[0] <= port <= self.port[1]
+        return port == self.port
+
+    def __str__(self) -> str:
+        shown = {
+            "host": self.host,
+            "network": self.network,
+            "port": self.port,
+            "command": _command_name(self._command) if self._command is not None else None,
+            "user": self.user,
+        }
+        args = ", ".join(
+            (f"command=Command.{v}" if k == "command" else f"{k}={v!r}")
+            for k, v in shown.items()
+            if v is not None
+        )
+        return f"Rule.{self.action}({args})"
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _in(host: str, network: IPNetwork) -> bool:
+    ip = _ip(host)
+    if ip is None:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.version == network.version and ip in network
+
+
+def parse_allow(pattern: str) -> Rule:
+    """An ``allow`` pattern as written in ``allow=[…]`` or the ``socks5_allow`` ini option:
+    a network (``10.0.0.0/8``, ``192.0.2.7``, ``2001:db8::/32``), a host glob
+    (``*.example.com``), or either with a port (``example.com:443``, ``*:8080``,
+    ``[2001:db8::1]:443``)."""
+    text = pattern.strip()
+    if not text:
+        raise ValueError("an allow pattern cannot be empty")
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        pass
+    else:
+        return Rule.allow(network=text)
+    host, port = text, None
+    if text.startswith("["):
+        inside, _, rest = text[1:].partition("]")
+        host = inside
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"cannot read the allow pattern {pattern!r}")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if port is not None and not port.isdigit():
+        raise ValueError(f"the port in the allow pattern {pattern!r} is not a number")
+    port_number = None if port is None else int(port)
+    try:
+        ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return Rule.allow(host=host, port=port_number)
+    return Rule.allow(network=host, port=port_number)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Decision:
+    """The verdict on one request: allowed or not, and what decided (a rule's text, or the
+    hermetic default's reason)."""
+
+    allowed: bool
+    reason: str
+    rule: Rule | None = None
+
+
+def _is_local(host: str) -> bool:
+    ip = _ip(host)
+    if ip is None:
+        name = host.rstrip(".").lower()
+        return name == "localhost" or name.endswith(".localhost")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_unspecified
+
+
+def check_destination(
+    *,
+    command: int,
+    host: str | None,
+    port: int | None,
+    user: str | None,
+    rules: Iterable[Rule] = (),
+    host_map: HostMap | None = None,
+    hermetic: bool = True,
+) -> Decision:
+    """Decide on one request: the first matching rule, else the hermetic default (allow
+    loopback, ``localhost`` and ``host_map`` names; refuse the rest), else allow."""
+    for rule in rules:
+        if rule.matches(host=host, port=port, command=command, user=user):
+            return Decision(allowed=rule.action == "allow", reason=str(rule), rule=rule)
+    if not hermetic:
+        return Decision(allowed=True, reason="hermetic=False")
+    if host is None or port is None:
+        return Decision(allowed=True, reason="no destination to check")
+    if _is_local(host):
+        return Decision(allowed=True, reason="hermetic default: loopback")
+    if host_map and is_mapped(host_map, host, port):
+        return Decision(allowed=True, reason="hermetic default: in host_map")
+    return Decision(
+        allowed=False,
+        reason="hermetic default: not loopback and not in host_map",
+    )
+
+
+def denial_message(decision: Decision, *, command: int, host: str | None, port: int | None) -> str:
+    """What a record's ``error`` says about a refusal: which rule, and how to allow it."""
+    if host is None:
+        return f"{_command_name(command)} denied by {decision.reason}"
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    what = f"{_command_name(command)} {target}"
+    if decision.rule is not None:
+        return f"{what} denied by {decision.rule}"
+    pattern = f"[{host}]" if ":" in host else host
+    return (
+        f"{what} denied by the {decision.reason}: pytest-socks5 is hermetic and refuses "
+        "destinations outside loopback and host_map, without any DNS lookup or dial. "
+        f'To allow it: @pytest.mark.socks5(allow=["{pattern}"]), SOCKS5Server(allow=[…]) '
+        f"or the ini option socks5_allow = {pattern}; map it to a local server with "
+        "host_map; or turn the default off with hermetic=False (ini: socks5_hermetic = false)."
+    )

@@ -1,0 +1,434 @@
+"""UDP ASSOCIATE (RFC 1928 §7): a real UDP relay for one client, alive as long as its TCP
+control connection.
+
+Strategy: the relay listens on a UDP socket at the address the client reached the proxy
+at; the success reply names it. Datagrams from the client carry the RFC's header
+(``RSV FRAG ATYP DST.ADDR DST.PORT DATA``); they are taken in order by one task, checked
+against the destination rules, mapped (``host_map``: an address, a virtual destination,
+or unresolvable), resolved if they name a host, and sent from an upstream socket. Replies
+from a destination the client has sent to go back with the header addressed the way the
+client addressed that destination (so a mapped name stays a name). Everything else is
+dropped and counted, with the reason:
+
+* "It MUST drop any datagrams arriving from any source IP address other than the one
+  recorded for the particular association" — the address in the request, or the control
+  connection's when the request says all zeros (the port is learnt from the first
+  datagram when the request gives none);
+* "An implementation that does not support fragmentation MUST drop any datagram whose
+  FRAG field is other than X'00'";
+* a malformed header, a refused or unresolvable destination, a reply from a source the
+  client never sent to, and what :class:`~pytest_socks5.UdpFaults` drops.
+
+"A UDP association terminates when the TCP connection that the UDP ASSOCIATE request
+arrived on terminates": the control connection's end (or its EOF) closes every socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._hosts import Echo, Sink, Unresolvable, map_destination
+from ._protocol import (
+    AddressType,
+    Command,
+    Reply,
+    Request,
+    ServerReply,
+    UdpDatagram,
+    address_type_for,
+    parse_udp_datagram,
+)
+from ._recording import Outcome
+from ._rules import check_destination, denial_message
+from ._udp_faults import Direction, UdpFaultState
+
+if TYPE_CHECKING:
+    from ._handshake import Handshake
+
+__all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]
+
+#: A record keeps this many distinct reasons for dropped datagrams (the count is exact).
+MAX_DROP_REASONS = 20
+#: Client datagrams waiting to be relayed; beyond this they are dropped.
+QUEUE_LIMIT = 1024
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Endpoint = tuple[IPAddress, int]
+
+
+def _ip(text: str) -> IPAddress:
+    ip = ipaddress.ip_address(text.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _show(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """A UDP socket of the association: passes what it receives to ``on_datagram``."""
+
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self.on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.on_datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (a closed port on loopback): UDP promises nothing, so neither do we."""
+
+
+class _Control(asyncio.Protocol):
+    """The TCP connection the request came on, once the association is open."""
+
+    def __init__(self, association: UdpAssociation) -> None:
+        self.association = association
+
+    def data_received(self, data: bytes) -> None:
+        """RFC 1928 gives the control connection nothing more to carry; bytes are ignored."""
+
+    def eof_received(self) -> bool:
+        self.association.end(Outcome.CLOSED, closed_by="client")
+        return False  # close our side too: the association is over
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.association.control_lost(exc)
+
+
+class UdpAssociation:
+    """One UDP ASSOCIATE: the relay socket, upstream sockets, and the bookkeeping."""
+
+    def __init__(self, handshake: Handshake, request: Request) -> None:
+        self.handshake = handshake
+        self.engine = handshake.engine
+        self.config = handshake.config
+        self.record = handshake.record
+        self.request = request
+        self.control: asyncio.Transport | None = None
+        self.relay: asyncio.DatagramTransport | None = None
+        #: Every UDP socket of the association, with its transport.
+        self.endpoints: list[tuple[asyncio.DatagramTransport, socket.socket]] = []
+        self.client_ip: IPAddress | None = None
+        self.client_port: int | None = None
+        self.client_address: tuple[str, int] | None = None
+        self.upstreams: dict[tuple[str, int], socket.socket] = {}
+        #: Where each destination's replies come from → how the client addressed it.
+        self.addressed: dict[Endpoint, UdpDatagram] = {}
+        self.resolved: dict[tuple[str, int], tuple[int, str]] = {}
+        self.faults: UdpFaultState | None = (
+            self.config.udp_faults.start() if self.config.udp_faults is not None else None
+        )
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(QUEUE_LIMIT)
+        self.pump: asyncio.Task[None] | None = None
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.closed = False
+
+    # -- opening -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the relay socket, send the success reply naming it, and take over the
+        control connection."""
+        handshake, record, request = self.handshake, self.record, self.request
+        control = handshake.transport
+        assert control is not None
+        self.control = control
+        local_ip = str(control.get_extra_info("sockname")[0])
+        declared = request.address_type in (AddressType.IPV4, AddressType.IPV6)
+        if declared and not _ip(request.host).is_unspecified:
+            self.client_ip = _ip(request.host)
+        else:
+            self.client_ip = _ip(str(control.get_extra_info("peername")[0]))
+        self.client_port = request.port or None
+        loop = asyncio.get_running_loop()
+        handshake.cleanups.append(self.close_sockets)
+        try:
+            relay, _ = await self._endpoint((local_ip, 0), self.from_client)
+        except OSError as exc:
+            record.reply = Reply.GENERAL_FAILURE
+            error = f"UDP ASSOCIATE could not open the relay socket: {exc!r}"
+            handshake._reject(Outcome.REJECTED, ServerReply(reply=record.reply), error=error)
+            return
+        self.relay = relay
+        sockname = relay.get_extra_info("sockname")
+        bound = (str(sockname[0]), int(sockname[1]))
+        record.bound_address = bound
+        record.reply = Reply.SUCCEEDED
+        handshake._send(
+            ServerReply(
+                reply=Reply.SUCCEEDED,
+                address_type=address_type_for(bound[0]),
+                host=bound[0],
+                port=bound[1],
+            )
+        )
+        self.pump = loop.create_task(self._pump())
+        handshake.relay = self
+        control.set_protocol(_Control(self))
+        if handshake._lost:
+            self.control_lost(None)
+        elif handshake.conn.client_eof:
+            self.end(Outcome.CLOSED, closed_by="client")
+            control.close()
+
+    async def _endpoint(
+        self, local: tuple[str, int], receive: Callable[[bytes, tuple[str, int]], None]
+    ) -> tuple[asyncio.DatagramTransport, socket.socket]:
+        """A UDP socket bound to ``local`` whose datagrams go to ``receive``. The socket is
+        kept so that closing the association frees its port at once."""
+        family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(local)
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Endpoint(receive), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.endpoints.append((transport, sock))
+        if self.closed:
+            self.close_sockets()
+        return transport, sock
+
+    # -- closing -------------------------------------------------------------------
+
+    def end(self, outcome: Outcome, *, closed_by: str, error: str | None = None) -> None:
+        """Close the UDP sockets, then settle the record: once a record says the
+        association ended, its ports are free."""
+        self.close_sockets()
+        self.record.end(outcome, closed_by=closed_by, error=error)
+
+    def control_lost(self, exc: Exception | None) -> None:
+        """The control connection is gone: the association ends."""
+        if exc is not None:
+            self.end(Outcome.RESET, closed_by="client", error=f"client: {exc!r}")
+        else:
+            self.end(Outcome.CLOSED, closed_by="client")
+        self.handshake._finish(self.record.outcome, closed_by=self.record.closed_by)
+
+    def close_tunnel(self, *, abort: bool) -> None:
+        """End the association from the server side (shutdown, or a fault)."""
+        if self.control is not None and not self.control.is_closing():
+            if abort:
+                self.control.abort()
+            else:
+                self.control.close()
+
+    def close_sockets(self) -> None:
+        """Stop relaying and close every UDP socket (idempotent; a handshake cleanup)."""
+        self.closed = True
+        if self.pump is not None:
+            self.pump.cancel()
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+        for transport, sock in self.endpoints:
+            transport.close()  # unregisters the socket at once...
+            sock.close()  # ...so that it can be closed now, not on the next loop turn
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def drop(self, reason: str) -> None:
+        """Count a dropped datagram and keep the reason (distinct ones, up to a limit)."""
+        record = self.record
+        record.datagrams_dropped += 1
+        if reason not in record.drop_reasons and len(record.drop_reasons) < MAX_DROP_REASONS:
+            record.drop_reasons.append(reason)
+
+    def _note_faults(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            if name not in self.record.faults:
+                self.record.faults.append(name)
+
+    def _relayed(self) -> None:
+        if self.faults is not None and self.faults.on_relayed():
+            self._note_faults(("udp-close-control",))
+            self.end(
+                Outcome.CLOSED,
+                closed_by="server",
+                error=f"UdpFaults closed the control connection after {self.faults.relayed} "
+                "datagram(s)",
+            )
+            self.close_tunnel(abort=False)
+
+    def _with_faults(
+        self, direction: Direction, data: bytes, send: Callable[[bytes], None]
+    ) -> None:
+        """Send ``data`` one way, through the configured faults."""
+        if self.faults is None:
+            send(data)
+            return
+        action = self.faults.on_datagram(direction, data)
+        self._note_faults(action.applied)
+        if action.drop:
+            self.drop(f"dropped by UdpFaults ({direction.replace('_', ' ')})")
+            return
+        if action.delay <= 0:
+            send(action.data)
+            return
+        loop = asyncio.get_running_loop()
+
+        def later() -> None:
+            self.timers.discard(timer)
+            if not self.closed:
+                send(action.data)
+
+        timer = loop.call_later(action.delay, later)
+        self.timers.add(timer)
+
+    # -- client → destination ----------------------------------------------------------
+
+    def from_client(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.closed:
+            return
+        source = (_ip(addr[0]), addr[1])
+        if source[0] != self.client_ip or self.client_port not in (None, addr[1]):
+            expected = f"{self.client_ip}:{self.client_port or '*'}"
+            self.drop(f"from {_show(addr)}, not the association's client {expected}")
+            return
+        if self.client_address is None:
+            self.client_port = addr[1]
+            self.client_address = addr
+            self.record.udp_client_address = addr
+        try:
+            self.queue.put_nowait((data, addr))
+        except asyncio.QueueFull:
+            self.drop(f"more than {QUEUE_LIMIT} datagrams waiting to be relayed")
+
+    async def _pump(self) -> None:
+        while True:
+            data, _ = await self.queue.get()
+            try:
+                await self._relay_out(data)
+            except Exception:
+                self.engine.report_error(self.record)
+                self.close_tunnel(abort=True)
+                return
+
+    async def _relay_out(self, data: bytes) -> None:
+        record = self.record
+        try:
+            datagram = parse_udp_datagram(data)
+        except ValueError as exc:
+            self.drop(f"malformed header: {exc}")
+            return
+        if datagram.fragment != 0:
+            self.drop(f"FRAG=0x{datagram.fragment:02x}: fragmentation is not supported")
+            return
+        host, port = datagram.host, datagram.port
+        decision = check_destination(
+            command=Command.UDP_ASSOCIATE,
+            host=host,
+            port=port,
+            user=record.username,
+            rules=self.config.rules + self.config.allow,
+            host_map=self.config.host_map,
+            hermetic=self.config.hermetic,
+        )
+        if not decision.allowed:
+            record.denied_by = decision.reason
+            self.drop(
+                denial_message(decision, command=Command.UDP_ASSOCIATE, host=host, port=port)
+            )
+            return
+        try:
+            target = map_destination(self.config.host_map, host, port)
+        except Unresolvable as exc:
+            self.drop(str(exc))
+            return
+        payload = datagram.data
+        if isinstance(target, Echo | Sink):
+            virtual = target
+
+            def deliver(payload: bytes) -> None:
+                self._count_out(payload)
+                if isinstance(virtual, Echo):
+                    self.to_client(datagram, payload)
+                elif virtual.response:
+                    self.to_client(datagram, virtual.response)
+
+            self._with_faults("from_client", payload, deliver)
+            return
+        resolved = self.resolved.get(target)
+        if resolved is None and address_type_for(target[0]) is not AddressType.DOMAIN:
+            resolved = (int(socket.AF_INET6 if ":" in target[0] else socket.AF_INET), target[0])
+        if resolved is None:
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    found = await self.engine.resolve(*target, socket.SOCK_DGRAM)
+            except (OSError, TimeoutError) as exc:
+                self.drop(f"resolving {target[0]} failed: {exc!r}")
+                return
+            resolved = self.resolved[target] = found[0]
+        family, ip = resolved
+        upstream = await self._upstream(family, ip)
+        destination = (ip, target[1])
+        self.addressed[(_ip(ip), target[1])] = dataclasses.replace(datagram, data=b"")
+
+        def send(payload: bytes) -> None:
+            try:
+                self.engine.send_datagram(upstream, payload, destination)
+            except OSError as exc:
+                self.drop(f"sending to {_show(destination)} failed: {exc!r}")
+                return
+            self._count_out(payload)
+
+        self._with_faults("from_client", payload, send)
+
+    def _count_out(self, payload: bytes) -> None:
+        self.record.datagrams_from_client += 1
+        self.record.datagram_bytes_from_client += len(payload)
+        self._relayed()
+
+    async def _upstream(self, family: int, ip: str) -> socket.socket:
+        """The socket datagrams to ``ip`` go out from (its transport reads the replies):
+        on loopback for a loopback destination, on the wildcard address otherwise."""
+        v6 = family == socket.AF_INET6
+        if _ip(ip).is_loopback:
+            local = ("::1" if v6 else "127.0.0.1", 0)
+        else:
+            local = ("::" if v6 else "0.0.0.0", 0)
+        if local not in self.upstreams:
+            _, self.upstreams[local] = await self._endpoint(local, self.from_upstream)
+        return self.upstreams[local]
+
+    # -- destination → client ----------------------------------------------------------
+
+    def from_upstream(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.closed:
+            return
+        origin = self.addressed.get((_ip(addr[0]), addr[1]))
+        if origin is None:
+            self.drop(f"from {_show(addr)}, which the client has not sent to")
+            return
+        self.to_client(origin, data)
+
+    def to_client(self, origin: UdpDatagram, payload: bytes) -> None:
+        """Send ``payload`` to the client, with the header naming ``origin``."""
+        relay, client = self.relay, self.client_address
+        assert relay is not None
+        assert client is not None
+
+        def send(data: bytes) -> None:
+            if relay.is_closing():
+                return
+            relay.sendto(dataclasses.replace(origin, data=data).to_bytes(), client)
+            self.record.datagrams_to_client += 1
+            self.record.datagram_bytes_to_client += len(data)
+            self._relayed()
+
+        self._with_faults("to_client", payload, send)
+
+
+async def serve_udp_associate(handshake: Handshake, request: Request) -> None:
+    """Open the association for a UDP ASSOCIATE request (the rules have passed it)."""
+    await UdpAssociation(handshake, request).start()

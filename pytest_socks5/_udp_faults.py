@@ -1,0 +1,130 @@
+"""Faults for UDP associations: drop, delay or corrupt datagrams; close the control
+connection. Pure policy: the relay in ``_udp.py`` asks, per datagram, what to do.
+
+Strategy: :class:`UdpFaults` is a frozen description; every association gets its own
+:class:`UdpFaultState` (a seeded random generator and counters) from :meth:`UdpFaults.start`,
+so the same test makes the same decisions on every run. Which datagrams are touched is
+``after`` / ``limit`` (deterministic) and the probabilities ``drop`` / ``corrupt``
+(seeded); a probability of 1 makes a fault certain.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["FaultAction", "UdpFaultState", "UdpFaults"]
+
+Direction = Literal["from_client", "to_client"]
+Directions = Literal["both", "from_client", "to_client"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UdpFaults:
+    """Misbehaviour of the UDP relay, for every association made while it is configured.
+
+    :param drop: probability (0 to 1) that a datagram is dropped.
+    :param corrupt: probability that one byte of a datagram's payload is flipped (its
+        SOCKS header stays intact, so the datagram is still delivered).
+    :param delay: seconds each datagram is held before it is sent on.
+    :param direction: ``"both"`` (default), ``"from_client"`` (client → destination) or
+        ``"to_client"`` (destination → client): which datagrams the faults above touch.
+    :param after: let the first ``after`` datagrams in ``direction`` through untouched.
+    :param limit: touch at most ``limit`` datagrams (``None``: no limit).
+        ``drop=1, after=2, limit=1`` drops exactly the third datagram.
+    :param close_control_after: close the client's TCP control connection once this many
+        datagrams (both directions, faults or not) have been relayed, which ends the
+        association.
+    :param seed: seed of each association's random generator (``None``: a fresh random
+        seed, so runs differ).
+    """
+
+    drop: float = 0.0
+    corrupt: float = 0.0
+    delay: float = 0.0
+    direction: Directions = "both"
+    after: int = 0
+    limit: int | None = None
+    close_control_after: int | None = None
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        for name in ("drop", "corrupt"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"UdpFaults {name} is a probability from 0 to 1, not {value!r}")
+        if self.delay < 0:
+            raise ValueError(f"UdpFaults delay cannot be negative: {self.delay!r}")
+        if self.direction not in ("both", "from_client", "to_client"):
+            raise ValueError(
+                "UdpFaults direction is 'both', 'from_client' or 'to_client', "
+                f"not {self.direction!r}"
+            )
+        for name in ("after", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"UdpFaults {name} cannot be negative: {value!r}")
+        if self.close_control_after is not None and self.close_control_after < 1:
+            raise ValueError(
+                f"UdpFaults close_control_after must be at least 1: {self.close_control_after!r}"
+            )
+
+    def start(self) -> UdpFaultState:
+        """Fresh state for one association."""
+        return UdpFaultState(faults=self, rng=random.Random(self.seed))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FaultAction:
+    """What to do with one datagram: drop it, or send ``data`` after ``delay`` seconds.
+    ``applied`` names the faults that changed something (for the record)."""
+
+    drop: bool = False
+    data: bytes = b""
+    delay: float = 0.0
+    applied: tuple[str, ...] = ()
+
+
+@dataclass(kw_only=True, slots=True)
+class UdpFaultState:
+    """The faults of one association: its random generator and counters."""
+
+    faults: UdpFaults
+    rng: random.Random
+    seen: int = 0
+    touched: int = 0
+    relayed: int = 0
+    _closed: bool = field(default=False, repr=False)
+
+    def on_datagram(self, direction: Direction, data: bytes) -> FaultAction:
+        """Decide about one datagram's payload going ``direction``."""
+        faults = self.faults
+        if faults.direction not in ("both", direction):
+            return FaultAction(data=data)
+        index = self.seen
+        self.seen += 1
+        if index < faults.after or (faults.limit is not None and self.touched >= faults.limit):
+            return FaultAction(data=data)
+        applied: list[str] = []
+        if faults.drop and self.rng.random() < faults.drop:
+            self.touched += 1
+            return FaultAction(drop=True, applied=("udp-drop",))
+        if faults.corrupt and data and self.rng.random() < faults.corrupt:
+            at = self.rng.randrange(len(data))
+            data = data[:at] + bytes((data[at] ^ 0xFF,)) + data[at + 1 :]
+            applied.append("udp-corrupt")
+        if faults.delay:
+            applied.append("udp-delay")
+        if applied:
+            self.touched += 1
+        return FaultAction(data=data, delay=faults.delay, applied=tuple(applied))
+
+    def on_relayed(self) -> bool:
+        """Count one relayed datagram; ``True`` once the control connection must close."""
+        self.relayed += 1
+        limit = self.faults.close_control_after
+        if limit is not None and not self._closed and self.relayed >= limit:
+            self._closed = True
+            return True
+        return False
