@@ -57,3 +57,17 @@ def test_package_never_imports_the_plugin_module() -> None:
     assert "import pytest\n" not in source
     assert "from . import plugin" not in source
     assert ".plugin import" not in source
+
+
+def test_no_merge_conflict_markers_are_left_behind() -> None:
+    markers = ("<" * 7 + " ", ">" * 7 + " ", "=" * 7 + "\n")
+    suffixes = {".py", ".rst", ".md", ".toml", ".ini", ".csv", ".cfg", ""}
+    offenders = []
+    for path in ROOT.rglob("*"):
+        if any(part.startswith(".") or part == "_build" for part in path.relative_to(ROOT).parts):
+            continue
+        if path.is_file() and path.suffix in suffixes:
+            text = path.read_text(errors="replace")
+            if any(line.startswith(markers) for line in text.splitlines(keepends=True)):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
