@@ -165,10 +165,13 @@ def _check_errors(server: SOCKS5Server) -> None:
 
 
 @pytest.fixture
-def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
+def socks5_server(
+    request: pytest.FixtureRequest, socks5_session_server: SOCKS5Server
+) -> Iterator[SOCKS5Server]:
     """A running :class:`SOCKS5Server`, reset for this test: no records, default
     configuration plus this test's ``@pytest.mark.socks5(...)`` options."""
-    options = _marker_options(request)
+    marked = request.node.get_closest_marker("socks5") is not None
+    options = _marker_options(request) if marked else {}
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
@@ -178,7 +181,7 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
             yield server
             _check_errors(server)
         return
-    server = request.getfixturevalue("socks5_session_server")
+    server = socks5_session_server
     server.reset()
     for fault in options.pop("faults", ()):
         server.add_fault(fault)
