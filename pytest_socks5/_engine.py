@@ -84,18 +84,22 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         port = self.requested_port
         for host in self.hosts:
-            server = await self._loop.create_server(
-                lambda: Handshake(self),
-                host=host,
-                port=port,
-                backlog=self.backlog,
-                reuse_address=True,
-                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-            )
-            self._servers.append(server)
+            server = await self._listen(host, port)
             sockname = server.sockets[0].getsockname()
             port = sockname[1]
             self.sockets.append((sockname[0], sockname[1]))
+
+    async def _listen(self, host: str, port: int) -> asyncio.Server:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Handshake(self),
+            host=host,
+            port=port,
+            backlog=self.backlog,
+            reuse_address=True,
+            family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+        )
+        self._servers.append(server)
+        return server
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, close every connection (flushing what is queued), wait up to
@@ -144,17 +148,8 @@ class Engine:
         for holder in self._placeholders:
             holder.close()
         self._placeholders.clear()
-        loop = asyncio.get_running_loop()
         for host, port in self.sockets:
-            server = await loop.create_server(
-                lambda: Handshake(self),
-                host=host,
-                port=port,
-                backlog=self.backlog,
-                reuse_address=True,
-                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-            )
-            self._servers.append(server)
+            await self._listen(host, port)
 
     def report_error(self, record: LiveRecord | None) -> str:
         """Keep the traceback of an unexpected exception so the test that caused it fails."""

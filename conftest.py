@@ -1,0 +1,59 @@
+"""Shared by every test path (tests/, examples/, docs/examples/): nothing leaves loopback."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+def _is_local(host: str) -> bool:
+    name = host.partition("%")[0].rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+@pytest.fixture(autouse=True)
+def never_leave_the_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Belt and braces for the hermetic rule: every proxy in these tests may dial, look up
+    and send datagrams to loopback only. A way out to anywhere else fails the test (tests
+    that let such a destination through replace these methods with spies first)."""
+    from pytest_socks5._engine import Engine
+
+    escapes: list[str] = []
+    dial, resolve, send = Engine.dial, Engine.resolve, Engine.send_datagram
+
+    async def guarded_dial(self: Engine, host: str, port: int, handshake: Any) -> Any:
+        if not _is_local(host):
+            escapes.append(f"dial {host}:{port}")
+            raise PermissionError(errno.EPERM, "this test may not leave loopback")
+        return await dial(self, host, port, handshake)
+
+    async def guarded_resolve(self: Engine, host: str, port: int, kind: int) -> Any:
+        if not _is_local(host):
+            escapes.append(f"resolve {host}")
+            raise socket.gaierror(socket.EAI_NONAME, "this test may not look up names")
+        return await resolve(self, host, port, kind)
+
+    def guarded_send(self: Engine, sock: socket.socket, data: bytes, address: Any) -> None:
+        if not _is_local(address[0]):
+            escapes.append(f"send to {address[0]}:{address[1]}")
+            raise PermissionError(errno.EPERM, "this test may not leave loopback")
+        send(self, sock, data, address)
+
+    monkeypatch.setattr(Engine, "dial", guarded_dial)
+    monkeypatch.setattr(Engine, "resolve", guarded_resolve)
+    monkeypatch.setattr(Engine, "send_datagram", guarded_send)
+    yield
+    assert escapes == [], "a proxy tried to leave the machine"
