@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--uvloop", action="store_true", help="run on uvloop (pip install 'pytest-socks5[fast]')"
     )
+    parser.add_argument(
+        "--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
     return parser
 
@@ -80,6 +83,7 @@ async def _serve(args: argparse.Namespace) -> None:
         connect_timeout=args.connect_timeout,
         hermetic=args.hermetic,
         allow=args.allow,
+        splice=args.splice,
         on_connection_end=None if args.quiet else _log,
     )
     async with server:

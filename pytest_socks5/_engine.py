@@ -39,6 +39,7 @@ class EngineConfig:
     handshake_timeout: float | None = 30.0
     socks4: bool = True
     host_map: HostMap = field(default_factory=dict)
+    splice: bool = False
     # -- issue 5: BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules --------
     bind_timeout: float = 10.0
     rules: tuple[Rule, ...] = ()

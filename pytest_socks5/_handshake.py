@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from . import _splice as splicing
 from ._bind import serve_bind
 from ._dial_errors import reply_for_dial_error
 from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
@@ -87,7 +88,7 @@ class Handshake(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=self.config.socks4)
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.relay: RelaySide | UdpAssociation | None = None
+        self.relay: RelaySide | UdpAssociation | splicing.SpliceTunnel | None = None
         self.task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._lost = False
@@ -630,6 +631,22 @@ class Handshake(asyncio.Protocol):
         upstream.tunnel_done = self._tunnel_done
         client.peer, upstream.peer = upstream, client
         transfer = self._faults_at(None)
+        if (
+            self.config.splice
+            and splicing.AVAILABLE
+            and not transfer
+            and transport.get_write_buffer_size() == 0
+        ):
+            data, eof = self.conn.trailing_data
+            if self._lost:
+                upstream.transport.close()
+                return
+            tunnel = splicing.SpliceTunnel(
+                transport, upstream.transport, self.record, self._tunnel_done
+            )
+            self.relay = tunnel
+            tunnel.start(data, eof)
+            return
         if transfer:
             rng = random.Random(self.engine.faults.seed + self.record.id)
             for side, direction in (

@@ -83,6 +83,8 @@ class SOCKS5Server:
     :param loop: ``"asyncio"`` (default) or ``"uvloop"`` for the server's own thread: uvloop
         (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate. Ignored
         by ``async with``, which uses the running loop.
+    :param splice: relay tunnels that no transfer fault needs to see with Linux
+        ``splice(2)`` (zero-copy; ignored where the OS lacks it).
     :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
@@ -108,6 +110,7 @@ class SOCKS5Server:
         faults: Iterable[Fault] = (),
         seed: int = 0,
         loop: str = "asyncio",
+        splice: bool = False,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -126,6 +129,7 @@ class SOCKS5Server:
             handshake_timeout=handshake_timeout,
             socks4=socks4,
             host_map=dict(host_map or {}),
+            splice=splice,
             **issue5_options(
                 hermetic=hermetic,
                 allow=allow,
