@@ -48,6 +48,8 @@ class EngineConfig:
     udp_faults: UdpFaults | None = None
     socks4_user_ids: frozenset[bytes] | None = None
     socks4_user_id_reply: int = Socks4Reply.REJECTED
+    #: Keep the first this many payload bytes each way in the record (0: none).
+    capture_payload: int = 0
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
@@ -157,7 +159,7 @@ class Engine:
         text = traceback.format_exc()
         self.errors.append(text)
         if record is not None:
-            record.end(Outcome.INTERNAL_ERROR, closed_by="server", error=text)
+            record.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=text)
         return text
 
     # -- dialling ------------------------------------------------------------------
@@ -189,6 +191,7 @@ class Engine:
         error: BaseException | None = None
         make_side = functools.partial(RelaySide, handshake.record, "upstream")
         for family, ip in targets:
+            handshake.record.dialled.append((ip, port))
             try:
                 _, side = await loop.create_connection(
                     make_side, host=ip, port=port, family=family

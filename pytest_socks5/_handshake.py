@@ -44,7 +44,7 @@ from ._protocol import (
     coerce,
     describe,
 )
-from ._recording import LiveRecord, Outcome
+from ._recording import CloseHow, LiveRecord, Outcome
 from ._relay import WRITE_HIGH_WATER, RelaySide
 from ._rules import check_destination, denial_message
 from ._shaping import Shaper, reset_transport
@@ -78,6 +78,18 @@ LINGER = 1.0
 
 ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
 
+#: What each message is called in :attr:`ConnectionRecord.handshake`.
+_NAMES: dict[type, str] = {
+    Greeting: "greeting",
+    AuthRequest: "auth request",
+    Request: "request",
+    Socks4Request: "socks4 request",
+    MethodSelection: "method selection",
+    AuthReply: "auth reply",
+    ServerReply: "reply",
+    Socks4Response: "socks4 reply",
+}
+
 
 class Handshake(asyncio.Protocol):
     """One client connection from accept to tunnel (or to the RFC's failure answer)."""
@@ -108,6 +120,7 @@ class Handshake(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.record = self.engine.recorder.new((str(peer[0]), int(peer[1])))
+        self.record.capture_payload(self.config.capture_payload)
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.engine._active.add(self)
@@ -118,6 +131,7 @@ class Handshake(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
+        self.record.note_close("client", "fin")
         self.conn.receive_data(b"")
         self._wake()
         return True  # keep our side open: the client may still read the reply
@@ -128,7 +142,8 @@ class Handshake(asyncio.Protocol):
         if self.relay is None:
             if self.task is not None and not self.task.done():
                 self.task.cancel()
-            self._finish(Outcome.CLIENT_CLOSED, closed_by="client")
+            how: CloseHow = "fin" if exc is None else "rst"
+            self._finish(Outcome.CLIENT_CLOSED, closed_by="client", how=how)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -147,17 +162,25 @@ class Handshake(asyncio.Protocol):
                 continue
             assert event is not PAUSED
             assert not isinstance(event, type(NEED_DATA))
+            self.record.received(_NAMES[type(event)], self.conn.last_message_bytes)
             return event
 
     def _send(self, message: ServerMessage) -> None:
         assert self.transport is not None
-        self.transport.write(self.conn.send(message))
+        data = self.conn.send(message)
+        self.record.sent(_NAMES[type(message)], data)
+        self.transport.write(data)
 
     def _finish(
-        self, outcome: Outcome, *, closed_by: str | None, error: str | None = None
+        self,
+        outcome: Outcome,
+        *,
+        closed_by: str | None,
+        how: CloseHow = "fin",
+        error: str | None = None,
     ) -> None:
         """The connection's sockets are gone: settle the record (once) and tell waiters."""
-        self.record.end(outcome, closed_by=closed_by, error=error)
+        self.record.end(outcome, closed_by=closed_by, how=how, error=error)
         if self.done.done():
             return
         while self.cleanups:
@@ -186,11 +209,15 @@ class Handshake(asyncio.Protocol):
         """
         transport = self.transport
         assert transport is not None
-        self.record.end(outcome, closed_by="server", error=error)
         if isinstance(answer, bytes):
-            transport.write(answer)
+            data = answer
+            if data:
+                self.record.sent(self._answer_name(), data)
         else:
-            self._send(answer)
+            data = self.conn.send(answer)
+            self.record.sent(_NAMES[type(answer)], data)
+        self.record.end(outcome, closed_by="server", error=error)
+        transport.write(data)
         self.conn.close()
         if not linger or self._lost or transport.is_closing() or self.conn.client_eof:
             transport.close()
@@ -207,10 +234,20 @@ class Handshake(asyncio.Protocol):
         self.data_received = lambda data: None  # type: ignore[method-assign]
         self.eof_received = lambda: transport.close() or False  # type: ignore[method-assign,func-returns-value]
 
+    def _answer_name(self) -> str:
+        """What a raw answer (from a :class:`RemoteProtocolError`) answers."""
+        record = self.record
+        if record.version == 4:
+            return "socks4 reply"
+        if record.chosen_method == AuthMethod.USERNAME_PASSWORD and record.authenticated is None:
+            return "auth reply"
+        return "reply"
+
     def shutdown(self, *, abort: bool) -> None:
         """Close for :meth:`Engine.stop`."""
         self._stopping = True
-        self.record.end(Outcome.SERVER_STOPPED, closed_by="server")
+        how: CloseHow = "rst" if abort else "fin"
+        self.record.end(Outcome.SERVER_STOPPED, closed_by="server", how=how)
         if self.relay is not None:
             self.relay.close_tunnel(abort=abort)
         elif self.transport is not None:
@@ -274,6 +311,8 @@ class Handshake(asyncio.Protocol):
             elif isinstance(fault, Truncate):
                 data, then = data[: fault.length], fault.then
         fragment = next((f for f in faults if isinstance(f, Fragment)), None)
+        if data:  # what the client is sent, after the faults (all of it, if fragmented)
+            self.record.sent(_NAMES[type(message)], data)
         if outcome is not None:
             self.record.end(outcome, closed_by="server", error=error)
         assert self.transport is not None
@@ -309,7 +348,12 @@ class Handshake(asyncio.Protocol):
 
     def _close_for_fault(self, what: str, *, reset: bool = False) -> None:
         assert self.transport is not None
-        self.record.end(Outcome.FAULT, closed_by="server", error=f"closed by a fault: {what}")
+        self.record.end(
+            Outcome.FAULT,
+            closed_by="server",
+            how="rst" if reset else "fin",
+            error=f"closed by a fault: {what}",
+        )
         self.conn.close()
         if reset:
             reset_transport(self.transport)
@@ -355,6 +399,8 @@ class Handshake(asyncio.Protocol):
             else:
                 await self._connect(request)
         except RemoteProtocolError as exc:
+            if unparsed := self.conn.buffered_data:
+                record.received("unparsed", unparsed)
             if exc.request is not None:
                 self._note_request(exc.request)
             if record.version is not None and len(exc.response) >= 8:
@@ -635,6 +681,7 @@ class Handshake(asyncio.Protocol):
             self.config.splice
             and splicing.AVAILABLE
             and not transfer
+            and not self.record.payload_limit  # capture needs the bytes in user space
             and transport.get_write_buffer_size() == 0
         ):
             data, eof = self.conn.trailing_data

@@ -1,10 +1,13 @@
 """What happened on each connection, as frozen records, and how tests query them.
 
-Strategy: the server fills a mutable :class:`LiveRecord` (plain attributes and counters,
-no copies of payload) while a connection runs, and :class:`Recorder` hands out frozen
-:class:`ConnectionRecord` snapshots under a lock, so any thread sees a consistent view.
-Matching is shared by every query and assertion: keyword criteria, where a value may be
-an exact value, a glob (for text fields) or a predicate.
+Strategy: the server fills a mutable :class:`LiveRecord` (plain attributes, counters and
+timestamps, no copies of payload unless a test asked for them) while a connection runs,
+and :class:`Recorder` hands out frozen :class:`ConnectionRecord` snapshots under a lock,
+so any thread sees a consistent view. Each handshake message is kept as the exact bytes
+that crossed the wire, with the time it did; the per-phase :class:`Timings` are read off
+those messages, so there is one place where a phase begins. Matching is shared by every
+query and assertion: keyword criteria, where a value may be an exact value, a glob (for
+text fields) or a predicate.
 """
 
 from __future__ import annotations
@@ -15,20 +18,32 @@ import fnmatch
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._protocol import AddressType, AuthMethod, Command, Reply, describe
 
 __all__ = [
+    "FROM_CLIENT",
+    "TO_CLIENT",
     "ConnectionRecord",
+    "HandshakeMessage",
     "LiveRecord",
     "NoMatchingConnection",
     "Outcome",
     "Recorder",
+    "Timings",
     "describe_record",
 ]
+
+#: :attr:`HandshakeMessage.direction` of a message the client sent to the proxy.
+FROM_CLIENT: Literal["from_client"] = "from_client"
+#: :attr:`HandshakeMessage.direction` of a message the proxy sent to the client.
+TO_CLIENT: Literal["to_client"] = "to_client"
+
+Direction = Literal["from_client", "to_client"]
+CloseHow = Literal["fin", "rst", "error"]
 
 
 class Outcome(enum.Enum):
@@ -59,6 +74,52 @@ class Outcome(enum.Enum):
     FAULT = "fault"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HandshakeMessage:
+    """One handshake message exactly as it crossed the wire.
+
+    ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
+    ``"socks4 request"`` (from the client), ``"method selection"``, ``"auth reply"``,
+    ``"reply"``, ``"socks4 reply"`` (from the proxy), or ``"unparsed"``: client bytes that
+    broke the protocol or were cut off by the client's close.
+    """
+
+    #: ``"from_client"`` (client → proxy) or ``"to_client"`` (proxy → client).
+    direction: Direction
+    name: str
+    data: bytes = field(repr=False)
+    #: :func:`time.time` when the proxy parsed it (from the client) or wrote it (to it).
+    at: float
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.name == "auth request" else self.data.hex(" ")
+        return f"HandshakeMessage({self.direction}, {self.name!r}, {shown}, at={self.at:.6f})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timings:
+    """:func:`time.time` at each phase of a connection; ``None`` for a phase it never
+    reached. :meth:`elapsed` gives seconds since ``accepted``."""
+
+    #: The proxy accepted the TCP connection.
+    accepted: float = 0.0
+    #: The proxy sent its method selection (SOCKS5).
+    negotiated: float | None = None
+    #: The proxy answered the RFC 1929 sub-negotiation (success or failure).
+    authenticated: float | None = None
+    #: The proxy had parsed the whole request.
+    requested: float | None = None
+    #: The proxy sent its reply to the request (success or failure).
+    replied: float | None = None
+    #: The connection was over (both sides closed, or the proxy closed it).
+    closed: float | None = None
+
+    def elapsed(self, phase: str) -> float | None:
+        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not reached."""
+        at = getattr(self, phase)
+        return None if at is None else at - self.accepted
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConnectionRecord:
     """One client connection to the proxy, as the proxy saw it.
@@ -86,12 +147,18 @@ class ConnectionRecord:
     reply: int | None = None
     bound_address: tuple[str, int] | None = None
     upstream_address: tuple[str, int] | None = None
+    dialled: tuple[tuple[str, int], ...] = ()
     bytes_from_client: int = 0
     bytes_to_client: int = 0
+    payload_from_client: bytes | None = field(default=None, repr=False)
+    payload_to_client: bytes | None = field(default=None, repr=False)
+    handshake: tuple[HandshakeMessage, ...] = field(default=(), repr=False)
+    timings: Timings = field(default_factory=Timings, repr=False)
     started_at: float = 0.0
     ended_at: float | None = None
     outcome: Outcome = Outcome.OPEN
     closed_by: str | None = None
+    closed_how: str | None = None
     error: str | None = None
     faults: tuple[str, ...] = ()
     # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
@@ -127,6 +194,23 @@ class ConnectionRecord:
         host = f"[{self.host}]" if self.address_type == AddressType.IPV6 else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def remote_dns(self) -> bool | None:
+        """``True`` when the client sent a name for the proxy to resolve (``socks5h``,
+        SOCKS 4a), ``False`` when it sent an address it had resolved itself, ``None``
+        without a request."""
+        if self.address_type is None:
+            return None
+        return self.address_type == AddressType.DOMAIN
+
+    def message(self, name: str) -> bytes | None:
+        """The bytes of the first handshake message called ``name`` (``"request"``,
+        ``"reply"``, …), or ``None`` if there was none."""
+        for message in self.handshake:
+            if message.name == name:
+                return message.data
+        return None
+
     def matches(self, **criteria: Any) -> bool:
         """Whether every criterion holds: exact values, globs for text, or predicates
         (as in :meth:`pytest_socks5.SOCKS5Server.find_connections`)."""
@@ -137,12 +221,38 @@ class ConnectionRecord:
         wrong = []
         for name, wanted in criteria.items():
             actual = getattr(self, name)
-            if not _value_matches(actual, wanted):
-                wrong.append(f"{name}={_show(actual)} (wanted {_show(wanted)})")
+            if not value_matches(actual, wanted):
+                wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
         return wrong
 
+    def to_dict(self, *, show_password: bool = False) -> dict[str, Any]:
+        """The record as JSON-ready values: bytes as hex, enums as integers. The password
+        (and its bytes in the handshake) is redacted unless ``show_password``."""
+        from ._serialize import record_to_dict
 
-def _value_matches(actual: Any, wanted: Any) -> bool:
+        return record_to_dict(self, show_password=show_password)
+
+    def to_json(self, *, show_password: bool = False) -> str:
+        """:meth:`to_dict` as one line of JSON."""
+        import json
+
+        return json.dumps(self.to_dict(show_password=show_password), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> ConnectionRecord:
+        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
+        keys that are not fields are ignored."""
+        from ._serialize import record_from_dict
+
+        if isinstance(data, str | bytes):
+            import json
+
+            data = json.loads(data)
+        assert isinstance(data, Mapping)
+        return record_from_dict(data)
+
+
+def value_matches(actual: Any, wanted: Any) -> bool:
     if callable(wanted) and not isinstance(wanted, type | enum.Enum):
         return bool(wanted(actual))
     if isinstance(wanted, str) and isinstance(actual, str) and any(c in wanted for c in "*?["):
@@ -150,22 +260,28 @@ def _value_matches(actual: Any, wanted: Any) -> bool:
     return bool(actual == wanted)
 
 
-def _show(value: Any) -> str:
+def show(value: Any, field_name: str = "") -> str:
+    """A value as a failure message prints it (passwords masked, bytes length shown)."""
+    if field_name == "raw_password" and isinstance(value, bytes | str):
+        return f"*** ({len(value)} bytes)"
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
-    if callable(value):
+    if isinstance(value, bytes) and len(value) > 64:
+        return f"{value[:48]!r}… ({len(value)} bytes)"
+    if callable(value) and not isinstance(value, type):
         return getattr(value, "__name__", repr(value))
     return repr(value)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(ConnectionRecord)} | {
     "duration",
+    "remote_dns",
     "succeeded",
     "target",
 }
 
 
-def check_criteria(criteria: dict[str, Any]) -> None:
+def check_criteria(criteria: Mapping[str, Any]) -> None:
     """Refuse a misspelt field name at once instead of matching nothing."""
     unknown = sorted(set(criteria) - _FIELDS)
     if unknown:
@@ -175,10 +291,16 @@ def check_criteria(criteria: dict[str, Any]) -> None:
         )
 
 
+def criteria_text(criteria: Mapping[str, Any]) -> str:
+    """``host='x', port=443`` (passwords masked, predicates by name)."""
+    return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
+
+
 @dataclass(kw_only=True, slots=True)
 class LiveRecord:
     """The mutable twin of :class:`ConnectionRecord` that a running connection fills in
-    (plain attributes and counters, so recording costs no copies); see :meth:`freeze`."""
+    (plain attributes, counters and timestamps, so recording costs no copies of payload
+    unless ``payload_limit`` asks for them); see :meth:`freeze`."""
 
     id: int
     client_address: tuple[str, int]
@@ -198,12 +320,23 @@ class LiveRecord:
     reply: int | None = None
     bound_address: tuple[str, int] | None = None
     upstream_address: tuple[str, int] | None = None
+    dialled: list[tuple[str, int]] = field(default_factory=list)
     bytes_from_client: int = 0
     bytes_to_client: int = 0
+    #: Payload capture: the first ``payload_limit`` bytes each way (``None``: off).
+    payload_limit: int = 0
+    payload_from_client: bytearray | None = field(default=None, repr=False)
+    payload_to_client: bytearray | None = field(default=None, repr=False)
+    handshake: list[HandshakeMessage] = field(default_factory=list, repr=False)
+    negotiated_at: float | None = None
+    authenticated_at: float | None = None
+    requested_at: float | None = None
+    replied_at: float | None = None
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     outcome: Outcome = Outcome.OPEN
     closed_by: str | None = None
+    closed_how: str | None = None
     error: str | None = None
     faults: list[str] = field(default_factory=list)
     # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
@@ -218,27 +351,95 @@ class LiveRecord:
     datagrams_dropped: int = 0
     drop_reasons: list[str] = field(default_factory=list)
 
-    def freeze(self) -> ConnectionRecord:
-        values = {name: getattr(self, name) for name in _RECORD_FIELDS}
-        values["faults"] = tuple(self.faults)
-        values["drop_reasons"] = tuple(self.drop_reasons)
-        return ConnectionRecord(**values)
+    # -- filled in by the server -------------------------------------------------
+
+    def capture_payload(self, limit: int) -> None:
+        """Keep the first ``limit`` payload bytes each way (call before the tunnel opens)."""
+        if limit > 0:
+            self.payload_limit = limit
+            self.payload_from_client = bytearray()
+            self.payload_to_client = bytearray()
+
+    def received(self, name: str, data: bytes) -> None:
+        """The proxy parsed a client message called ``name``."""
+        at = time.time()
+        self.handshake.append(HandshakeMessage(direction=FROM_CLIENT, name=name, data=data, at=at))
+        if name in ("request", "socks4 request") and self.requested_at is None:
+            self.requested_at = at
+
+    def sent(self, name: str, data: bytes) -> None:
+        """The proxy wrote a message called ``name`` to the client."""
+        at = time.time()
+        self.handshake.append(HandshakeMessage(direction=TO_CLIENT, name=name, data=data, at=at))
+        if name == "method selection":
+            self.negotiated_at = self.negotiated_at or at
+        elif name == "auth reply":
+            self.authenticated_at = self.authenticated_at or at
+        elif name in ("reply", "socks4 reply"):
+            self.replied_at = self.replied_at or at
+
+    def note_close(self, side: str, how: CloseHow) -> None:
+        """``side`` closed (``how``: FIN, RST or another error); only the first counts."""
+        if self.closed_by is None:
+            self.closed_by, self.closed_how = side, how
 
     def end(
-        self, outcome: Outcome, *, closed_by: str | None = None, error: str | None = None
+        self,
+        outcome: Outcome,
+        *,
+        closed_by: str | None = None,
+        how: CloseHow = "fin",
+        error: str | None = None,
     ) -> bool:
-        """Record the end once; later calls are ignored. Returns whether this call ended it."""
+        """Record the end once; later calls are ignored. Returns whether this call ended it.
+
+        ``closed_by`` and ``how`` count only if no side was recorded closing before.
+        """
         if self.outcome is not Outcome.OPEN:
             return False
         self.outcome = outcome
-        self.closed_by = closed_by
+        if closed_by is not None:
+            self.note_close(closed_by, how)
         if error is not None:
             self.error = error
         self.ended_at = time.time()
         return True
 
+    def freeze(self) -> ConnectionRecord:
+        values = {name: getattr(self, name) for name in _SHARED_FIELDS}
+        values["dialled"] = tuple(self.dialled)
+        values["faults"] = tuple(self.faults)
+        values["drop_reasons"] = tuple(self.drop_reasons)
+        values["handshake"] = tuple(self.handshake)
+        if self.payload_from_client is not None:
+            values["payload_from_client"] = bytes(self.payload_from_client)
+        if self.payload_to_client is not None:
+            values["payload_to_client"] = bytes(self.payload_to_client)
+        values["timings"] = Timings(
+            accepted=self.started_at,
+            negotiated=self.negotiated_at,
+            authenticated=self.authenticated_at,
+            requested=self.requested_at,
+            replied=self.replied_at,
+            closed=self.ended_at,
+        )
+        return ConnectionRecord(**values)
 
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionRecord))
+
+_SHARED_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ConnectionRecord)
+    if f.name
+    not in {
+        "dialled",
+        "drop_reasons",
+        "faults",
+        "handshake",
+        "payload_from_client",
+        "payload_to_client",
+        "timings",
+    }
+)
 
 
 class NoMatchingConnection(AssertionError):
@@ -304,36 +505,29 @@ class Recorder:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     what = "closed " if want_ended else ""
+                    matching = f" matching {criteria_text(criteria)}" if criteria else ""
                     raise NoMatchingConnection(
-                        f"waited {timeout:g}s for {count} {what}connection(s)"
-                        + _criteria_text(criteria)
-                        + "\n"
+                        f"waited {timeout:g}s for {count} {what}connection(s){matching}\n"
                         + self.explain(criteria)
                     )
                 self._lock.wait(min(left, 0.05))
         return found
 
-    def explain(self, criteria: dict[str, Any]) -> str:
+    def explain(self, criteria: Mapping[str, Any], *, limit: int = 10) -> str:
         """What was recorded, closest to ``criteria`` first, with the fields that differ."""
         records = self.snapshot()
         if not records:
             return "No connections were recorded."
         ranked = sorted(records, key=lambda r: len(r.mismatches(**criteria)))
         lines = [f"{len(records)} connection(s) were recorded, closest first:"]
-        for r in ranked[:10]:
+        for r in ranked[:limit]:
             lines.append("  " + describe_record(r))
             wrong = r.mismatches(**criteria)
             if wrong and criteria:
                 lines.append("      differs: " + "; ".join(wrong))
-        if len(ranked) > 10:
-            lines.append(f"  … and {len(ranked) - 10} more")
+        if len(ranked) > limit:
+            lines.append(f"  … and {len(ranked) - limit} more")
         return "\n".join(lines)
-
-
-def _criteria_text(criteria: dict[str, Any]) -> str:
-    if not criteria:
-        return ""
-    return " matching " + ", ".join(f"{k}={_show(v)}" for k, v in criteria.items())
 
 
 def describe_record(r: ConnectionRecord) -> str:
@@ -364,10 +558,11 @@ def describe_record(r: ConnectionRecord) -> str:
             "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
         )
     parts.append(f"[{r.outcome.value}")
+    how = f" ({r.closed_how})" if r.closed_how else ""
     if r.closed_by and r.outcome is not Outcome.OPEN:
-        parts[-1] += f" by {r.closed_by}"
+        parts[-1] += f" by {r.closed_by}{how}"
     elif r.closed_by:
-        parts[-1] += f", {r.closed_by} sent EOF"
+        parts[-1] += f", {r.closed_by} closed its side{how}"
     if r.command == Command.UDP_ASSOCIATE:
         parts[-1] += (
             f", {r.datagrams_from_client}↑ {r.datagrams_to_client}↓ datagrams"

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from ._recording import LiveRecord, Outcome
+from ._recording import CloseHow, LiveRecord, Outcome
 from ._shaping import Shaper, reset_transport
 
 __all__ = ["WRITE_HIGH_WATER", "RelaySide"]
@@ -54,8 +54,12 @@ class RelaySide(asyncio.Protocol):
         record = self.record
         if self.name == "client":
             record.bytes_from_client += len(data)
+            capture = record.payload_from_client
         else:
             record.bytes_to_client += len(data)
+            capture = record.payload_to_client
+        if capture is not None and len(capture) < record.payload_limit:
+            capture += data[: record.payload_limit - len(capture)]
         if self.shaper is not None:
             self.shaper.feed(data)
             return
@@ -66,8 +70,7 @@ class RelaySide(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.eof = True
-        if self.record.closed_by is None:
-            self.record.closed_by = self.name
+        self.record.note_close(self.name, "fin")
         if self.shaper is not None:
             self.shaper.feed_eof()
         else:
@@ -86,7 +89,9 @@ class RelaySide(asyncio.Protocol):
             try:
                 peer.transport.write_eof()
             except OSError as exc:  # the peer is already gone
-                self.record.end(Outcome.RESET, closed_by=peer.name, error=f"{peer.name}: {exc!r}")
+                self.record.end(
+                    Outcome.RESET, closed_by=peer.name, how="rst", error=f"{peer.name}: {exc!r}"
+                )
                 self.close_tunnel(abort=True)
 
     def pause_writing(self) -> None:
@@ -103,10 +108,10 @@ class RelaySide(asyncio.Protocol):
             if side is not None and side.shaper is not None:
                 side.shaper.cancel()
         record = self.record
-        if record.closed_by is None:
-            record.closed_by = self.name
+        how = _close_how(exc)
+        record.note_close(self.name, how)
         if exc is not None:
-            record.end(Outcome.RESET, closed_by=self.name, error=f"{self.name}: {exc!r}")
+            record.end(Outcome.RESET, closed_by=self.name, how=how, error=f"{self.name}: {exc!r}")
         peer = self.peer
         if peer is not None and peer.transport is not None and not peer.lost:
             if exc is not None:
@@ -118,6 +123,8 @@ class RelaySide(asyncio.Protocol):
             self.tunnel_done()
 
     def close_tunnel(self, *, abort: bool) -> None:
+        # Counts only when neither side closed first: then the proxy did (a fault).
+        self.record.note_close("server", "rst" if abort else "fin")
         for side in (self, self.peer):
             if side is not None and side.transport is not None and not side.lost:
                 if abort:
@@ -127,7 +134,19 @@ class RelaySide(asyncio.Protocol):
 
     def reset_tunnel(self) -> None:
         """End both sides with RST (a transfer fault)."""
-        self.record.end(Outcome.FAULT, closed_by="server", error="reset by an injected fault")
+        self.record.end(
+            Outcome.FAULT,
+            closed_by="server",
+            how="rst",
+            error="reset by an injected fault",
+        )
         for side in (self, self.peer):
             if side is not None and side.transport is not None and not side.lost:
                 reset_transport(side.transport)
+
+
+def _close_how(exc: Exception | None) -> CloseHow:
+    """How a transport was lost: orderly, reset (ECONNRESET, EPIPE…) or another error."""
+    if exc is None:
+        return "fin"
+    return "rst" if isinstance(exc, ConnectionError) else "error"

@@ -18,12 +18,14 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self, cast
 
+from ._assertions import RecordQueries
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
+from ._environ import ProxyEnvironment
 from ._hosts import HostMap
 from ._options import ISSUE5_OPTIONS, issue5_options
 from ._protocol import Socks4Reply
-from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
+from ._recording import ConnectionRecord, Recorder
 from ._rules import Rule
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
@@ -43,7 +45,7 @@ class ServerError(RuntimeError):
 Users = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str, str]]
 
 
-class SOCKS5Server:
+class SOCKS5Server(RecordQueries):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 
     :param host: address to listen on. ``"127.0.0.1"`` (default), ``"::1"``, or
@@ -86,6 +88,10 @@ class SOCKS5Server:
     :param splice: relay tunnels that no transfer fault needs to see with Linux
         ``splice(2)`` (zero-copy; ignored where the OS lacks it).
     :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
+    :param capture_payload: keep the first this many payload bytes each way in each
+        record (``payload_from_client``, ``payload_to_client``); ``0`` (the default) keeps
+        none and costs nothing. Captured connections use the ordinary relay even with
+        ``splice``, which never brings the bytes into Python.
     :param on_connection_end: called (on the server's thread) with each finished record.
     """
 
@@ -111,6 +117,7 @@ class SOCKS5Server:
         seed: int = 0,
         loop: str = "asyncio",
         splice: bool = False,
+        capture_payload: int = 0,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
@@ -130,6 +137,7 @@ class SOCKS5Server:
             socks4=socks4,
             host_map=dict(host_map or {}),
             splice=splice,
+            capture_payload=capture_payload,
             **issue5_options(
                 hermetic=hermetic,
                 allow=allow,
@@ -328,6 +336,7 @@ class SOCKS5Server:
             "handshake_timeout",
             "socks4",
             "host_map",
+            "capture_payload",
         } | ISSUE5_OPTIONS
         unknown = set(options) - known
         if unknown:
@@ -425,56 +434,16 @@ class SOCKS5Server:
                 "pytest-socks5 had an internal error:\n" + "\n".join(self._engine.errors)
             )
 
-    # -- records and assertions -----------------------------------------------------
+    # -- environment -----------------------------------------------------------------
 
-    @property
-    def connections(self) -> list[ConnectionRecord]:
-        """A snapshot of every connection since the last reset, in accept order."""
-        return list(self._recorder.snapshot())
-
-    def find_connections(self, **criteria: Any) -> list[ConnectionRecord]:
-        """Records matching every criterion: a field name with an exact value, a glob
-        (``host="*.example.test"``) or a predicate (``port=lambda p: p > 1024``)."""
-        return self._recorder.find(**criteria)
-
-    def wait_for_connections(
-        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
-    ) -> list[ConnectionRecord]:
-        """Block until ``count`` matching connections exist (``ended=True``: and closed)."""
-        __tracebackhide__ = True
-        return self._recorder.wait_for(count, timeout=timeout, ended=ended, **criteria)
-
-    def assert_connected(self, *, count: int | None = None, **criteria: Any) -> ConnectionRecord:
-        """Assert a connection matching ``criteria`` was made (exactly ``count`` of them if
-        given); return the first. On failure, list what did connect, closest first."""
-        __tracebackhide__ = True
-        found = self._recorder.find(**criteria)
-        if found and (count is None or len(found) == count):
-            return found[0]
-        want = "a connection" if count is None else f"exactly {count} connection(s)"
-        where = ", ".join(f"{k}={v!r}" for k, v in criteria.items()) or "anything"
-        got = f" (found {len(found)})" if found else ""
-        raise NoMatchingConnection(
-            f"expected {want} matching {where}{got}\n{self._recorder.explain(criteria)}"
-        )
-
-    def assert_not_connected(self, **criteria: Any) -> None:
-        """Assert no connection matches ``criteria``."""
-        __tracebackhide__ = True
-        found = self._recorder.find(**criteria)
-        if found:
-            where = ", ".join(f"{k}={v!r}" for k, v in criteria.items())
-            raise NoMatchingConnection(
-                f"expected no connection matching {where}, found {len(found)}\n"
-                + self._recorder.explain(criteria)
-            )
-
-    def assert_no_connections(self) -> None:
-        """Assert nothing connected to the proxy at all."""
-        __tracebackhide__ = True
-        check_criteria({})
-        if self._recorder.snapshot():
-            raise NoMatchingConnection("expected no connections\n" + self._recorder.explain({}))
+    def proxy_env(
+        self, *, remote_dns: bool = False, no_proxy: str | None = None
+    ) -> ProxyEnvironment:
+        """A context manager pointing ``ALL_PROXY``, ``HTTP_PROXY`` and ``HTTPS_PROXY`` (and
+        their lower-case forms) at this server — :attr:`url`, or :attr:`url_remote_dns` with
+        ``remote_dns`` — with ``NO_PROXY`` unset (or set to ``no_proxy``); every variable
+        gets its old value back on exit. ``with`` gives the URL."""
+        return ProxyEnvironment(self.url_remote_dns if remote_dns else self.url, no_proxy=no_proxy)
 
     def __repr__(self) -> str:
         state = self.url if self._engine.sockets and self.is_running else "not running"

@@ -23,7 +23,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-from ._recording import LiveRecord, Outcome
+from ._recording import CloseHow, LiveRecord, Outcome
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -121,9 +121,7 @@ class _Direction:
         if self.done:
             return
         self.done = True
-        record = self.tunnel.record
-        if record.closed_by is None:
-            record.closed_by = self.name
+        self.tunnel.record.note_close(self.name, "fin")
         with contextlib.suppress(OSError):
             self.dst.shutdown(socket.SHUT_WR)
         self.tunnel.direction_done()
@@ -180,12 +178,9 @@ class SpliceTunnel:
             self.close_tunnel(abort=False)
 
     def fail(self, name: str, exc: OSError) -> None:
-        if self.record.closed_by is None:
-            self.record.closed_by = name
-        if exc.errno in (errno.ECONNRESET, errno.EPIPE):
-            self.record.end(Outcome.RESET, closed_by=name, error=f"{name}: {exc!r}")
-        else:
-            self.record.end(Outcome.RESET, closed_by=name, error=f"{name}: {exc!r}")
+        how: CloseHow = "rst" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "error"
+        self.record.note_close(name, how)
+        self.record.end(Outcome.RESET, closed_by=name, how=how, error=f"{name}: {exc!r}")
         self.close_tunnel(abort=True)
 
     def close_tunnel(self, *, abort: bool) -> None:

@@ -43,7 +43,7 @@ from ._protocol import (
     address_type_for,
     parse_udp_datagram,
 )
-from ._recording import Outcome
+from ._recording import CloseHow, Outcome
 from ._rules import check_destination, denial_message
 from ._udp_faults import Direction, UdpFaultState
 
@@ -201,16 +201,24 @@ class UdpAssociation:
 
     # -- closing -------------------------------------------------------------------
 
-    def end(self, outcome: Outcome, *, closed_by: str, error: str | None = None) -> None:
+    def end(
+        self,
+        outcome: Outcome,
+        *,
+        closed_by: str,
+        how: CloseHow = "fin",
+        error: str | None = None,
+    ) -> None:
         """Close the UDP sockets, then settle the record: once a record says the
         association ended, its ports are free."""
         self.close_sockets()
-        self.record.end(outcome, closed_by=closed_by, error=error)
+        self.record.end(outcome, closed_by=closed_by, how=how, error=error)
 
     def control_lost(self, exc: Exception | None) -> None:
         """The control connection is gone: the association ends."""
         if exc is not None:
-            self.end(Outcome.RESET, closed_by="client", error=f"client: {exc!r}")
+            how: CloseHow = "rst" if isinstance(exc, ConnectionError) else "error"
+            self.end(Outcome.RESET, closed_by="client", how=how, error=f"client: {exc!r}")
         else:
             self.end(Outcome.CLOSED, closed_by="client")
         self.handshake._finish(self.record.outcome, closed_by=self.record.closed_by)

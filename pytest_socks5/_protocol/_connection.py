@@ -117,6 +117,8 @@ class ServerConnection:
         self.state = State.GREETING
         self.socks4 = socks4
         self.request: Request | Socks4Request | None = None
+        #: The exact bytes of the last message :meth:`next_event` returned (for records).
+        self.last_message_bytes = b""
         self._buffer = bytearray()
         self._eof = False
 
@@ -166,6 +168,7 @@ class ServerConnection:
                 )
             return NEED_DATA
         message, consumed = parsed
+        self.last_message_bytes = bytes(self._buffer[:consumed])
         del self._buffer[:consumed]
         if isinstance(message, Request | Socks4Request):
             self.request = message
@@ -215,6 +218,12 @@ class ServerConnection:
             ) from None
 
     # -- after the handshake ---------------------------------------------------
+
+    @property
+    def buffered_data(self) -> bytes:
+        """Bytes received and not yet parsed: after a :class:`RemoteProtocolError`, the
+        bytes that broke the protocol."""
+        return bytes(self._buffer)
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:

@@ -1,0 +1,290 @@
+"""A readable transcript of recorded connections: what the client asked, what it was told.
+
+Strategy: pure functions from frozen records to text, no I/O, so the plugin, the CLI and
+a user's own code print the same thing and tests check it without a server. Each
+connection is a timeline: accept, every handshake message decoded in the RFC's words with
+its exact bytes in hex under it, where the proxy dialled, how it ended; then the error,
+the faults applied and the payload (a hex dump when it was captured). Rendering never
+raises: a message that does not decode — a fault sent half a reply, a client sent HTTP to
+the SOCKS port — is shown as what it is. Passwords are shown as ``***`` (and their bytes
+as ``**``) unless ``show_password`` asks otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable, Iterable
+
+from ._protocol import (
+    AddressType,
+    AuthMethod,
+    AuthStatus,
+    Command,
+    Reply,
+    Socks4Reply,
+    describe,
+    parse_auth_request,
+    parse_greeting,
+    parse_request,
+    parse_socks4_request,
+)
+from ._protocol._parse import _host_text, _parse_address
+from ._recording import FROM_CLIENT, ConnectionRecord, HandshakeMessage, describe_record
+
+__all__ = ["decode_message", "hex_lines", "render_record", "render_transcript"]
+
+#: Bytes of payload shown per direction; the rest is counted, not printed.
+PAYLOAD_PREVIEW = 256
+_INDENT = " " * 4
+_LABEL = 16
+#: Hex lines start under the text of their timeline entry.
+_HEX_PAD = " " * (len(_INDENT) + 12 + 2 + _LABEL)
+_PAD = _INDENT
+
+
+def render_transcript(
+    records: Iterable[ConnectionRecord],
+    *,
+    title: str = "socks5_server",
+    show_password: bool = False,
+) -> str:
+    """Every record in ``records`` as a transcript, under a one-line ``title``."""
+    records = list(records)
+    if not records:
+        return (
+            f"{title}: no connections were recorded (did the client use the proxy? "
+            "check its proxy URL, NO_PROXY and its SOCKS extra)"
+        )
+    parts = [f"{title}: {len(records)} connection(s)"]
+    parts.extend(render_record(r, show_password=show_password) for r in records)
+    return "\n\n".join(parts)
+
+
+def render_record(record: ConnectionRecord, *, show_password: bool = False) -> str:
+    """One connection: a summary line, then the timeline, error, faults and payload."""
+    start = record.timings.accepted or record.started_at
+    # The summary line without what the lines below it spell out.
+    lines = [describe_record(dataclasses.replace(record, error=None, faults=()))]
+
+    def entry(at: float | None, label: str, text: str, extra: Iterable[str] = ()) -> None:
+        when = f"+{(at - start) * 1000:8.3f} ms" if at is not None and start else " " * 12
+        lines.append(f"{_INDENT}{when}  {label:<{_LABEL}}{text}".rstrip())
+        lines.extend(_HEX_PAD + more for more in extra)
+
+    client = f"{record.client_address[0]}:{record.client_address[1]}"
+    entry(start, "accepted", f"from {client}")
+    dialled_shown = False
+    for message in record.handshake:
+        arrow = "client → proxy" if message.direction == FROM_CLIENT else "proxy → client"
+        text = f"{message.name}: {decode_message(message, show_password=show_password)}"
+        entry(message.at, arrow, text, hex_lines(_hex_data(message, show_password)))
+        if message.name in ("request", "socks4 request") and not dialled_shown:
+            dialled_shown = _dial_entries(record, entry)
+    if not dialled_shown:
+        _dial_entries(record, entry)
+    entry(record.ended_at, *_ending(record))
+    if record.error:
+        error_lines = record.error.rstrip().splitlines()
+        lines.append(f"{_PAD}error:   {error_lines[0]}")
+        lines.extend(f"{_PAD}         {line}" for line in error_lines[1:])
+    faults = ", ".join(record.faults) if record.faults else "none"
+    lines.append(f"{_PAD}faults:  {faults}")
+    lines.extend(_payload_lines(record))
+    return "\n".join(lines)
+
+
+def _dial_entries(record: ConnectionRecord, entry: Callable[..., None]) -> bool:
+    """Where the proxy dialled for the request; whether there was anything to show."""
+    tried = [_hostport(h, p) for h, p in record.dialled]
+    if tried:
+        entry(None, "proxy dialled", ", then ".join(tried))
+    if record.upstream_address is not None:
+        local = f" from {_hostport(*record.bound_address)}" if record.bound_address else ""
+        entry(None, "connected to", f"{_hostport(*record.upstream_address)}{local}")
+    elif tried:
+        entry(None, "connected to", "nothing (see error)")
+    return bool(tried) or record.upstream_address is not None
+
+
+def _ending(record: ConnectionRecord) -> tuple[str, str]:
+    how = f" ({record.closed_how.upper()})" if record.closed_how else ""
+    if record.ended_at is None:
+        if record.closed_by:
+            return "still open", f"{record.closed_by} closed its side first{how}"
+        return "still open", "when the transcript was taken"
+    by = f" by {record.closed_by}{how}" if record.closed_by else ""
+    return "ended", f"{record.outcome.value}{by}"
+
+
+def _payload_lines(record: ConnectionRecord) -> list[str]:
+    out = []
+    for label, total, captured in (
+        ("client → destination", record.bytes_from_client, record.payload_from_client),
+        ("destination → client", record.bytes_to_client, record.payload_to_client),
+    ):
+        if captured is None:
+            out.append(f"{_PAD}payload: {label} {total} bytes (not captured)")
+            continue
+        kept = f", first {len(captured)} kept" if len(captured) < total else ""
+        out.append(f"{_PAD}payload: {label} {total} bytes{kept}")
+        shown = captured[:PAYLOAD_PREVIEW]
+        out.extend(f"{_PAD}  {line}" for line in hex_dump(shown))
+        if len(captured) > len(shown):
+            out.append(f"{_PAD}  … {len(captured) - len(shown)} more captured bytes not shown")
+    return out
+
+
+# -- bytes --------------------------------------------------------------------------
+
+
+def hex_lines(data: bytes | str, width: int = 16) -> list[str]:
+    """``05 01 00`` in lines of ``width`` bytes (a ``str`` is already hex tokens)."""
+    tokens = data.split() if isinstance(data, str) else [f"{b:02x}" for b in data]
+    if not tokens:
+        return ["(no bytes)"]
+    return [" ".join(tokens[i : i + width]) for i in range(0, len(tokens), width)]
+
+
+def hex_dump(data: bytes, width: int = 16) -> list[str]:
+    """``0000  47 45 54 20 …  GET …`` lines, as ``xxd`` prints them."""
+    out = []
+    for offset in range(0, len(data), width):
+        chunk = data[offset : offset + width]
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        out.append(f"{offset:04x}  {chunk.hex(' '):<{width * 3 - 1}}  {text}")
+    return out
+
+
+def _hex_data(message: HandshakeMessage, show_password: bool) -> bytes | str:
+    data = message.data
+    if message.name != "auth request" or show_password or len(data) < 3:
+        return data
+    plen_at = 2 + data[1]
+    if len(data) <= plen_at:
+        return data
+    end = min(len(data), plen_at + 1 + data[plen_at])
+    return " ".join("**" if plen_at < i < end else f"{b:02x}" for i, b in enumerate(data))
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# -- decoding -------------------------------------------------------------------------
+
+
+def decode_message(message: HandshakeMessage, *, show_password: bool = False) -> str:
+    """A handshake message in the RFC's words: ``REP 0x05 (CONNECTION_REFUSED), BND …``."""
+    try:
+        text = _DECODERS.get(message.name, _unparsed)(message.data, show_password)
+    except Exception as exc:  # a fault or a broken client may send anything
+        text = f"does not decode ({exc})"
+    return text
+
+
+def _greeting(data: bytes, _: bool) -> str:
+    parsed = parse_greeting(data)
+    if parsed is None:
+        return f"incomplete ({len(data)} bytes)"
+    methods = ", ".join(describe(m, AuthMethod) for m in parsed[0].methods) or "none"
+    return f"VER 5, METHODS {methods}"
+
+
+def _auth_request(data: bytes, show_password: bool) -> str:
+    parsed = parse_auth_request(data)
+    if parsed is None:
+        return f"incomplete ({len(data)} bytes)"
+    creds = parsed[0]
+    user = creds.username.decode("utf-8", "backslashreplace")
+    password = "***"
+    if show_password:
+        password = repr(creds.password.decode("utf-8", "backslashreplace"))
+    return (
+        f"VER 1, USERNAME {user!r} ({len(creds.username)} bytes), "
+        f"PASSWORD {password} ({len(creds.password)} bytes)"
+    )
+
+
+def _request(data: bytes, _: bool) -> str:
+    parsed = parse_request(data)
+    if parsed is None:
+        return f"incomplete ({len(data)} bytes)"
+    request = parsed[0]
+    host = f"[{request.host}]" if request.address_type == AddressType.IPV6 else request.host
+    command = (
+        Command(request.command).name
+        if request.command in Command.__members__.values()
+        else describe(request.command, Command)
+    )
+    return f"{command} {host}:{request.port}, ATYP {describe(request.address_type, AddressType)}"
+
+
+def _socks4_request(data: bytes, _: bool) -> str:
+    parsed = parse_socks4_request(data)
+    if parsed is None:
+        return f"incomplete ({len(data)} bytes)"
+    request = parsed[0]
+    kind = "SOCKS4a" if request.is_4a else "SOCKS4"
+    command = {1: "CONNECT", 2: "BIND"}.get(request.command, f"CD 0x{request.command:02x}")
+    return f"{kind} {command} {request.host}:{request.port}, USERID {request.user_id!r}"
+
+
+def _method_selection(data: bytes, _: bool) -> str:
+    if len(data) != 2:
+        return f"malformed ({len(data)} bytes, expected 2)"
+    version = "" if data[0] == 5 else f"VER 0x{data[0]:02x} (not 5!), "
+    return f"{version}METHOD {describe(data[1], AuthMethod)}"
+
+
+def _auth_reply(data: bytes, _: bool) -> str:
+    if len(data) != 2:
+        return f"malformed ({len(data)} bytes, expected 2)"
+    return f"STATUS {describe(data[1], AuthStatus)}"
+
+
+def _reply(data: bytes, _: bool) -> str:
+    if len(data) < 2:
+        return f"truncated ({len(data)} bytes)"
+    text = f"REP {describe(data[1], Reply)}"
+    if data[0] != 5:
+        text = f"VER 0x{data[0]:02x} (not 5!), " + text
+    try:
+        parsed = _parse_address(data, 3)
+    except KeyError:
+        return f"{text}, BND with unknown ATYP 0x{data[3]:02x}"
+    if parsed is None:
+        return f"{text}, truncated ({len(data)} bytes)"
+    atyp, raw, port_at = parsed
+    host = _host_text(atyp, raw)
+    host = f"[{host}]" if atyp == AddressType.IPV6 else host
+    port = int.from_bytes(data[port_at : port_at + 2], "big")
+    trailing = len(data) - port_at - 2
+    more = f", then {trailing} extra bytes" if trailing else ""
+    return f"{text}, BND {host}:{port} (ATYP {describe(atyp, AddressType)}){more}"
+
+
+def _socks4_reply(data: bytes, _: bool) -> str:
+    if len(data) != 8:
+        return f"malformed ({len(data)} bytes, expected 8)"
+    port = int.from_bytes(data[2:4], "big")
+    return f"CD {describe(data[1], Socks4Reply)}, {ipaddress.IPv4Address(data[4:8])}:{port}"
+
+
+def _unparsed(data: bytes, _: bool) -> str:
+    preview = data[:48]
+    more = f"… ({len(data)} bytes)" if len(data) > len(preview) else ""
+    return f"{preview!r}{more}"
+
+
+_DECODERS = {
+    "greeting": _greeting,
+    "auth request": _auth_request,
+    "request": _request,
+    "socks4 request": _socks4_request,
+    "method selection": _method_selection,
+    "auth reply": _auth_reply,
+    "reply": _reply,
+    "socks4 reply": _socks4_reply,
+    "unparsed": _unparsed,
+}
