@@ -513,6 +513,17 @@ class Recorder:
                 self._lock.wait(min(left, 0.05))
         return found
 
+    def wait_settled(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every open connection to end (for a report
+        taken just after a test, whose client may still be closing)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while any(r.outcome is Outcome.OPEN for r in self._records):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._lock.wait(min(left, 0.05))
+
     def explain(self, criteria: Mapping[str, Any], *, limit: int = 10) -> str:
         """What was recorded, closest to ``criteria`` first, with the fields that differ."""
         records = self.snapshot()

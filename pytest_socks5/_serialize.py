@@ -2,10 +2,10 @@
 
 Strategy: one function each way, driven by the field list, so that a field added to
 :class:`~pytest_socks5.ConnectionRecord` is written and read without a change here unless
-it needs a conversion. Reading ignores keys that are not fields (``test`` and ``proxy``,
-which the plugin adds to each line it writes), so a file stays readable by a later
-version. The password is redacted on the way out unless asked for: the record holds it,
-a CI artefact need not.
+it needs a conversion (tuples, such as addresses, become lists and come back as tuples).
+Reading ignores keys that are not fields (``test`` and ``proxy``, which the plugin adds to
+each line it writes), so a file stays readable by a later version. The password is
+redacted on the way out unless asked for: the record holds it, a CI artefact need not.
 """
 
 from __future__ import annotations
@@ -29,8 +29,22 @@ _BYTES = frozenset(
         "payload_to_client",
     }
 )
-_ADDRESSES = frozenset({"client_address", "bound_address", "upstream_address"})
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ConnectionRecord))
+
+
+def _lists(value: Any) -> Any:
+    """Tuples (addresses, method lists, fault descriptions) as JSON lists; enums as ints."""
+    if isinstance(value, tuple | list):
+        return [_lists(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def redact_auth_request(data: bytes) -> bytes:
@@ -51,22 +65,16 @@ def record_to_dict(record: ConnectionRecord, *, show_password: bool = False) -> 
         value = getattr(record, name)
         if name in _BYTES:
             out[name] = None if value is None else value.hex()
-        elif name in _ADDRESSES:
-            out[name] = None if value is None else [value[0], value[1]]
-        elif name == "dialled":
-            out[name] = [[host, port] for host, port in value]
         elif name == "handshake":
             out[name] = [_message_to_dict(m, show_password) for m in value]
         elif name == "timings":
             out[name] = dataclasses.asdict(value)
         elif name == "outcome":
             out[name] = value.value
-        elif name in ("offered_methods", "faults"):
-            out[name] = [int(v) if name == "offered_methods" else v for v in value]
         elif isinstance(value, int) and not isinstance(value, bool):
             out[name] = int(value)
         else:
-            out[name] = value
+            out[name] = _lists(value)
     if record.raw_password is not None and not show_password:
         out["raw_password"] = None
         out["password_redacted"] = True
@@ -93,10 +101,6 @@ def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
         value = data[name]
         if name in _BYTES:
             value = None if value is None else bytes.fromhex(value)
-        elif name in _ADDRESSES:
-            value = None if value is None else (str(value[0]), int(value[1]))
-        elif name == "dialled":
-            value = tuple((str(host), int(port)) for host, port in value)
         elif name == "handshake":
             value = tuple(
                 HandshakeMessage(
@@ -111,8 +115,10 @@ def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
             value = Timings(**value)
         elif name == "outcome":
             value = Outcome(value)
-        elif name in ("offered_methods", "faults"):
-            value = tuple(coerce(v, AuthMethod) if name == "offered_methods" else v for v in value)
+        elif name == "offered_methods":
+            value = tuple(coerce(v, AuthMethod) for v in value)
+        else:
+            value = _tuples(value)  # lists of strings, addresses: tuples, as in the record
         values[name] = value
     version = values.get("version")
     for name, enum_type in (

@@ -118,6 +118,11 @@ def _ending(record: ConnectionRecord) -> tuple[str, str]:
 
 
 def _payload_lines(record: ConnectionRecord) -> list[str]:
+    if record.payload_from_client is None and record.payload_to_client is None:
+        return [
+            f"{_PAD}payload: {record.bytes_from_client} bytes client → destination, "
+            f"{record.bytes_to_client} bytes destination → client (not captured)"
+        ]
     out = []
     for label, total, captured in (
         ("client → destination", record.bytes_from_client, record.payload_from_client),

@@ -1,0 +1,212 @@
+"""The assertions: what passes, and what a failure prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_socks5 import AddressType, AuthMethod, NoMatchingConnection, SOCKS5Server
+
+
+@pytest.fixture
+def server() -> Iterator[SOCKS5Server]:
+    """A server whose records the tests write by hand (no traffic needed)."""
+    with SOCKS5Server() as server:
+        yield server
+
+
+def make(server: SOCKS5Server, **fields: object) -> None:
+    live = server._recorder.new(("127.0.0.1", 40000))
+    for name, value in {"version": 5, "command": 1, **fields}.items():
+        setattr(live, name, value)
+
+
+def failure(call, *args, **kwargs) -> str:
+    with pytest.raises(NoMatchingConnection) as info:
+        call(*args, **kwargs)
+    return str(info.value)
+
+
+def name_request(server: SOCKS5Server, host: str = "localhost", port: int = 80) -> None:
+    make(server, address_type=AddressType.DOMAIN, host=host, port=port, raw_address=host.encode())
+
+
+def address_request(server: SOCKS5Server, host: str = "127.0.0.1", port: int = 80) -> None:
+    make(server, address_type=AddressType.IPV4, host=host, port=port)
+
+
+# -- socks5 vs socks5h -------------------------------------------------------------------
+
+
+def test_remote_dns_passes_for_a_name(server: SOCKS5Server) -> None:
+    name_request(server, "api.example.test")
+    assert server.assert_remote_dns("*.example.test").host == "api.example.test"
+    assert server.connections[0].remote_dns is True
+
+
+def test_remote_dns_fails_for_an_address_and_says_why(server: SOCKS5Server) -> None:
+    address_request(server)
+    message = failure(server.assert_remote_dns, "localhost", port=80)
+    lines = message.splitlines()
+    assert lines[0] == (
+        "expected the client to send the name 'localhost' to the proxy (ATYP 0x03 DOMAIN), port=80"
+    )
+    assert (
+        "differs: host='127.0.0.1' (wanted 'localhost'); address_type=AddressType.IPV4 (wanted AddressType.DOMAIN)"
+        in message
+    )
+    assert (
+        "hint: #1: the client resolved the name itself and sent 0x01 (IPV4) 127.0.0.1" in message
+    )
+    assert "socks5h://" in message
+
+
+def test_local_dns_passes_for_an_address_the_name_resolves_to(server: SOCKS5Server) -> None:
+    address_request(server, "127.0.0.1", 8080)
+    assert server.assert_local_dns("localhost", port=8080).host == "127.0.0.1"
+    assert server.assert_local_dns().remote_dns is False
+
+
+def test_local_dns_fails_when_the_name_went_to_the_proxy(server: SOCKS5Server) -> None:
+    name_request(server, "localhost", 8080)
+    message = failure(server.assert_local_dns, "localhost", port=8080)
+    assert message.splitlines()[0] == (
+        "expected the client to resolve 'localhost' itself, port=8080, but it sent the name "
+        "to the proxy (ATYP 0x03 DOMAIN) in 1 connection(s)"
+    )
+    assert "differs: address_type=AddressType.DOMAIN (wanted IPV4 or IPV6)" in message
+
+
+def test_local_dns_checks_the_address_is_the_names(server: SOCKS5Server) -> None:
+    address_request(server, "192.0.2.7", 80)
+    message = failure(server.assert_local_dns, "localhost")
+    assert "host='192.0.2.7' (wanted one of " in message
+    assert "127.0.0.1" in message
+
+
+def test_local_dns_without_any_request(server: SOCKS5Server) -> None:
+    message = failure(server.assert_local_dns)
+    assert message.splitlines() == [
+        "expected the client to resolve the name itself and send an address (ATYP 0x01 or 0x04)",
+        "No connections were recorded.",
+    ]
+
+
+# -- authentication --------------------------------------------------------------------
+
+
+def test_auth_passes_and_compares_bytes(server: SOCKS5Server) -> None:
+    make(
+        server,
+        chosen_method=AuthMethod.USERNAME_PASSWORD,
+        offered_methods=(0, 2),
+        raw_username="ünï".encode(),
+        raw_password=b"s3cret",
+        authenticated=True,
+    )
+    server.assert_auth("ünï", "s3cret")
+    server.assert_auth(b"\xc3\xbcn\xc3\xaf")
+    with pytest.raises(NoMatchingConnection):
+        server.assert_auth("ünï", "s3cret", authenticated=False)
+
+
+def test_auth_failure_never_prints_a_password(server: SOCKS5Server) -> None:
+    make(
+        server,
+        chosen_method=AuthMethod.USERNAME_PASSWORD,
+        offered_methods=(2,),
+        raw_username=b"alice",
+        raw_password=b"hunter2",
+        authenticated=False,
+    )
+    message = failure(server.assert_auth, "alice", "s3cret")
+    assert "hunter2" not in message
+    assert "s3cret" not in message
+    assert message.splitlines()[0] == (
+        "expected a connection with username/password authentication matching "
+        "raw_username=b'alice', raw_password=*** (6 bytes), authenticated=True"
+    )
+    assert "raw_password=*** (7 bytes) (wanted *** (6 bytes))" in message
+    assert "hint: #1: the proxy refused the credentials it was sent" in message
+
+
+def test_auth_explains_a_client_that_offered_no_password(server: SOCKS5Server) -> None:
+    make(server, offered_methods=(0,), chosen_method=AuthMethod.NO_ACCEPTABLE_METHODS)
+    message = failure(server.assert_auth, "alice")
+    assert "hint: #1: the client offered 0x00, not 0x02 (username/password)" in message
+
+
+def test_no_auth(server: SOCKS5Server) -> None:
+    make(server, chosen_method=AuthMethod.NO_AUTHENTICATION_REQUIRED)
+    server.assert_no_auth()
+    make(server, chosen_method=AuthMethod.USERNAME_PASSWORD, host="x")
+    message = failure(server.assert_no_auth, host="x")
+    assert (
+        message.splitlines()[0] == "expected a connection without authentication matching host='x'"
+    )
+
+
+# -- payload ---------------------------------------------------------------------------
+
+
+def test_payload_assertions_explain_that_capture_is_off(server: SOCKS5Server) -> None:
+    make(server, bytes_from_client=10)
+    message = failure(server.assert_sent, b"GET /")
+    assert message.splitlines()[0] == "expected a connection whose client sent b'GET /'"
+    assert "hint: payload capture is off" in message
+    assert "capture_payload" in message
+
+
+def test_payload_assertions_say_when_the_cap_cut_it(server: SOCKS5Server) -> None:
+    live = server._recorder.new(("127.0.0.1", 1))
+    live.capture_payload(4)
+    live.payload_to_client.extend(b"HTTP")  # type: ignore[union-attr]
+    live.bytes_to_client = 100
+    server.assert_received(b"HTTP")
+    message = failure(server.assert_received, b"200 OK")
+    assert "differs: payload_to_client=b'HTTP' (wanted contains b'200 OK')" in message
+    assert "hint: #1: only the first 4 of 100 bytes were kept" in message
+
+
+def test_long_payloads_are_shortened_in_messages(server: SOCKS5Server) -> None:
+    live = server._recorder.new(("127.0.0.1", 1))
+    live.capture_payload(1000)
+    live.payload_from_client.extend(b"a" * 500)  # type: ignore[union-attr]
+    message = failure(server.assert_sent, b"b")
+    assert "… (500 bytes)" in message
+    assert "a" * 100 not in message
+
+
+# -- counts and the general assertions ---------------------------------------------------
+
+
+def test_counts_in_every_assertion(server: SOCKS5Server) -> None:
+    name_request(server)
+    name_request(server)
+    server.assert_remote_dns("localhost", count=2)
+    message = failure(server.assert_remote_dns, "localhost", count=1)
+    assert message.splitlines()[0].endswith("in exactly 1 connection(s) (found 2)")
+    message = failure(server.assert_connected, host="localhost", count=3)
+    assert message.splitlines()[0] == (
+        "expected exactly 3 connection(s) matching host='localhost' (found 2)"
+    )
+
+
+def test_predicates_print_by_name(server: SOCKS5Server) -> None:
+    name_request(server, port=80)
+
+    def above_1024(port: int) -> bool:
+        return port > 1024
+
+    message = failure(server.assert_connected, port=above_1024)
+    assert message.splitlines()[0] == "expected a connection matching port=above_1024"
+    assert "differs: port=80 (wanted above_1024)" in message
+
+
+def test_new_fields_can_be_matched(server: SOCKS5Server) -> None:
+    name_request(server)
+    server.assert_connected(remote_dns=True, closed_how=None, dialled=())
+    server.assert_connected(timings=lambda t: t.accepted > 0, handshake=())
+    with pytest.raises(TypeError, match="unknown ConnectionRecord field"):
+        server.assert_connected(closed_hwo="fin")

@@ -1,0 +1,252 @@
+"""Every handshake path leaves a complete record: exact bytes both ways, timings, how it
+ended, where the proxy dialled, and (opt-in) the payload."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_socks5 import AuthMethod, ConnectionRecord, Outcome, Reply, SOCKS5Server
+
+from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel
+
+
+@pytest.fixture
+def server() -> Iterator[SOCKS5Server]:
+    with SOCKS5Server(users={"alice": "s3cret"}, host_map={"gone.test": None}) as server:
+        yield server
+
+
+@pytest.fixture
+def open_server() -> Iterator[SOCKS5Server]:
+    with SOCKS5Server() as server:
+        yield server
+
+
+def only(server: SOCKS5Server) -> ConnectionRecord:
+    (record,) = server.wait_for_connections(1, ended=True, timeout=5)
+    return record
+
+
+def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
+    with connect(server.address) as sock:
+        for message in messages:
+            sock.sendall(message)
+        sock.shutdown(socket.SHUT_WR)
+        return recv_all(sock)
+
+
+def conversation(record: ConnectionRecord) -> list[tuple[str, str, bytes]]:
+    return [(m.direction, m.name, m.data) for m in record.handshake]
+
+
+def assert_timeline_in_order(record: ConnectionRecord) -> None:
+    times = [m.at for m in record.handshake]
+    assert times == sorted(times)
+    t = record.timings
+    phases = [t.accepted, t.negotiated, t.authenticated, t.requested, t.replied, t.closed]
+    reached = [p for p in phases if p is not None]
+    assert reached == sorted(reached)
+    assert t.accepted == record.started_at
+    assert t.closed == record.ended_at
+
+
+AUTH = b"\x01\x05alice\x06s3cret"
+
+
+def test_no_auth_tunnel(open_server: SOCKS5Server, echo_server) -> None:
+    with socks5_tunnel(open_server.address, *echo_server) as (sock, reply):
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+    record = only(open_server)
+    request = socks5_request(*echo_server)
+    assert conversation(record) == [
+        ("from_client", "greeting", b"\x05\x01\x00"),
+        ("to_client", "method selection", b"\x05\x00"),
+        ("from_client", "request", request),
+        ("to_client", "reply", reply),
+    ]
+    assert record.message("request") == request
+    assert record.dialled == (echo_server,)
+    assert record.upstream_address == echo_server
+    assert record.timings.authenticated is None
+    assert record.timings.replied is not None
+    assert (record.closed_by, record.closed_how) == ("client", "fin")
+    assert record.payload_from_client is None, "payload capture is off by default"
+    assert_timeline_in_order(record)
+
+
+def test_username_password(server: SOCKS5Server, echo_server) -> None:
+    with socks5_tunnel(server.address, *echo_server, auth=(b"alice", b"s3cret")) as (_, reply):
+        pass
+    record = only(server)
+    assert conversation(record)[:4] == [
+        ("from_client", "greeting", b"\x05\x01\x02"),
+        ("to_client", "method selection", b"\x05\x02"),
+        ("from_client", "auth request", AUTH),
+        ("to_client", "auth reply", b"\x01\x00"),
+    ]
+    assert conversation(record)[-1] == ("to_client", "reply", reply)
+    assert (record.raw_username, record.raw_password) == (b"alice", b"s3cret")
+    assert record.timings.authenticated is not None
+    assert_timeline_in_order(record)
+
+
+def test_wrong_password(server: SOCKS5Server) -> None:
+    wrong = b"\x01\x05alice\x04nope"
+    assert exchange(server, b"\x05\x01\x02", wrong) == b"\x05\x02\x01\x01"
+    record = only(server)
+    assert conversation(record) == [
+        ("from_client", "greeting", b"\x05\x01\x02"),
+        ("to_client", "method selection", b"\x05\x02"),
+        ("from_client", "auth request", wrong),
+        ("to_client", "auth reply", b"\x01\x01"),
+    ]
+    assert record.outcome is Outcome.AUTH_FAILED
+    assert record.timings.requested is None
+    assert record.closed_by == "server"
+    assert_timeline_in_order(record)
+
+
+def test_no_acceptable_method(server: SOCKS5Server) -> None:
+    assert exchange(server, b"\x05\x01\x00") == b"\x05\xff"
+    record = only(server)
+    assert conversation(record) == [
+        ("from_client", "greeting", b"\x05\x01\x00"),
+        ("to_client", "method selection", b"\x05\xff"),
+    ]
+    assert record.chosen_method == AuthMethod.NO_ACCEPTABLE_METHODS
+    assert record.timings.negotiated is not None
+    assert_timeline_in_order(record)
+
+
+def test_bytes_that_break_the_protocol_are_kept(open_server: SOCKS5Server) -> None:
+    http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(open_server.address) as sock:
+        sock.sendall(http)
+        assert recv_all(sock) == b""
+    record = only(open_server)
+    assert conversation(record) == [("from_client", "unparsed", http)]
+    assert record.outcome is Outcome.PROTOCOL_ERROR
+    assert (record.closed_by, record.closed_how) == ("server", "fin")
+
+
+def test_unknown_address_type_keeps_request_bytes_and_the_answer(
+    open_server: SOCKS5Server,
+) -> None:
+    bad = b"\x05\x01\x00\x09\x01\x02"
+    answer = exchange(open_server, b"\x05\x01\x00", bad)
+    record = only(open_server)
+    assert conversation(record)[2:] == [
+        ("from_client", "unparsed", bad),
+        ("to_client", "reply", answer[2:]),
+    ]
+    assert record.message("reply") == answer[2:]
+
+
+def test_a_client_that_closes_mid_handshake_closed_first(open_server: SOCKS5Server) -> None:
+    exchange(open_server, b"\x05\x01\x00", b"\x05\x01")
+    record = only(open_server)
+    assert record.outcome is Outcome.PROTOCOL_ERROR
+    assert (record.closed_by, record.closed_how) == ("client", "fin")
+    assert conversation(record)[-1] == ("from_client", "unparsed", b"\x05\x01")
+
+
+def test_refused_destination_records_the_dial_and_the_reply(
+    open_server: SOCKS5Server, refused_port: int
+) -> None:
+    answer = exchange(open_server, b"\x05\x01\x00", socks5_request("127.0.0.1", refused_port))
+    record = only(open_server)
+    assert record.dialled == (("127.0.0.1", refused_port),)
+    assert record.upstream_address is None
+    assert record.message("reply") == answer[2:]
+    assert record.reply == Reply.CONNECTION_REFUSED
+    assert record.timings.replied is not None
+    assert_timeline_in_order(record)
+
+
+def test_socks4(open_server: SOCKS5Server, echo_server) -> None:
+    host, port = echo_server
+    request = b"\x04\x01" + port.to_bytes(2, "big") + socket.inet_aton(host) + b"bob\x00"
+    with connect(open_server.address) as sock:
+        sock.sendall(request)
+        reply = recv_exactly(sock, 8)
+    record = only(open_server)
+    assert conversation(record) == [
+        ("from_client", "socks4 request", request),
+        ("to_client", "socks4 reply", reply),
+    ]
+    assert record.timings.negotiated is None
+    assert record.timings.requested is not None
+
+
+def test_a_reset_is_recorded_as_rst(open_server: SOCKS5Server, echo_server) -> None:
+    with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    record = only(open_server)
+    assert (record.closed_by, record.closed_how) == ("client", "rst")
+    assert record.outcome is Outcome.RESET
+
+
+def test_server_stop_records_who_closed(echo_server) -> None:
+    server = SOCKS5Server().start()
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        server.stop()
+        recv_all(sock)
+    (record,) = server.connections
+    assert (record.outcome, record.closed_by, record.closed_how) == (
+        Outcome.SERVER_STOPPED,
+        "server",
+        "fin",
+    )
+
+
+def test_faults_appended_by_the_server_are_frozen_in_order() -> None:
+    # Fault injection appends a description for each fault it applies to the live record.
+    from pytest_socks5._recording import Recorder
+
+    recorder = Recorder()
+    live = recorder.new(("127.0.0.1", 1))
+    live.faults.append("delay greeting answer 0.5s")
+    live.faults.append("reset after 10 bytes upstream→client")
+    (record,) = recorder.snapshot()
+    assert record.faults == ("delay greeting answer 0.5s", "reset after 10 bytes upstream→client")
+
+
+# -- payload capture -----------------------------------------------------------------
+
+
+def test_payload_capture_keeps_the_first_bytes_each_way(echo_server) -> None:
+    with SOCKS5Server(capture_payload=8) as server:
+        with socks5_tunnel(server.address, *echo_server) as (sock, _):
+            sock.sendall(b"0123456789abcdef")
+            assert recv_exactly(sock, 16) == b"0123456789abcdef"
+        record = only(server)
+    assert record.payload_from_client == b"01234567"
+    assert record.payload_to_client == b"01234567"
+    assert record.bytes_from_client == record.bytes_to_client == 16
+
+
+def test_payload_capture_can_be_turned_on_per_test(open_server: SOCKS5Server, echo_server) -> None:
+    open_server.configure(capture_payload=1024)
+    with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
+        sock.sendall(b"hello")
+        assert recv_exactly(sock, 5) == b"hello"
+    record = only(open_server)
+    assert record.payload_from_client == b"hello"
+    open_server.assert_sent(b"ell")
+    open_server.assert_received(b"hello")
+
+
+def test_payload_sent_before_the_reply_is_captured_too(echo_server) -> None:
+    with SOCKS5Server(capture_payload=100) as server:
+        with connect(server.address) as sock:
+            sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server) + b"early")
+            sock.shutdown(socket.SHUT_WR)
+            recv_all(sock)
+        record = only(server)
+    assert record.payload_from_client == b"early"
+    assert record.payload_to_client == b"early"
