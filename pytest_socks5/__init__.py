@@ -8,7 +8,7 @@ from . import faults
 from ._auth import Validator
 from ._hosts import ECHO, Sink
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
-from ._recording import ConnectionRecord, NoMatchingConnection, Outcome
+from ._recording import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
 from ._rules import Rule
 from ._server import ServerError, SOCKS5Server
 from ._udp_faults import UdpFaults
@@ -19,12 +19,14 @@ __version__ = "0.1.0"
 # Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
 for _cls in (
     ConnectionRecord,
+    HandshakeMessage,
     NoMatchingConnection,
     Outcome,
     Rule,
     SOCKS5Server,
     ServerError,
     Sink,
+    Timings,
     UdpFaults,
 ):
     _cls.__module__ = __name__
@@ -37,6 +39,7 @@ __all__ = [
     "AuthStatus",
     "Command",
     "ConnectionRecord",
+    "HandshakeMessage",
     "NoMatchingConnection",
     "Outcome",
     "Reply",
@@ -45,6 +48,7 @@ __all__ = [
     "ServerError",
     "Sink",
     "Socks4Reply",
+    "Timings",
     "UdpFaults",
     "Validator",
     "__version__",

@@ -225,6 +225,14 @@ class ConnectionRecord:
                 wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
         return wrong
 
+    def transcript(self, *, show_password: bool = False) -> str:
+        """This connection as the failure transcript shows it: every handshake message
+        decoded and in hex, where the proxy dialled, how it ended, error, faults, payload.
+        The password is shown as ``***`` unless ``show_password``."""
+        from ._transcript import render_record
+
+        return render_record(self, show_password=show_password)
+
     def to_dict(self, *, show_password: bool = False) -> dict[str, Any]:
         """The record as JSON-ready values: bytes as hex, enums as integers. The password
         (and its bytes in the handshake) is redacted unless ``show_password``."""

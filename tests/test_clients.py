@@ -157,3 +157,76 @@ def test_curl_proxy_url_socks5h(socks5_server: SOCKS5Server, http_server) -> Non
     )
     assert result.stdout == "hello from /h", result.stderr
     socks5_server.assert_connected(host="localhost", raw_address=b"localhost")
+
+
+# -- socks5 vs socks5h: one assertion per client and scheme -------------------------------
+
+
+def fetch_requests(proxy_url: str, url: str) -> None:
+    requests.get(url, proxies={"http": proxy_url}, timeout=5).raise_for_status()
+
+
+def fetch_httpx(proxy_url: str, url: str) -> None:
+    with httpx.Client(proxy=proxy_url) as client:
+        client.get(url).raise_for_status()
+
+
+def fetch_curl(proxy_url: str, url: str) -> None:
+    result = curl("--proxy", proxy_url, url)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("fetch", "scheme", "proxy_resolves"),
+    [
+        pytest.param(fetch_requests, "socks5", False, id="requests-socks5"),
+        pytest.param(fetch_requests, "socks5h", True, id="requests-socks5h"),
+        # httpx (socksio) sends the name whatever the scheme says.
+        pytest.param(fetch_httpx, "socks5", True, id="httpx-socks5"),
+        pytest.param(fetch_httpx, "socks5h", True, id="httpx-socks5h"),
+        pytest.param(fetch_curl, "socks5", False, id="curl-socks5", marks=needs_curl),
+        pytest.param(fetch_curl, "socks5h", True, id="curl-socks5h", marks=needs_curl),
+    ],
+)
+def test_who_resolves_the_name_in_one_assertion(
+    socks5_server: SOCKS5Server, http_server, fetch, scheme: str, proxy_resolves: bool
+) -> None:
+    fetch(socks5_server.url_for(scheme), url(http_server, host="localhost"))
+    if proxy_resolves:
+        socks5_server.assert_remote_dns("localhost", port=http_server[1])
+    else:
+        socks5_server.assert_local_dns("localhost", port=http_server[1])
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    ("option", "proxy_resolves"), [("--socks5", False), ("--socks5-hostname", True)]
+)
+def test_curl_options_in_one_assertion(
+    socks5_server: SOCKS5Server, http_server, option: str, proxy_resolves: bool
+) -> None:
+    proxy = f"{socks5_server.host}:{socks5_server.port}"
+    assert curl(option, proxy, url(http_server, host="localhost")).returncode == 0
+    if proxy_resolves:
+        socks5_server.assert_remote_dns("localhost")
+    else:
+        socks5_server.assert_local_dns("localhost")
+
+
+@pytest.mark.socks5(users={"alice": "s3cret"}, capture_payload=4096)
+def test_credentials_and_payload_of_a_real_client(
+    socks5_server: SOCKS5Server, http_server
+) -> None:
+    fetch_requests(socks5_server.url, url(http_server, "/bytes"))
+    socks5_server.assert_auth("alice", "s3cret")
+    socks5_server.assert_sent(b"GET /bytes HTTP/1.1\r\n")
+    socks5_server.assert_received(b"hello from /bytes")
+
+
+def test_clients_follow_the_proxy_environment(socks5_proxy_env: SOCKS5Server, http_server) -> None:
+    response = requests.get(url(http_server, "/env", host="localhost"), timeout=5)
+    assert response.text == "hello from /env"
+    socks5_proxy_env.assert_local_dns("localhost", count=1)
+    with httpx.Client() as client:  # trust_env: ALL_PROXY / HTTP_PROXY
+        assert client.get(url(http_server, "/env")).text == "hello from /env"
+    socks5_proxy_env.assert_connected(port=http_server[1], count=2)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-#: Directory holding a conftest.py that the suite-defaults example runs with pytester.
-collect_ignore = ["suite_defaults"]
+#: Directories of examples that run as pytest sessions of their own, through pytester.
+collect_ignore = ["suite_defaults", "debugging"]
 
 PROXY_VARIABLES = (
     "ALL_PROXY",

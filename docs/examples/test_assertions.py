@@ -82,9 +82,7 @@ def test_socks5_resolves_names_in_the_client(socks5_server, website):
 
     requests.get(f"http://localhost:{website.port}/", proxies=proxies, timeout=5)
 
-    record = socks5_server.assert_connected(port=website.port)
-    assert record.address_type in (AddressType.IPV4, AddressType.IPV6)
-    assert record.host in ("127.0.0.1", "::1")
+    socks5_server.assert_local_dns("localhost", port=website.port)
 
 
 def test_socks5h_sends_the_name_to_the_proxy(socks5_server, website):
@@ -92,14 +90,35 @@ def test_socks5h_sends_the_name_to_the_proxy(socks5_server, website):
 
     requests.get(f"http://localhost:{website.port}/", proxies=proxies, timeout=5)
 
-    socks5_server.assert_connected(address_type=AddressType.DOMAIN, raw_address=b"localhost")
+    socks5_server.assert_remote_dns("localhost", port=website.port)
 
 
 def test_httpx_sends_the_name_even_with_socks5(socks5_server, website):
     with httpx.Client(proxy=socks5_server.url) as client:  # socks5://, not socks5h://
         client.get(f"http://localhost:{website.port}/")
 
-    socks5_server.assert_connected(address_type=AddressType.DOMAIN, host="localhost")
+    socks5_server.assert_remote_dns("localhost", port=website.port)
+
+
+def test_what_the_record_says_about_dns(socks5_server, website):
+    proxies = {"http": socks5_server.url_remote_dns}
+
+    requests.get(f"http://localhost:{website.port}/", proxies=proxies, timeout=5)
+
+    record = socks5_server.assert_connected(port=website.port)
+    assert record.remote_dns is True
+    assert record.address_type == AddressType.DOMAIN
+    assert record.raw_address == b"localhost"
+
+
+def test_a_dns_assertion_that_fails(socks5_server, website):
+    proxies = {"http": socks5_server.url}  # socks5://: requests resolves the name
+
+    requests.get(f"http://localhost:{website.port}/", proxies=proxies, timeout=5)
+
+    with pytest.raises(NoMatchingConnection) as failure:
+        socks5_server.assert_remote_dns("localhost")
+    assert "the client resolved the name itself" in str(failure.value)
 
 
 def test_internationalized_names_go_out_as_xn(socks5_server, website):
@@ -121,3 +140,53 @@ def test_an_unresolvable_name(socks5_server):
     socks5_server.wait_for_connections(outcome=Outcome.REJECTED)
     record = socks5_server.assert_connected(host="gone.example.test")
     assert record.reply == 0x04  # Reply.HOST_UNREACHABLE
+
+
+@pytest.mark.socks5(users={"alice": "s3cret"})
+def test_which_credentials_were_used(socks5_server, website):
+    requests.get(website.url, proxies={"http": socks5_server.url}, timeout=5)
+
+    socks5_server.assert_auth("alice", "s3cret")
+
+
+def test_no_credentials_were_sent(socks5_server, website):
+    requests.get(website.url, proxies={"http": socks5_server.url}, timeout=5)
+
+    socks5_server.assert_no_auth()
+
+
+@pytest.mark.socks5(capture_payload=4096)
+def test_the_bytes_that_went_through(socks5_server, website):
+    requests.get(website.url + "items?page=2", proxies={"http": socks5_server.url}, timeout=5)
+
+    socks5_server.assert_sent(b"GET /items?page=2 HTTP/1.1\r\n")
+    socks5_server.assert_received(b"hello from /items?page=2")
+
+
+def test_the_exact_handshake_bytes(socks5_server, website):
+    requests.get(website.url, proxies={"http": socks5_server.url}, timeout=5)
+
+    record = socks5_server.assert_connected(port=website.port)
+    assert record.message("greeting") == b"\x05\x01\x00"  # no credentials: only 0x00
+    assert record.message("request")[:4] == b"\x05\x01\x00\x01"  # CONNECT, IPv4
+    assert [m.name for m in record.handshake] == [
+        "greeting",
+        "method selection",
+        "request",
+        "reply",
+    ]
+
+
+def test_a_client_configured_by_the_environment(socks5_proxy_env, website):
+    # ALL_PROXY, HTTP_PROXY and HTTPS_PROXY (and their lower-case forms) point at the
+    # proxy for this test only, and NO_PROXY is unset.
+    requests.get(f"http://localhost:{website.port}/", timeout=5)
+
+    socks5_proxy_env.assert_local_dns("localhost", port=website.port)
+
+
+def test_the_environment_for_a_block(socks5_server, website):
+    with socks5_server.proxy_env(remote_dns=True), httpx.Client() as client:  # socks5h://
+        client.get(f"http://localhost:{website.port}/")
+
+    socks5_server.assert_remote_dns("localhost")

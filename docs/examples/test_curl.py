@@ -28,8 +28,7 @@ def test_curl_socks5_resolves_names_itself(curl, socks5_server, website):
     output = curl("--socks5", proxy, f"http://localhost:{website.port}/")
 
     assert output == "hello from /"
-    record = socks5_server.assert_connected(port=website.port)
-    assert record.address_type in (AddressType.IPV4, AddressType.IPV6)
+    socks5_server.assert_local_dns("localhost", port=website.port)
 
 
 def test_curl_socks5_hostname_sends_the_name(curl, socks5_server, website):
@@ -37,7 +36,7 @@ def test_curl_socks5_hostname_sends_the_name(curl, socks5_server, website):
 
     curl("--socks5-hostname", proxy, f"http://localhost:{website.port}/")
 
-    socks5_server.assert_connected(address_type=AddressType.DOMAIN, host="localhost")
+    socks5_server.assert_remote_dns("localhost", port=website.port)
 
 
 @pytest.mark.socks5(users={"alice": "s3cret"})
