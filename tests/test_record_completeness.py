@@ -250,3 +250,63 @@ def test_payload_sent_before_the_reply_is_captured_too(echo_server) -> None:
         record = only(server)
     assert record.payload_from_client == b"early"
     assert record.payload_to_client == b"early"
+
+
+# -- faults ----------------------------------------------------------------------------
+
+
+def test_a_truncated_reply_is_recorded_as_sent(open_server: SOCKS5Server, echo_server) -> None:
+    from pytest_socks5.faults import Truncate
+
+    open_server.add_fault(Truncate(at="reply", length=3))
+    with connect(open_server.address) as sock:  # no half-close: the proxy closes first
+        sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server))
+        answer = recv_all(sock)
+    record = only(open_server)
+    assert answer == b"\x05\x00" + b"\x05\x00\x00"
+    assert conversation(record)[-1] == ("to_client", "reply", b"\x05\x00\x00")
+    (fault,) = record.faults
+    assert "Truncate" in fault
+    assert record.outcome is Outcome.FAULT
+    assert (record.closed_by, record.closed_how) == ("server", "fin")
+    text = record.transcript()
+    assert "reply: REP 0x00 (SUCCEEDED), truncated (3 bytes)" in text
+    assert f"faults:  {fault}" in text
+
+
+def test_a_fragmented_answer_is_one_message(open_server: SOCKS5Server, echo_server) -> None:
+    from pytest_socks5.faults import Fragment
+
+    open_server.add_fault(Fragment(at="greeting", size=1, delay=0))
+    with socks5_tunnel(open_server.address, *echo_server):
+        pass
+    record = only(open_server)
+    assert conversation(record)[1] == ("to_client", "method selection", b"\x05\x00")
+
+
+def test_a_reset_fault_is_the_servers_rst(open_server: SOCKS5Server, echo_server) -> None:
+    from pytest_socks5.faults import Close
+
+    open_server.add_fault(Close(at="greeting", reset=True))
+    with connect(open_server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        with pytest.raises(ConnectionResetError):
+            recv_all(sock)
+    record = only(open_server)
+    assert (record.outcome, record.closed_by, record.closed_how) == (
+        Outcome.FAULT,
+        "server",
+        "rst",
+    )
+    assert "ended           fault by server (RST)" in record.transcript()
+
+
+def test_close_after_bytes_is_the_servers_close(open_server: SOCKS5Server, echo_server) -> None:
+    from pytest_socks5.faults import CloseAfter
+
+    open_server.add_fault(CloseAfter(after=4, direction="upstream"))
+    with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
+        sock.sendall(b"0123456789")
+        recv_all(sock)
+    record = only(open_server)
+    assert (record.closed_by, record.closed_how) == ("server", "fin")
