@@ -96,6 +96,16 @@ def render_record(record: ConnectionRecord, *, show_password: bool = False) -> s
 
 def _dial_entries(record: ConnectionRecord, entry: Callable[..., None]) -> bool:
     """Where the proxy dialled for the request; whether there was anything to show."""
+    shown = False
+    if record.mapped_to is not None:
+        entry(None, "host_map", f"→ {record.mapped_to}")
+        shown = True
+    if record.denied_by is not None:
+        entry(None, "refused by", record.denied_by)
+        shown = True
+    if record.bind_peer_address is not None:
+        entry(None, "BIND peer", _hostport(*record.bind_peer_address))
+        shown = True
     tried = [_hostport(h, p) for h, p in record.dialled]
     if tried:
         entry(None, "proxy dialled", ", then ".join(tried))
@@ -104,7 +114,7 @@ def _dial_entries(record: ConnectionRecord, entry: Callable[..., None]) -> bool:
         entry(None, "connected to", f"{_hostport(*record.upstream_address)}{local}")
     elif tried:
         entry(None, "connected to", "nothing (see error)")
-    return bool(tried) or record.upstream_address is not None
+    return shown or bool(tried) or record.upstream_address is not None
 
 
 def _ending(record: ConnectionRecord) -> tuple[str, str]:
@@ -118,6 +128,17 @@ def _ending(record: ConnectionRecord) -> tuple[str, str]:
 
 
 def _payload_lines(record: ConnectionRecord) -> list[str]:
+    if record.command == Command.UDP_ASSOCIATE:
+        client = record.udp_client_address
+        lines = [
+            f"{_PAD}datagrams: {record.datagrams_from_client} client → destination "
+            f"({record.datagram_bytes_from_client} bytes), {record.datagrams_to_client} "
+            f"destination → client ({record.datagram_bytes_to_client} bytes), "
+            f"{record.datagrams_dropped} dropped"
+            + (f"; client's UDP address {_hostport(*client)}" if client else "")
+        ]
+        lines.extend(f"{_PAD}  dropped: {reason}" for reason in record.drop_reasons)
+        return lines
     if record.payload_from_client is None and record.payload_to_client is None:
         return [
             f"{_PAD}payload: {record.bytes_from_client} bytes client → destination, "

@@ -145,3 +145,28 @@ def test_unfinished_live_records_render() -> None:
     recorder.new(("127.0.0.1", 1))
     (record,) = recorder.snapshot()
     assert "still open      when the transcript was taken" in render_record(record)
+
+
+def test_host_map_rules_bind_and_udp_are_shown() -> None:
+    record = ConnectionRecord(
+        id=2,
+        client_address=("127.0.0.1", 1),
+        version=5,
+        command=3,
+        address_type=1,
+        host="0.0.0.0",
+        port=0,
+        mapped_to="ECHO",
+        denied_by="Rule.deny(port=25)",
+        udp_client_address=("127.0.0.1", 5353),
+        datagrams_from_client=3,
+        datagram_bytes_from_client=30,
+        datagrams_dropped=1,
+        drop_reasons=("from another source",),
+    )
+    text = render_record(record)
+    assert "host_map        → ECHO" in text
+    assert "refused by      Rule.deny(port=25)" in text
+    assert "datagrams: 3 client → destination (30 bytes), 0 destination → client" in text
+    assert "1 dropped; client's UDP address 127.0.0.1:5353" in text
+    assert "dropped: from another source" in text
