@@ -310,3 +310,27 @@ def test_close_after_bytes_is_the_servers_close(open_server: SOCKS5Server, echo_
         recv_all(sock)
     record = only(open_server)
     assert (record.closed_by, record.closed_how) == ("server", "fin")
+
+
+def test_capture_wins_over_splice(echo_server) -> None:
+    with SOCKS5Server(splice=True, capture_payload=16) as server:
+        with socks5_tunnel(server.address, *echo_server) as (sock, _):
+            sock.sendall(b"spliced?")
+            assert recv_exactly(sock, 8) == b"spliced?"
+        record = only(server)
+    assert record.payload_from_client == b"spliced?"
+    assert (record.closed_by, record.closed_how) == ("client", "fin")
+
+
+def test_a_spliced_tunnel_records_who_closed(echo_server) -> None:
+    from pytest_socks5 import _splice
+
+    if not _splice.AVAILABLE:
+        pytest.skip("splice(2) is not available here")
+    with SOCKS5Server(splice=True) as server:
+        with socks5_tunnel(server.address, *echo_server) as (sock, _):
+            sock.sendall(b"x")
+            assert recv_exactly(sock, 1) == b"x"
+        record = only(server)
+    assert record.payload_from_client is None
+    assert (record.closed_by, record.closed_how) == ("client", "fin")
