@@ -8,7 +8,9 @@ target directly. Clients and targets run in this process (plain blocking sockets
 threads, or one ``selectors`` loop); the proxy runs in a separate process
 (``python -m pytest_socks5``) for the network benchmarks, and in this process
 (``SOCKS5Server`` on its own thread, as the fixture does) for fixture, request and
-start/stop. Only loopback (127.0.0.1) is used. The last stdout line is one JSON object.
+start/stop. ``scale`` puts its echo target in a third process (``--echo-target``), so no
+process needs more than two file descriptors per tunnel. Only loopback (127.0.0.1) is
+used. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -45,7 +47,26 @@ IO_TIMEOUT = 30.0
 CHUNK = 1 * MiB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-NAMES = ("oneway", "echo", "handshake", "at_once", "pingpong", "fixture", "request", "startstop")
+NAMES = (
+    "oneway",
+    "echo",
+    "parallel",
+    "handshake",
+    "at_once",
+    "scale",
+    "pingpong",
+    "fixture",
+    "request",
+    "startstop",
+)
+#: The benchmarks that run the proxy as a separate process.
+NETWORK = ("oneway", "echo", "parallel", "handshake", "at_once", "scale", "pingpong")
+#: The RLIMIT_NOFILE that ``scale`` asks for (soft and hard), inherited by the children.
+WANT_NOFILE = 65536
+#: Tunnels that ``scale`` has connecting or handshaking at once (the proxy's backlog is 1024).
+SCALE_WINDOW = 1000
+#: Tunnel counts of ``parallel``.
+PARALLEL = (1, 10, 100)
 
 #: The targets of issue #6: name -> (value, comparison).
 TARGETS: dict[str, tuple[float, str]] = {
@@ -65,8 +86,10 @@ SIZES = {
     # name: (full, quick)
     "oneway_mib": (512, 32),
     "echo_mib": (256, 16),
+    "parallel_mib": (512, 32),
     "handshakes": (3000, 300),
     "at_once": (1000, 100),
+    "scale": (10000, 500),
     "pingpong": (20000, 2000),
     "fixture_tests": (300, 300),
     "fixture_runs": (7, 5),
@@ -151,6 +174,26 @@ def run_child(cmd: list[str], *, timeout: float, env: dict[str, str], cwd: str) 
     return text
 
 
+def read_line(
+    fd: int, pending: bytearray, timeout: float, who: str, why: Callable[[], str]
+) -> str:
+    """One line from a child's stdout pipe ``fd``; ``pending`` keeps what follows it."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise RuntimeError(f"{who} printed no line in {timeout}s: {why()}")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"{who} exited early: {why()}")
+            pending += chunk
+    line, _, rest = bytes(pending).partition(b"\n")
+    pending[:] = rest
+    return line.decode(errors="replace")
+
+
 #: Extra command-line arguments for the proxy process (``--proxy-arg=--uvloop``).
 PROXY_ARGS: list[str] = []
 
@@ -178,20 +221,7 @@ class ProxyProcess:
 
     def _first_line(self, timeout: float) -> str:
         assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        data = b""
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in data:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    raise RuntimeError(f"the proxy printed no line in {timeout}s: {self.stderr()}")
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError(f"the proxy exited early: {self.stderr()}")
-                data += chunk
-        return data.split(b"\n", 1)[0].decode(errors="replace")
+        return read_line(self.proc.stdout.fileno(), bytearray(), timeout, "the proxy", self.stderr)
 
     def stderr(self) -> str:
         self._stderr.seek(0)
@@ -210,6 +240,9 @@ class ProxyProcess:
             with open(f"/proc/{self.proc.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def rss_kib(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -679,6 +712,176 @@ def bench_echo(cfg: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- 2b. aggregate one-way throughput over 1, 10 and 100 tunnels -------------------------
+
+
+def recv_into_slice(sock: socket.socket, view: memoryview) -> int:
+    """Receive until EOF into ``view``; bytes beyond its end are counted, not kept."""
+    scratch = memoryview(bytearray(CHUNK))
+    n, size = 0, len(view)
+    while True:
+        k = sock.recv_into(view[n : min(n + CHUNK, size)] if n < size else scratch)
+        if not k:
+            return n
+        n += k
+
+
+class MultiSink:
+    """Accepts ``count`` connections; receives each on its own thread into its own
+    ``per``-byte slice of ``capture`` (hashed afterwards)."""
+
+    def __init__(self, capture: bytearray, per: int, count: int) -> None:
+        self.sock = listener()
+        self.sock.settimeout(IO_TIMEOUT)
+        self.addr: tuple[str, int] = self.sock.getsockname()[:2]
+        self.view, self.per, self.count = memoryview(capture), per, count
+        self.received = [0] * count
+        self.t_end = [0.0] * count
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept, name="MultiSink", daemon=True)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
+        try:
+            for i in range(self.count):
+                conn, _ = self.sock.accept()
+                t = threading.Thread(target=self._serve, args=(i, conn), daemon=True)
+                self.threads.append(t)
+                t.start()
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            self.sock.close()
+
+    def _serve(self, i: int, conn: socket.socket) -> None:
+        try:
+            with conn:
+                conn.settimeout(IO_TIMEOUT)
+                part = self.view[i * self.per : (i + 1) * self.per]
+                self.received[i] = recv_into_slice(conn, part)
+                self.t_end[i] = time.perf_counter()
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def join(self) -> None:
+        deadline = time.monotonic() + IO_TIMEOUT
+        self.acceptor.join(IO_TIMEOUT)
+        for t in [self.acceptor, *self.threads]:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                raise TimeoutError("a sink thread did not finish")
+        if self.errors:
+            raise self.errors[0]
+
+    def hashes(self) -> list[str]:
+        return sorted(
+            hashlib.sha256(self.view[i * self.per : (i + 1) * self.per]).hexdigest()
+            for i in range(self.count)
+        )
+
+
+def tunnel_data(block: bytes, j: int, per: int) -> list[memoryview]:
+    """The chunks that tunnel ``j`` sends: ``per`` bytes, different for every tunnel."""
+    view = memoryview(block)[j * 16 : j * 16 + CHUNK]
+    full, rest = divmod(per, CHUNK)
+    return [view] * full + ([view[:rest]] if rest else [])
+
+
+def bench_parallel(cfg: argparse.Namespace) -> dict[str, Any]:
+    total = cfg.parallel_mib * MiB
+    block = os.urandom(CHUNK + 16 * max(PARALLEL))
+    capture = prefaulted(total)
+    plans: dict[int, tuple[int, list[list[memoryview]], list[str]]] = {}
+    for k in PARALLEL:
+        per = total // k
+        chunks = [tunnel_data(block, j, per) for j in range(k)]
+        expected = []
+        for parts in chunks:
+            h = hashlib.sha256()
+            for part in parts:
+                h.update(part)
+            expected.append(h.hexdigest())
+        plans[k] = (per, chunks, sorted(expected))
+    best: dict[int, dict[str, Meter]] = {k: {} for k in PARALLEL}
+    with ProxyProcess() as proxy:
+        for _ in range(cfg.rounds):
+            for k, (per, chunks, expected) in plans.items():
+                for mode, proxied in modes():
+                    sink_hashes, meter = _parallel_round(proxy, proxied, per, chunks, capture)
+                    if sink_hashes != expected:
+                        raise RuntimeError(f"{mode}, {k} tunnels: hash mismatch")
+                    if mode not in best[k] or meter.wall < best[k][mode].wall:
+                        best[k][mode] = meter
+    out: dict[str, Any] = {"mib": cfg.parallel_mib, "hash_ok": True, "tunnels": {}}
+    for k, (per, _, _) in plans.items():
+        size = per * k
+        direct = size / best[k]["direct"].wall / 1e6
+        via = size / best[k]["proxied"].wall / 1e6
+        out["tunnels"][str(k)] = {
+            "direct_mb_s": round(direct, 1),
+            "proxied_mb_s": round(via, 1),
+            "ratio": round(via / direct, 3),
+            "cpu": cpu_info(best[k]),
+        }
+    return out
+
+
+def _parallel_round(
+    proxy: ProxyProcess,
+    proxied: bool,
+    per: int,
+    chunks: list[list[memoryview]],
+    capture: bytearray,
+) -> tuple[list[str], Meter]:
+    k = len(chunks)
+    sink = MultiSink(capture, per, k)
+    socks: list[socket.socket] = []
+    go = threading.Event()
+    errors: list[BaseException] = []
+
+    def send(sock: socket.socket, parts: list[memoryview]) -> None:
+        try:
+            if not go.wait(IO_TIMEOUT):
+                raise TimeoutError("no start signal")
+            for part in parts:
+                sock.sendall(part)
+            sock.shutdown(socket.SHUT_WR)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        for _ in range(k):
+            socks.append(open_conn(sink.addr, proxy.addr if proxied else None))
+        deadline = time.monotonic() + IO_TIMEOUT
+        while len(sink.threads) < k and not sink.errors:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the sink did not accept every tunnel")
+            time.sleep(0.001)
+        senders = [
+            threading.Thread(target=send, args=(s, p), daemon=True)
+            for s, p in zip(socks, chunks, strict=True)
+        ]
+        for t in senders:
+            t.start()
+        meter = Meter(proxy)
+        with meter:
+            go.set()
+            sink.join()
+        meter.stop(max(sink.t_end))
+        for t in senders:
+            t.join(IO_TIMEOUT)
+        if errors:
+            raise errors[0]
+    finally:
+        go.set()
+        for sock in socks:
+            sock.close()
+    if sink.received != [per] * k:
+        raise RuntimeError(f"{k} tunnels: received {sum(sink.received)} of {per * k} bytes")
+    return sink.hashes(), meter
+
+
 # -- 3. sequential handshakes ------------------------------------------------------------
 
 
@@ -849,6 +1052,393 @@ def bench_at_once(cfg: argparse.Namespace) -> dict[str, Any]:
         "mem_met": mem_verdict["met"],
         "cpu": cpu_info(meters),
         **verdict("at_once", ratio),
+    }
+
+
+# -- 4b. many concurrent tunnels ---------------------------------------------------------
+
+
+def serve_echo_target() -> int:
+    """``bench.py --echo-target``: the ``scale`` target, in its own process.
+
+    Prints ``port N``, then echoes every connection until EOF or ``BYE``, and closes it.
+    Each line on stdin is answered with the number of open connections; EOF on stdin
+    ends it."""
+    lst = listener()
+    lst.setblocking(False)
+    print(f"port {lst.getsockname()[1]}", flush=True)
+    sel = selectors.DefaultSelector()
+    sel.register(lst, selectors.EVENT_READ, "accept")
+    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "control")
+    open_conns = 0
+    while True:
+        for key, _ in sel.select():
+            if key.data == "accept":
+                for _ in range(256):
+                    try:
+                        conn, _ = lst.accept()
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:  # EMFILE: say so; the client counts a timeout
+                        print(f"accept: {exc}", file=sys.stderr, flush=True)
+                        break
+                    conn.setblocking(False)
+                    sel.register(conn, selectors.EVENT_READ, "conn")
+                    open_conns += 1
+            elif key.data == "control":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    return 0
+                os.write(sys.stdout.fileno(), f"{open_conns}\n".encode())
+            else:
+                conn = key.fileobj
+                assert isinstance(conn, socket.socket)
+                try:
+                    data = conn.recv(4096)
+                    if data == SCALE_BYE:
+                        data = b""
+                    elif data and conn.send(data) != len(data):
+                        raise OSError("short send")
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(conn)
+                    conn.close()
+                    open_conns -= 1
+
+
+class EchoTargetProcess:
+    """``bench.py --echo-target`` in a child process (its own file-descriptor limit)."""
+
+    def __init__(self) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._pending = bytearray()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--echo-target"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=clean_env(),
+            cwd=str(ROOT),
+        )
+        _CHILDREN.add(self.proc)
+        try:
+            line = self._line(15.0)
+            if not line.startswith("port "):
+                raise RuntimeError(f"unexpected first line from the echo target: {line!r}")
+            self.addr = (LOOPBACK, int(line.split()[1]))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        return read_line(fd, self._pending, timeout, "the echo target", self.stderr)
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-3000:]
+
+    def open_count(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"?\n")
+        self.proc.stdin.flush()
+        return int(self._line(IO_TIMEOUT))
+
+    def wait_idle(self, timeout: float = IO_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := self.open_count()) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{left} echo-target connections still open")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """EOF on its stdin ends it; SIGKILL after 5 s."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        _CHILDREN.discard(self.proc)
+        self._stderr.close()
+
+    def __enter__(self) -> EchoTargetProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+#: Asks the scale target to close first: TIME_WAIT then stays on the listening sides and
+#: does not hold ~20,000 ephemeral ports of this shared machine for a minute.
+SCALE_BYE = b"BYE!BYE!"
+
+
+def scale_payload(i: int, tag: bytes) -> bytes:
+    return tag + i.to_bytes(6, "big")
+
+
+class ScaleRun:
+    """Opens ``n`` tunnels (or direct connections) and keeps them open; at most ``window``
+    are connecting or handshaking at a time. Each one is checked with an 8-byte echo.
+    A tunnel that fails is counted in ``errors`` and closed; the run goes on."""
+
+    def __init__(self, n: int, dst: tuple[str, int], proxy: tuple[str, int] | None) -> None:
+        self.n, self.dst, self.proxy = n, dst, proxy
+        self.request = socks5_request(dst)
+        self.held: list[socket.socket] = []
+        self.errors: list[str] = []
+        self.elapsed = 0.0
+
+    def open(self, window: int, timeout: float) -> None:
+        sel = selectors.DefaultSelector()
+        started = inflight = 0
+        t0 = time.perf_counter()
+        deadline = t0 + timeout
+        try:
+            while started < self.n or inflight:
+                while started < self.n and inflight < window:
+                    inflight += self._start(sel, started)
+                    started += 1
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                for key, _ in sel.select(min(left, 1.0)) if inflight else ():
+                    sock, state = key.fileobj, key.data
+                    assert isinstance(sock, socket.socket)
+                    try:
+                        if not self._step(sel, sock, state):
+                            continue
+                        failed = None
+                    except (OSError, RuntimeError) as exc:
+                        failed = f"phase {state[0]}: {type(exc).__name__}: {exc}"
+                    sel.unregister(sock)
+                    inflight -= 1
+                    if failed is None:
+                        self.held.append(sock)
+                    else:
+                        self.errors.append(failed)
+                        sock.close()
+            self.elapsed = time.perf_counter() - t0
+            for key in list(sel.get_map().values()):
+                self.errors.append(f"phase {key.data[0]}: no answer in {timeout:g}s")
+                key.fileobj.close()  # type: ignore[union-attr]
+            self.errors.extend(["not started: time limit"] * (self.n - started))
+        except BaseException:
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            self.close(graceful=False)
+            raise
+        finally:
+            sel.close()
+
+    def _start(self, sel: selectors.BaseSelector, i: int) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            err = sock.connect_ex(self.proxy or self.dst)
+        except OSError as exc:
+            err = exc.errno or -1
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.errors.append(f"connect: {os.strerror(err)}")
+            return 0
+        sel.register(sock, selectors.EVENT_WRITE, [0, b"", i])
+        return 1
+
+    def _step(self, sel: selectors.BaseSelector, sock: socket.socket, state: list[Any]) -> bool:
+        """Advance one tunnel; True once it is open and echoed."""
+        phase, buf, i = state
+        if phase == 0:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))
+            nxt = (1, GREETING) if self.proxy else (3, scale_payload(i, b"S5"))
+            send_small(sock, nxt[1])
+            state[0] = nxt[0]
+            sel.modify(sock, selectors.EVENT_READ, state)
+            return False
+        chunk = sock.recv(64)
+        if not chunk:
+            raise ConnectionError("EOF")
+        buf += chunk
+        if phase == 1 and len(buf) >= 2:
+            if buf[:2] != b"\x05\x00":
+                raise RuntimeError(f"the proxy refused no-auth: {buf!r}")
+            buf, phase = buf[2:], 2
+            send_small(sock, self.request)
+        if phase == 2:
+            need = reply_length(buf)
+            if need is not None and len(buf) >= need:
+                if buf[1] != 0 or len(buf) > need:
+                    raise RuntimeError(f"bad reply {buf!r}")
+                buf, phase = b"", 3
+                send_small(sock, scale_payload(i, b"S5"))
+        state[0], state[1] = phase, buf
+        if phase == 3 and len(buf) >= 8:
+            if buf != scale_payload(i, b"S5"):
+                raise RuntimeError(f"echo {buf!r} for tunnel {i}")
+            return True
+        return False
+
+    def echo_all(self, timeout: float) -> None:
+        """With every tunnel open, one more 8-byte echo on each."""
+        sel = selectors.DefaultSelector()
+        deadline = time.perf_counter() + timeout
+        try:
+            for i, sock in enumerate(self.held):
+                try:
+                    send_small(sock, scale_payload(i, b"OK"))
+                    sel.register(sock, selectors.EVENT_READ, [i, b""])
+                except OSError as exc:
+                    self.errors.append(f"second echo: {exc}")
+            while sel.get_map():
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    self.errors.extend(["second echo: no answer"] * len(sel.get_map()))
+                    break
+                for key, _ in sel.select(min(left, 1.0)):
+                    sock, state = key.fileobj, key.data
+                    assert isinstance(sock, socket.socket)
+                    try:
+                        chunk = sock.recv(64)
+                        if not chunk:
+                            raise ConnectionError("EOF")
+                        state[1] += chunk
+                        if len(state[1]) >= 8:
+                            sel.unregister(sock)
+                            if state[1] != scale_payload(state[0], b"OK"):
+                                raise RuntimeError(f"second echo {state[1]!r}")
+                    except (OSError, RuntimeError) as exc:
+                        with contextlib.suppress(KeyError, ValueError):
+                            sel.unregister(sock)
+                        self.errors.append(f"second echo: {type(exc).__name__}: {exc}")
+        finally:
+            sel.close()
+
+    def close(self, *, graceful: bool = True, timeout: float = IO_TIMEOUT) -> None:
+        """Send ``BYE`` on every tunnel and wait for the target's EOF; then close them."""
+        sel = selectors.DefaultSelector()
+        try:
+            for sock in self.held if graceful else ():
+                with contextlib.suppress(OSError, RuntimeError):
+                    send_small(sock, SCALE_BYE)
+                    sel.register(sock, selectors.EVENT_READ)
+            deadline = time.perf_counter() + timeout
+            while sel.get_map() and (left := deadline - time.perf_counter()) > 0:
+                for key, _ in sel.select(min(left, 1.0)):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    with contextlib.suppress(OSError):
+                        sock.recv(64)  # EOF (or stray bytes: stop waiting for this one)
+                    sel.unregister(sock)
+        finally:
+            sel.close()
+            for sock in self.held:
+                sock.close()
+            self.held.clear()
+
+
+def send_small(sock: socket.socket, data: bytes) -> None:
+    if sock.send(data) != len(data):
+        raise RuntimeError("short send of a few bytes")
+
+
+def scale_limit(requested: int, proxy_fds: int) -> int:
+    """The most tunnels that fit the proxy's RLIMIT_NOFILE (2 descriptors per tunnel)."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(0, min(requested, (nofile - proxy_fds - 32) // 2))
+
+
+def bench_scale(cfg: argparse.Namespace) -> dict[str, Any]:
+    requested = cfg.scale
+    timeout = 2 * IO_TIMEOUT
+    times: dict[str, list[float]] = {"direct": [], "proxied": []}
+    errors: dict[str, list[str]] = {"direct": [], "proxied": []}
+    meters: dict[str, Meter] = {}
+    with EchoTargetProcess() as target, ProxyProcess() as proxy:
+        for _ in range(20):  # warm-up, as in at_once
+            with open_conn(target.addr, proxy.addr) as sock:
+                sock.sendall(b"warm-up!")
+                recv_exact(sock, 8)
+        target.wait_idle()
+        time.sleep(0.2)
+        base_fds = proxy.fds()
+        n = scale_limit(requested, base_fds)
+        if n < 1:
+            raise RuntimeError("RLIMIT_NOFILE leaves no room for tunnels")
+        rss_before = proxy.rss_kib()
+        rss_after = rss_closed = peak_fds = 0
+        for rnd in range(cfg.scale_rounds):
+            for mode, proxied in modes():
+                log(f"scale: {n} {mode} …")
+                run = ScaleRun(n, target.addr, proxy.addr if proxied else None)
+                try:
+                    with Meter(proxy) as meter:
+                        run.open(SCALE_WINDOW, timeout)
+                    run.echo_all(timeout)
+                    if proxied and rnd == 0:
+                        time.sleep(0.2)
+                        rss_after, peak_fds = proxy.rss_kib(), proxy.fds()
+                    held = len(run.held)
+                finally:
+                    run.close()
+                target.wait_idle()
+                if proxied and rnd == 0:
+                    time.sleep(0.2)
+                    rss_closed = proxy.rss_kib()
+                times[mode].append(run.elapsed)
+                errors[mode].extend(run.errors)
+                if held + len(run.errors) < n:
+                    errors[mode].append(f"{n - held - len(run.errors)} tunnels unaccounted for")
+                if mode not in meters or run.elapsed <= min(times[mode]):
+                    meters[mode] = meter
+        proxy_log = proxy.stderr().strip()
+    direct, proxied_t = min(times["direct"]), min(times["proxied"])
+    per_tunnel_kib = (rss_after - rss_before) / n
+    mem_1000 = per_tunnel_kib * 1000 / 1024
+    mem_verdict = verdict("at_once_mem", mem_1000)
+    nerr = len(errors["proxied"])
+    met = nerr == 0 and n == requested
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def sample(msgs: list[str]) -> list[str]:
+        return sorted(set(msgs))[:5]
+
+    return {
+        "requested": requested,
+        "count": n,
+        "rounds": cfg.scale_rounds,
+        "window": SCALE_WINDOW,
+        "nofile": [soft, hard],
+        "nofile_note": NOFILE_NOTE,
+        "direct_ms": round(direct * 1e3, 1),
+        "proxied_ms": round(proxied_t * 1e3, 1),
+        "ratio": round(proxied_t / direct, 3),
+        "errors": nerr,
+        "direct_errors": len(errors["direct"]),
+        "error_samples": sample(errors["proxied"] + errors["direct"]),
+        "proxy_stderr": proxy_log[-500:],
+        "proxy_fds_idle": base_fds,
+        "proxy_fds_with_tunnels": peak_fds,
+        "rss_before_mib": round(rss_before / 1024, 1),
+        "rss_with_tunnels_mib": round(rss_after / 1024, 1),
+        "rss_after_close_mib": round(rss_closed / 1024, 1),
+        "rss_increase_mib": round((rss_after - rss_before) / 1024, 2),
+        "rss_per_tunnel_kib": round(per_tunnel_kib, 2),
+        "rss_increase_per_1000_mib": round(mem_1000, 2),
+        "mem_target": mem_verdict["target"],
+        "mem_met": mem_verdict["met"],
+        "cpu": cpu_info(meters),
+        "target": f"0 errors at {requested}",
+        "met": met,
     }
 
 
@@ -1092,6 +1682,18 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     if r := results.get("echo"):
         ratio(f"echo {r['mib']} MiB", "MB/s each way", r, "direct_mb_s", "proxied_mb_s")
         cpu(r)
+    if r := results.get("parallel"):
+        for k, t in r["tunnels"].items():
+            title = f"parallel {k} x {r['mib'] / int(k):g} MiB"
+            add(
+                title,
+                "MB/s, all tunnels",
+                t["direct_mb_s"],
+                t["proxied_mb_s"],
+                f"{t['ratio']:.2f}x",
+                "",
+            )
+            cpu(t)
     if r := results.get("handshake"):
         ratio(f"handshake x{r['count']}", "per second", r, "direct_per_s", "proxied_per_s")
         add("", "latency p50 µs", r["direct_p50_us"], r["proxied_p50_us"], "", "")
@@ -1108,6 +1710,33 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             f"{r['rss_increase_per_1000_mib']:.1f} MiB/1000",
             f"{r['mem_target']} MiB",
             met=r["mem_met"],
+        )
+        cpu(r)
+    if r := results.get("scale"):
+        title = f"scale {r['count']} tunnels"
+        if r["count"] != r["requested"]:
+            title += f" (of {r['requested']})"
+        metric = "ms until all open + echoed"
+        add(title, metric, r["direct_ms"], r["proxied_ms"], f"{r['ratio']:.2f}x", "")
+        errs = f"{r['errors']} errors"
+        add("", "failed tunnels", r["direct_errors"], r["errors"], errs, r["target"], met=r["met"])
+        add(
+            "",
+            "proxy RSS increase MiB",
+            "-",
+            r["rss_increase_mib"],
+            f"{r['rss_per_tunnel_kib']:.1f} KiB/tunnel, "
+            f"{r['rss_increase_per_1000_mib']:.1f} MiB/1000",
+            f"{r['mem_target']} MiB",
+            met=r["mem_met"],
+        )
+        add(
+            "",
+            "proxy open fds, idle / with tunnels",
+            "",
+            f"{r['proxy_fds_idle']} / {r['proxy_fds_with_tunnels']}",
+            "",
+            "",
         )
         cpu(r)
     if r := results.get("pingpong"):
@@ -1169,16 +1798,28 @@ def print_table(results: dict[str, dict[str, Any]], errors: dict[str, str]) -> N
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     print(line)
-    net = [n for n in ("oneway", "echo", "handshake", "at_once", "pingpong") if n in results]
+    net = [n for n in NETWORK if n in results and n != "scale"]
     if net:
         print(f"{', '.join(net)}: {SUBPROCESS}; client and targets: threads of this process")
+    if r := results.get("scale"):
+        print(
+            f"scale: {SUBPROCESS}; client: one selectors loop; echo target: a third process; "
+            f"at most {r['window']} tunnels connecting at a time; "
+            f"RLIMIT_NOFILE {r['nofile'][0]}"
+            + (f" ({r['nofile_note']})" if r["nofile_note"] else "")
+        )
+        if r["error_samples"]:
+            print(f"scale errors, for example: {'; '.join(r['error_samples'])}")
+        if r["proxy_stderr"]:
+            print(f"scale: the proxy's stderr: {r['proxy_stderr']}")
     pins = {n: r["pinned_cpu"] for n, r in results.items() if r.get("pinned_cpu") is not None}
     if pins:
         cpus = sorted(set(pins.values()))
         print(f"{', '.join(pins)}: client, targets and proxy pinned to CPU {cpus[0]} (--no-pin)")
     local = [n for n in ("fixture", "request", "startstop") if n in results]
     if local:
-        print(f"{', '.join(local)}: {IN_PROCESS}")
+        loop = f" (default loop: {' '.join(PROXY_ARGS)} does not apply)" if PROXY_ARGS else ""
+        print(f"{', '.join(local)}: {IN_PROCESS}{loop}")
     for name, err in errors.items():
         print(f"ERROR in {name}: {err}")
 
@@ -1186,8 +1827,10 @@ def print_table(results: dict[str, dict[str, Any]], errors: dict[str, str]) -> N
 BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "oneway": bench_oneway,
     "echo": bench_echo,
+    "parallel": bench_parallel,
     "handshake": bench_handshake,
     "at_once": bench_at_once,
+    "scale": bench_scale,
     "pingpong": bench_pingpong,
     "fixture": bench_fixture,
     "request": bench_request,
@@ -1195,7 +1838,20 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
+#: Why RLIMIT_NOFILE is lower than WANT_NOFILE, if it is.
+NOFILE_NOTE = ""
+
+
 def raise_nofile() -> int:
+    """RLIMIT_NOFILE to WANT_NOFILE, soft and hard (raising the hard limit needs
+    CAP_SYS_RESOURCE), else the soft limit to the hard one. The children inherit it."""
+    global NOFILE_NOTE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < WANT_NOFILE:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (WANT_NOFILE, WANT_NOFILE))
+        except (ValueError, OSError) as exc:
+            NOFILE_NOTE = f"raising the hard limit {hard} to {WANT_NOFILE} failed: {exc}"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         with contextlib.suppress(ValueError, OSError):
@@ -1222,12 +1878,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="do not pin handshake and ping-pong (client, target, proxy) to one CPU",
     )
+    parser.add_argument("--echo-target", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.echo_target:  # the child process of the scale benchmark
+        return serve_echo_target()
     PROXY_ARGS.extend(args.proxy_arg)
     QUIET = args.json_only
     for key, (full, quick) in SIZES.items():
         setattr(args, key, quick if args.quick else full)
     args.rounds = 3
+    args.scale_rounds = 2
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     atexit.register(_kill_children)
@@ -1288,8 +1948,11 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "loadavg_before": round(load_before, 2),
         "loadavg_after": round(os.getloadavg()[0], 2),
+        "proxy_args": PROXY_ARGS,
+        "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "proxy_mode": {
-            "oneway,echo,handshake,at_once,pingpong": "subprocess (python -m pytest_socks5)",
+            ",".join(NETWORK): "subprocess (python -m pytest_socks5)",
+            "scale target": "subprocess (bench.py --echo-target)",
             "fixture,request,startstop": "in-process SOCKS5Server thread",
         },
         "results": results,
