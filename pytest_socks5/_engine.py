@@ -11,6 +11,7 @@ atomically so each connection sees one consistent configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import traceback
@@ -36,6 +37,11 @@ class EngineConfig:
     handshake_timeout: float | None = 30.0
     socks4: bool = True
     host_map: HostMap = field(default_factory=dict)
+    # -- issue 8: limits --
+    #: Seconds a tunnel may move no byte either way before it is closed.
+    idle_timeout: float | None = None
+    #: Connections open at once; one more is closed at accept and recorded.
+    max_connections: int | None = None
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
@@ -99,7 +105,11 @@ class Engine:
                     handshake.shutdown(abort=True)
                 await asyncio.wait(still, timeout=1.0)
         for server in self._servers:
-            await server.wait_closed()
+            # Python 3.12+ waits here for every accepted connection; all were aborted
+            # above, but a bounded wait keeps teardown bounded whatever asyncio does.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
         self._servers.clear()
 
     def report_error(self, record: LiveRecord | None) -> str:

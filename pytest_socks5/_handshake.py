@@ -38,15 +38,18 @@ from ._protocol import (
     address_type_for,
 )
 from ._recording import LiveRecord, Outcome
-from ._relay import WRITE_HIGH_WATER, RelaySide
+from ._relay import WRITE_HIGH_WATER, IdleWatch, RelaySide
 
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["LINGER", "Handshake"]
+__all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "Handshake"]
 
 #: After a failure reply, how long to wait for the client to close before closing.
 LINGER = 1.0
+#: Unparsed client bytes held before the tunnel opens; past it the client is not read
+#: until the tunnel takes over (the longest handshake message is about 2 KiB).
+HANDSHAKE_BUFFER_LIMIT = 64 * 1024
 
 ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
 
@@ -76,11 +79,17 @@ class Handshake(asyncio.Protocol):
         self.record = self.engine.recorder.new((str(peer[0]), int(peer[1])))
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        limit = self.config.max_connections
+        if limit is not None and len(self.engine._active) >= limit:
+            self._refuse_over_limit(limit)
+            return
         self.engine._active.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
+        if self.conn.buffered > HANDSHAKE_BUFFER_LIMIT and self.transport is not None:
+            self.transport.pause_reading()  # resumed when the tunnel opens
         self._wake()
 
     def eof_received(self) -> bool:
@@ -167,6 +176,19 @@ class Handshake(asyncio.Protocol):
         # Discard what the client still sends; close at its EOF.
         self.data_received = lambda data: None  # type: ignore[method-assign]
         self.eof_received = lambda: transport.close() or False  # type: ignore[method-assign,func-returns-value]
+        transport.resume_reading()  # if the handshake buffer limit paused it
+
+    def _refuse_over_limit(self, limit: int) -> None:
+        """Close at accept: ``max_connections`` are open. Recorded, never answered."""
+        assert self.transport is not None
+        self.record.end(
+            Outcome.CONNECTION_LIMIT,
+            closed_by="server",
+            error=f"refused at accept: {limit} connection(s) open (max_connections={limit})",
+        )
+        self.done.set_result(None)
+        self.engine.recorder.ended(self.record)
+        self.transport.close()
 
     def shutdown(self, *, abort: bool) -> None:
         """Close for :meth:`Engine.stop`."""
@@ -261,6 +283,8 @@ class Handshake(asyncio.Protocol):
 
     def _note_request(self, request: Request | Socks4Request) -> None:
         record = self.record
+        if record.version is None:  # a request refused while parsing (issue 8)
+            record.version = 4 if isinstance(request, Socks4Request) else 5
         record.command = request.command
         record.host = request.host
         record.port = request.port
@@ -362,6 +386,10 @@ class Handshake(asyncio.Protocol):
         upstream.tunnel_done = self._tunnel_done
         client.peer, upstream.peer = upstream, client
         transport.set_protocol(client)
+        transport.resume_reading()  # in case the handshake buffer limit paused it
+        if self.config.idle_timeout is not None:
+            watch = IdleWatch(client, self.config.idle_timeout)
+            self.done.add_done_callback(lambda _: watch.cancel())
         data, eof = self.conn.trailing_data
         if data:
             client.data_received(data)

@@ -20,7 +20,13 @@ from typing import Any, Self
 from ._auth import AuthPolicy, Validator
 from ._engine import Engine, EngineConfig
 from ._hosts import HostMap
-from ._recording import ConnectionRecord, NoMatchingConnection, Recorder, check_criteria
+from ._recording import (
+    MAX_RECORDS,
+    ConnectionRecord,
+    NoMatchingConnection,
+    Recorder,
+    check_criteria,
+)
 from ._url import proxy_url
 
 __all__ = ["SOCKS5Server", "ServerError"]
@@ -56,6 +62,12 @@ class SOCKS5Server:
         address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
         without any DNS lookup.
     :param on_connection_end: called (on the server's thread) with each finished record.
+    :param idle_timeout: seconds an open tunnel may move no byte either way before the
+        server closes it (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) for no limit.
+    :param max_connections: connections open at once; one more is closed at accept and
+        recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
+    :param max_records: records kept; past it the oldest is dropped and counted in
+        :attr:`dropped_records`. ``None`` for no limit.
     """
 
     def __init__(
@@ -71,6 +83,9 @@ class SOCKS5Server:
         host_map: HostMap | None = None,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
+        idle_timeout: float | None = None,
+        max_connections: int | None = None,
+        max_records: int | None = MAX_RECORDS,
     ) -> None:
         if host not in _LOOPBACK and not host.startswith("127."):
             warnings.warn(
@@ -87,8 +102,10 @@ class SOCKS5Server:
             handshake_timeout=handshake_timeout,
             socks4=socks4,
             host_map=dict(host_map or {}),
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
         )
-        self._recorder = Recorder(on_end=on_connection_end)
+        self._recorder = Recorder(on_end=on_connection_end, max_records=max_records)
         self._engine = Engine(
             self._hosts,
             port,
@@ -240,6 +257,15 @@ class SOCKS5Server:
         """``socks5h://…`` — the client sends names to the proxy to resolve."""
         return self._url("socks5h")
 
+    @property
+    def url_masked(self) -> str:
+        """:attr:`url` with the password shown as ``***``: for logs and reprs, where a
+        password must not appear unless asked for (with :attr:`url`)."""
+        user = self._engine.config.auth.first_user()
+        if user is None:
+            return self.url_for()
+        return self.url_for(username=user[0]).replace("@", ":***@", 1)
+
     def _url(self, scheme: str) -> str:
         user = self._engine.config.auth.first_user()
         if user is None:
@@ -256,12 +282,13 @@ class SOCKS5Server:
         **options: Any,
     ) -> None:
         """Change behaviour for new connections (``users``, ``validator``,
-        ``connect_timeout``, ``handshake_timeout``, ``socks4``, ``host_map``) without
-        rebinding."""
+        ``connect_timeout``, ``handshake_timeout``, ``socks4``, ``host_map``,
+        ``idle_timeout``, ``max_connections``) without rebinding."""
         config = self._engine.config
         if users is not None or validator is not None:
             options["auth"] = AuthPolicy.build(users, validator)
         known = {"auth", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
+        known |= {"idle_timeout", "max_connections"}  # issue 8
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")
@@ -283,6 +310,11 @@ class SOCKS5Server:
             n.decode("utf-8", "surrogateescape"): p.decode("utf-8", "surrogateescape")
             for n, p in self._engine.config.auth.users
         }
+
+    @property
+    def dropped_records(self) -> int:
+        """Records dropped since the last :meth:`reset` because ``max_records`` were kept."""
+        return self._recorder.dropped
 
     @property
     def errors(self) -> list[str]:
@@ -348,5 +380,6 @@ class SOCKS5Server:
             raise NoMatchingConnection("expected no connections\n" + self._recorder.explain({}))
 
     def __repr__(self) -> str:
-        state = self.url if self._engine.sockets and self.is_running else "not running"
-        return f"<SOCKS5Server {state}>"
+        if not (self._engine.sockets and self.is_running):
+            return "<SOCKS5Server not running>"
+        return f"<SOCKS5Server {self.url_masked}>"

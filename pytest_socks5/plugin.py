@@ -28,7 +28,7 @@ _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 #: Marker keywords applied to the shared session server for one test.
 _RUNTIME_KEYS = frozenset(
     {"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"}
-)
+) | {"idle_timeout", "max_connections"}  # issue 8
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
-        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map "
+        "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map, "
+        "idle_timeout, max_connections "
         "(and host/port/backlog for a dedicated server)",
     )
 
