@@ -21,6 +21,8 @@ import pytest
 
 from pytest_socks5 import SOCKS5Server
 
+from .helpers import connect, recv_exactly, socks5_request
+
 T = TypeVar("T")
 
 #: The test scale: CI runs the defaults; ``SOCKS5_SOAK_SECONDS=600`` etc. by hand.
@@ -79,30 +81,32 @@ class Held:
 
 
 def held(server: SOCKS5Server) -> Held:
-    """Bytes queued by the server's transports and unparsed handshake bytes."""
+    """Bytes queued by the server's transports and unparsed handshake bytes, measured on
+    the server's own loop."""
+    return on_loop(server, lambda: measure_held(server))
 
-    def measure() -> Held:
-        handshake = to_clients = to_upstreams = reading_up = reading_cl = 0
-        active = list(server._engine._active)
-        for h in active:
-            handshake += h.conn.buffered
-            if h.transport is not None and not h.transport.is_closing():
-                to_clients += h.transport.get_write_buffer_size()
-                reading_cl += h.transport.is_reading()
-            peer = h.relay.peer if h.relay is not None else None
-            if peer is not None and peer.transport is not None and not peer.lost:
-                to_upstreams += peer.transport.get_write_buffer_size()
-                reading_up += peer.transport.is_reading()
-        return Held(
-            connections=len(active),
-            handshake_buffered=handshake,
-            to_clients=to_clients,
-            to_upstreams=to_upstreams,
-            reading_upstreams=reading_up,
-            reading_clients=reading_cl,
-        )
 
-    return on_loop(server, measure)
+def measure_held(server: SOCKS5Server) -> Held:
+    """:func:`held` for a caller already running on the server's loop."""
+    handshake = to_clients = to_upstreams = reading_up = reading_cl = 0
+    active = list(server._engine._active)
+    for h in active:
+        handshake += h.conn.buffered
+        if h.transport is not None and not h.transport.is_closing():
+            to_clients += h.transport.get_write_buffer_size()
+            reading_cl += h.transport.is_reading()
+        peer = h.relay.peer if h.relay is not None else None
+        if peer is not None and peer.transport is not None and not peer.lost:
+            to_upstreams += peer.transport.get_write_buffer_size()
+            reading_up += peer.transport.is_reading()
+    return Held(
+        connections=len(active),
+        handshake_buffered=handshake,
+        to_clients=to_clients,
+        to_upstreams=to_upstreams,
+        reading_upstreams=reading_up,
+        reading_clients=reading_cl,
+    )
 
 
 def plugin_threads() -> set[threading.Thread]:
@@ -165,3 +169,16 @@ def pump_until(
             time.sleep(0.005)
     finally:
         sock.setblocking(True)
+
+
+def open_tunnel(proxy: tuple[str, int], target: tuple[str, int]) -> socket.socket:
+    """A raw socket through the proxy to ``target`` (the caller closes it)."""
+    sock = connect(proxy)
+    try:
+        sock.sendall(b"\x05\x01\x00" + socks5_request(*target))
+        answer = recv_exactly(sock, 12)
+    except BaseException:
+        sock.close()
+        raise
+    assert answer[:4] == b"\x05\x00\x05\x00", answer.hex(" ")
+    return sock
