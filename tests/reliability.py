@@ -29,9 +29,9 @@ T = TypeVar("T")
 SOAK_SECONDS = float(os.environ.get("SOCKS5_SOAK_SECONDS", "20"))
 SOAK_CONCURRENCY = int(os.environ.get("SOCKS5_SOAK_CONCURRENCY", "32"))
 CYCLES = int(os.environ.get("SOCKS5_CYCLES", "2000"))
-FUZZ_EXAMPLES = int(os.environ.get("SOCKS5_FUZZ_EXAMPLES", "300"))
+FUZZ_EXAMPLES = int(os.environ.get("SOCKS5_FUZZ_EXAMPLES", "1000"))
 FUZZ_SECONDS = float(os.environ.get("SOCKS5_FUZZ_SECONDS", "15"))
-STORM_CONNECTIONS = int(os.environ.get("SOCKS5_STORM_CONNECTIONS", "400"))
+STORM_CONNECTIONS = int(os.environ.get("SOCKS5_STORM_CONNECTIONS", "1000"))
 
 
 def count_fds() -> int:
@@ -148,17 +148,25 @@ def blackhole() -> Iterator[tuple[tuple[str, int], socket.socket]]:
 
 
 def pump_until(
-    sock: socket.socket, condition: Callable[[], bool], *, chunk: bytes, timeout: float = 20.0
+    sock: socket.socket,
+    condition: Callable[[], bool],
+    *,
+    chunk: bytes,
+    timeout: float = 20.0,
+    already: int = 0,
 ) -> int:
-    """Write into ``sock`` whenever the kernel takes more, until ``condition()`` holds at a
-    moment when it takes no more; return how many bytes went in."""
+    """Write ``chunk`` repeated into ``sock`` whenever the kernel takes more, until
+    ``condition()`` holds at a moment when it takes no more; return how many bytes went
+    in. The stream continues where ``already`` bytes of an earlier call left it, so
+    byte ``i`` of everything written is ``chunk[i % len(chunk)]``."""
     sent = 0
     sock.setblocking(False)
     deadline = time.monotonic() + timeout
     try:
         while True:
+            at = (already + sent) % len(chunk)
             try:
-                sent += sock.send(chunk)
+                sent += sock.send(chunk[at:] + chunk[:at])
                 continue
             except BlockingIOError:
                 pass

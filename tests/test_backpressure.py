@@ -35,13 +35,13 @@ def _stalled_then_drained(
     direction: str,
 ) -> None:
     digest = hashlib.sha256()
-    chunk = bytes(range(256)) * 256  # 64 KiB, same every time: the digest is of the count
+    chunk = bytes(range(251)) * 261  # byte i of the stream is chunk[i % len(chunk)]
 
     sent = pump_until(writer, lambda: paused(held(server)), chunk=chunk)
     first = held(server)
     assert 0 < queued(first) <= BOUND, first
     # Keep pushing: nothing more gets in, and the server holds no more than before.
-    more = pump_until(writer, lambda: paused(held(server)), chunk=chunk, timeout=5)
+    more = pump_until(writer, lambda: paused(held(server)), chunk=chunk, timeout=5, already=sent)
     second = held(server)
     assert queued(second) <= BOUND, second
     sent += more
