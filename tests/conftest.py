@@ -33,13 +33,20 @@ def refused_port() -> Iterator[int]:
 _FIGURES = pytest.StashKey[list[str]]()
 
 
+@pytest.fixture(scope="session")
+def figures_log(pytestconfig: pytest.Config) -> list[str]:
+    """Lines printed at the end of the run under "pytest-socks5 reliability figures"."""
+    return pytestconfig.stash.setdefault(_FIGURES, [])
+
+
 @pytest.fixture
-def report_figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+def report_figures(
+    request: pytest.FixtureRequest, figures_log: list[str]
+) -> Callable[[str], None]:
     """Note a figure (cases tried, bytes verified, …) for the end-of-run summary."""
-    lines = request.config.stash.setdefault(_FIGURES, [])
 
     def report(text: str) -> None:
-        lines.append(f"{request.node.name}: {text}")
+        figures_log.append(f"{request.node.name}: {text}")
 
     return report
 
