@@ -209,4 +209,6 @@ def test_stop_closes_open_tunnels_promptly(echo_server) -> None:
         assert recv_all(sock) == b""
     (record,) = server.connections
     assert record.outcome is Outcome.SERVER_STOPPED
-    assert set(threading.enumerate()) <= before, "the server's thread must be gone"
+    # Only the server's own threads: the echo server's handler thread may still be ending.
+    mine = {t for t in threading.enumerate() if t.name.startswith("pytest-socks5")}
+    assert mine <= before, "the server's thread must be gone"
