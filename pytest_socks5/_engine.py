@@ -130,7 +130,12 @@ class Engine:
         except Unresolvable as exc:
             raise socket.gaierror(socket.EAI_NONAME, str(exc)) from None
         if address_type_for(host) is AddressType.DOMAIN:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except UnicodeError as exc:  # IDNA refuses it ("a..b", a 64-byte label, U+202E)
+                raise socket.gaierror(
+                    socket.EAI_NONAME, f"{host!r} is not a valid host name: {exc}"
+                ) from None
             targets = [(int(info[0]), str(info[4][0])) for info in infos]
         else:
             targets = [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]

@@ -4,8 +4,9 @@ and the connections of everyone else keep working.
 The sans-I/O core has its own properties (test_protocol_properties.py); here the same
 valid streams, mutated in more ways, and raw noise go over real sockets, chunked, and
 end with an EOF, an abrupt close or a reset. Destinations never leave the machine: the
-servers' dialler is replaced by one that sends every request to a loopback echo server
-or fails it (refused, unknown name) according to the requested port.
+servers' event loops get a name lookup that never asks a resolver and a connect that
+reaches a loopback echo server or fails (refused, unreachable, unknown name) according
+to the requested port, so the server's own dialling code runs on every request.
 
 After every case: the connection's record has ended with a real outcome (never
 ``internal-error``), displays as one printable line, and for a tunnel that closed
@@ -19,6 +20,7 @@ scale it up for a long run by hand.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import errno
@@ -69,19 +71,33 @@ class World:
 
 
 def _guard_dial(server: SOCKS5Server, echo: tuple[str, int]) -> None:
-    """Nothing leaves the machine: even-ish ports reach the echo server, the others fail
-    the way a refused port or an unknown name does."""
-    real = server._engine.dial
+    """Nothing leaves the machine, yet the server's own dialling code runs: its event
+    loop's name lookup and connect are replaced. The lookup encodes the name exactly as
+    socket.getaddrinfo does (so names IDNA refuses fail the same way) and never asks a
+    resolver; by the requested port, connects reach the echo server or fail the way a
+    refused port, an unreachable network or an unknown name does."""
+    loop = server._loop
+    assert loop is not None
+    real_connect = loop.create_connection
 
-    async def dial(host: str, port: int, handshake: object) -> object:
-        kind = port % 4
-        if kind in (0, 1):
-            return await real(echo[0], echo[1], handshake)  # type: ignore[arg-type]
-        if kind == 2:
+    async def getaddrinfo(host: str, port: int, **kwargs: object) -> list[object]:
+        host.encode("idna")  # what socket.getaddrinfo does first; raises UnicodeError
+        if port % 4 == 3:
+            raise socket.gaierror(socket.EAI_NONAME, "unknown name (fuzz resolver)")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    async def create_connection(factory: object, host: str, port: int, **kwargs: object):
+        if port % 4 in (0, 1):
+            return await real_connect(factory, *echo)  # type: ignore[arg-type]
+        if port % 4 == 2:
             raise ConnectionRefusedError(errno.ECONNREFUSED, "refused (fuzz dialler)")
-        raise socket.gaierror(socket.EAI_NONAME, "unknown name (fuzz dialler)")
+        raise OSError(errno.ENETUNREACH, "network unreachable (fuzz dialler)")
 
-    server._engine.dial = dial  # type: ignore[method-assign]
+    async def patch() -> None:  # on the loop's own thread
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
+        loop.create_connection = create_connection  # type: ignore[method-assign,assignment]
+
+    asyncio.run_coroutine_threadsafe(patch(), loop).result(5)
 
 
 def _open_bystander(server: SOCKS5Server, auth: bool) -> Bystander:
@@ -152,7 +168,29 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-attacks = st.one_of(streams.map(lambda s: s.data), mutated(), noise)
+#: Names a resolver chokes on: empty and overlong labels, stray dots, bidi and format
+#: characters, punycode that is not, and any text at all.
+hostile_names = st.one_of(
+    st.sampled_from(["a..b", ".", "..", "x" * 64, "a.", ".a", "evil\u202etest", "xn--", "-"]),
+    st.lists(st.text("ab-.", max_size=70), min_size=1, max_size=4).map(".".join),
+    st.text(st.sampled_from("ab.-\u202e\u200d\u00ad\u0663\u05d0\ufeff"), max_size=80),
+    st.text(max_size=80),
+).map(lambda name: name.encode("utf-8", "surrogatepass")[:255])
+
+
+@st.composite
+def hostile_name_requests(draw: st.DrawFn) -> bytes:
+    """A valid handshake asking for a hostile name, SOCKS5 (with or without a password)
+    or SOCKS 4a."""
+    name, port = draw(hostile_names), draw(st.integers(0, 65535)).to_bytes(2, "big")
+    kind = draw(st.sampled_from(["socks5", "socks5-auth", "socks4a"]))
+    if kind == "socks4a":
+        return b"\x04\x01" + port + b"\x00\x00\x00\x01user\x00" + name + b"\x00"
+    head = b"\x05\x01\x00" if kind == "socks5" else b"\x05\x01\x02\x01\x01u\x02pw"
+    return head + b"\x05\x01\x00\x03" + bytes((len(name),)) + name + port
+
+
+attacks = st.one_of(streams.map(lambda s: s.data), hostile_name_requests(), mutated(), noise)
 
 
 def _send_and_end(sock: socket.socket, chunks: list[bytes], ending: str) -> bytes | None:

@@ -166,3 +166,28 @@ def test_cli_never_prints_the_password_unless_asked(echo_server: tuple[str, int]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert "hunter2" not in banner + line + out + err
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a..b", "x" * 64, ".", "evil\u202etest"],
+    ids=["empty-label", "label-too-long", "only-a-dot", "bidi-override"],
+)
+def test_a_name_that_is_no_host_name_is_unreachable_not_a_crash(name: str) -> None:
+    """These pass the DST.ADDR checks (UTF-8, no control characters) but no resolver
+    can take them: Python's IDNA encoding refuses them before any lookup happens."""
+    # Never a DNS lookup from this test: only names the encoder refuses are sent.
+    with pytest.raises(UnicodeError):
+        name.encode("idna")
+    raw = name.encode()
+    request = b"\x05\x01\x00\x03" + bytes((len(raw),)) + raw + b"\x00\x50"
+    with SOCKS5Server() as server, connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert recv_exactly(sock, 2) == b"\x05\x00"
+        sock.sendall(request)
+        assert recv_exactly(sock, 10)[1] == 0x04  # host unreachable
+        (record,) = server.wait_for_connections(1, ended=True)
+        assert server.errors == []
+    assert record.outcome is Outcome.REJECTED
+    assert record.raw_address == raw
+    assert "not a valid host name" in (record.error or "")
