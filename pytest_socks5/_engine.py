@@ -43,6 +43,12 @@ class EngineConfig:
     #: Connections open at once; one more is closed at accept and recorded.
     max_connections: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.idle_timeout is not None and not self.idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be None or > 0, got {self.idle_timeout!r}")
+        if self.max_connections is not None and self.max_connections < 0:
+            raise ValueError(f"max_connections must be None or >= 0, got {self.max_connections!r}")
+
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
 

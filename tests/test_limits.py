@@ -196,6 +196,19 @@ def test_a_connection_flood_beyond_the_limit_never_crashes(echo_server: tuple[st
         assert server.errors == []
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"idle_timeout": 0}, {"idle_timeout": -1.0}, {"max_connections": -1}],
+    ids=str,
+)
+def test_nonsense_limits_are_refused(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        SOCKS5Server(**options)
+    server = SOCKS5Server()
+    with pytest.raises(ValueError, match=next(iter(options))):
+        server.configure(**options)
+
+
 def test_max_connections_can_change_without_rebinding() -> None:
     with SOCKS5Server() as server:
         server.configure(max_connections=0)
