@@ -7,6 +7,8 @@ thread while the loop mutates it), and every wait is a bounded poll of a conditi
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import os
 import select
 import socket
@@ -190,3 +192,28 @@ def open_tunnel(proxy: tuple[str, int], target: tuple[str, int]) -> socket.socke
         raise
     assert answer[:4] == b"\x05\x00\x05\x00", answer.hex(" ")
     return sock
+
+
+def confine_to_loopback(server: SOCKS5Server) -> None:
+    """A safety net for tests that send random bytes: if they ever form a request, the
+    server must not dial beyond loopback nor ask a resolver. Its event loop's lookup
+    refuses every name but ``localhost`` and its connect refuses every other address."""
+    loop = server._loop
+    assert loop is not None
+    real_lookup, real_connect = loop.getaddrinfo, loop.create_connection
+
+    async def getaddrinfo(host: str, *args: object, **kwargs: object) -> object:
+        if host != "localhost":
+            raise socket.gaierror(socket.EAI_NONAME, f"{host!r}: no lookups in this test")
+        return await real_lookup(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    async def create_connection(factory: object, host: str, *args: object, **kw: object):
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"{host}: loopback only here")
+        return await real_connect(factory, host, *args, **kw)  # type: ignore[arg-type]
+
+    async def patch() -> None:  # on the loop's own thread
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign,assignment]
+        loop.create_connection = create_connection  # type: ignore[method-assign,assignment]
+
+    asyncio.run_coroutine_threadsafe(patch(), loop).result(5)
