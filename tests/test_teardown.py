@@ -307,11 +307,18 @@ def test_ctrl_c_on_the_command_line_server_with_open_tunnels(
             upstream, _ = listener.accept()
             socks.append(upstream)
         socks[0].shutdown(socket.SHUT_WR)  # half-open
-        upstream = socks[3]
-        upstream.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            while True:  # the second client never reads
-                upstream.send(b"\x00" * 65536)
+        # The second client never reads: write until the kernel has refused more 30
+        # times over about 300 ms of retries, so the proxy (in another process, out of
+        # sight) has taken all it will and holds a full queue for the client.
+        full_for = [0]
+
+        def proxy_full() -> bool:
+            full_for[0] += 1
+            time.sleep(0.01)
+            return full_for[0] >= 30
+
+        sent = pump_until(socks[3], proxy_full, chunk=b"\x00" * 65536)
+        assert sent > 1024 * 1024
         silent = connect(address)
         socks.append(silent)
         dial = connect(address)
