@@ -24,6 +24,7 @@ from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
 from ._protocol import AddressType, AuthMethod, Command, Reply, describe
 
 __all__ = [
+    "MAX_RECORDS",
     "ConnectionRecord",
     "LiveRecord",
     "NoMatchingConnection",

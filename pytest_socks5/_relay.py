@@ -158,6 +158,7 @@ class IdleWatch:
                     side.transport.close()
 
     def cancel(self) -> None:
+        """Stop watching (the tunnel has ended)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
