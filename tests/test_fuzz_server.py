@@ -219,6 +219,7 @@ def _send_and_end(sock: socket.socket, chunks: list[bytes], ending: str) -> byte
     return bytes(received)
 
 
+@pytest.mark.timeout(120 + FUZZ_EXAMPLES * 0.05)  # the long mode runs far more cases
 @settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
@@ -281,6 +282,7 @@ def _random_attack(rng: random.Random) -> tuple[bytes, str]:
     return bytes(data), rng.choice(ENDINGS)
 
 
+@pytest.mark.timeout(120 + STORM_CONNECTIONS * 0.02)
 def test_a_storm_of_hostile_connections_leaves_others_untouched(
     world: World, report_figures
 ) -> None:
