@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from ._recording import ConnectionRecord, describe_record
 from ._server import SOCKS5Server
 
-__all__ = ["main"]
+__all__ = ["CLI_MAX_RECORDS", "main"]
+
+#: Nothing reads the records of the command-line server (each is logged as it ends), so
+#: it keeps only the most recent ones instead of every record for as long as it runs.
+CLI_MAX_RECORDS = 1000
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -66,8 +70,55 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
     )
+    # -- issue 8: limits and credentials --
+    parser.add_argument(
+        "--handshake-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="close clients that have not sent a complete request by then (default 30; 0: none)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="close tunnels that move no byte either way for this long (default: never)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse connections beyond N open at once (default: no limit)",
+    )
+    parser.add_argument(
+        "--max-records",
+        type=int,
+        default=CLI_MAX_RECORDS,
+        metavar="N",
+        help=f"connection records kept in memory (default {CLI_MAX_RECORDS})",
+    )
+    parser.add_argument(
+        "--show-credentials",
+        action="store_true",
+        help="print the password in the URL on the first line (default: ***)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log connections")
     return parser
+
+
+def _seconds(value: str) -> float | None:
+    """A timeout in seconds; ``0`` (or ``none``) means no limit."""
+    if value.lower() == "none":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
+    return seconds or None
 
 
 def _log(record: ConnectionRecord) -> None:
@@ -84,10 +135,15 @@ async def _serve(args: argparse.Namespace) -> None:
         hermetic=args.hermetic,
         allow=args.allow,
         splice=args.splice,
+        handshake_timeout=args.handshake_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+        max_records=args.max_records,
         on_connection_end=None if args.quiet else _log,
     )
     async with server:
-        print(f"pytest-socks5 listening on {server.url}", flush=True)
+        url = server.url if args.show_credentials else server.url_masked
+        print(f"pytest-socks5 listening on {url}", flush=True)
         await asyncio.Event().wait()
 
 

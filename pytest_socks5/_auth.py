@@ -35,6 +35,11 @@ class AuthPolicy:
     users: tuple[tuple[bytes, bytes], ...] = ()
     validator: Validator | None = None
 
+    def __repr__(self) -> str:
+        # Shown in tracebacks (a config in a local variable): names only, never passwords.
+        names = ", ".join(repr(name) for name, _ in self.users)
+        return f"AuthPolicy(users=[{names}] (passwords hidden), validator={self.validator!r})"
+
     @classmethod
     def build(
         cls,

@@ -11,6 +11,7 @@ atomically so each connection sees one consistent configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import traceback
@@ -50,6 +51,17 @@ class EngineConfig:
     socks4_user_id_reply: int = Socks4Reply.REJECTED
     #: Keep the first this many payload bytes each way in the record (0: none).
     capture_payload: int = 0
+    # -- issue 8: limits --
+    #: Seconds a tunnel may move no byte either way before it is closed.
+    idle_timeout: float | None = None
+    #: Connections open at once; one more is closed at accept and recorded.
+    max_connections: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout is not None and not self.idle_timeout > 0:
+            raise ValueError(f"idle_timeout must be None or > 0, got {self.idle_timeout!r}")
+        if self.max_connections is not None and self.max_connections < 0:
+            raise ValueError(f"max_connections must be None or >= 0, got {self.max_connections!r}")
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         return replace(self, **changes)
@@ -122,7 +134,11 @@ class Engine:
                     handshake.shutdown(abort=True)
                 await asyncio.wait(still, timeout=1.0)
         for server in self._servers:
-            await server.wait_closed()
+            # Python 3.12+ waits here for every accepted connection; all were aborted
+            # above, but a bounded wait keeps teardown bounded whatever asyncio does.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
         self._servers.clear()
 
     @property
@@ -171,7 +187,12 @@ class Engine:
         """``(family, address)`` pairs for ``host`` (looked up only if it is a name)."""
         if address_type_for(host) is not AddressType.DOMAIN:
             return [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
+        except UnicodeError as exc:  # IDNA refuses it ("a..b", a 64-byte label, U+202E)
+            raise socket.gaierror(
+                socket.EAI_NONAME, f"{host!r} is not a valid host name: {exc}"
+            ) from None
         return [(int(info[0]), str(info[4][0])) for info in infos]
 
     def send_datagram(self, sock: socket.socket, data: bytes, address: tuple[str, int]) -> None:

@@ -45,7 +45,7 @@ from ._protocol import (
     describe,
 )
 from ._recording import CloseHow, LiveRecord, Outcome
-from ._relay import WRITE_HIGH_WATER, RelaySide
+from ._relay import WRITE_HIGH_WATER, IdleWatch, RelaySide
 from ._rules import check_destination, denial_message
 from ._shaping import Shaper, reset_transport
 from ._udp import UdpAssociation, serve_udp_associate
@@ -71,10 +71,13 @@ from .faults import (
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["LINGER", "Handshake"]
+__all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "Handshake"]
 
 #: After a failure reply, how long to wait for the client to close before closing.
 LINGER = 1.0
+#: Unparsed client bytes held before the tunnel opens; past it the client is not read
+#: until the tunnel takes over (the longest handshake message is about 2 KiB).
+HANDSHAKE_BUFFER_LIMIT = 64 * 1024
 
 ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
 
@@ -123,11 +126,17 @@ class Handshake(asyncio.Protocol):
         self.record.capture_payload(self.config.capture_payload)
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        limit = self.config.max_connections
+        if limit is not None and len(self.engine._active) >= limit:
+            self._refuse_over_limit(limit)
+            return
         self.engine._active.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
+        if self.conn.buffered > HANDSHAKE_BUFFER_LIMIT and self.transport is not None:
+            self.transport.pause_reading()  # resumed when the tunnel opens
         self._wake()
 
     def eof_received(self) -> bool:
@@ -233,6 +242,19 @@ class Handshake(asyncio.Protocol):
         # Discard what the client still sends; close at its EOF.
         self.data_received = lambda data: None  # type: ignore[method-assign]
         self.eof_received = lambda: transport.close() or False  # type: ignore[method-assign,func-returns-value]
+        transport.resume_reading()  # if the handshake buffer limit paused it
+
+    def _refuse_over_limit(self, limit: int) -> None:
+        """Close at accept: ``max_connections`` are open. Recorded, never answered."""
+        assert self.transport is not None
+        self.record.end(
+            Outcome.CONNECTION_LIMIT,
+            closed_by="server",
+            error=f"refused at accept: {limit} connection(s) open (max_connections={limit})",
+        )
+        self.done.set_result(None)
+        self.engine.recorder.ended(self.record)
+        self.transport.close()
 
     def _answer_name(self) -> str:
         """What a raw answer (from a :class:`RemoteProtocolError`) answers."""
@@ -471,6 +493,8 @@ class Handshake(asyncio.Protocol):
 
     def _note_request(self, request: Request | Socks4Request) -> None:
         record = self.record
+        if record.version is None:  # a request refused while parsing (issue 8)
+            record.version = 4 if isinstance(request, Socks4Request) else 5
         record.command = request.command
         record.host = request.host
         record.port = request.port
@@ -708,6 +732,10 @@ class Handshake(asyncio.Protocol):
                 if acting:
                     side.shaper = Shaper(side, acting, rng)
         transport.set_protocol(client)
+        transport.resume_reading()  # in case the handshake buffer limit paused it
+        if self.config.idle_timeout is not None:
+            watch = IdleWatch(client, self.config.idle_timeout)
+            self.done.add_done_callback(lambda _: watch.cancel())
         data, eof = self.conn.trailing_data
         if data:
             client.data_received(data)

@@ -18,14 +18,17 @@ import fnmatch
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
 from ._protocol import AddressType, AuthMethod, Command, Reply, describe
 
 __all__ = [
     "FROM_CLIENT",
+    "MAX_RECORDS",
     "TO_CLIENT",
     "ConnectionRecord",
     "HandshakeMessage",
@@ -72,6 +75,11 @@ class Outcome(enum.Enum):
     INTERNAL_ERROR = "internal-error"
     #: An injected fault ended the connection (``faults`` says which).
     FAULT = "fault"
+    # -- issue 8: reliability limits --
+    #: The tunnel moved no byte either way for ``idle_timeout`` seconds.
+    IDLE_TIMEOUT = "idle-timeout"
+    #: Refused at accept: ``max_connections`` connections were already open.
+    CONNECTION_LIMIT = "connection-limit"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -454,18 +462,37 @@ class NoMatchingConnection(AssertionError):
     """An assertion about recorded connections failed; the message lists what happened."""
 
 
-class Recorder:
-    """Thread-safe store of the records of one server, reset between tests."""
+#: How many records a server keeps by default; older ones are dropped and counted.
+MAX_RECORDS = 100_000
 
-    def __init__(self, on_end: Callable[[ConnectionRecord], None] | None = None) -> None:
+
+class Recorder:
+    """Thread-safe store of the records of one server, reset between tests.
+
+    At most ``max_records`` records are kept (``None``: no limit); when a new connection
+    would exceed it, the oldest record is dropped and :attr:`dropped` counts it.
+    """
+
+    def __init__(
+        self,
+        on_end: Callable[[ConnectionRecord], None] | None = None,
+        *,
+        max_records: int | None = MAX_RECORDS,
+    ) -> None:
+        if max_records is not None and max_records < 0:
+            raise ValueError(f"max_records must be None or at least 0, got {max_records}")
         self._lock = threading.Condition()
-        self._records: list[LiveRecord] = []
+        self.max_records = max_records
+        self._records: deque[LiveRecord] = deque(maxlen=max_records)
         self._ids = itertools.count(1)
+        self.dropped = 0
         self.on_end = on_end
 
     def new(self, client_address: tuple[str, int]) -> LiveRecord:
         with self._lock:
             record = LiveRecord(id=next(self._ids), client_address=client_address)
+            if len(self._records) == self.max_records:
+                self.dropped += 1
             self._records.append(record)
             self._lock.notify_all()
         return record
@@ -479,7 +506,8 @@ class Recorder:
 
     def clear(self) -> None:
         with self._lock:
-            self._records = []
+            self._records = deque(maxlen=self.max_records)
+            self.dropped = 0
 
     def snapshot(self) -> tuple[ConnectionRecord, ...]:
         with self._lock:
@@ -535,10 +563,16 @@ class Recorder:
     def explain(self, criteria: Mapping[str, Any], *, limit: int = 10) -> str:
         """What was recorded, closest to ``criteria`` first, with the fields that differ."""
         records = self.snapshot()
+        dropped = self.dropped
+        lost = (
+            f" ({dropped} older record(s) dropped: max_records={self.max_records})"
+            if dropped
+            else ""
+        )
         if not records:
-            return "No connections were recorded."
+            return f"No connections were recorded.{lost}"
         ranked = sorted(records, key=lambda r: len(r.mismatches(**criteria)))
-        lines = [f"{len(records)} connection(s) were recorded, closest first:"]
+        lines = [f"{len(records)} connection(s) were recorded{lost}, closest first:"]
         for r in ranked[:limit]:
             lines.append("  " + describe_record(r))
             wrong = r.mismatches(**criteria)
@@ -549,14 +583,35 @@ class Recorder:
         return "\n".join(lines)
 
 
+def _shown_user(r: ConnectionRecord) -> str | None:
+    """The username (or SOCKS 4 USERID) from the bytes the client sent, escaped."""
+    if r.raw_username is not None:
+        return quote_bytes(r.raw_username)
+    if r.user_id is not None:
+        return quote_bytes(r.user_id)
+    return None if r.username is None else quote_text(r.username)
+
+
+def _shown_target(r: ConnectionRecord) -> str:
+    """:attr:`ConnectionRecord.target`, with a domain name shown from its raw bytes."""
+    if r.address_type == AddressType.DOMAIN and r.raw_address is not None:
+        return f"{escape_bytes(r.raw_address)}:{r.port}"
+    return escape_text(r.target)
+
+
 def describe_record(r: ConnectionRecord) -> str:
-    """One line: ``#3 127.0.0.1:40512 SOCKS5 CONNECT example.test:80 (DOMAIN) → REP 0x00 …``."""
+    """One line: ``#3 127.0.0.1:40512 SOCKS5 CONNECT example.test:80 (DOMAIN) → REP 0x00 …``.
+
+    Whatever the client sent is shown escaped (see :mod:`pytest_socks5._escape`): the line
+    is always one printable line, and the password is never part of it.
+    """
     client = f"{r.client_address[0]}:{r.client_address[1]}"
-    parts = [f"#{r.id} {client}"]
+    parts = [f"#{r.id} {escape_text(client)}"]
     if r.version is not None:
         parts.append(f"SOCKS{r.version}")
-    if r.username is not None:
-        parts.append(f"user={r.username!r}")
+    user = _shown_user(r)
+    if user is not None:
+        parts.append(f"user={user}")
     if r.command is not None:
         cmd = (
             Command(r.command).name
@@ -564,9 +619,9 @@ def describe_record(r: ConnectionRecord) -> str:
             else f"CMD 0x{r.command:02x}"
         )
         atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
-        parts.append(f"{cmd} {r.target} (ATYP {atyp})")
+        parts.append(f"{cmd} {_shown_target(r)} (ATYP {atyp})")
         if r.mapped_to is not None:
-            parts.append(f"mapped to {r.mapped_to}")
+            parts.append(f"mapped to {escape_text(r.mapped_to)}")
         if r.bind_peer_address is not None:
             parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
     elif r.chosen_method is not None:
@@ -591,7 +646,10 @@ def describe_record(r: ConnectionRecord) -> str:
     else:
         parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
     if r.faults:
-        parts.append("faults: " + ", ".join(r.faults))
+        parts.append("faults: " + ", ".join(escape_text(f) for f in r.faults))
     if r.error:
-        parts.append(f"error: {r.error.splitlines()[-1] if r.error else ''}")
+        # The last line of a traceback is the exception; escape_text shows any other
+        # line-breaking character instead of obeying it.
+        last = r.error.rstrip("\n").rsplit("\n", 1)[-1]
+        parts.append(f"error: {escape_text(last)}")
     return " ".join(parts)

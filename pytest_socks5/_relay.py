@@ -17,7 +17,7 @@ from typing import cast
 from ._recording import CloseHow, LiveRecord, Outcome
 from ._shaping import Shaper, reset_transport
 
-__all__ = ["WRITE_HIGH_WATER", "RelaySide"]
+__all__ = ["WRITE_HIGH_WATER", "IdleWatch", "RelaySide"]
 
 #: Bytes a side may have queued for writing before the other side stops being read.
 WRITE_HIGH_WATER = 1024 * 1024
@@ -150,3 +150,61 @@ def _close_how(exc: Exception | None) -> CloseHow:
     if exc is None:
         return "fin"
     return "rst" if isinstance(exc, ConnectionError) else "error"
+
+
+class IdleWatch:
+    """Close a tunnel that moved no byte either way for ``timeout`` seconds (issue 8).
+
+    It costs nothing per chunk: every ``timeout / 4`` seconds it compares the record's
+    byte counters and both write queues with what it saw last, so a tunnel is closed
+    between ``timeout`` and ``1.25 * timeout`` seconds after its last byte moved. Sides
+    with nothing queued get a FIN; a side whose peer stopped reading (bytes queued that
+    cannot be delivered) is aborted.
+    """
+
+    def __init__(self, side: RelaySide, timeout: float) -> None:
+        self.side = side
+        self.timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._seen = self._moved()
+        self._since = self._loop.time()
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(timeout / 4, self._check)
+
+    def _moved(self) -> tuple[int, ...]:
+        """Bytes read from each side and bytes still queued for each side: any change is
+        traffic (a slow reader draining its queue is not idle)."""
+        record, sides = self.side.record, (self.side, self.side.peer)
+        queued = (
+            s.transport.get_write_buffer_size() if s and s.transport and not s.lost else -1
+            for s in sides
+        )
+        return (record.bytes_from_client, record.bytes_to_client, *queued)
+
+    def _check(self) -> None:
+        now, moved = self._loop.time(), self._moved()
+        if moved != self._seen:
+            self._seen, self._since = moved, now
+        elif now - self._since >= self.timeout:
+            self._handle = None
+            self._expire()
+            return
+        self._handle = self._loop.call_later(self.timeout / 4, self._check)
+
+    def _expire(self) -> None:
+        self.side.record.end(
+            Outcome.IDLE_TIMEOUT,
+            closed_by="server",
+            error=f"no bytes either way for {self.timeout:g}s (idle_timeout)",
+        )
+        for side in (self.side, self.side.peer):
+            if side is not None and side.transport is not None and not side.lost:
+                if side.transport.get_write_buffer_size():
+                    side.transport.abort()
+                else:
+                    side.transport.close()
+
+    def cancel(self) -> None:
+        """Stop watching (the tunnel has ended)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -25,7 +25,7 @@ from ._environ import ProxyEnvironment
 from ._hosts import HostMap
 from ._options import ISSUE5_OPTIONS, issue5_options
 from ._protocol import Socks4Reply
-from ._recording import ConnectionRecord, Recorder
+from ._recording import MAX_RECORDS, ConnectionRecord, Recorder
 from ._rules import Rule
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
@@ -93,6 +93,12 @@ class SOCKS5Server(RecordQueries):
         none and costs nothing. Captured connections use the ordinary relay even with
         ``splice``, which never brings the bytes into Python.
     :param on_connection_end: called (on the server's thread) with each finished record.
+    :param idle_timeout: seconds an open tunnel may move no byte either way before the
+        server closes it (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) for no limit.
+    :param max_connections: connections open at once; one more is closed at accept and
+        recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
+    :param max_records: records kept; past it the oldest is dropped and counted in
+        :attr:`dropped_records`. ``None`` for no limit.
     """
 
     def __init__(
@@ -120,6 +126,9 @@ class SOCKS5Server(RecordQueries):
         capture_payload: int = 0,
         backlog: int = 1024,
         on_connection_end: Callable[[ConnectionRecord], None] | None = None,
+        idle_timeout: float | None = None,
+        max_connections: int | None = None,
+        max_records: int | None = MAX_RECORDS,
     ) -> None:
         if host not in _LOOPBACK and not host.startswith("127."):
             warnings.warn(
@@ -138,6 +147,8 @@ class SOCKS5Server(RecordQueries):
             host_map=dict(host_map or {}),
             splice=splice,
             capture_payload=capture_payload,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
             **issue5_options(
                 hermetic=hermetic,
                 allow=allow,
@@ -148,7 +159,7 @@ class SOCKS5Server(RecordQueries):
                 socks4_user_id_reply=socks4_user_id_reply,
             ),
         )
-        self._recorder = Recorder(on_end=on_connection_end)
+        self._recorder = Recorder(on_end=on_connection_end, max_records=max_records)
         self._engine = Engine(
             self._hosts,
             port,
@@ -220,7 +231,10 @@ class SOCKS5Server(RecordQueries):
 
         with_timeout = asyncio.run_coroutine_threadsafe(drain(), loop)
         try:
-            with_timeout.result(5)
+            # A name lookup still running in the executor is not worth failing a stop
+            # over; the thread ends on its own when the lookup does.
+            with contextlib.suppress(TimeoutError):
+                with_timeout.result(5)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
@@ -305,6 +319,15 @@ class SOCKS5Server(RecordQueries):
         """``socks5h://…`` — the client sends names to the proxy to resolve."""
         return self._url("socks5h")
 
+    @property
+    def url_masked(self) -> str:
+        """:attr:`url` with the password shown as ``***``: for logs and reprs, where a
+        password must not appear unless asked for (with :attr:`url`)."""
+        user = self._engine.config.auth.first_user()
+        if user is None:
+            return self.url_for()
+        return self.url_for(username=user[0]).replace("@", ":***@", 1)
+
     def _url(self, scheme: str) -> str:
         user = self._engine.config.auth.first_user()
         if user is None:
@@ -337,6 +360,8 @@ class SOCKS5Server(RecordQueries):
             "socks4",
             "host_map",
             "capture_payload",
+            "idle_timeout",
+            "max_connections",
         } | ISSUE5_OPTIONS
         unknown = set(options) - known
         if unknown:
@@ -423,6 +448,11 @@ class SOCKS5Server(RecordQueries):
         }
 
     @property
+    def dropped_records(self) -> int:
+        """Records dropped since the last :meth:`reset` because ``max_records`` were kept."""
+        return self._recorder.dropped
+
+    @property
     def errors(self) -> list[str]:
         """Tracebacks of internal errors since the last :meth:`reset`."""
         return list(self._engine.errors)
@@ -446,8 +476,9 @@ class SOCKS5Server(RecordQueries):
         return ProxyEnvironment(self.url_remote_dns if remote_dns else self.url, no_proxy=no_proxy)
 
     def __repr__(self) -> str:
-        state = self.url if self._engine.sockets and self.is_running else "not running"
-        return f"<SOCKS5Server {state}>"
+        if not (self._engine.sockets and self.is_running):
+            return "<SOCKS5Server not running>"
+        return f"<SOCKS5Server {self.url_masked}>"
 
 
 class _Upper(contextlib.AbstractContextManager[None]):

@@ -41,6 +41,7 @@ _LISTEN_KEYS = frozenset({"host", "port", "backlog"})
 _RUNTIME_KEYS = (
     frozenset({"users", "validator", "connect_timeout", "handshake_timeout", "socks4", "host_map"})
     | {"faults", "capture_payload"}
+    | {"idle_timeout", "max_connections"}  # issue 8
     | ISSUE5_OPTIONS  # BIND, UDP ASSOCIATE, SOCKS 4 user ids, destination rules
 )
 _TRANSCRIPT_MODES = ("failed", "all", "never")
@@ -170,7 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "socks5(**options): configure the socks5_server fixture for this test; "
         "options: users, validator, connect_timeout, handshake_timeout, socks4, host_map, "
         "faults, hermetic, allow, rules, bind_timeout, udp_faults, socks4_user_ids, "
-        "socks4_user_id_reply, capture_payload (and host/port/backlog for a dedicated server)",
+        "socks4_user_id_reply, capture_payload, idle_timeout, max_connections "
+        "(and host/port/backlog for a dedicated server)",
     )
     config.stash[_SETTINGS] = _read_settings(config)
 

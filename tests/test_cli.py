@@ -11,7 +11,10 @@ from .helpers import socks5_tunnel
 
 def test_cli_serves_logs_and_exits_cleanly_on_ctrl_c(echo_server) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_socks5", "--port", "0", "--user", "alice:s3:cret"],
+        [
+            *(sys.executable, "-m", "pytest_socks5", "--port", "0"),
+            *("--user", "alice:s3:cret", "--show-credentials"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

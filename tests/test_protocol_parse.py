@@ -431,6 +431,9 @@ def test_socks4a_with_unusable_domain_is_rejected(domain: bytes) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         parse_socks4_request(data)
     assert info.value.response == SOCKS4_REJECTED
+    # The request is attached so that the server records what was asked (issue 8).
+    assert info.value.request is not None
+    assert info.value.request.domain == domain
 
 
 # -- UDP datagrams (RFC 1928 §7) -------------------------------------------------------------

@@ -9,6 +9,7 @@ import requests
 
 def test_the_command_line_proxy(website):
     command = [sys.executable, "-m", "pytest_socks5", "--port", "0", "--user", "alice:s3cret"]
+    command.append("--show-credentials")  # print a URL with the password, ready to use
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8"
     ) as proxy:

@@ -132,6 +132,12 @@ class ServerConnection:
             self._eof = True
 
     @property
+    def buffered(self) -> int:
+        """How many received bytes are not parsed yet (payload sent before the reply
+        included): what an I/O layer bounds to keep a client from filling its memory."""
+        return len(self._buffer)
+
+    @property
     def client_eof(self) -> bool:
         """Whether the client has closed its write side."""
         return self._eof

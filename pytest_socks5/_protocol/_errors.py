@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._messages import Request
+    from ._messages import Request, Socks4Request
 
 __all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
 
@@ -31,7 +31,11 @@ class RemoteProtocolError(ProtocolError):
     """
 
     def __init__(
-        self, message: str, *, response: bytes = b"", request: Request | None = None
+        self,
+        message: str,
+        *,
+        response: bytes = b"",
+        request: Request | Socks4Request | None = None,
     ) -> None:
         super().__init__(message)
         self.response = response

@@ -225,18 +225,20 @@ def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
     if domain_end < 0:
         return None
     domain = bytes(buf[end:domain_end])
-    try:
-        validate_domain(domain)
-    except ValueError as exc:
-        raise RemoteProtocolError(f"unusable SOCKS4a domain: {exc}", response=rejected) from None
     request = Socks4Request(
         command=command,
         port=port,
         ip=ip,
         user_id=user_id,
         domain=domain,
-        host=domain.decode("utf-8"),
+        host=domain.decode("utf-8", "backslashreplace"),
     )
+    try:
+        validate_domain(domain)
+    except ValueError as exc:
+        raise RemoteProtocolError(
+            f"unusable SOCKS4a domain: {exc}", response=rejected, request=request
+        ) from None
     return request, domain_end + 1
 
 
