@@ -26,6 +26,7 @@ def echo():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield listener.getsockname()
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above; close() alone does not
     listener.close()
     thread.join(5)
 
