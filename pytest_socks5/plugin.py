@@ -47,7 +47,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="seed for faults with a probability (default: ini socks5_seed or 0)",
     )
+    group.addoption(
+        "--socks5-user",
+        dest="socks5_users",
+        action="append",
+        default=None,
+        metavar="NAME:PASSWORD",
+        help="a user the socks5_server fixture accepts, requiring username/password "
+        "authentication; repeat for several (default: ini socks5_users, or no authentication)",
+    )
     parser.addini("socks5_seed", default="0", help="seed for faults with a probability")
+    parser.addini(
+        "socks5_users",
+        type="args",
+        default=[],
+        help="NAME:PASSWORD pairs the socks5_server fixture accepts, requiring "
+        "username/password authentication (default: none, no authentication)",
+    )
     parser.addini(
         "socks5_host",
         default="127.0.0.1",
@@ -56,6 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _users(config)  # a malformed NAME:PASSWORD stops the run here, saying which
     config.addinivalue_line(
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
@@ -67,12 +84,41 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     host = _host(config)
-    return f"pytest-socks5 {__version__}: socks5_server listens on {host} (started on first use)"
+    users = _users(config)
+    auth = f", {len(users)} user(s) required" if users else ""
+    return (
+        f"pytest-socks5 {__version__}: socks5_server listens on {host}{auth} "
+        "(started on first use)"
+    )
 
 
 def _seed(config: pytest.Config) -> int:
     value = config.getoption("socks5_seed")
     return int(value if value is not None else config.getini("socks5_seed"))
+
+
+def _users(config: pytest.Config) -> dict[str, str]:
+    """``--socks5-user`` (all of them) or else the ``socks5_users`` ini pairs."""
+    pairs = config.getoption("socks5_users") or config.getini("socks5_users")
+    users: dict[str, str] = {}
+    for pair in pairs:
+        name, colon, password = pair.partition(":")
+        if not name or not colon:
+            raise pytest.UsageError(
+                f"socks5 users are NAME:PASSWORD (the password may be empty), got {pair!r}"
+            )
+        users[name] = password
+    return users
+
+
+def _defaults(config: pytest.Config) -> dict[str, Any]:
+    """SOCKS5Server arguments from the command line and ini: the fixtures' defaults, under
+    whatever ``socks5_server_options`` returns."""
+    defaults: dict[str, Any] = {"seed": _seed(config)}
+    users = _users(config)
+    if users:
+        defaults["users"] = users
+    return defaults
 
 
 def _host(config: pytest.Config) -> str:
@@ -104,7 +150,7 @@ def socks5_session_server(
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
     host, port = socks5_listen_address
-    options = {"seed": _seed(request.config), **socks5_server_options}
+    options = {**_defaults(request.config), **socks5_server_options}
     server = SOCKS5Server(host, port, **options)
     server.start()
     try:
@@ -146,7 +192,7 @@ def socks5_server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
-        kwargs = {"host": host, "port": port, "seed": _seed(request.config), **defaults, **options}
+        kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
         with SOCKS5Server(**kwargs) as server:
             yield server
             _check_errors(server)
