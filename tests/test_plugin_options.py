@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,22 @@ def test_a_malformed_user_is_a_usage_error(pytester: pytest.Pytester, bad: str) 
     result = pytester.runpytest("-p", "no:cacheprovider", "--socks5-user", bad)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*NAME:PASSWORD*got {bad!r}*"])
+
+
+def test_the_pyproject_example_in_the_reference(pytester: pytest.Pytester) -> None:
+    example = Path(__file__).parent.parent / "docs" / "examples" / "suite_options.toml"
+    text = example.read_text(encoding="utf-8")
+    if find_spec("pytest_asyncio"):
+        text += 'asyncio_default_fixture_loop_scope = "function"\n'
+    pytester.makefile(".toml", pyproject=text)
+    pytester.makepyfile(
+        """
+        def test_it(socks5_server):
+            assert socks5_server.users == {"ci": "ci-password", "bob": "p w"}
+            assert socks5_server.url.startswith("socks5://ci:ci-password@localhost:")
+            assert len(socks5_server.listen_addresses) in (1, 2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["pytest-socks5 *: * on localhost, 2 user(s) required *"])

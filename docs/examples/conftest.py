@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 #: Directory holding a conftest.py that the suite-defaults example runs with pytester.
-collect_ignore = ["suite_defaults"]
+collect_ignore = ["suite_defaults", "xdist_project"]
 
 PROXY_VARIABLES = (
     "ALL_PROXY",
