@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-#: Directory holding a conftest.py that the suite-defaults example runs with pytester.
+#: Example projects that tests run as pytest sessions of their own, with pytester.
 collect_ignore = ["suite_defaults", "xdist_project"]
 
 PROXY_VARIABLES = (
