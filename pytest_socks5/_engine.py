@@ -90,6 +90,9 @@ class Engine:
         self.sockets: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
         self._active: set[Handshake] = set()
+        #: Bumped by SOCKS5Server.reset(): connections left open by an earlier test do
+        #: not count towards this test's max_connections.
+        self.generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -103,6 +106,11 @@ class Engine:
             sockname = server.sockets[0].getsockname()
             port = sockname[1]
             self.sockets.append((sockname[0], sockname[1]))
+
+    def open_connections(self) -> int:
+        """Connections open now that were accepted since the last reset."""
+        generation = self.generation
+        return sum(1 for h in list(self._active) if h.generation == generation)
 
     async def _listen(self, host: str, port: int) -> asyncio.Server:
         server = await asyncio.get_running_loop().create_server(

@@ -126,8 +126,9 @@ class Handshake(asyncio.Protocol):
         self.record.capture_payload(self.config.capture_payload)
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.generation = self.engine.generation
         limit = self.config.max_connections
-        if limit is not None and len(self.engine._active) >= limit:
+        if limit is not None and self.engine.open_connections() >= limit:
             self._refuse_over_limit(limit)
             return
         self.engine._active.add(self)

@@ -247,11 +247,23 @@ class SOCKS5Server(RecordQueries):
         self.stop()
 
     async def astart(self) -> Self:
-        """Start in the running event loop (no thread)."""
+        """Start in the running asyncio event loop (no thread).
+
+        The server is built on asyncio: under trio there is no asyncio loop to run in,
+        and ``with SOCKS5Server()`` (or the fixtures) runs it on a thread of its own.
+        """
         if self._loop is not None:
             raise RuntimeError("the server is already running")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "'async with SOCKS5Server()' runs the server in the running asyncio event "
+                "loop, and there is none (trio?): use 'with SOCKS5Server()' or the "
+                "socks5_server fixture, which run it on a thread of its own"
+            ) from None
         await self._engine.start()
-        self._loop, self._owns_loop = asyncio.get_running_loop(), False
+        self._loop, self._owns_loop = loop, False
         return self
 
     async def aclose(self, *, timeout: float = 2.0) -> None:
@@ -374,6 +386,7 @@ class SOCKS5Server(RecordQueries):
 
         Record ``id`` numbers keep counting, so an id is unique for the server's life.
         """
+        self._engine.generation += 1
         self._engine.config = self._default_config
         self._engine.faults.clear()
         for fault in self._default_faults:

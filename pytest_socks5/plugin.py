@@ -92,7 +92,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="seed for faults with a probability (default: ini socks5_seed or 0)",
     )
+    group.addoption(
+        "--socks5-user",
+        dest="socks5_users",
+        action="append",
+        default=None,
+        metavar="NAME:PASSWORD",
+        help="a user the socks5_server fixture accepts, requiring username/password "
+        "authentication; repeat for several (default: ini socks5_users, or no authentication)",
+    )
     parser.addini("socks5_seed", default="0", help="seed for faults with a probability")
+    parser.addini(
+        "socks5_users",
+        type="args",
+        default=[],
+        help="NAME:PASSWORD pairs the socks5_server fixture accepts, requiring "
+        "username/password authentication (default: none, no authentication)",
+    )
     parser.addini(
         "socks5_host",
         default="127.0.0.1",
@@ -166,6 +182,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _users(config)  # a malformed NAME:PASSWORD stops the run here, saying which
     config.addinivalue_line(
         "markers",
         "socks5(**options): configure the socks5_server fixture for this test; "
@@ -218,12 +235,45 @@ def _payload_default(config: pytest.Config) -> dict[str, Any]:
 
 def pytest_report_header(config: pytest.Config) -> str:
     host = _host(config)
-    return f"pytest-socks5 {__version__}: socks5_server listens on {host} (started on first use)"
+    users = _users(config)
+    auth = f", {len(users)} user(s) required" if users else ""
+    return (
+        f"pytest-socks5 {__version__}: socks5_server listens on {host}{auth} "
+        "(started on first use)"
+    )
 
 
 def _seed(config: pytest.Config) -> int:
     value = config.getoption("socks5_seed")
     return int(value if value is not None else config.getini("socks5_seed"))
+
+
+def _users(config: pytest.Config) -> dict[str, str]:
+    """``--socks5-user`` (all of them) or else the ``socks5_users`` ini pairs."""
+    pairs = config.getoption("socks5_users") or config.getini("socks5_users")
+    users: dict[str, str] = {}
+    for pair in pairs:
+        name, colon, password = pair.partition(":")
+        if not name or not colon:
+            raise pytest.UsageError(
+                f"socks5 users are NAME:PASSWORD (the password may be empty), got {pair!r}"
+            )
+        users[name] = password
+    return users
+
+
+def _defaults(config: pytest.Config) -> dict[str, Any]:
+    """SOCKS5Server arguments from the command line and ini: the fixtures' defaults, under
+    whatever ``socks5_server_options`` returns."""
+    defaults: dict[str, Any] = {
+        "seed": _seed(config),
+        **_ini_options(config),
+        **_payload_default(config),
+    }
+    users = _users(config)
+    if users:
+        defaults["users"] = users
+    return defaults
 
 
 def _host(config: pytest.Config) -> str:
@@ -264,12 +314,7 @@ def socks5_session_server(
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
     host, port = socks5_listen_address
-    options = {
-        "seed": _seed(request.config),
-        **_ini_options(request.config),
-        **_payload_default(request.config),
-    }
-    options.update(socks5_server_options)
+    options = {**_defaults(request.config), **socks5_server_options}
     server = SOCKS5Server(host, port, **options)
     server.start()
     try:
@@ -356,12 +401,7 @@ def socks5_server(
     if options.keys() & _LISTEN_KEYS:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
-        ini = {
-            "seed": _seed(request.config),
-            **_ini_options(request.config),
-            **_payload_default(request.config),
-        }
-        kwargs = {"host": host, "port": port, **ini, **defaults, **options}
+        kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
         with SOCKS5Server(**kwargs) as server:
             watched = _watch(item, "socks5_server", server)
             yield server

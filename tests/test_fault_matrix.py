@@ -1,8 +1,11 @@
-"""What requests/PySocks, httpx and curl report for each fault: the table in the docs.
+"""What each client reports for each fault: the tables in the docs.
 
-The table (docs/generated/client-errors.csv) is produced by this test, never by hand:
-``SOCKS5_WRITE_MATRIX=1 pytest tests/test_fault_matrix.py`` rewrites it; otherwise the
-test checks it still matches what the installed clients do.
+The tables are produced by this test, never by hand: docs/generated/client-errors.csv
+(requests, httpx and curl side by side, for the faults how-to) and one
+docs/generated/client-errors/<client>.csv per client, for the client pages.
+``SOCKS5_WRITE_MATRIX=1 pytest tests/test_fault_matrix.py`` rewrites them; otherwise the
+test checks they still match what the installed clients do. A table whose client
+versions differ from the installed ones is not compared (the test is skipped).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,9 +41,38 @@ from pytest_socks5.faults import (
     WrongVersion,
 )
 
-TABLE = Path(__file__).parent.parent / "docs" / "generated" / "client-errors.csv"
+GENERATED = Path(__file__).parent.parent / "docs" / "generated"
+TABLE = GENERATED / "client-errors.csv"
 DRIVER = Path(__file__).parent / "fault_matrix_driver.py"
-CLIENTS = ("requests", "httpx", "curl")
+#: Every client the driver knows, and the packages whose versions its table names.
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "requests": ("requests", "PySocks"),
+    "urllib3": ("urllib3", "PySocks"),
+    "pysocks": ("PySocks",),
+    "httpx": ("httpx", "socksio"),
+    "httpx-socks": ("httpx-socks", "httpx"),
+    "aiohttp-socks": ("aiohttp-socks", "aiohttp"),
+    "python-socks": ("python-socks",),
+    "python-socks-asyncio": ("python-socks",),
+    "websockets": ("websockets", "python-socks"),
+    "curl": ("curl",),
+}
+CLIENTS = tuple(PACKAGES)
+#: The clients side by side in the faults how-to.
+SUMMARY = ("requests", "httpx", "curl")
+
+#: What clients meet most that is not a fault: (name, server options, credentials in the
+#: proxy URL, whether the proxy is down).
+SITUATIONS: list[tuple[str, dict[str, Any], dict[str, str], bool]] = [
+    ("proxy requires a password; none sent", {"users": {"alice": "s3cret"}}, {}, False),
+    (
+        "wrong password",
+        {"users": {"alice": "s3cret"}},
+        {"username": "alice", "password": "wrong"},
+        False,
+    ),
+    ("proxy is down (connection refused)", {}, {}, True),
+]
 
 CASES: list[tuple[str, list[Fault]]] = [
     ("no fault", []),
@@ -80,40 +114,71 @@ def run_client(client: str, cases: list[dict[str, str]]) -> dict[str, str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def render(rows: list[list[str]]) -> str:
+def render(clients: tuple[str, ...], rows: list[list[str]]) -> str:
+    """The CSV of ``clients``' columns; ``rows`` hold every client's, in CLIENTS order."""
+    columns = [CLIENTS.index(c) + 1 for c in clients]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["fault", *(f"{c} {_version(c)}" for c in CLIENTS)])
-    writer.writerows(rows)
+    writer.writerow(["fault", *(_label(c, summary=len(clients) > 1) for c in clients)])
+    writer.writerows([row[0], *(row[i] for i in columns)] for row in rows)
     return out.getvalue()
 
 
-def _version(client: str) -> str:
-    if client == "curl":
+def _label(client: str, *, summary: bool) -> str:
+    """``requests 2.34.2`` in the summary; with every package's version on a client page."""
+    versions = [f"{p} {_version(p)}" for p in PACKAGES[client]]
+    name = client if summary else versions.pop(0)
+    head = name if not summary else f"{name} {_version(PACKAGES[client][0])}"
+    if summary or not versions:
+        return head
+    return f"{head} ({', '.join(versions)})"
+
+
+def _version(package: str) -> str:
+    if package == "curl":
         line = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
         return line.split()[1]
-    return version(client)
+    return version(package)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None and not os.environ.get("CI"), reason="needs curl")
 def test_client_error_table(socks5_server_factory, http_server) -> None:
     url = f"http://{http_server[0]}:{http_server[1]}/"
     cases = []
+    for name, options, credentials, down in SITUATIONS:
+        server: SOCKS5Server = socks5_server_factory(**options)
+        if down:
+            server.down()
+        cases.append({"name": name, "proxy": server.url_for(**credentials), "url": url})
     for name, faults in CASES:
-        server: SOCKS5Server = socks5_server_factory(faults=faults, handshake_timeout=None)
+        server = socks5_server_factory(faults=faults, handshake_timeout=None)
         cases.append({"name": name, "proxy": server.url, "url": url})
-    results = {client: run_client(client, cases) for client in CLIENTS}
-    rows = [[name, *(results[c][name] for c in CLIENTS)] for name, _ in CASES]
-    assert rows[0][1:] == ["ok (200)", "ok (200)", "ok (exit 0)"], "baseline must work"
-    table = render(rows)
-    if os.environ.get("SOCKS5_WRITE_MATRIX"):
-        TABLE.write_text(table)
-    documented = TABLE.read_text()
-    if documented.splitlines()[0] != table.splitlines()[0]:
-        pytest.skip(
-            "the installed client versions differ from the documented table's "
-            f"({documented.splitlines()[0]!r}); regenerate it with SOCKS5_WRITE_MATRIX=1"
+    # The clients run side by side: each child process mostly waits on its timeouts.
+    with ThreadPoolExecutor(len(CLIENTS)) as pool:
+        outputs = dict(
+            zip(CLIENTS, pool.map(run_client, CLIENTS, [cases] * len(CLIENTS)), strict=True)
         )
-    assert table == documented, (
-        "regenerate docs/generated/client-errors.csv with SOCKS5_WRITE_MATRIX=1"
-    )
+    rows = [[case["name"], *(outputs[c][case["name"]] for c in CLIENTS)] for case in cases]
+    baseline = rows[len(SITUATIONS)]
+    assert baseline[0] == "no fault"
+    for client, outcome in zip(CLIENTS, baseline[1:], strict=True):
+        assert outcome.startswith("ok ("), f"baseline must work: {client} said {outcome}"
+
+    tables = {TABLE: render(SUMMARY, rows)}
+    tables |= {GENERATED / "client-errors" / f"{c}.csv": render((c,), rows) for c in CLIENTS}
+    if os.environ.get("SOCKS5_WRITE_MATRIX"):
+        for path, table in tables.items():
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(table)
+    stale = []
+    for path, table in tables.items():
+        documented = path.read_text()
+        if documented.splitlines()[0] != table.splitlines()[0]:
+            stale.append(f"{path.name}: {documented.splitlines()[0]!r}")
+            continue
+        assert table == documented, f"regenerate {path} with SOCKS5_WRITE_MATRIX=1"
+    if stale:
+        pytest.skip(
+            "the installed client versions differ from these documented tables' "
+            f"({'; '.join(stale)}); regenerate them with SOCKS5_WRITE_MATRIX=1"
+        )

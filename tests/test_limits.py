@@ -330,3 +330,14 @@ def test_payload_sent_before_a_slow_dial_is_bounded_then_relayed_intact() -> Non
         assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
         (record,) = server.wait_for_connections(1, ended=True)
         assert record.bytes_from_client == len(payload)
+
+
+def test_connections_left_open_by_an_earlier_test_do_not_count(echo_server) -> None:
+    """The session server is reset between tests; so is what max_connections counts."""
+    from .helpers import socks5_tunnel
+
+    with SOCKS5Server() as server, socks5_tunnel(server.address, *echo_server):
+        server.reset()  # a new test begins while the last one's tunnel is still open
+        server.configure(max_connections=1)
+        with socks5_tunnel(server.address, *echo_server) as (_, reply):
+            assert reply[1] == 0

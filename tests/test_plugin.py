@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from importlib.util import find_spec
 
 import pytest
 
@@ -26,6 +27,7 @@ def echo():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield listener.getsockname()
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above; close() alone does not
     listener.close()
     thread.join(5)
 
@@ -47,7 +49,10 @@ def tunnel(proxy, target, auth=None):
 """
 
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+#: pytest-asyncio warns without a loop scope; without pytest-asyncio the option is unknown.
+INI = "[pytest]\n" + (
+    "asyncio_default_fixture_loop_scope = function\n" if find_spec("pytest_asyncio") else ""
+)
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-#: Directories of examples that run as pytest sessions of their own, through pytester.
-collect_ignore = ["suite_defaults", "debugging"]
+#: Example projects that tests run as pytest sessions of their own, with pytester.
+collect_ignore = ["suite_defaults", "debugging", "xdist_project"]
 
 PROXY_VARIABLES = (
     "ALL_PROXY",

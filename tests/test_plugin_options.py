@@ -1,0 +1,126 @@
+"""The command-line and ini options a suite sets once: ``socks5_users``/``--socks5-user``
+(with ``socks5_host``/``--socks5-host`` and ``socks5_seed`` tested in test_plugin.py)."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+INI = "[pytest]\n" + (
+    "asyncio_default_fixture_loop_scope = function\n" if find_spec("pytest_asyncio") else ""
+)
+
+TESTS = """
+import socket, pytest
+
+def authenticate(server, user, password):
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"\\x05\\x01\\x02")
+        assert sock.recv(2) == b"\\x05\\x02"
+        user, password = user.encode(), password.encode()
+        sock.sendall(b"\\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        return sock.recv(2) == b"\\x01\\x00"
+
+def test_defaults(socks5_server):
+    assert socks5_server.users == EXPECTED_USERS
+    first, first_password = next(iter(socks5_server.users.items()))
+    assert socks5_server.url.startswith(f"socks5://{first}:")
+    for user, password in socks5_server.users.items():
+        assert authenticate(socks5_server, user, password)
+    assert not authenticate(socks5_server, first, first_password + "x")
+
+@pytest.mark.socks5(users={"mallory": "m"})
+def test_marker_wins_for_one_test(socks5_server):
+    assert socks5_server.users == {"mallory": "m"}
+
+@pytest.mark.socks5(port=0)
+def test_a_dedicated_server_gets_them_too(socks5_server):
+    assert socks5_server.users and "mallory" not in socks5_server.users
+
+def test_factory_servers_do_not(socks5_server_factory):
+    assert socks5_server_factory().users == {}
+"""
+
+
+def project(pytester: pytest.Pytester, expected: dict[str, str]) -> pytest.Pytester:
+    pytester.makepyfile(test_users=TESTS.replace("EXPECTED_USERS", repr(expected)))
+    return pytester
+
+
+def test_ini_users(pytester: pytest.Pytester) -> None:
+    project(pytester, {"alice": "s3cret", "bob": "p w:x", "carol": ""})
+    pytester.makeini(INI + "socks5_users = alice:s3cret 'bob:p w:x' carol:\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["pytest-socks5 *: * on 127.0.0.1, 3 user(s) required *"])
+    result.stdout.fnmatch_lines(
+        ["pytest-socks5 *: socks5_server listens on 127.0.0.1, 3 user(s)*"]
+    )
+
+
+def test_command_line_users_replace_the_ini_ones(pytester: pytest.Pytester) -> None:
+    project(pytester, {"dave": "d1", "ünï": "pä@:%"})
+    pytester.makeini(INI + "socks5_users = alice:s3cret\n")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--socks5-user", "dave:d1", "--socks5-user", "ünï:pä@:%"
+    )
+    result.assert_outcomes(passed=4)
+
+
+def test_socks5_server_options_win_over_the_ini(pytester: pytest.Pytester) -> None:
+    project(pytester, {"erin": "e"})
+    pytester.makeini(INI + "socks5_users = alice:s3cret\n")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def socks5_server_options():
+            return {"users": {"erin": "e"}}
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
+def test_no_users_by_default(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        """
+        def test_it(socks5_server):
+            assert socks5_server.users == {}
+            assert "@" not in socks5_server.url
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "user(s)" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("bad", ["alice", ":nobody"])
+def test_a_malformed_user_is_a_usage_error(pytester: pytest.Pytester, bad: str) -> None:
+    pytester.makeini(INI)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--socks5-user", bad)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*NAME:PASSWORD*got {bad!r}*"])
+
+
+def test_the_pyproject_example_in_the_reference(pytester: pytest.Pytester) -> None:
+    example = Path(__file__).parent.parent / "docs" / "examples" / "suite_options.toml"
+    text = example.read_text(encoding="utf-8")
+    if find_spec("pytest_asyncio"):
+        text += 'asyncio_default_fixture_loop_scope = "function"\n'
+    pytester.makefile(".toml", pyproject=text)
+    pytester.makepyfile(
+        """
+        def test_it(socks5_server):
+            assert socks5_server.users == {"ci": "ci-password", "bob": "p w"}
+            assert socks5_server.url.startswith("socks5://ci:ci-password@localhost:")
+            assert len(socks5_server.listen_addresses) in (1, 2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["pytest-socks5 *: * on localhost, 2 user(s) required *"])
