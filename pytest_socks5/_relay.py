@@ -115,7 +115,7 @@ class RelaySide(asyncio.Protocol):
         peer = self.peer
         if peer is not None and peer.transport is not None and not peer.lost:
             if exc is not None:
-                peer.transport.abort()
+                reset_transport(peer.transport)  # pass the reset on as a reset, not a FIN
             else:
                 peer.transport.close()
         if peer is None or peer.lost:
