@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_socks5 import AddressType, Outcome, SOCKS5Server
+from pytest_socks5._splice import AVAILABLE as SPLICE_AVAILABLE
 
 from .helpers import (
     connect,
@@ -23,9 +24,12 @@ from .helpers import (
 )
 
 
-@pytest.fixture
-def server() -> Iterator[SOCKS5Server]:
-    with SOCKS5Server() as server:
+@pytest.fixture(params=[False, True], ids=["relay", "splice"])
+def server(request: pytest.FixtureRequest) -> Iterator[SOCKS5Server]:
+    """Every tunnel test runs on the ordinary relay and on the zero-copy splice relay."""
+    if request.param and not SPLICE_AVAILABLE:
+        pytest.skip("os.splice is Linux-only")
+    with SOCKS5Server(splice=request.param) as server:
         yield server
 
 
@@ -213,3 +217,19 @@ def test_stop_closes_open_tunnels_promptly(echo_server) -> None:
         t for t in set(threading.enumerate()) - before if t.name.startswith("pytest-socks5")
     ]
     assert leftover == [], "the server's thread must be gone"
+
+
+def test_a_reset_is_passed_on(server: SOCKS5Server) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socks5_tunnel(server.address, *listener.getsockname()) as (sock, _):
+            conn, _ = listener.accept()
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            conn.close()  # RST
+            with pytest.raises(ConnectionResetError):
+                sock.recv(10)
+    (record,) = server.wait_for_connections(1, ended=True)
+    assert record.outcome is Outcome.RESET
