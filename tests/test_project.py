@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import pytest_socks5
 
 ROOT = Path(__file__).parent.parent
@@ -73,3 +75,12 @@ def test_no_merge_conflict_markers_are_left_behind() -> None:
             if any(line.startswith(markers) for line in text.splitlines(keepends=True)):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"```python\n(.+?)\n```", text, re.S)
+    assert example is not None
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_readme=example.group(1))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
