@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -425,7 +424,7 @@ class Handshake(asyncio.Protocol):
             if unparsed := self.conn.buffered_data:
                 record.received("unparsed", unparsed)
             if exc.request is not None:
-                self._note_request(exc.request)
+                self.record.note_request(exc.request)
             if record.version is not None and len(exc.response) >= 8:
                 record.reply = exc.response[1]  # a REP (SOCKS5) or CD (SOCKS4) byte
             self._reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
@@ -446,7 +445,7 @@ class Handshake(asyncio.Protocol):
         first = await self._next_event()
         if isinstance(first, Socks4Request):
             record.version = 4
-            self._note_request(first)
+            self.record.note_request(first)
             return first
         assert isinstance(first, Greeting)
         record.version = 5
@@ -489,28 +488,8 @@ class Handshake(asyncio.Protocol):
                 return None
         request = await self._next_event()
         assert isinstance(request, Request)
-        self._note_request(request)
+        self.record.note_request(request)
         return request
-
-    def _note_request(self, request: Request | Socks4Request) -> None:
-        record = self.record
-        if record.version is None:  # a request refused while parsing (issue 8)
-            record.version = 4 if isinstance(request, Socks4Request) else 5
-        record.command = request.command
-        record.host = request.host
-        record.port = request.port
-        if isinstance(request, Request):
-            record.address_type = request.address_type
-            record.raw_address = request.raw_address
-        else:
-            record.user_id = request.user_id
-            if request.domain is not None:
-                record.address_type = AddressType.DOMAIN
-                record.raw_address = request.domain
-            else:
-                record.address_type = AddressType.IPV4
-                record.raw_address = socket.inet_aton(request.ip)
-            record.username = request.user_id.decode("utf-8", "backslashreplace")
 
     async def _dial(self, host: str, port: int) -> RelaySide | Reply:
         """Apply ``host_map`` (an address, a virtual destination, or unresolvable), then

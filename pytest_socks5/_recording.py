@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import fnmatch
+import ipaddress
 import itertools
 import threading
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
-from ._protocol import AddressType, AuthMethod, Command, Reply, describe
+from ._protocol import AddressType, AuthMethod, Command, Reply, Request, Socks4Request, describe
 
 __all__ = [
     "FROM_CLIENT",
@@ -420,6 +421,27 @@ class LiveRecord:
             self.error = error
         self.ended_at = time.time()
         return True
+
+    def note_request(self, request: Request | Socks4Request) -> None:
+        """Fill in what a parsed SOCKS5 or SOCKS 4/4a request says (also for a request
+        refused while parsing, which is why the version may still be unknown)."""
+        if self.version is None:
+            self.version = 4 if isinstance(request, Socks4Request) else 5
+        self.command = request.command
+        self.host = request.host
+        self.port = request.port
+        if isinstance(request, Request):
+            self.address_type = request.address_type
+            self.raw_address = request.raw_address
+            return
+        self.user_id = request.user_id
+        self.username = request.user_id.decode("utf-8", "backslashreplace")
+        if request.domain is not None:
+            self.address_type = AddressType.DOMAIN
+            self.raw_address = request.domain
+        else:
+            self.address_type = AddressType.IPV4
+            self.raw_address = ipaddress.IPv4Address(request.ip).packed
 
     def freeze(self) -> ConnectionRecord:
         values = {name: getattr(self, name) for name in _SHARED_FIELDS}

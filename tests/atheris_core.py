@@ -23,21 +23,16 @@ import atheris
 
 with atheris.instrument_imports(include=["pytest_socks5"]):
     from pytest_socks5._protocol import (
-        NEED_DATA,
-        PAUSED,
-        AuthReply,
         AuthRequest,
         Greeting,
-        MethodSelection,
         RemoteProtocolError,
-        Request,
         ServerConnection,
-        ServerReply,
-        Socks4Request,
-        Socks4Response,
         State,
     )
     from pytest_socks5._recording import LiveRecord, Outcome, describe_record
+
+# After the instrumented imports: this helper reuses the (instrumented) modules above.
+from protocol_driver import Answers, ClientMessage, pump
 
 #: Every answer the RFCs give a misbehaving client (b"": close without a word).
 RFC_ANSWERS = {
@@ -58,51 +53,29 @@ SELF_TEST = os.environ.get("SOCKS5_ATHERIS_SELF_TEST") == "1"
 class Harness:
     def __init__(self, flags: int) -> None:
         self.conn = ServerConnection(socks4=bool(flags & 1))
-        self.method = METHODS[(flags >> 1) & 3]
-        self.auth_ok = not flags & 8
-        self.reply = REPLIES[(flags >> 4) & 3]
-        self.granted = not flags & 64
+        self.answers = Answers(
+            method=METHODS[(flags >> 1) & 3],
+            auth_status=1 if flags & 8 else 0,
+            reply=REPLIES[(flags >> 4) & 3],
+            socks4_status=0x5B if flags & 64 else 0x5A,
+        )
         self.record = LiveRecord(id=1, client_address=("127.0.0.1", 1))
 
-    def note(self, request: Request | Socks4Request) -> None:
+    def note(self, event: ClientMessage) -> None:
+        """Record what the server would, as it would (LiveRecord.note_request)."""
         record = self.record
-        record.command, record.host, record.port = request.command, request.host, request.port
-        if isinstance(request, Request):
-            record.address_type, record.raw_address = request.address_type, request.raw_address
+        if isinstance(event, Greeting):
+            if SELF_TEST and event.methods == (0x42,):
+                raise RuntimeError("self-test: the harness reports this input")
+            record.version, record.offered_methods = 5, event.methods
+        elif isinstance(event, AuthRequest):
+            record.raw_username, record.raw_password = event.username, event.password
+            record.username = event.username.decode("utf-8", "backslashreplace")
         else:
-            record.user_id = request.user_id
-            record.raw_address = request.domain
-            record.address_type = 3 if request.domain is not None else 1
-            record.username = request.user_id.decode("utf-8", "backslashreplace")
+            record.note_request(event)
 
     def pump(self) -> None:
-        conn, record = self.conn, self.record
-        while conn.state not in (State.CLOSED, State.ESTABLISHED):
-            event = conn.next_event()
-            if event is NEED_DATA:
-                return
-            if event is PAUSED:
-                raise AssertionError(f"paused in {conn.state} with every event answered")
-            if isinstance(event, Greeting):
-                if SELF_TEST and event.methods == (0x42,):
-                    raise RuntimeError("self-test: the harness reports this input")
-                record.version, record.offered_methods = 5, event.methods
-                conn.send(MethodSelection(method=self.method))
-            elif isinstance(event, AuthRequest):
-                record.raw_username, record.raw_password = event.username, event.password
-                record.username = event.username.decode("utf-8", "backslashreplace")
-                conn.send(AuthReply(status=0 if self.auth_ok else 1))
-            elif isinstance(event, Request):
-                self.note(event)
-                conn.send(ServerReply(reply=self.reply))
-                if conn.state is State.BIND_SECOND_REPLY:
-                    conn.send(ServerReply(reply=self.reply))
-            else:
-                record.version = 4
-                self.note(event)
-                conn.send(Socks4Response(status=0x5A if self.granted else 0x5B))
-                if conn.state is State.SOCKS4_BIND_SECOND_REPLY:
-                    conn.send(Socks4Response(status=0x5A))
+        pump(self.conn, self.answers, self.note)
 
 
 def one_input(data: bytes) -> None:
@@ -120,7 +93,7 @@ def one_input(data: bytes) -> None:
         if exc.response not in RFC_ANSWERS:
             raise AssertionError(f"not an RFC answer: {exc.response.hex(' ')}") from exc
         if exc.request is not None:
-            harness.note(exc.request)
+            harness.record.note_request(exc.request)
         harness.record.end(Outcome.PROTOCOL_ERROR, closed_by="server", error=str(exc))
     else:
         if harness.conn.state not in (State.CLOSED, State.ESTABLISHED):

@@ -16,22 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_socks5._protocol import (
-    NEED_DATA,
-    PAUSED,
-    AuthReply,
     AuthRequest,
     Greeting,
-    MethodSelection,
     RemoteProtocolError,
     Request,
     ServerConnection,
-    ServerReply,
     Socks4Request,
-    Socks4Response,
     State,
     UdpDatagram,
     parse_udp_datagram,
 )
+
+from .protocol_driver import Answers, pump
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -134,38 +130,6 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(points) if a < b]
 
 
-@dataclass
-class Answers:
-    """How the server answers each client message."""
-
-    method: int = 0
-    auth_status: int = 0
-    reply: int = 0
-    socks4_status: int = 0x5A
-
-
-def pump(conn: ServerConnection, events: list[ClientMessage], answers: Answers) -> None:
-    """Take every event available now, answering each as the server would."""
-    while conn.state not in (State.CLOSED, State.ESTABLISHED):
-        event = conn.next_event()
-        if event is NEED_DATA:
-            return
-        assert event is not PAUSED, f"paused in {conn.state} although every event was answered"
-        events.append(event)
-        if isinstance(event, Greeting):
-            conn.send(MethodSelection(method=answers.method))
-        elif isinstance(event, AuthRequest):
-            conn.send(AuthReply(status=answers.auth_status))
-        elif isinstance(event, Request):
-            conn.send(ServerReply(reply=answers.reply))
-            if conn.state is State.BIND_SECOND_REPLY:
-                conn.send(ServerReply(reply=answers.reply))
-        else:
-            conn.send(Socks4Response(status=answers.socks4_status))
-            if conn.state is State.SOCKS4_BIND_SECOND_REPLY:
-                conn.send(Socks4Response(status=answers.socks4_status))
-
-
 def feed(
     chunks: list[bytes], *, eof: bool, answers: Answers, socks4: bool = True
 ) -> tuple[list[ClientMessage], ServerConnection]:
@@ -173,10 +137,10 @@ def feed(
     events: list[ClientMessage] = []
     for chunk in chunks:
         conn.receive_data(chunk)
-        pump(conn, events, answers)
+        pump(conn, answers, events.append)
     if eof:
         conn.receive_data(b"")
-        pump(conn, events, answers)
+        pump(conn, answers, events.append)
     return events, conn
 
 

@@ -14,6 +14,7 @@ from pytest_socks5 import (
     Outcome,
     SOCKS5Server,
 )
+from pytest_socks5._protocol import Request, Socks4Request
 from pytest_socks5._recording import LiveRecord, Recorder
 
 from .helpers import socks5_tunnel
@@ -148,3 +149,36 @@ def test_snapshot_is_consistent_while_connections_run(echo_server) -> None:
         (closed,) = server.wait_for_connections(1, ended=True)
     assert open_record.outcome is Outcome.OPEN, "a snapshot does not change afterwards"
     assert closed.bytes_from_client == 3
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (
+            Request(command=1, address_type=3, host="a.test", port=80, raw_address=b"a.test"),
+            {"version": 5, "address_type": 3, "raw_address": b"a.test", "user_id": None},
+        ),
+        (
+            Socks4Request(command=1, port=80, ip="127.0.0.1", user_id=b"me", host="127.0.0.1"),
+            {
+                "version": 4,
+                "address_type": 1,
+                "raw_address": b"\x7f\x00\x00\x01",
+                "username": "me",
+            },
+        ),
+        (
+            Socks4Request(
+                command=1, port=80, ip="0.0.0.1", user_id=b"", domain=b"b.test", host="b.test"
+            ),
+            {"version": 4, "address_type": 3, "raw_address": b"b.test", "host": "b.test"},
+        ),
+    ],
+    ids=["socks5-domain", "socks4-ipv4", "socks4a-domain"],
+)
+def test_note_request_fills_the_record_as_the_wire_said(request_, expected: dict) -> None:
+    live = LiveRecord(id=1, client_address=("127.0.0.1", 1))
+    live.note_request(request_)
+    record = live.freeze()
+    assert {name: getattr(record, name) for name in expected} == expected
+    assert record.port == 80
