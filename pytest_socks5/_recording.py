@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
-from ._protocol import AddressType, AuthMethod, Command, Reply, Request, Socks4Request, describe
+from ._protocol import (
+    AddressType,
+    AuthMethod,
+    Command,
+    Reply,
+    Request,
+    Socks4Request,
+    coerce,
+    describe,
+)
 
 __all__ = [
     "FROM_CLIENT",
@@ -376,6 +385,102 @@ class LiveRecord:
             self.payload_limit = limit
             self.payload_from_client = bytearray()
             self.payload_to_client = bytearray()
+
+    # What happened, in the order it can happen. The server writes a record only
+    # through these methods (and received/sent/note_close/end below).
+
+    def greeted(self, methods: tuple[int, ...]) -> None:
+        """A SOCKS5 greeting offered ``methods``."""
+        self.version = 5
+        self.offered_methods = methods
+
+    def chose_method(self, method: int) -> None:
+        """The proxy answered the greeting with ``method``."""
+        self.chosen_method = coerce(method, AuthMethod)
+
+    def gave_credentials(self, username: bytes, password: bytes) -> None:
+        """The client sent RFC 1929 credentials."""
+        self.raw_username, self.raw_password = username, password
+        self.username = username.decode("utf-8", "backslashreplace")
+
+    def authenticated_as(self, ok: bool) -> None:
+        """The credentials (or SOCKS 4 USERID) were accepted or refused."""
+        self.authenticated = ok
+
+    def mapped(self, to: str) -> None:
+        """``host_map`` sent the destination elsewhere (``"unresolvable"``, an address,
+        a virtual destination)."""
+        self.mapped_to = to
+
+    def denied(self, reason: str) -> None:
+        """A rule refused the destination."""
+        self.denied_by = reason
+
+    def dialling(self, address: tuple[str, int]) -> None:
+        """The proxy is connecting to ``address``."""
+        self.dialled.append(address)
+
+    def connected(self, upstream: tuple[str, int] | None, bound: tuple[str, int]) -> None:
+        """The destination answered: ``upstream`` is its address, ``bound`` the proxy's end."""
+        self.upstream_address = upstream
+        self.bound_address = bound
+
+    def bound(self, address: tuple[str, int]) -> None:
+        """BIND listens (or UDP ASSOCIATE relays) at ``address``."""
+        self.bound_address = address
+
+    def bind_peer(self, address: tuple[str, int]) -> None:
+        """The incoming BIND connection came from ``address``."""
+        self.bind_peer_address = address
+
+    def replied(self, code: int) -> None:
+        """The answer to the request carries ``code`` (REP, or SOCKS 4 CD)."""
+        self.reply = code
+
+    def failed(self, error: str) -> None:
+        """What went wrong, before the connection ends (a dial error)."""
+        self.error = error
+
+    def fault_acted(self, description: str) -> None:
+        """An injected fault acted on this connection."""
+        self.faults.append(description)
+
+    def udp_client(self, address: tuple[str, int]) -> None:
+        """UDP ASSOCIATE: the client's datagrams come from ``address``."""
+        self.udp_client_address = address
+
+    def datagram_from_client(self, size: int) -> None:
+        self.datagrams_from_client += 1
+        self.datagram_bytes_from_client += size
+
+    def datagram_to_client(self, size: int) -> None:
+        self.datagrams_to_client += 1
+        self.datagram_bytes_to_client += size
+
+    def datagram_dropped(self, reason: str) -> None:
+        self.datagrams_dropped += 1
+        self.drop_reasons.append(reason)
+
+    def delivered_from_client(self, data: bytes) -> None:
+        """``data`` was handed to the destination's socket (payload, not handshake)."""
+        self.bytes_from_client += len(data)
+        capture = self.payload_from_client
+        if capture is not None and len(capture) < self.payload_limit:
+            capture += data[: self.payload_limit - len(capture)]
+
+    def delivered_to_client(self, data: bytes) -> None:
+        """``data`` was handed to the client's socket."""
+        self.bytes_to_client += len(data)
+        capture = self.payload_to_client
+        if capture is not None and len(capture) < self.payload_limit:
+            capture += data[: self.payload_limit - len(capture)]
+
+    def spliced(self, name: str, size: int) -> None:
+        """``size`` bytes moved in the kernel from side ``name`` (the splice relay)."""
+        if name == "client":
+            self.bytes_from_client += size
+        else:
+            self.bytes_to_client += size
 
     def received(self, name: str, data: bytes) -> None:
         """The proxy parsed a client message called ``name``."""

@@ -20,7 +20,8 @@ from typing import Any, Self, cast
 
 from ._assertions import RecordQueries
 from ._auth import AuthPolicy, Validator
-from ._engine import Engine, EngineConfig
+from ._config import EngineConfig
+from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._hosts import HostMap
 from ._options import ISSUE5_OPTIONS, issue5_options
