@@ -76,32 +76,32 @@ def _is_local(host: str) -> bool:
 def never_leave_the_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Belt and braces for the hermetic rule: every proxy in these tests may dial, look up
     and send datagrams to loopback only. A way out to anywhere else fails the test (tests
-    that let such a destination through replace these methods with spies first)."""
-    from pytest_socks5._engine import Engine
+    that let such a destination through replace the dialler's methods with spies first)."""
+    from pytest_socks5._dialler import Dialler
 
     escapes: list[str] = []
-    dial, resolve, send = Engine.dial, Engine.resolve, Engine.send_datagram
+    dial, resolve, send = Dialler.dial, Dialler.resolve, Dialler.send_datagram
 
-    async def guarded_dial(self: Engine, host: str, port: int, handshake: Any) -> Any:
+    async def guarded_dial(self: Dialler, host: str, port: int, record: Any) -> Any:
         if not _is_local(host) and _encodable(host):
             escapes.append(f"dial {host}:{port}")
             raise PermissionError(errno.EPERM, "this test may not leave loopback")
-        return await dial(self, host, port, handshake)
+        return await dial(self, host, port, record)
 
-    async def guarded_resolve(self: Engine, host: str, port: int, kind: int) -> Any:
+    async def guarded_resolve(self: Dialler, host: str, port: int, kind: int) -> Any:
         if not _is_local(host) and _encodable(host):
             escapes.append(f"resolve {host}")
             raise socket.gaierror(socket.EAI_NONAME, "this test may not look up names")
         return await resolve(self, host, port, kind)
 
-    def guarded_send(self: Engine, sock: socket.socket, data: bytes, address: Any) -> None:
+    def guarded_send(self: Dialler, sock: socket.socket, data: bytes, address: Any) -> None:
         if not _is_local(address[0]):
             escapes.append(f"send to {address[0]}:{address[1]}")
             raise PermissionError(errno.EPERM, "this test may not leave loopback")
         send(self, sock, data, address)
 
-    monkeypatch.setattr(Engine, "dial", guarded_dial)
-    monkeypatch.setattr(Engine, "resolve", guarded_resolve)
-    monkeypatch.setattr(Engine, "send_datagram", guarded_send)
+    monkeypatch.setattr(Dialler, "dial", guarded_dial)
+    monkeypatch.setattr(Dialler, "resolve", guarded_resolve)
+    monkeypatch.setattr(Dialler, "send_datagram", guarded_send)
     yield
     assert escapes == [], "a proxy tried to leave the machine"

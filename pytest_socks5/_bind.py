@@ -16,25 +16,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import TYPE_CHECKING
 
+from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
-from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
-from ._protocol import (
-    AddressType,
-    Reply,
-    Request,
-    ServerReply,
-    Socks4Reply,
-    Socks4Request,
-    Socks4Response,
-    address_type_for,
-)
+from ._hosts import Echo, Sink, Unresolvable, describe_target
+from ._protocol import AddressType, Reply, Request, Socks4Request, address_type_for
 from ._recording import LiveRecord, Outcome
 from ._relay import RelaySide
-
-if TYPE_CHECKING:
-    from ._handshake import Handshake
+from ._replies import Replies
+from ._sockets import address_of
+from ._tunnel import open_tunnel
 
 __all__ = ["serve_bind"]
 
@@ -78,109 +69,92 @@ class BindFailed(Exception):
         self.reply = reply
 
 
-async def _expected_peer(handshake: Handshake, host: str, port: int) -> set[IPAddress] | None:
+async def _expected_peer(conn: ClientConnection, host: str, port: int) -> set[IPAddress] | None:
     """The addresses the peer may come from (``None``: any), after ``host_map``."""
-    record = handshake.record
+    record = conn.record
     try:
-        target = map_destination(handshake.config.host_map, host, port)
+        target = conn.policy.destination(host, port)
     except Unresolvable as exc:
-        record.mapped_to = "unresolvable"
+        record.mapped("unresolvable")
         raise BindFailed(Reply.HOST_UNREACHABLE, str(exc)) from None
     if isinstance(target, Echo | Sink):
-        record.mapped_to = describe_target(target)
+        record.mapped(describe_target(target))
         raise BindFailed(
             Reply.HOST_UNREACHABLE, f"{host} maps to {target!r}, which cannot connect to anyone"
         )
     if target != (host, port):
-        record.mapped_to = describe_target(target)
+        record.mapped(describe_target(target))
     name = target[0]
     if address_type_for(name) is not AddressType.DOMAIN:
         ip = _ip(name)
         return None if ip.is_unspecified else {ip}
     try:
-        async with asyncio.timeout(handshake.config.connect_timeout):
-            found = await handshake.engine.resolve(name, port, socket.SOCK_STREAM)
+        async with asyncio.timeout(conn.config.connect_timeout):
+            found = await conn.dialler.resolve(name, port, socket.SOCK_STREAM)
     except (OSError, TimeoutError) as exc:
         raise BindFailed(reply_for_dial_error(exc), f"resolving {name} failed: {exc!r}") from None
     return {_ip(address) for _, address in found}
 
 
-async def _wait_for_peer(handshake: Handshake, arrived: asyncio.Future[_Peer]) -> _Peer | None:
+async def _wait_for_peer(conn: ClientConnection, arrived: asyncio.Future[_Peer]) -> _Peer | None:
     """The peer, or ``None`` once the client sends EOF (it has given up)."""
-    loop = asyncio.get_running_loop()
     while not arrived.done():
-        if handshake.conn.client_eof:
+        if conn.client_eof:
             return None
-        handshake._waiter = woken = loop.create_future()
+        woken = conn.wakeup()
         await asyncio.wait((arrived, woken), return_when=asyncio.FIRST_COMPLETED)
     return arrived.result()
 
 
-def _fail(handshake: Handshake, socks4: bool, reply: int, error: str) -> None:
-    record = handshake.record
-    if socks4:
-        record.reply = Socks4Reply.REJECTED
-        handshake._reject(
-            Outcome.REJECTED, Socks4Response(status=Socks4Reply.REJECTED), error=error
-        )
-    else:
-        record.reply = reply
-        handshake._reject(Outcome.REJECTED, ServerReply(reply=reply), error=error)
+def _fail(conn: ClientConnection, replies: Replies, reply: int, error: str) -> None:
+    conn.record.replied(replies.code(reply))
+    conn.reject(Outcome.REJECTED, replies.failure(reply), error=error)
 
 
-def _reply(socks4: bool, address: tuple[str, int]) -> ServerReply | Socks4Response:
-    host, port = address
-    if socks4:
-        ip = host if address_type_for(host) is AddressType.IPV4 else "0.0.0.0"
-        return Socks4Response(status=Socks4Reply.GRANTED, port=port, ip=ip)
-    return ServerReply(
-        reply=Reply.SUCCEEDED, address_type=address_type_for(host), host=host, port=port
-    )
-
-
-async def serve_bind(handshake: Handshake, request: Request | Socks4Request) -> None:
+async def serve_bind(
+    conn: ClientConnection, replies: Replies, request: Request | Socks4Request
+) -> None:
     """Carry out a BIND that the rules have passed: both replies, then the tunnel."""
-    record, config = handshake.record, handshake.config
-    socks4 = isinstance(request, Socks4Request)
+    record, config = conn.record, conn.config
     try:
-        expected = await _expected_peer(handshake, request.host, request.port)
+        expected = await _expected_peer(conn, request.host, request.port)
     except BindFailed as exc:
-        _fail(handshake, socks4, exc.reply, str(exc))
+        _fail(conn, replies, exc.reply, str(exc))
         return
-    control = handshake.transport
+    control = conn.transport
     assert control is not None
-    local_ip = str(control.get_extra_info("sockname")[0])
     loop = asyncio.get_running_loop()
     arrived: asyncio.Future[_Peer] = loop.create_future()
 
     def close_peer() -> None:
         if arrived.done() and not arrived.cancelled():
             peer = arrived.result()
-            if peer.transport is not None and handshake.relay is None:
+            if peer.transport is not None and conn.relay is None:
                 peer.transport.abort()
 
     try:
         server = await loop.create_server(
-            lambda: _Peer(record, arrived), host=local_ip, port=0, backlog=1
+            lambda: _Peer(record, arrived), host=conn.local_ip, port=0, backlog=1
         )
     except OSError as exc:
-        _fail(handshake, socks4, reply_for_dial_error(exc), f"BIND could not listen: {exc!r}")
+        _fail(conn, replies, reply_for_dial_error(exc), f"BIND could not listen: {exc!r}")
         return
-    handshake.cleanups.append(close_peer)
+    conn.add_cleanup(close_peer)
     try:
-        sockname = server.sockets[0].getsockname()
-        record.bound_address = (str(sockname[0]), int(sockname[1]))
-        record.reply = Socks4Reply.GRANTED if socks4 else Reply.SUCCEEDED
-        handshake._send(_reply(socks4, record.bound_address))
+        listening = address_of(server.sockets[0].getsockname())
+        assert listening is not None
+        record.bound(listening)
+        record.replied(replies.granted)
+        conn.send(replies.success(listening))
         try:
             async with asyncio.timeout(config.bind_timeout):
-                peer = await _wait_for_peer(handshake, arrived)
+                peer = await _wait_for_peer(conn, arrived)
         except TimeoutError:
             _fail(
-                handshake,
-                socks4,
+                conn,
+                replies,
                 Reply.TTL_EXPIRED,
-                f"BIND: nobody connected to {describe_target(record.bound_address)} "
+                f"BIND: nobody connected to {describe_target(listening)} "
                 f"within bind_timeout={config.bind_timeout:g}s",
             )
             return
@@ -191,22 +165,23 @@ async def serve_bind(handshake: Handshake, request: Request | Socks4Request) -> 
         control.close()
         return
     assert peer.transport is not None
-    peername = peer.transport.get_extra_info("peername")
-    record.bind_peer_address = (str(peername[0]), int(peername[1]))
+    peer_address = address_of(peer.transport.get_extra_info("peername"))
+    assert peer_address is not None
+    record.bind_peer(peer_address)
     if peer.lost:
-        _fail(handshake, socks4, Reply.GENERAL_FAILURE, "BIND: the peer was gone at once")
+        _fail(conn, replies, Reply.GENERAL_FAILURE, "BIND: the peer was gone at once")
         return
-    if expected is not None and _ip(record.bind_peer_address[0]) not in expected:
+    if expected is not None and _ip(peer_address[0]) not in expected:
         peer.transport.abort()
         wanted = " or ".join(sorted(str(ip) for ip in expected))
         _fail(
-            handshake,
-            socks4,
+            conn,
+            replies,
             Reply.CONNECTION_NOT_ALLOWED,
             f"BIND expected a connection from {wanted}, "
-            f"got one from {describe_target(record.bind_peer_address)}",
+            f"got one from {describe_target(peer_address)}",
         )
         return
-    record.reply = Socks4Reply.GRANTED if socks4 else Reply.SUCCEEDED
-    handshake._send(_reply(socks4, record.bind_peer_address))
-    handshake._open_tunnel(peer)
+    record.replied(replies.granted)
+    conn.send(replies.success(peer_address))
+    open_tunnel(conn, peer)

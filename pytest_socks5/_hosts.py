@@ -13,6 +13,7 @@ __all__ = [
     "Echo",
     "HostMap",
     "Sink",
+    "Target",
     "Unresolvable",
     "VirtualDestination",
     "describe_target",
@@ -54,6 +55,8 @@ class Sink:
 
 #: What a ``host_map`` entry can point at besides an address.
 VirtualDestination = Echo | Sink
+#: Where a request goes once ``host_map`` is applied: an address, or a virtual destination.
+Target = tuple[str, int] | VirtualDestination
 
 #: ``{"api.example.test": "127.0.0.1:8080", "db.example.test:5432": "127.0.0.1",
 #: "echo.test": ECHO, "gone.example.test": None}``: a value without a port keeps the

@@ -457,9 +457,11 @@ class LiveRecord:
         self.datagrams_to_client += 1
         self.datagram_bytes_to_client += size
 
-    def datagram_dropped(self, reason: str) -> None:
+    def datagram_dropped(self, reason: str, *, keep: int) -> None:
+        """A datagram was dropped; ``reason`` is kept if new and fewer than ``keep`` are."""
         self.datagrams_dropped += 1
-        self.drop_reasons.append(reason)
+        if reason not in self.drop_reasons and len(self.drop_reasons) < keep:
+            self.drop_reasons.append(reason)
 
     def delivered_from_client(self, data: bytes) -> None:
         """``data`` was handed to the destination's socket (payload, not handshake)."""

@@ -15,12 +15,10 @@ from collections.abc import Callable
 from typing import cast
 
 from ._recording import CloseHow, LiveRecord, Outcome
-from ._shaping import Shaper, reset_transport
+from ._shaping import Shaper
+from ._sockets import WRITE_HIGH_WATER, reset_transport
 
-__all__ = ["WRITE_HIGH_WATER", "IdleWatch", "RelaySide"]
-
-#: Bytes a side may have queued for writing before the other side stops being read.
-WRITE_HIGH_WATER = 1024 * 1024
+__all__ = ["IdleWatch", "RelaySide"]
 
 
 class RelaySide(asyncio.Protocol):
@@ -39,6 +37,10 @@ class RelaySide(asyncio.Protocol):
         self.eof = False
         self.lost = False
         self.tunnel_done: Callable[[], None] = lambda: None
+        #: Counts what this side's bytes delivered to the other side.
+        self.delivered: Callable[[bytes], None] = (
+            record.delivered_from_client if name == "client" else record.delivered_to_client
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
@@ -51,15 +53,6 @@ class RelaySide(asyncio.Protocol):
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def data_received(self, data: bytes) -> None:
-        record = self.record
-        if self.name == "client":
-            record.bytes_from_client += len(data)
-            capture = record.payload_from_client
-        else:
-            record.bytes_to_client += len(data)
-            capture = record.payload_to_client
-        if capture is not None and len(capture) < record.payload_limit:
-            capture += data[: record.payload_limit - len(capture)]
         if self.shaper is not None:
             self.shaper.feed(data)
             return
@@ -67,6 +60,28 @@ class RelaySide(asyncio.Protocol):
         assert peer is not None
         assert peer.transport is not None
         peer.transport.write(data)
+        self.delivered(data)
+
+    # -- what a shaper drives (see ShapedSide) ------------------------------------------
+
+    def pause_source(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_source(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def peer_writable(self) -> bool:
+        peer = self.peer
+        return peer is not None and peer.transport is not None and not peer.transport.is_closing()
+
+    def deliver(self, data: bytes) -> None:
+        peer = self.peer
+        assert peer is not None
+        assert peer.transport is not None
+        peer.transport.write(data)
+        self.delivered(data)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -132,8 +147,9 @@ class RelaySide(asyncio.Protocol):
                 else:
                     side.transport.close()
 
-    def reset_tunnel(self) -> None:
-        """End both sides with RST (a transfer fault)."""
+    def reset_tunnel(self, fault: str) -> None:
+        """End both sides with RST because the transfer fault ``fault`` fired."""
+        self.record.fault_acted(f"{fault} fired")
         self.record.end(
             Outcome.FAULT,
             closed_by="server",

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import random
-import socket
-import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .faults import (
     Bandwidth,
@@ -29,10 +26,7 @@ from .faults import (
     TransferFault,
 )
 
-if TYPE_CHECKING:
-    from ._relay import RelaySide
-
-__all__ = ["QUEUE_HIGH", "Shaper", "reset_transport"]
+__all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper"]
 
 QUEUE_HIGH = 1024 * 1024
 QUEUE_LOW = QUEUE_HIGH // 4
@@ -40,19 +34,37 @@ QUEUE_LOW = QUEUE_HIGH // 4
 _EOF = b""
 
 
-def reset_transport(transport: asyncio.Transport) -> None:
-    """Close with RST, not FIN: SO_LINGER with a zero timeout, then close."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
+class ShapedSide(Protocol):
+    """What a shaper needs of the tunnel side whose bytes it delivers."""
+
+    def pause_source(self) -> None:
+        """Stop reading this side."""
+
+    def resume_source(self) -> None:
+        """Read this side again."""
+
+    def peer_writable(self) -> bool:
+        """Whether the other side can still be written to."""
+
+    def deliver(self, data: bytes) -> None:
+        """Write ``data`` to the other side (and count it as delivered)."""
+
+    def forward_eof(self) -> None:
+        """Pass this side's EOF on."""
+
+    def close_tunnel(self, *, abort: bool) -> None:
+        """Close both sides (FIN, or RST with ``abort``)."""
+
+    def reset_tunnel(self, fault: str) -> None:
+        """End both sides with RST because ``fault`` fired."""
 
 
 class Shaper:
     """Delivers one direction of a tunnel (``source`` → its peer) through transfer faults."""
 
-    def __init__(self, source: RelaySide, faults: list[TransferFault], rng: random.Random) -> None:
+    def __init__(
+        self, source: ShapedSide, faults: list[TransferFault], rng: random.Random
+    ) -> None:
         self.source = source
         self.faults = faults
         self.rng = rng
@@ -74,10 +86,9 @@ class Shaper:
         self.queue.append((self._loop.time(), data))
         self.queued += len(data)
         self._ready.set()
-        transport = self.source.transport
-        if self.queued > QUEUE_HIGH and not self._paused and transport is not None:
+        if self.queued > QUEUE_HIGH and not self._paused:
             self._paused = True
-            transport.pause_reading()
+            self.source.pause_source()
 
     def feed_eof(self) -> None:
         self.queue.append((self._loop.time(), _EOF))
@@ -95,9 +106,9 @@ class Shaper:
                 await self._ready.wait()
             arrived, data = self.queue.popleft()
             self.queued -= len(data)
-            if self._paused and self.queued < QUEUE_LOW and self.source.transport is not None:
+            if self._paused and self.queued < QUEUE_LOW:
                 self._paused = False
-                self.source.transport.resume_reading()
+                self.source.resume_source()
             await self._wait_latency(arrived)
             if data is _EOF or not data:
                 await self._slow_close()
@@ -145,8 +156,8 @@ class Shaper:
         return True
 
     async def _write(self, data: bytes) -> None:
-        peer = self.source.peer
-        if not data or peer is None or peer.transport is None or peer.transport.is_closing():
+        source = self.source
+        if not data or not source.peer_writable():
             return
         size = len(data)
         delay = 0.0
@@ -161,14 +172,13 @@ class Shaper:
             size = min(size, max(1, rate // 20))  # ~50 ms of data per write
         for start in range(0, len(data), size):
             piece = data[start : start + size]
-            if peer.transport.is_closing():
+            if not source.peer_writable():
                 return
-            peer.transport.write(piece)
+            source.deliver(piece)
             self.forwarded += len(piece)
             pause = delay + (len(piece) / rate if rate else 0.0)
             if pause:
                 await asyncio.sleep(pause)
 
     def _reset(self, fault: TransferFault) -> None:
-        self.source.record.faults.append(f"{fault.describe()} fired")
-        self.source.reset_tunnel()
+        self.source.reset_tunnel(fault.describe())

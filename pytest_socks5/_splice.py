@@ -93,10 +93,6 @@ class _Direction:
             self._read(False)
         else:
             self.pending += n
-            if self.name == "client":
-                self.tunnel.record.bytes_from_client += n
-            else:
-                self.tunnel.record.bytes_to_client += n
         self.writable()
 
     def writable(self) -> None:
@@ -111,6 +107,7 @@ class _Direction:
                 self.tunnel.fail(self.name, exc)
                 return
             self.pending -= n
+            self.tunnel.record.spliced(self.name, n)  # counted where it is delivered
         self._write(False)
         if self.eof:
             self._finish()
@@ -158,12 +155,12 @@ class SpliceTunnel:
     def start(self, early_data: bytes = b"", early_eof: bool = False) -> None:
         """Start relaying; ``early_data`` arrived from the client before the tunnel."""
         if early_data:
-            self.record.bytes_from_client += len(early_data)
             try:
                 self.upstream.sendall(early_data)  # small: a few bytes sent with the request
             except BlockingIOError:
                 self.loop.call_soon(self.start, early_data, early_eof)
                 return
+            self.record.spliced("client", len(early_data))
         client_side, upstream_side = self.directions
         if early_eof:
             client_side.eof = True

@@ -30,9 +30,10 @@ import dataclasses
 import ipaddress
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._hosts import Echo, Sink, Unresolvable, map_destination
+from ._connection import ClientConnection
+from ._hosts import Echo, Sink, Unresolvable
 from ._protocol import (
     AddressType,
     Command,
@@ -44,11 +45,7 @@ from ._protocol import (
     parse_udp_datagram,
 )
 from ._recording import CloseHow, Outcome
-from ._rules import check_destination, denial_message
 from ._udp_faults import Direction, UdpFaultState
-
-if TYPE_CHECKING:
-    from ._handshake import Handshake
 
 __all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]
 
@@ -106,11 +103,10 @@ class _Control(asyncio.Protocol):
 class UdpAssociation:
     """One UDP ASSOCIATE: the relay socket, upstream sockets, and the bookkeeping."""
 
-    def __init__(self, handshake: Handshake, request: Request) -> None:
-        self.handshake = handshake
-        self.engine = handshake.engine
-        self.config = handshake.config
-        self.record = handshake.record
+    def __init__(self, conn: ClientConnection, request: Request) -> None:
+        self.conn = conn
+        self.config = conn.config
+        self.record = conn.record
         self.request = request
         self.control: asyncio.Transport | None = None
         self.relay: asyncio.DatagramTransport | None = None
@@ -136,8 +132,8 @@ class UdpAssociation:
     async def start(self) -> None:
         """Open the relay socket, send the success reply naming it, and take over the
         control connection."""
-        handshake, record, request = self.handshake, self.record, self.request
-        control = handshake.transport
+        conn, record, request = self.conn, self.record, self.request
+        control = conn.transport
         assert control is not None
         self.control = control
         local_ip = str(control.get_extra_info("sockname")[0])
@@ -148,20 +144,20 @@ class UdpAssociation:
             self.client_ip = _ip(str(control.get_extra_info("peername")[0]))
         self.client_port = request.port or None
         loop = asyncio.get_running_loop()
-        handshake.cleanups.append(self.close_sockets)
+        conn.add_cleanup(self.close_sockets)
         try:
             relay, _ = await self._endpoint((local_ip, 0), self.from_client)
         except OSError as exc:
-            record.reply = Reply.GENERAL_FAILURE
+            record.replied(Reply.GENERAL_FAILURE)
             error = f"UDP ASSOCIATE could not open the relay socket: {exc!r}"
-            handshake._reject(Outcome.REJECTED, ServerReply(reply=record.reply), error=error)
+            conn.reject(Outcome.REJECTED, ServerReply(reply=Reply.GENERAL_FAILURE), error=error)
             return
         self.relay = relay
         sockname = relay.get_extra_info("sockname")
         bound = (str(sockname[0]), int(sockname[1]))
-        record.bound_address = bound
-        record.reply = Reply.SUCCEEDED
-        handshake._send(
+        record.bound(bound)
+        record.replied(Reply.SUCCEEDED)
+        conn.send(
             ServerReply(
                 reply=Reply.SUCCEEDED,
                 address_type=address_type_for(bound[0]),
@@ -170,11 +166,11 @@ class UdpAssociation:
             )
         )
         self.pump = loop.create_task(self._pump())
-        handshake.relay = self
+        conn.hand_over(self)
         control.set_protocol(_Control(self))
-        if handshake._lost:
+        if conn.lost:
             self.control_lost(None)
-        elif handshake.conn.client_eof:
+        elif conn.client_eof:
             self.end(Outcome.CLOSED, closed_by="client")
             control.close()
 
@@ -221,7 +217,7 @@ class UdpAssociation:
             self.end(Outcome.RESET, closed_by="client", how=how, error=f"client: {exc!r}")
         else:
             self.end(Outcome.CLOSED, closed_by="client")
-        self.handshake._finish(self.record.outcome, closed_by=self.record.closed_by)
+        self.conn.tunnel_done()
 
     def close_tunnel(self, *, abort: bool) -> None:
         """End the association from the server side (shutdown, or a fault)."""
@@ -247,15 +243,12 @@ class UdpAssociation:
 
     def drop(self, reason: str) -> None:
         """Count a dropped datagram and keep the reason (distinct ones, up to a limit)."""
-        record = self.record
-        record.datagrams_dropped += 1
-        if reason not in record.drop_reasons and len(record.drop_reasons) < MAX_DROP_REASONS:
-            record.drop_reasons.append(reason)
+        self.record.datagram_dropped(reason, keep=MAX_DROP_REASONS)
 
     def _note_faults(self, names: tuple[str, ...]) -> None:
         for name in names:
             if name not in self.record.faults:
-                self.record.faults.append(name)
+                self.record.fault_acted(name)
 
     def _relayed(self) -> None:
         if self.faults is not None and self.faults.on_relayed():
@@ -306,7 +299,7 @@ class UdpAssociation:
         if self.client_address is None:
             self.client_port = addr[1]
             self.client_address = addr
-            self.record.udp_client_address = addr
+            self.record.udp_client(addr)
         try:
             self.queue.put_nowait((data, addr))
         except asyncio.QueueFull:
@@ -318,7 +311,7 @@ class UdpAssociation:
             try:
                 await self._relay_out(data)
             except Exception:
-                self.engine.report_error(self.record)
+                self.conn.context.report_error(self.record)
                 self.close_tunnel(abort=True)
                 return
 
@@ -333,23 +326,13 @@ class UdpAssociation:
             self.drop(f"FRAG=0x{datagram.fragment:02x}: fragmentation is not supported")
             return
         host, port = datagram.host, datagram.port
-        decision = check_destination(
-            command=Command.UDP_ASSOCIATE,
-            host=host,
-            port=port,
-            user=record.username,
-            rules=self.config.rules + self.config.allow,
-            host_map=self.config.host_map,
-            hermetic=self.config.hermetic,
-        )
-        if not decision.allowed:
-            record.denied_by = decision.reason
-            self.drop(
-                denial_message(decision, command=Command.UDP_ASSOCIATE, host=host, port=port)
-            )
+        denial = self.conn.policy.denial(record, Command.UDP_ASSOCIATE, host, port)
+        if denial is not None:
+            record.denied(denial.reason)
+            self.drop(denial.error)
             return
         try:
-            target = map_destination(self.config.host_map, host, port)
+            target = self.conn.policy.destination(host, port)
         except Unresolvable as exc:
             self.drop(str(exc))
             return
@@ -372,7 +355,7 @@ class UdpAssociation:
         if resolved is None:
             try:
                 async with asyncio.timeout(self.config.connect_timeout):
-                    found = await self.engine.resolve(*target, socket.SOCK_DGRAM)
+                    found = await self.conn.dialler.resolve(*target, socket.SOCK_DGRAM)
             except (OSError, TimeoutError) as exc:
                 self.drop(f"resolving {target[0]} failed: {exc!r}")
                 return
@@ -384,7 +367,7 @@ class UdpAssociation:
 
         def send(payload: bytes) -> None:
             try:
-                self.engine.send_datagram(upstream, payload, destination)
+                self.conn.dialler.send_datagram(upstream, payload, destination)
             except OSError as exc:
                 self.drop(f"sending to {_show(destination)} failed: {exc!r}")
                 return
@@ -393,8 +376,7 @@ class UdpAssociation:
         self._with_faults("from_client", payload, send)
 
     def _count_out(self, payload: bytes) -> None:
-        self.record.datagrams_from_client += 1
-        self.record.datagram_bytes_from_client += len(payload)
+        self.record.datagram_from_client(len(payload))
         self._relayed()
 
     async def _upstream(self, family: int, ip: str) -> socket.socket:
@@ -430,13 +412,12 @@ class UdpAssociation:
             if relay.is_closing():
                 return
             relay.sendto(dataclasses.replace(origin, data=data).to_bytes(), client)
-            self.record.datagrams_to_client += 1
-            self.record.datagram_bytes_to_client += len(data)
+            self.record.datagram_to_client(len(data))
             self._relayed()
 
         self._with_faults("to_client", payload, send)
 
 
-async def serve_udp_associate(handshake: Handshake, request: Request) -> None:
+async def serve_udp_associate(conn: ClientConnection, request: Request) -> None:
     """Open the association for a UDP ASSOCIATE request (the rules have passed it)."""
-    await UdpAssociation(handshake, request).start()
+    await UdpAssociation(conn, request).start()

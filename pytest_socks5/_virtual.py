@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import cast
 
 from ._hosts import Echo, Sink, VirtualDestination
-from ._relay import WRITE_HIGH_WATER, RelaySide
-
-if TYPE_CHECKING:
-    from ._handshake import Handshake
+from ._recording import LiveRecord
+from ._relay import RelaySide
+from ._sockets import WRITE_HIGH_WATER
 
 __all__ = ["open_virtual"]
 
@@ -32,7 +32,8 @@ class _Service(asyncio.Protocol):
         self.answered = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if isinstance(self.destination, Sink) and self.destination.on_connect:
@@ -71,11 +72,15 @@ class _Service(asyncio.Protocol):
             self.transport.resume_reading()
 
 
-async def open_virtual(destination: VirtualDestination, handshake: Handshake) -> RelaySide:
+async def open_virtual(
+    destination: VirtualDestination,
+    record: LiveRecord,
+    on_end: Callable[[Callable[[], None]], None],
+) -> RelaySide:
     """Start ``destination`` on one end of a socket pair; return the tunnel's upstream side.
 
-    The service's transport is closed when the connection ends (a cleanup of the
-    handshake), so nothing outlives the tunnel.
+    ``on_end`` registers the closing of the service's transport for when the connection
+    ends, so nothing outlives the tunnel.
     """
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
@@ -87,10 +92,10 @@ async def open_virtual(destination: VirtualDestination, handshake: Handshake) ->
         ours.close()
         theirs.close()
         raise
-    handshake.cleanups.append(service_transport.close)
+    on_end(service_transport.close)
     try:
         _, side = await loop.create_connection(
-            functools.partial(RelaySide, handshake.record, "upstream"), sock=ours
+            functools.partial(RelaySide, record, "upstream"), sock=ours
         )
     except BaseException:
         ours.close()

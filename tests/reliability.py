@@ -91,7 +91,7 @@ def held(server: SOCKS5Server) -> Held:
 def measure_held(server: SOCKS5Server) -> Held:
     """:func:`held` for a caller already running on the server's loop."""
     handshake = to_clients = to_upstreams = reading_up = reading_cl = 0
-    active = list(server._engine._active)
+    active = list(server._engine.registry)
     for h in active:
         handshake += h.conn.buffered
         if h.transport is not None and not h.transport.is_closing():

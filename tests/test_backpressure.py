@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from pytest_socks5 import Outcome, SOCKS5Server
-from pytest_socks5._relay import WRITE_HIGH_WATER
+from pytest_socks5._sockets import WRITE_HIGH_WATER
 
 from .helpers import recv_all, socks5_tunnel
 from .reliability import Held, held, loopback_listener, pump_until

@@ -191,7 +191,7 @@ def test_an_outside_expected_peer_is_refused_without_a_lookup(server: SOCKS5Serv
         looked_up.append(host)
         raise AssertionError("no lookup may happen")
 
-    server._engine.resolve = resolve  # type: ignore[method-assign]
+    server._engine.dialler.resolve = resolve  # type: ignore[method-assign]
     for host in ("ftp.example.com", "192.0.2.1"):
         control, first = bind(server.address, host, 20)
         control.close()

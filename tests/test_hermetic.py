@@ -26,12 +26,12 @@ class Spy:
 
     def __init__(self, server: SOCKS5Server) -> None:
         self.calls: list[tuple[str, str, int]] = []
-        engine = server._engine
-        engine.dial = self.dial  # type: ignore[method-assign]
-        engine.resolve = self.resolve  # type: ignore[method-assign]
-        engine.send_datagram = self.send_datagram  # type: ignore[method-assign]
+        dialler = server._engine.dialler
+        dialler.dial = self.dial  # type: ignore[method-assign]
+        dialler.resolve = self.resolve  # type: ignore[method-assign]
+        dialler.send_datagram = self.send_datagram  # type: ignore[method-assign]
 
-    async def dial(self, host, port, handshake):
+    async def dial(self, host, port, record):
         self.calls.append(("dial", host, port))
         raise ConnectionRefusedError(errno.ECONNREFUSED, "refused by the test's spy")
 

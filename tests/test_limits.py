@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_socks5 import Outcome, SOCKS5Server
-from pytest_socks5._handshake import HANDSHAKE_BUFFER_LIMIT
+from pytest_socks5._connection import HANDSHAKE_BUFFER_LIMIT
 from pytest_socks5._recording import Recorder
 
 from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel

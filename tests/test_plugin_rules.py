@@ -15,10 +15,10 @@ import errno, socket, pytest
 
 def spy(server):
     calls = []
-    async def dial(host, port, handshake):
+    async def dial(host, port, record):
         calls.append((host, port))
         raise ConnectionRefusedError(errno.ECONNREFUSED, "spy")
-    server._engine.dial = dial
+    server._engine.dialler.dial = dial
     return calls
 
 def ask(server, host, port=80):

@@ -339,7 +339,7 @@ def test_thousands_of_connect_close_cycles_keep_fds_flat(report_figures) -> None
             count (given up to 5 s to come down: a socket closes just after its
             connection_lost callback)."""
             await wait_for(lambda: ledger.ended == done, f"{done} ended connections")
-            await wait_for(lambda: not server._engine._active, "no open connection")
+            await wait_for(lambda: not len(server._engine.registry), "no open connection")
             await wait_for(lambda: echoing == 0, "the destination to close everything")
             deadline = time.monotonic() + 5
             while checkpoints and count_fds() > checkpoints[0] and time.monotonic() < deadline:

@@ -214,7 +214,7 @@ def test_replies_from_a_source_the_client_never_sent_to_are_dropped(
 
 def association_upstream(server: SOCKS5Server) -> tuple[str, int]:
     """The address of the association's loopback upstream socket (white-box)."""
-    (handshake,) = server._engine._active
+    (handshake,) = server._engine.registry
     (sock,) = handshake.relay.upstreams.values()
     return sock.getsockname()[:2]
 
@@ -278,7 +278,7 @@ def test_control_eof_right_after_the_request(server: SOCKS5Server) -> None:
 def test_a_refused_destination_is_dropped_without_sending(server: SOCKS5Server, echo) -> None:
     sent: list[tuple[str, int]] = []
     resolved: list[str] = []
-    send = server._engine.send_datagram
+    send = server._engine.dialler.send_datagram
 
     def recording_send(transport, data, address):
         sent.append(address)
@@ -288,8 +288,8 @@ def test_a_refused_destination_is_dropped_without_sending(server: SOCKS5Server, 
         resolved.append(host)
         raise AssertionError("no lookup may happen")
 
-    server._engine.send_datagram = recording_send  # type: ignore[method-assign]
-    server._engine.resolve = no_resolve  # type: ignore[method-assign]
+    server._engine.dialler.send_datagram = recording_send  # type: ignore[method-assign]
+    server._engine.dialler.resolve = no_resolve  # type: ignore[method-assign]
     with UdpClient(server.address) as client:
         client.send("192.0.2.1", 53, b"to TEST-NET-1")
         client.send("outside.example", 53, b"to a name")

@@ -1,0 +1,87 @@
+"""Answering through faults: carry out an :class:`~pytest_socks5._answer_plan.AnswerPlan`.
+
+Strategy: a front end hands over the message it would send at a decision point, the
+faults that hit there, and — for a failure — the outcome to record. With no fault the
+message goes out as it is (or as the RFC's refusal and close). With faults, the pure
+plan says what to do instead and this module does it on the connection: wait, end
+without answering, send other bytes or the same bytes in slices, then close or stall.
+Every front end answers through here, so a fault means the same on every protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._answer_plan import plan_answer
+from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
+from ._recording import Outcome
+from .faults import Fault
+
+__all__ = ["answer", "before_dial"]
+
+
+async def answer(
+    conn: ClientConnection,
+    faults: list[Fault],
+    message: ServerMessage,
+    *,
+    outcome: Outcome | None = None,
+    error: str | None = None,
+) -> bool:
+    """Send ``message`` through ``faults``; then close if ``outcome`` is given.
+
+    Returns ``False`` when the conversation is over (a failure answer, or a fault that
+    closed or stalled the connection).
+    """
+    if not faults:
+        if outcome is None:
+            conn.send(message)
+            return True
+        conn.reject(outcome, message, error=error)
+        return False
+    plan = plan_answer(faults, conn.encode(message))
+    if plan.delay:
+        await asyncio.sleep(plan.delay)
+    if plan.instead == "stall":
+        await conn.stall()
+        return False
+    if plan.instead is not None:
+        conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
+        return False
+    data = plan.data
+    if data:  # what the client is sent, after the faults (all of it, if fragmented)
+        conn.record.sent(MESSAGE_NAMES[type(message)], data)
+    if outcome is not None:
+        conn.record.end(outcome, closed_by="server", error=error)
+    if plan.fragment is None:
+        assert conn.transport is not None
+        conn.transport.write(data)
+    else:
+        await conn.write_sliced(data, *plan.fragment)
+    if plan.then == "stall":
+        await conn.stall()
+        return False
+    if plan.then == "close":
+        conn.close_for_fault(f"the answer was cut short ({len(data)} bytes sent)")
+        return False
+    if outcome is not None:
+        conn.reject(outcome, b"", error=error)
+        return False
+    return True
+
+
+async def before_dial(conn: ClientConnection, faults: list[Fault]) -> bool:
+    """Request-phase faults: delay, stall or close before the destination is dialled.
+    Returns ``False`` when a fault ended the conversation."""
+    if not faults:
+        return True
+    plan = plan_answer(faults, b"")
+    if plan.delay:
+        await asyncio.sleep(plan.delay)
+    if plan.instead == "stall":
+        await conn.stall()
+        return False
+    if plan.instead is not None:
+        conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
+        return False
+    return True

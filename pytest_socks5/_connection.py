@@ -1,0 +1,430 @@
+"""One client connection from accept to close.
+
+Strategy: :class:`ClientConnection` is the :class:`asyncio.Protocol` of an accepted
+socket and the owner of everything that connection holds: the transport, the sans-I/O
+:class:`~pytest_socks5._protocol.ServerConnection` its bytes are fed to, its live record,
+its cleanups and, once the tunnel opens, the relay. It runs one coroutine, the front end
+chosen by the engine (``serve``), and offers it a small vocabulary: the next client
+message, send an answer, refuse and close, stall, hand the socket to a relay, finish.
+What to answer is decided elsewhere (``_policy.py``); how faults change an answer is
+carried out in ``_answers.py``. The record is settled *before* a final answer is
+written, so a client that has read the answer always finds the outcome recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar, cast
+
+from ._config import EngineConfig
+from ._dialler import Dialler
+from ._policy import Policy
+from ._protocol import (
+    NEED_DATA,
+    PAUSED,
+    AuthMethod,
+    AuthReply,
+    AuthRequest,
+    Greeting,
+    MethodSelection,
+    RemoteProtocolError,
+    Request,
+    ServerConnection,
+    ServerReply,
+    Socks4Request,
+    Socks4Response,
+)
+from ._recording import CloseHow, LiveRecord, Outcome, Recorder
+from ._registry import ConnectionRegistry
+from ._relay import RelaySide
+from ._sockets import WRITE_HIGH_WATER, reset_transport
+from .faults import Fault, FaultSet, Phase
+
+__all__ = [
+    "HANDSHAKE_BUFFER_LIMIT",
+    "LINGER",
+    "ClientConnection",
+    "ClientMessage",
+    "Relay",
+    "ServerContext",
+    "ServerMessage",
+]
+
+#: After a failure reply, how long to wait for the client to close before closing.
+LINGER = 1.0
+#: Unparsed client bytes held before the tunnel opens; past it the client is not read
+#: until the tunnel takes over (the longest handshake message is about 2 KiB).
+HANDSHAKE_BUFFER_LIMIT = 64 * 1024
+
+ClientMessage = Greeting | AuthRequest | Request | Socks4Request
+ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
+T = TypeVar("T")
+
+#: What each message is called in :attr:`ConnectionRecord.handshake`.
+MESSAGE_NAMES: dict[type, str] = {
+    Greeting: "greeting",
+    AuthRequest: "auth request",
+    Request: "request",
+    Socks4Request: "socks4 request",
+    MethodSelection: "method selection",
+    AuthReply: "auth reply",
+    ServerReply: "reply",
+    Socks4Response: "socks4 reply",
+}
+
+
+class Relay(Protocol):
+    """What a connection needs of whatever carries its traffic once the handshake is over
+    (a TCP relay side, a splice tunnel, a UDP association)."""
+
+    def close_tunnel(self, *, abort: bool) -> None:
+        """Close both ways: FIN (flushing what is queued), or RST with ``abort``."""
+
+
+class ServerContext:
+    """What every connection of one server shares; ``config`` is swapped between tests."""
+
+    def __init__(
+        self,
+        *,
+        config: EngineConfig,
+        recorder: Recorder,
+        serve: Callable[[ClientConnection], Awaitable[None]],
+    ) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.serve = serve
+        self.registry = ConnectionRegistry()
+        self.faults = FaultSet()
+        self.dialler = Dialler()
+        #: Tracebacks of unexpected exceptions, so the test that caused them fails.
+        self.errors: list[str] = []
+
+    def report_error(self, record: LiveRecord | None) -> str:
+        """Keep the traceback of the exception being handled; end ``record`` with it."""
+        text = traceback.format_exc()
+        self.errors.append(text)
+        if record is not None:
+            record.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=text)
+        return text
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection from accept to close (or to the RFC's failure answer)."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.config = config = context.config
+        self.policy = Policy(config, context.faults)
+        self.dialler = context.dialler
+        self.transport: asyncio.Transport | None = None
+        self.conn = ServerConnection(socks4=config.socks4)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.generation = 0
+        #: What carries the traffic once the handshake is over.
+        self.relay: Relay | None = None
+        #: The dialled destination, before the tunnel opens.
+        self.upstream: RelaySide | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.lost = False
+        self.record: LiveRecord
+        self._waiter: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._lingering = False
+        self._deadline: asyncio.Timeout | None = None
+        self._cleanups: list[Callable[[], None]] = []
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.record = self.context.recorder.new((str(peer[0]), int(peer[1])))
+        self.record.capture_payload(self.config.capture_payload)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        registry = self.context.registry
+        self.generation = registry.generation
+        limit = self.config.max_connections
+        if limit is not None and registry.open_count() >= limit:
+            self._refuse_over_limit(limit)
+            return
+        registry.add(self)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after a failure answer: discard, close at the client's EOF
+        self.conn.receive_data(data)
+        if self.conn.buffered > HANDSHAKE_BUFFER_LIMIT and self.transport is not None:
+            self.transport.pause_reading()  # resumed when the tunnel opens
+        self._wake()
+
+    def eof_received(self) -> bool:
+        if self._lingering:
+            assert self.transport is not None
+            self.transport.close()
+            return False
+        self.record.note_close("client", "fin")
+        self.conn.receive_data(b"")
+        self._wake()
+        return True  # keep our side open: the client may still read the reply
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._wake()
+        if self.relay is None:
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
+            how: CloseHow = "fin" if exc is None else "rst"
+            self.finish(Outcome.CLIENT_CLOSED, closed_by="client", how=how)
+
+    # -- the conversation --------------------------------------------------------------
+
+    async def _run(self) -> None:
+        record = self.record
+        try:
+            await self.context.serve(self)
+        except RemoteProtocolError as exc:
+            if unparsed := self.conn.buffered_data:
+                record.received("unparsed", unparsed)
+            if exc.request is not None:
+                record.note_request(exc.request)
+            if record.version is not None and len(exc.response) >= 8:
+                record.replied(exc.response[1])  # a REP (SOCKS5) or CD (SOCKS4) byte
+            self.reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
+        except (ConnectionError, asyncio.CancelledError):
+            if self._stopping:
+                self.finish(Outcome.SERVER_STOPPED, closed_by="server")
+            else:
+                self.finish(Outcome.CLIENT_CLOSED, closed_by="client")
+        except Exception:
+            self.context.report_error(record)
+            if self.transport is not None:
+                self.transport.abort()
+            self.finish(Outcome.INTERNAL_ERROR, closed_by="server")
+
+    async def within_handshake_timeout(self, negotiation: Awaitable[T]) -> T | None:
+        """Run ``negotiation`` under ``handshake_timeout``; on expiry, record the timeout,
+        close, and return ``None``. Faults that act suspend the deadline."""
+        timeout = self.config.handshake_timeout
+        try:
+            async with asyncio.timeout(timeout) as self._deadline:
+                return await negotiation
+        except TimeoutError:
+            self.reject(
+                Outcome.TIMEOUT,
+                error=f"no complete handshake within {timeout:g}s",
+                linger=False,
+            )
+            return None
+        finally:
+            self._deadline = None
+
+    def faults_at(self, phase: Phase) -> list[Fault]:
+        """The faults that hit this connection at ``phase``; from the first that acts,
+        the faults own the timing (``handshake_timeout`` no longer applies)."""
+        hits = self.policy.faults_at(self.record, phase)
+        if hits and self._deadline is not None:
+            self._deadline.reschedule(None)
+        return hits
+
+    async def next_message(self) -> ClientMessage:
+        """The client's next complete message (recorded as it crossed the wire)."""
+        while True:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                if self.lost:
+                    raise ConnectionResetError("the client connection was lost")
+                await self.wakeup()
+                continue
+            assert event is not PAUSED
+            assert not isinstance(event, type(NEED_DATA))
+            self.record.received(MESSAGE_NAMES[type(event)], self.conn.last_message_bytes)
+            return event
+
+    def wakeup(self) -> asyncio.Future[None]:
+        """A future resolved at the client's next bytes, EOF or loss."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    @property
+    def client_eof(self) -> bool:
+        return self.conn.client_eof
+
+    @property
+    def local_ip(self) -> str:
+        """The address the client reached the proxy at."""
+        assert self.transport is not None
+        return str(self.transport.get_extra_info("sockname")[0])
+
+    # -- answering ---------------------------------------------------------------------
+
+    def encode(self, message: ServerMessage) -> bytes:
+        """The bytes of ``message`` (the protocol state moves on as if it were sent)."""
+        return self.conn.send(message)
+
+    def send(self, message: ServerMessage) -> None:
+        """Write ``message`` to the client, recorded."""
+        self.write(MESSAGE_NAMES[type(message)], self.encode(message))
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write answer bytes (recorded as ``name``) to the client."""
+        assert self.transport is not None
+        if data:
+            self.record.sent(name, data)
+        self.transport.write(data)
+
+    async def write_sliced(self, data: bytes, size: int, delay: float) -> None:
+        """Write ``data`` in slices of ``size`` bytes, ``delay`` seconds apart."""
+        assert self.transport is not None
+        for start in range(0, len(data), size):
+            if start:
+                await asyncio.sleep(delay)
+            self.transport.write(data[start : start + size])
+
+    def reject(
+        self,
+        outcome: Outcome,
+        answer: ServerMessage | bytes = b"",
+        *,
+        error: str | None = None,
+        linger: bool = True,
+    ) -> None:
+        """Record the outcome, send the RFC's answer, close.
+
+        The close is a FIN once the answer is flushed; then we wait briefly for the
+        client's FIN so that unread client bytes do not turn our close into a reset that
+        could destroy the answer in flight.
+        """
+        transport = self.transport
+        assert transport is not None
+        if isinstance(answer, bytes):
+            data = answer
+            if data:
+                self.record.sent(self.answer_name(), data)
+        else:
+            data = self.encode(answer)
+            self.record.sent(MESSAGE_NAMES[type(answer)], data)
+        self.record.end(outcome, closed_by="server", error=error)
+        transport.write(data)
+        self.conn.close()
+        if not linger or self.lost or transport.is_closing() or self.conn.client_eof:
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:  # the client is already gone (reset or not connected)
+            transport.abort()
+            return
+        handle = asyncio.get_running_loop().call_later(LINGER, transport.close)
+        self.done.add_done_callback(lambda _: handle.cancel())
+        self._lingering = True
+        transport.resume_reading()  # if the handshake buffer limit paused it
+
+    def answer_name(self) -> str:
+        """What a raw answer (from a :class:`RemoteProtocolError`) answers."""
+        record = self.record
+        if record.version == 4:
+            return "socks4 reply"
+        if record.chosen_method == AuthMethod.USERNAME_PASSWORD and record.authenticated is None:
+            return "auth reply"
+        return "reply"
+
+    async def stall(self) -> None:
+        """Say nothing until the client gives up (EOF or reset) or the server stops."""
+        while not (self.conn.client_eof or self.lost):
+            await self.wakeup()
+        self.conn.close()
+        if self.transport is not None:
+            self.transport.close()
+        self._close_upstream()
+
+    def close_for_fault(self, what: str, *, reset: bool = False) -> None:
+        """End the connection because a fault said so (FIN, or RST with ``reset``)."""
+        assert self.transport is not None
+        self.record.end(
+            Outcome.FAULT,
+            closed_by="server",
+            how="rst" if reset else "fin",
+            error=f"closed by a fault: {what}",
+        )
+        self.conn.close()
+        if reset:
+            reset_transport(self.transport)
+        else:
+            self.transport.close()
+        self._close_upstream()
+
+    def _close_upstream(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.close()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def add_cleanup(self, cleanup: Callable[[], None]) -> None:
+        """Call ``cleanup`` once the connection is over (listeners, UDP sockets, virtual
+        destinations)."""
+        self._cleanups.append(cleanup)
+
+    def hand_over(self, relay: Relay) -> None:
+        """The handshake is over: ``relay`` carries the traffic and ends the connection."""
+        self.relay = relay
+
+    def finish(
+        self,
+        outcome: Outcome,
+        *,
+        closed_by: str | None,
+        how: CloseHow = "fin",
+        error: str | None = None,
+    ) -> None:
+        """The connection's sockets are gone: settle the record (once) and tell waiters."""
+        self.record.end(outcome, closed_by=closed_by, how=how, error=error)
+        if self.done.done():
+            return
+        while self._cleanups:
+            self._cleanups.pop()()
+        if self.relay is None:
+            self._close_upstream()  # dialled, but the tunnel never opened
+        self.done.set_result(None)
+        self.context.registry.discard(self)
+        self.context.recorder.ended(self.record)
+
+    def tunnel_done(self) -> None:
+        """The relay has closed both ways."""
+        self.finish(self.record.outcome, closed_by=self.record.closed_by)
+
+    def _refuse_over_limit(self, limit: int) -> None:
+        """Close at accept: ``max_connections`` are open. Recorded, never answered."""
+        assert self.transport is not None
+        self.record.end(
+            Outcome.CONNECTION_LIMIT,
+            closed_by="server",
+            error=f"refused at accept: {limit} connection(s) open (max_connections={limit})",
+        )
+        self.done.set_result(None)
+        self.context.recorder.ended(self.record)
+        self.transport.close()
+
+    def shutdown(self, *, abort: bool) -> None:
+        """Close for a server stop."""
+        self._stopping = True
+        how: CloseHow = "rst" if abort else "fin"
+        self.record.end(Outcome.SERVER_STOPPED, closed_by="server", how=how)
+        if self.relay is not None:
+            self.relay.close_tunnel(abort=abort)
+        elif self.transport is not None:
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()

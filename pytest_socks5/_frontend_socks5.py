@@ -1,0 +1,98 @@
+"""The SOCKS5 front end (RFC 1928, RFC 1929): greeting, authentication, request.
+
+Strategy: the conversation reads as the RFC does. Each client message is a decision
+point: the policy says which method to choose, whether the credentials pass, whether the
+destination is allowed; the faults that hit there change or replace the answer. Then
+the command is served: CONNECT by the shared steps of ``_requests.py``, BIND and UDP
+ASSOCIATE by their own modules, anything else with REP 0x07.
+"""
+
+from __future__ import annotations
+
+from ._answers import answer
+from ._bind import serve_bind
+from ._connection import ClientConnection
+from ._protocol import (
+    AuthMethod,
+    AuthReply,
+    AuthRequest,
+    AuthStatus,
+    Command,
+    Greeting,
+    MethodSelection,
+    Reply,
+    Request,
+)
+from ._recording import Outcome
+from ._replies import Socks5Replies
+from ._requests import refused, request_phase, serve_connect
+from ._udp import serve_udp_associate
+from .faults import Phase
+
+__all__ = ["negotiate", "serve_request"]
+
+REPLIES = Socks5Replies()
+
+
+async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | None:
+    """Method selection, the RFC 1929 sub-negotiation, then the request (``None`` when
+    the conversation ended before it)."""
+    record, policy = conn.record, conn.policy
+    record.greeted(greeting.methods)
+    faults = conn.faults_at(Phase.GREETING)
+    method = policy.method_for(greeting.methods, faults)
+    record.chose_method(method)
+    selection = MethodSelection(method=method)
+    refusal = policy.refusal_of(greeting.methods, method)
+    if refusal is not None:
+        outcome = (
+            Outcome.NO_ACCEPTABLE_METHOD
+            if method == AuthMethod.NO_ACCEPTABLE_METHODS
+            else Outcome.FAULT
+        )
+        await answer(conn, faults, selection, outcome=outcome, error=refusal)
+        return None
+    if not await answer(conn, faults, selection):
+        return None
+    if method == AuthMethod.USERNAME_PASSWORD:
+        credentials = await conn.next_message()
+        assert isinstance(credentials, AuthRequest)
+        record.gave_credentials(credentials.username, credentials.password)
+        faults = conn.faults_at(Phase.AUTH)
+        status, error = policy.credentials(credentials.username, credentials.password, faults)
+        record.authenticated_as(status == AuthStatus.SUCCESS)
+        if status != AuthStatus.SUCCESS:
+            refusal_reply = AuthReply(status=status)
+            await answer(conn, faults, refusal_reply, outcome=Outcome.AUTH_FAILED, error=error)
+            return None
+        if not await answer(conn, faults, AuthReply(status=AuthStatus.SUCCESS)):
+            return None
+    request = await conn.next_message()
+    assert isinstance(request, Request)
+    record.note_request(request)
+    return request
+
+
+async def serve_request(conn: ClientConnection, request: Request) -> None:
+    """Serve a SOCKS5 request: its decision points, then its command."""
+    command = request.command
+    if command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
+        conn.record.replied(Reply.COMMAND_NOT_SUPPORTED)
+        error = f"command 0x{command:02x} is not supported"
+        message = REPLIES.failure(Reply.COMMAND_NOT_SUPPORTED, conn.faults_at(Phase.REPLY))
+        await answer(conn, [], message, outcome=Outcome.REJECTED, error=error)
+        return
+    if not await request_phase(conn, REPLIES):
+        return
+    if command == Command.UDP_ASSOCIATE:
+        # The request names the client's own UDP address; each datagram's destination
+        # is checked by the relay.
+        if not refused(conn, REPLIES, command, None, None):
+            await serve_udp_associate(conn, request)
+        return
+    if refused(conn, REPLIES, command, request.host, request.port):
+        return
+    if command == Command.BIND:
+        await serve_bind(conn, REPLIES, request)
+        return
+    await serve_connect(conn, REPLIES, request.host, request.port)

@@ -1,0 +1,138 @@
+"""The one place a connection asks what to do at each decision point.
+
+Strategy: a front end (SOCKS5, SOCKS 4) turns bytes into decision points — the greeting,
+the credentials, the request before the dial, the reply after it, the open tunnel — and
+asks :class:`Policy` for the answer. The policy holds no sockets: it combines the
+server's configuration (auth, rules, host map) with the injected faults and notes in the
+record what acted. So every front end gets the same answers to the same questions, and
+the answers can be checked without any I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._config import EngineConfig
+from ._hosts import Target, map_destination
+from ._protocol import AuthMethod, AuthStatus
+from ._recording import LiveRecord
+from ._rules import check_destination, denial_message
+from .faults import FailAuth, Fault, FaultSet, ForceMethod, Phase, ReplyWith, TransferFault
+
+__all__ = ["Denial", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A destination the rules refuse: which rule (or default) and the record's error."""
+
+    reason: str
+    error: str
+
+
+class Policy:
+    """Configuration and faults, asked one decision point at a time."""
+
+    __slots__ = ("config", "faults")
+
+    def __init__(self, config: EngineConfig, faults: FaultSet) -> None:
+        self.config = config
+        self.faults = faults
+
+    def faults_at(self, record: LiveRecord, phase: Phase | None) -> list[Fault]:
+        """The faults that hit this connection at ``phase`` (``None``: the open tunnel),
+        each noted in the record."""
+        if not self.faults:
+            return []
+        hits = self.faults.pick(phase, record.freeze())
+        where = f" at {phase.value}" if phase is not None else ""
+        for fault in hits:
+            record.fault_acted(fault.describe() + where)
+        return hits
+
+    # -- greeting and authentication ---------------------------------------------------
+
+    def method_for(self, offered: tuple[int, ...], faults: list[Fault]) -> int:
+        """The method to answer a greeting with (a ``ForceMethod`` fault wins)."""
+        method: int = self.config.auth.select_method(offered)
+        for fault in faults:
+            if isinstance(fault, ForceMethod):
+                method = fault.method
+        return method
+
+    def refusal_of(self, offered: tuple[int, ...], method: int) -> str | None:
+        """Why ``method`` ends the conversation after the greeting (``None``: it does not)."""
+        if method == AuthMethod.NO_ACCEPTABLE_METHODS:
+            shown = ", ".join(f"0x{m:02x}" for m in offered) or "none"
+            return (
+                f"the client offered {shown}; the server requires 0x{self.config.auth.method:02x}"
+            )
+        if method not in (AuthMethod.NO_AUTHENTICATION_REQUIRED, AuthMethod.USERNAME_PASSWORD):
+            return f"method 0x{method:02x} was forced; the server cannot speak it"
+        return None
+
+    def credentials(
+        self, username: bytes, password: bytes, faults: list[Fault]
+    ) -> tuple[int, str | None]:
+        """The RFC 1929 status for these credentials, and the error when it is a refusal."""
+        auth = self.config.auth
+        ok = auth.check(username, password) if auth.requires_password else True
+        forced = next((f.status for f in faults if isinstance(f, FailAuth)), None)
+        if forced is not None:
+            return forced, "FailAuth fault"
+        if not ok:
+            return AuthStatus.FAILURE, "wrong username or password"
+        return AuthStatus.SUCCESS, None
+
+    def socks4_user(self, user_id: bytes) -> tuple[bool | None, str | None]:
+        """SOCKS 4 USERID: ``(authenticated, error)``; ``authenticated`` is ``None`` when
+        the server does not check user ids."""
+        user_ids = self.config.socks4_user_ids
+        if self.config.auth.requires_password and user_ids is None:
+            return False, (
+                "SOCKS 4 carries no password, and this server requires one "
+                "(socks4_user_ids lets SOCKS 4 clients in by USERID)"
+            )
+        if user_ids is None:
+            return None, None
+        if user_id in user_ids:
+            return True, None
+        return False, f"SOCKS 4 USERID {user_id!r} is not in socks4_user_ids"
+
+    # -- the request ---------------------------------------------------------------------
+
+    @staticmethod
+    def forced_reply(faults: list[Fault]) -> int | None:
+        """The REP a ``ReplyWith`` fault answers with instead of dialling."""
+        return next((f.reply for f in faults if isinstance(f, ReplyWith)), None)
+
+    def denial(
+        self, record: LiveRecord, command: int, host: str | None, port: int | None
+    ) -> Denial | None:
+        """Why the rules refuse this destination (before any lookup or dial), or ``None``."""
+        config = self.config
+        decision = check_destination(
+            command=command,
+            host=host,
+            port=port,
+            user=record.username,
+            rules=config.rules + config.allow,
+            host_map=config.host_map,
+            hermetic=config.hermetic,
+        )
+        if decision.allowed:
+            return None
+        error = denial_message(decision, command=command, host=host, port=port)
+        return Denial(decision.reason, error)
+
+    def destination(self, host: str, port: int) -> Target:
+        """Where ``host:port`` really is: ``host_map`` applied (raises ``Unresolvable``)."""
+        return map_destination(self.config.host_map, host, port)
+
+    def transfer_faults(self, record: LiveRecord) -> list[TransferFault]:
+        """The transfer faults for a tunnel about to open."""
+        return [f for f in self.faults_at(record, None) if isinstance(f, TransferFault)]
+
+    @property
+    def seed(self) -> int:
+        return self.faults.seed

@@ -1,0 +1,101 @@
+"""The request's decision points and CONNECT, the same for every front end.
+
+Strategy: once a front end has a request it calls, in order: :func:`request_phase`
+(faults before the dial: delay, stall, close, or a ``ReplyWith`` answer without dialling),
+:func:`refused` (the rules and the hermetic default, before any lookup), then the
+command. CONNECT is :func:`serve_connect`: dial (``host_map`` first), then the reply
+faults, the reply and the tunnel. The protocol's wording comes from a
+:class:`~pytest_socks5._replies.Replies`; nothing here asks which protocol it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._answers import answer, before_dial
+from ._connection import ClientConnection
+from ._dial_errors import reply_for_dial_error
+from ._hosts import Echo, Sink, Unresolvable, describe_target
+from ._protocol import Reply, describe
+from ._recording import Outcome
+from ._relay import RelaySide
+from ._replies import Replies
+from ._sockets import address_of
+from ._tunnel import open_tunnel
+from ._virtual import open_virtual
+from .faults import Phase
+
+__all__ = ["dial_destination", "refused", "request_phase", "serve_connect"]
+
+
+async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
+    """The decision point before the dial. ``False``: a fault answered or ended it."""
+    faults = conn.faults_at(Phase.REQUEST)
+    forced = conn.policy.forced_reply(faults)
+    if forced is not None:
+        conn.record.replied(replies.code(forced))
+        reply_faults = conn.faults_at(Phase.REPLY)
+        error = f"ReplyWith fault: REP {describe(forced, Reply)} without dialling"
+        message = replies.failure(forced, reply_faults)
+        await answer(conn, reply_faults, message, outcome=Outcome.REJECTED, error=error)
+        return False
+    return await before_dial(conn, faults)
+
+
+def refused(
+    conn: ClientConnection, replies: Replies, command: int, host: str | None, port: int | None
+) -> bool:
+    """Check the destination against the rules; on a refusal, record why and answer
+    REP 0x02 (SOCKS 4: 0x5B) without any lookup or dial."""
+    denial = conn.policy.denial(conn.record, command, host, port)
+    if denial is None:
+        return False
+    conn.record.denied(denial.reason)
+    conn.record.replied(replies.code(Reply.CONNECTION_NOT_ALLOWED))
+    conn.reject(
+        Outcome.REJECTED, replies.failure(Reply.CONNECTION_NOT_ALLOWED), error=denial.error
+    )
+    return True
+
+
+async def dial_destination(conn: ClientConnection, host: str, port: int) -> RelaySide | Reply:
+    """Apply ``host_map`` (an address, a virtual destination, or unresolvable), then dial.
+    A failure becomes the REP a faithful server sends."""
+    record = conn.record
+    try:
+        target = conn.policy.destination(host, port)
+    except Unresolvable as exc:
+        record.mapped("unresolvable")
+        record.failed(f"dialling {host}:{port} failed: {exc}")
+        return Reply.HOST_UNREACHABLE
+    if target != (host, port):
+        record.mapped(describe_target(target))
+    try:
+        async with asyncio.timeout(conn.config.connect_timeout):
+            if isinstance(target, Echo | Sink):
+                return await open_virtual(target, record, conn.add_cleanup)
+            return await conn.dialler.dial(*target, record)
+    except (OSError, TimeoutError) as exc:
+        record.failed(f"dialling {host}:{port} failed: {exc!r}")
+        return reply_for_dial_error(exc)
+
+
+async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
+    """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
+    record = conn.record
+    result = await dial_destination(conn, host, port)
+    faults = conn.faults_at(Phase.REPLY)
+    if isinstance(result, Reply):
+        record.replied(replies.code(result))
+        message = replies.failure(result, faults)
+        await answer(conn, faults, message, outcome=Outcome.REJECTED, error=record.error)
+        return
+    conn.upstream = upstream = result
+    assert upstream.transport is not None
+    bound = address_of(upstream.transport.get_extra_info("sockname"))
+    if bound is None:  # a virtual destination has no address: the proxy's own, port 0
+        bound = (conn.local_ip, 0)
+    record.connected(address_of(upstream.transport.get_extra_info("peername")), bound)
+    record.replied(replies.granted)
+    if await answer(conn, faults, replies.success(bound, faults)):
+        open_tunnel(conn, upstream)

@@ -1,0 +1,69 @@
+"""Opening the tunnel: the one place that picks how a connection's bytes are relayed.
+
+Strategy: once the success reply is out, the client's transport and the upstream side
+(a dialled destination, a BIND peer, or a virtual destination on a socket pair — they
+look the same here) become a tunnel. Which relay carries it is decided here and nowhere
+else: the zero-copy splice relay when it is asked for and nothing needs to see the
+bytes; otherwise the ordinary relay, with a shaper on each direction that a transfer
+fault acts on. Client bytes that arrived with the request are passed on first.
+"""
+
+from __future__ import annotations
+
+import random
+
+from . import _splice as splicing
+from ._connection import ClientConnection
+from ._relay import IdleWatch, RelaySide
+from ._shaping import Shaper
+from .faults import Direction
+
+__all__ = ["open_tunnel"]
+
+
+def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
+    """Hand the client transport to a relay and start forwarding both ways."""
+    transport = conn.transport
+    assert transport is not None
+    assert upstream.transport is not None
+    record, config = conn.record, conn.config
+    client = RelaySide(record, "client")
+    conn.hand_over(client)
+    client.transport = transport
+    client.tunnel_done = upstream.tunnel_done = conn.tunnel_done
+    client.peer, upstream.peer = upstream, client
+    transfer = conn.policy.transfer_faults(record)
+    if (
+        config.splice
+        and splicing.AVAILABLE
+        and not transfer
+        and not record.payload_limit  # capture needs the bytes in user space
+        and transport.get_write_buffer_size() == 0
+    ):
+        data, eof = conn.conn.trailing_data
+        if conn.lost:
+            upstream.transport.close()
+            return
+        tunnel = splicing.SpliceTunnel(transport, upstream.transport, record, conn.tunnel_done)
+        conn.hand_over(tunnel)
+        tunnel.start(data, eof)
+        return
+    if transfer:
+        rng = random.Random(conn.policy.seed + record.id)
+        for side, direction in ((client, Direction.UPSTREAM), (upstream, Direction.DOWNSTREAM)):
+            acting = [f for f in transfer if f.flows.includes(direction)]
+            if acting:
+                side.shaper = Shaper(side, acting, rng)
+    transport.set_protocol(client)
+    transport.resume_reading()  # in case the handshake buffer limit paused it
+    if config.idle_timeout is not None:
+        watch = IdleWatch(client, config.idle_timeout)
+        conn.done.add_done_callback(lambda _: watch.cancel())
+    data, eof = conn.conn.trailing_data
+    if data:
+        client.data_received(data)
+    if conn.lost:
+        client.connection_lost(None)
+    elif eof:
+        client.eof_received()
+    upstream.transport.resume_reading()
