@@ -47,11 +47,6 @@ class AnswerPlan:
     #: After sending: close, or say nothing more (``then=`` of ``RawAnswer``/``Truncate``).
     then: str | None = None
 
-    @property
-    def untouched(self) -> bool:
-        """No fault changes anything: send the answer as it is."""
-        return self == AnswerPlan(data=self.data)
-
 
 def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
     """The plan for answering ``data`` through ``faults`` (in the order they were added)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ._answer_plan import plan_answer
+from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
 from ._recording import Outcome
 from .faults import Fault
@@ -40,13 +40,7 @@ async def answer(
         conn.reject(outcome, message, error=error)
         return False
     plan = plan_answer(faults, conn.encode(message))
-    if plan.delay:
-        await asyncio.sleep(plan.delay)
-    if plan.instead == "stall":
-        await conn.stall()
-        return False
-    if plan.instead is not None:
-        conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
+    if not await _wait_or_end(conn, plan):
         return False
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
@@ -73,9 +67,11 @@ async def answer(
 async def before_dial(conn: ClientConnection, faults: list[Fault]) -> bool:
     """Request-phase faults: delay, stall or close before the destination is dialled.
     Returns ``False`` when a fault ended the conversation."""
-    if not faults:
-        return True
-    plan = plan_answer(faults, b"")
+    return not faults or await _wait_or_end(conn, plan_answer(faults, b""))
+
+
+async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
+    """The plan's delay, then its ending instead of an answer; ``False`` if it ended."""
     if plan.delay:
         await asyncio.sleep(plan.delay)
     if plan.instead == "stall":
