@@ -24,17 +24,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
 from ._protocol import (
     AddressType,
     AuthMethod,
-    Command,
     Reply,
     Request,
     Socks4Request,
     coerce,
-    describe,
 )
+from ._transcript import describe_record, render_record
 
 __all__ = [
     "FROM_CLIENT",
@@ -47,7 +45,6 @@ __all__ = [
     "Outcome",
     "Recorder",
     "Timings",
-    "describe_record",
 ]
 
 #: :attr:`HandshakeMessage.direction` of a message the client sent to the proxy.
@@ -247,8 +244,6 @@ class ConnectionRecord:
         """This connection as the failure transcript shows it: every handshake message
         decoded and in hex, where the proxy dialled, how it ended, error, faults, payload.
         The password is shown as ``***`` unless ``show_password``."""
-        from ._transcript import render_record
-
         return render_record(self, show_password=show_password)
 
     def to_dict(self, *, show_password: bool = False) -> dict[str, Any]:
@@ -708,75 +703,3 @@ class Recorder:
         if len(ranked) > limit:
             lines.append(f"  … and {len(ranked) - limit} more")
         return "\n".join(lines)
-
-
-def _shown_user(r: ConnectionRecord) -> str | None:
-    """The username (or SOCKS 4 USERID) from the bytes the client sent, escaped."""
-    if r.raw_username is not None:
-        return quote_bytes(r.raw_username)
-    if r.user_id is not None:
-        return quote_bytes(r.user_id)
-    return None if r.username is None else quote_text(r.username)
-
-
-def _shown_target(r: ConnectionRecord) -> str:
-    """:attr:`ConnectionRecord.target`, with a domain name shown from its raw bytes."""
-    if r.address_type == AddressType.DOMAIN and r.raw_address is not None:
-        return f"{escape_bytes(r.raw_address)}:{r.port}"
-    return escape_text(r.target)
-
-
-def describe_record(r: ConnectionRecord) -> str:
-    """One line: ``#3 127.0.0.1:40512 SOCKS5 CONNECT example.test:80 (DOMAIN) → REP 0x00 …``.
-
-    Whatever the client sent is shown escaped (see :mod:`pytest_socks5._escape`): the line
-    is always one printable line, and the password is never part of it.
-    """
-    client = f"{r.client_address[0]}:{r.client_address[1]}"
-    parts = [f"#{r.id} {escape_text(client)}"]
-    if r.version is not None:
-        parts.append(f"SOCKS{r.version}")
-    user = _shown_user(r)
-    if user is not None:
-        parts.append(f"user={user}")
-    if r.command is not None:
-        cmd = (
-            Command(r.command).name
-            if r.command in Command.__members__.values()
-            else f"CMD 0x{r.command:02x}"
-        )
-        atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
-        parts.append(f"{cmd} {_shown_target(r)} (ATYP {atyp})")
-        if r.mapped_to is not None:
-            parts.append(f"mapped to {escape_text(r.mapped_to)}")
-        if r.bind_peer_address is not None:
-            parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
-    elif r.chosen_method is not None:
-        parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
-    if r.reply is not None:
-        enum_type = Reply if r.version != 4 else None
-        parts.append(
-            "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
-        )
-    parts.append(f"[{r.outcome.value}")
-    how = f" ({r.closed_how})" if r.closed_how else ""
-    if r.closed_by and r.outcome is not Outcome.OPEN:
-        parts[-1] += f" by {r.closed_by}{how}"
-    elif r.closed_by:
-        parts[-1] += f", {r.closed_by} closed its side{how}"
-    if r.command == Command.UDP_ASSOCIATE:
-        parts[-1] += (
-            f", {r.datagrams_from_client}↑ {r.datagrams_to_client}↓ datagrams"
-            f" ({r.datagram_bytes_from_client}↑ {r.datagram_bytes_to_client}↓ bytes)"
-            f", {r.datagrams_dropped} dropped]"
-        )
-    else:
-        parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
-    if r.faults:
-        parts.append("faults: " + ", ".join(escape_text(f) for f in r.faults))
-    if r.error:
-        # The last line of a traceback is the exception; escape_text shows any other
-        # line-breaking character instead of obeying it.
-        last = r.error.rstrip("\n").rsplit("\n", 1)[-1]
-        parts.append(f"error: {escape_text(last)}")
-    return " ".join(parts)
