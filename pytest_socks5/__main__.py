@@ -8,7 +8,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ._recording import ConnectionRecord
+from ._records import ConnectionRecord
 from ._server import SOCKS5Server
 from ._transcript import describe_record
 

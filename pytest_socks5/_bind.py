@@ -30,7 +30,8 @@ from ._protocol import (
     Socks4Response,
     address_type_for,
 )
-from ._recording import LiveRecord, Outcome
+from ._recording import LiveRecord
+from ._records import Outcome
 from ._relay import RelaySide
 
 if TYPE_CHECKING:

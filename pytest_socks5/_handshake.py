@@ -43,7 +43,8 @@ from ._protocol import (
     coerce,
     describe,
 )
-from ._recording import CloseHow, LiveRecord, Outcome
+from ._recording import LiveRecord
+from ._records import CloseHow, Outcome
 from ._relay import WRITE_HIGH_WATER, IdleWatch, RelaySide
 from ._rules import check_destination, denial_message
 from ._shaping import Shaper, reset_transport

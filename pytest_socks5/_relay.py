@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from ._recording import CloseHow, LiveRecord, Outcome
+from ._recording import LiveRecord
+from ._records import CloseHow, Outcome
 from ._shaping import Shaper, reset_transport
 
 __all__ = ["WRITE_HIGH_WATER", "IdleWatch", "RelaySide"]

@@ -43,7 +43,7 @@ from ._protocol import (
     address_type_for,
     parse_udp_datagram,
 )
-from ._recording import CloseHow, Outcome
+from ._records import CloseHow, Outcome
 from ._rules import check_destination, denial_message
 from ._udp_faults import Direction, UdpFaultState
 
