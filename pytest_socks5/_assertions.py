@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._protocol import AddressType, AuthMethod, describe
-from ._recording import Recorder
+from ._recorder import Recorder
 from ._records import (
     ConnectionRecord,
     NoMatchingConnection,

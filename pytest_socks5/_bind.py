@@ -30,7 +30,7 @@ from ._protocol import (
     Socks4Response,
     address_type_for,
 )
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._records import Outcome
 from ._relay import RelaySide
 

@@ -19,7 +19,7 @@ import traceback
 from ._config import EngineConfig
 from ._handshake import Handshake
 from ._protocol import AddressType, address_type_for
-from ._recording import LiveRecord, Recorder
+from ._recorder import LiveRecord, Recorder
 from ._records import Outcome
 from ._relay import RelaySide
 from .faults import FaultSet

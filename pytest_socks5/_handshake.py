@@ -43,7 +43,7 @@ from ._protocol import (
     coerce,
     describe,
 )
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._relay import WRITE_HIGH_WATER, IdleWatch, RelaySide
 from ._rules import check_destination, denial_message

@@ -1,7 +1,7 @@
 """What happened on a connection, as frozen values: how tests match them, and JSON.
 
 Strategy: a :class:`ConnectionRecord` is a frozen snapshot (the server fills a mutable
-twin, :class:`pytest_socks5._recording.LiveRecord`, and freezes it). Each handshake message
+twin, :class:`pytest_socks5._recorder.LiveRecord`, and freezes it). Each handshake message
 is kept as the exact bytes that crossed the wire, with the time it did; the per-phase
 :class:`Timings` are read off those messages, so there is one place where a phase begins.
 Matching is shared by every query and assertion: keyword criteria, where a value may be an

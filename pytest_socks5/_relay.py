@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper, reset_transport
 

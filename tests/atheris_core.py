@@ -29,7 +29,7 @@ with atheris.instrument_imports(include=["pytest_socks5"]):
         ServerConnection,
         State,
     )
-    from pytest_socks5._recording import LiveRecord
+    from pytest_socks5._recorder import LiveRecord
     from pytest_socks5._records import Outcome
     from pytest_socks5._transcript import describe_record
 

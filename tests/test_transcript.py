@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server
-from pytest_socks5._recording import Recorder
+from pytest_socks5._recorder import Recorder
 from pytest_socks5._records import HandshakeMessage, Timings
 from pytest_socks5._transcript import decode_message, hex_dump, render_record, render_transcript
 
