@@ -8,7 +8,7 @@ from . import faults
 from ._auth import Validator
 from ._hosts import ECHO, Sink
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
-from ._recording import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
+from ._records import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
 from ._rules import Rule
 from ._server import ServerError, SOCKS5Server
 from ._udp_faults import UdpFaults

@@ -8,8 +8,9 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ._recording import ConnectionRecord, describe_record
+from ._records import ConnectionRecord
 from ._server import SOCKS5Server
+from ._transcript import describe_record
 
 __all__ = ["CLI_MAX_RECORDS", "main"]
 

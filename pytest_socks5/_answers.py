@@ -14,7 +14,7 @@ import asyncio
 
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
-from ._recording import Outcome
+from ._records import Outcome
 from .faults import Fault
 
 __all__ = ["answer", "before_dial"]

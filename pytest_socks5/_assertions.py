@@ -1,7 +1,7 @@
 """Queries and assertions over a server's records, mixed into ``SOCKS5Server``.
 
 Strategy: every assertion is a set of keyword criteria handed to the one matcher in
-``_recording.py``; what differs between them is the headline of the failure and the
+``_records.py``; what differs between them is the headline of the failure and the
 hints. A failure always prints what was looked for, then every recorded connection,
 closest first, with the fields that differ, so the cause can be read off the test report
 without re-running. Nothing here blocks except :meth:`wait_for_connections`.
@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._protocol import AddressType, AuthMethod, describe
-from ._recording import (
+from ._recorder import Recorder
+from ._records import (
     ConnectionRecord,
     NoMatchingConnection,
-    Recorder,
     check_criteria,
     criteria_text,
     show,

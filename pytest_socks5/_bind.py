@@ -21,7 +21,8 @@ from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import AddressType, Reply, Request, Socks4Request, address_type_for
-from ._recording import LiveRecord, Outcome
+from ._recorder import LiveRecord
+from ._records import Outcome
 from ._relay import RelaySide
 from ._replies import Replies
 from ._sockets import address_of

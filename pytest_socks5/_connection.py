@@ -36,7 +36,8 @@ from ._protocol import (
     Socks4Request,
     Socks4Response,
 )
-from ._recording import CloseHow, LiveRecord, Outcome, Recorder
+from ._recorder import LiveRecord, Recorder
+from ._records import CloseHow, Outcome
 from ._registry import ConnectionRegistry
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER, reset_transport

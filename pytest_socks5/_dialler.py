@@ -14,7 +14,7 @@ import functools
 import socket
 
 from ._protocol import AddressType, address_type_for
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._relay import RelaySide
 
 __all__ = ["Dialler"]

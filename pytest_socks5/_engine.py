@@ -19,7 +19,7 @@ from ._config import EngineConfig
 from ._connection import ClientConnection, ServerContext
 from ._dialler import Dialler
 from ._frontends import serve_client
-from ._recording import LiveRecord, Recorder
+from ._recorder import LiveRecord, Recorder
 from ._registry import ConnectionRegistry
 from .faults import FaultSet
 

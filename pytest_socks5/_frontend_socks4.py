@@ -12,7 +12,7 @@ from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
 from ._protocol import Socks4Command, Socks4Reply, Socks4Request, Socks4Response
-from ._recording import Outcome
+from ._records import Outcome
 from ._replies import Socks4Replies
 from ._requests import refused, request_phase, serve_connect
 

@@ -23,7 +23,7 @@ from ._protocol import (
     Reply,
     Request,
 )
-from ._recording import Outcome
+from ._records import Outcome
 from ._replies import Socks5Replies
 from ._requests import refused, request_phase, serve_connect
 from ._udp import serve_udp_associate

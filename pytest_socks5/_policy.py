@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ._config import EngineConfig
 from ._hosts import Target, map_destination
 from ._protocol import AuthMethod, AuthStatus
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._rules import check_destination, denial_message
 from .faults import FailAuth, Fault, FaultSet, ForceMethod, Phase, ReplyWith, TransferFault
 

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from ._recording import CloseHow, LiveRecord, Outcome
+from ._recorder import LiveRecord
+from ._records import CloseHow, Outcome
 from ._shaping import Shaper
 from ._sockets import WRITE_HIGH_WATER, reset_transport
 

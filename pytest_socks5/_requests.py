@@ -17,7 +17,7 @@ from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import Reply, describe
-from ._recording import Outcome
+from ._records import Outcome
 from ._relay import RelaySide
 from ._replies import Replies
 from ._sockets import address_of

@@ -26,7 +26,8 @@ from ._environ import ProxyEnvironment
 from ._hosts import HostMap
 from ._options import ISSUE5_OPTIONS, issue5_options
 from ._protocol import Socks4Reply
-from ._recording import MAX_RECORDS, ConnectionRecord, Recorder
+from ._recorder import MAX_RECORDS, Recorder
+from ._records import ConnectionRecord
 from ._rules import Rule
 from ._udp_faults import UdpFaults
 from ._url import proxy_url

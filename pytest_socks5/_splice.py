@@ -23,7 +23,8 @@ import socket
 import struct
 from collections.abc import Callable
 
-from ._recording import CloseHow, LiveRecord, Outcome
+from ._recorder import LiveRecord
+from ._records import CloseHow, Outcome
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 

@@ -1,7 +1,10 @@
-"""A readable transcript of recorded connections: what the client asked, what it was told.
+"""Records as text: the one-line description and the transcript of what the client asked
+and what it was told.
 
 Strategy: pure functions from frozen records to text, no I/O, so the plugin, the CLI and
-a user's own code print the same thing and tests check it without a server. Each
+a user's own code print the same thing and tests check it without a server. A record is
+read through the read-only protocols of :mod:`pytest_socks5._record_view`, never by its
+class: :mod:`pytest_socks5._records` sits above this module and renders itself with it. Each
 connection is a timeline: accept, every handshake message decoded in the RFC's words with
 its exact bytes in hex under it, where the proxy dialled, how it ended; then the error,
 the faults applied and the payload (a hex dump when it was captured). Rendering never
@@ -12,10 +15,10 @@ as ``**``) unless ``show_password`` asks otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterable
 
+from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
 from ._protocol import (
     AddressType,
     AuthMethod,
@@ -30,9 +33,9 @@ from ._protocol import (
     parse_socks4_request,
 )
 from ._protocol._parse import _host_text, _parse_address
-from ._recording import FROM_CLIENT, ConnectionRecord, HandshakeMessage, describe_record
+from ._record_view import MessageView, RecordView
 
-__all__ = ["decode_message", "hex_lines", "render_record", "render_transcript"]
+__all__ = ["decode_message", "describe_record", "hex_lines", "render_record", "render_transcript"]
 
 #: Bytes of payload shown per direction; the rest is counted, not printed.
 PAYLOAD_PREVIEW = 256
@@ -44,7 +47,7 @@ _PAD = _INDENT
 
 
 def render_transcript(
-    records: Iterable[ConnectionRecord],
+    records: Iterable[RecordView],
     *,
     title: str = "socks5_server",
     show_password: bool = False,
@@ -61,11 +64,11 @@ def render_transcript(
     return "\n\n".join(parts)
 
 
-def render_record(record: ConnectionRecord, *, show_password: bool = False) -> str:
+def render_record(record: RecordView, *, show_password: bool = False) -> str:
     """One connection: a summary line, then the timeline, error, faults and payload."""
     start = record.timings.accepted or record.started_at
     # The summary line without what the lines below it spell out.
-    lines = [describe_record(dataclasses.replace(record, error=None, faults=()))]
+    lines = [_summary(record, details=False)]
 
     def entry(at: float | None, label: str, text: str, extra: Iterable[str] = ()) -> None:
         when = f"+{(at - start) * 1000:8.3f} ms" if at is not None and start else " " * 12
@@ -76,7 +79,7 @@ def render_record(record: ConnectionRecord, *, show_password: bool = False) -> s
     entry(start, "accepted", f"from {client}")
     dialled_shown = False
     for message in record.handshake:
-        arrow = "client → proxy" if message.direction == FROM_CLIENT else "proxy → client"
+        arrow = "client → proxy" if message.direction == "from_client" else "proxy → client"
         text = f"{message.name}: {decode_message(message, show_password=show_password)}"
         entry(message.at, arrow, text, hex_lines(_hex_data(message, show_password)))
         if message.name in ("request", "socks4 request") and not dialled_shown:
@@ -94,7 +97,7 @@ def render_record(record: ConnectionRecord, *, show_password: bool = False) -> s
     return "\n".join(lines)
 
 
-def _dial_entries(record: ConnectionRecord, entry: Callable[..., None]) -> bool:
+def _dial_entries(record: RecordView, entry: Callable[..., None]) -> bool:
     """Where the proxy dialled for the request; whether there was anything to show."""
     shown = False
     if record.mapped_to is not None:
@@ -117,7 +120,7 @@ def _dial_entries(record: ConnectionRecord, entry: Callable[..., None]) -> bool:
     return shown or bool(tried) or record.upstream_address is not None
 
 
-def _ending(record: ConnectionRecord) -> tuple[str, str]:
+def _ending(record: RecordView) -> tuple[str, str]:
     how = f" ({record.closed_how.upper()})" if record.closed_how else ""
     if record.ended_at is None:
         if record.closed_by:
@@ -127,7 +130,7 @@ def _ending(record: ConnectionRecord) -> tuple[str, str]:
     return "ended", f"{record.outcome.value}{by}"
 
 
-def _payload_lines(record: ConnectionRecord) -> list[str]:
+def _payload_lines(record: RecordView) -> list[str]:
     if record.command == Command.UDP_ASSOCIATE:
         client = record.udp_client_address
         lines = [
@@ -161,6 +164,87 @@ def _payload_lines(record: ConnectionRecord) -> list[str]:
     return out
 
 
+# -- one line -------------------------------------------------------------------------
+
+
+def describe_record(r: RecordView) -> str:
+    """One line: ``#3 127.0.0.1:40512 SOCKS5 CONNECT example.test:80 (DOMAIN) → REP 0x00 …``.
+
+    Whatever the client sent is shown escaped (see :mod:`pytest_socks5._escape`): the line
+    is always one printable line, and the password is never part of it.
+    """
+    return _summary(r, details=True)
+
+
+def _shown_user(r: RecordView) -> str | None:
+    """The username (or SOCKS 4 USERID) from the bytes the client sent, escaped."""
+    if r.raw_username is not None:
+        return quote_bytes(r.raw_username)
+    if r.user_id is not None:
+        return quote_bytes(r.user_id)
+    return None if r.username is None else quote_text(r.username)
+
+
+def _shown_target(r: RecordView) -> str:
+    """The record's ``target``, with a domain name shown from its raw bytes."""
+    if r.address_type == AddressType.DOMAIN and r.raw_address is not None:
+        return f"{escape_bytes(r.raw_address)}:{r.port}"
+    return escape_text(r.target)
+
+
+def _summary(r: RecordView, *, details: bool) -> str:
+    """:func:`describe_record`; without the faults and the error unless ``details`` (the
+    transcript spells those out on lines of their own)."""
+    client = f"{r.client_address[0]}:{r.client_address[1]}"
+    parts = [f"#{r.id} {escape_text(client)}"]
+    if r.version is not None:
+        parts.append(f"SOCKS{r.version}")
+    user = _shown_user(r)
+    if user is not None:
+        parts.append(f"user={user}")
+    if r.command is not None:
+        cmd = (
+            Command(r.command).name
+            if r.command in Command.__members__.values()
+            else f"CMD 0x{r.command:02x}"
+        )
+        atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
+        parts.append(f"{cmd} {_shown_target(r)} (ATYP {atyp})")
+        if r.mapped_to is not None:
+            parts.append(f"mapped to {escape_text(r.mapped_to)}")
+        if r.bind_peer_address is not None:
+            parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
+    elif r.chosen_method is not None:
+        parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
+    if r.reply is not None:
+        enum_type = Reply if r.version != 4 else None
+        parts.append(
+            "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
+        )
+    parts.append(f"[{r.outcome.value}")
+    how = f" ({r.closed_how})" if r.closed_how else ""
+    if r.closed_by and r.outcome.value != "open":
+        parts[-1] += f" by {r.closed_by}{how}"
+    elif r.closed_by:
+        parts[-1] += f", {r.closed_by} closed its side{how}"
+    if r.command == Command.UDP_ASSOCIATE:
+        parts[-1] += (
+            f", {r.datagrams_from_client}↑ {r.datagrams_to_client}↓ datagrams"
+            f" ({r.datagram_bytes_from_client}↑ {r.datagram_bytes_to_client}↓ bytes)"
+            f", {r.datagrams_dropped} dropped]"
+        )
+    else:
+        parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
+    if details and r.faults:
+        parts.append("faults: " + ", ".join(escape_text(f) for f in r.faults))
+    if details and r.error:
+        # The last line of a traceback is the exception; escape_text shows any other
+        # line-breaking character instead of obeying it.
+        last = r.error.rstrip("\n").rsplit("\n", 1)[-1]
+        parts.append(f"error: {escape_text(last)}")
+    return " ".join(parts)
+
+
 # -- bytes --------------------------------------------------------------------------
 
 
@@ -182,7 +266,7 @@ def hex_dump(data: bytes, width: int = 16) -> list[str]:
     return out
 
 
-def _hex_data(message: HandshakeMessage, show_password: bool) -> bytes | str:
+def _hex_data(message: MessageView, show_password: bool) -> bytes | str:
     data = message.data
     if message.name != "auth request" or show_password or len(data) < 3:
         return data
@@ -200,7 +284,7 @@ def _hostport(host: str, port: int) -> str:
 # -- decoding -------------------------------------------------------------------------
 
 
-def decode_message(message: HandshakeMessage, *, show_password: bool = False) -> str:
+def decode_message(message: MessageView, *, show_password: bool = False) -> str:
     """A handshake message in the RFC's words: ``REP 0x05 (CONNECTION_REFUSED), BND …``."""
     try:
         text = _DECODERS.get(message.name, _unparsed)(message.data, show_password)

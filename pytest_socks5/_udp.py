@@ -44,7 +44,7 @@ from ._protocol import (
     address_type_for,
     parse_udp_datagram,
 )
-from ._recording import CloseHow, Outcome
+from ._records import CloseHow, Outcome
 from ._udp_faults import Direction, UdpFaultState
 
 __all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]

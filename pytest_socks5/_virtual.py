@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from ._hosts import Echo, Sink, VirtualDestination
-from ._recording import LiveRecord
+from ._recorder import LiveRecord
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._protocol import AddressType, AuthStatus, Reply
 
 if TYPE_CHECKING:
-    from ._recording import ConnectionRecord
+    from ._records import ConnectionRecord
 
 __all__ = [
     "Bandwidth",

@@ -22,7 +22,7 @@ import pytest
 
 from . import __version__
 from ._options import ISSUE5_OPTIONS
-from ._recording import ConnectionRecord
+from ._records import ConnectionRecord
 from ._server import SOCKS5Server
 from ._transcript import render_transcript
 

@@ -29,7 +29,9 @@ with atheris.instrument_imports(include=["pytest_socks5"]):
         ServerConnection,
         State,
     )
-    from pytest_socks5._recording import LiveRecord, Outcome, describe_record
+    from pytest_socks5._recorder import LiveRecord
+    from pytest_socks5._records import Outcome
+    from pytest_socks5._transcript import describe_record
 
 # After the instrumented imports: this helper reuses the (instrumented) modules above.
 from protocol_driver import Answers, ClientMessage, pump

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from pytest_socks5 import AddressType, ConnectionRecord, Outcome
 from pytest_socks5._escape import escape_bytes, escape_text, quote_bytes, quote_text
-from pytest_socks5._recording import LiveRecord, describe_record
+from pytest_socks5._recorder import LiveRecord
+from pytest_socks5._transcript import describe_record
 
 _ESCAPE = re.compile(r"\\(\\|t|n|r|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 _NAMED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_socks5 import AddressType, Command
-from pytest_socks5._recording import LiveRecord
+from pytest_socks5._recorder import LiveRecord
 from pytest_socks5.faults import Delay, FaultSet, Latency, Phase, ReplyWith, Stall
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_socks5 import Outcome, SOCKS5Server
 from pytest_socks5._connection import HANDSHAKE_BUFFER_LIMIT
-from pytest_socks5._recording import Recorder
+from pytest_socks5._recorder import Recorder
 
 from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel
 from .reliability import blackhole, held, loopback_listener, pump_until, wait_until

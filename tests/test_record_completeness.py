@@ -206,7 +206,7 @@ def test_server_stop_records_who_closed(echo_server) -> None:
 
 def test_faults_appended_by_the_server_are_frozen_in_order() -> None:
     # Fault injection appends a description for each fault it applies to the live record.
-    from pytest_socks5._recording import Recorder
+    from pytest_socks5._recorder import Recorder
 
     recorder = Recorder()
     live = recorder.new(("127.0.0.1", 1))

@@ -15,7 +15,7 @@ from pytest_socks5 import (
     SOCKS5Server,
 )
 from pytest_socks5._protocol import Request, Socks4Request
-from pytest_socks5._recording import LiveRecord, Recorder
+from pytest_socks5._recorder import LiveRecord, Recorder
 
 from .helpers import socks5_tunnel
 

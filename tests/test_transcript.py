@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server
-from pytest_socks5._recording import HandshakeMessage, Recorder, Timings
+from pytest_socks5._recorder import Recorder
+from pytest_socks5._records import HandshakeMessage, Timings
 from pytest_socks5._transcript import decode_message, hex_dump, render_record, render_transcript
 
 from .helpers import socks5_tunnel

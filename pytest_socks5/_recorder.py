@@ -1,20 +1,15 @@
-"""What happened on each connection, as frozen records, and how tests query them.
+"""The live side of recording: what a running connection fills in, and the store of records.
 
 Strategy: the server fills a mutable :class:`LiveRecord` (plain attributes, counters and
 timestamps, no copies of payload unless a test asked for them) while a connection runs,
-and :class:`Recorder` hands out frozen :class:`ConnectionRecord` snapshots under a lock,
-so any thread sees a consistent view. Each handshake message is kept as the exact bytes
-that crossed the wire, with the time it did; the per-phase :class:`Timings` are read off
-those messages, so there is one place where a phase begins. Matching is shared by every
-query and assertion: keyword criteria, where a value may be an exact value, a glob (for
-text fields) or a predicate.
+and :class:`Recorder` hands out frozen :class:`~pytest_socks5.ConnectionRecord` snapshots
+under a lock, so any thread sees a consistent view. The values themselves, how they match
+and their JSON are in :mod:`pytest_socks5._records`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import fnmatch
 import ipaddress
 import itertools
 import threading
@@ -22,304 +17,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from ._escape import escape_bytes, escape_text, quote_bytes, quote_text
-from ._protocol import (
-    AddressType,
-    AuthMethod,
-    Command,
-    Reply,
-    Request,
-    Socks4Request,
-    coerce,
-    describe,
+from ._protocol import AddressType, AuthMethod, Request, Socks4Request, coerce
+from ._records import (
+    FROM_CLIENT,
+    TO_CLIENT,
+    CloseHow,
+    ConnectionRecord,
+    HandshakeMessage,
+    NoMatchingConnection,
+    Outcome,
+    Timings,
+    check_criteria,
+    criteria_text,
 )
+from ._transcript import describe_record
 
-__all__ = [
-    "FROM_CLIENT",
-    "MAX_RECORDS",
-    "TO_CLIENT",
-    "ConnectionRecord",
-    "HandshakeMessage",
-    "LiveRecord",
-    "NoMatchingConnection",
-    "Outcome",
-    "Recorder",
-    "Timings",
-    "describe_record",
-]
-
-#: :attr:`HandshakeMessage.direction` of a message the client sent to the proxy.
-FROM_CLIENT: Literal["from_client"] = "from_client"
-#: :attr:`HandshakeMessage.direction` of a message the proxy sent to the client.
-TO_CLIENT: Literal["to_client"] = "to_client"
-
-Direction = Literal["from_client", "to_client"]
-CloseHow = Literal["fin", "rst", "error"]
-
-
-class Outcome(enum.Enum):
-    """How a connection ended (``OPEN`` while it has not)."""
-
-    OPEN = "open"
-    #: The tunnel ran and both sides closed (FIN).
-    CLOSED = "closed"
-    #: The tunnel ran and one side reset it (RST) or failed.
-    RESET = "reset"
-    #: The request was answered with a failure REP (or SOCKS4 0x5B to 0x5D).
-    REJECTED = "rejected"
-    #: The client offered no method the server accepts (``05 FF``).
-    NO_ACCEPTABLE_METHOD = "no-acceptable-method"
-    #: RFC 1929 credentials were refused.
-    AUTH_FAILED = "auth-failed"
-    #: The client broke the protocol; ``error`` says how.
-    PROTOCOL_ERROR = "protocol-error"
-    #: The client went away before the handshake finished.
-    CLIENT_CLOSED = "client-closed"
-    #: The handshake took longer than ``handshake_timeout``.
-    TIMEOUT = "timeout"
-    #: The server stopped while the connection was open.
-    SERVER_STOPPED = "server-stopped"
-    #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
-    INTERNAL_ERROR = "internal-error"
-    #: An injected fault ended the connection (``faults`` says which).
-    FAULT = "fault"
-    # -- issue 8: reliability limits --
-    #: The tunnel moved no byte either way for ``idle_timeout`` seconds.
-    IDLE_TIMEOUT = "idle-timeout"
-    #: Refused at accept: ``max_connections`` connections were already open.
-    CONNECTION_LIMIT = "connection-limit"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HandshakeMessage:
-    """One handshake message exactly as it crossed the wire.
-
-    ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
-    ``"socks4 request"`` (from the client), ``"method selection"``, ``"auth reply"``,
-    ``"reply"``, ``"socks4 reply"`` (from the proxy), or ``"unparsed"``: client bytes that
-    broke the protocol or were cut off by the client's close.
-    """
-
-    #: ``"from_client"`` (client → proxy) or ``"to_client"`` (proxy → client).
-    direction: Direction
-    name: str
-    data: bytes = field(repr=False)
-    #: :func:`time.time` when the proxy parsed it (from the client) or wrote it (to it).
-    at: float
-
-    def __repr__(self) -> str:
-        shown = "<redacted>" if self.name == "auth request" else self.data.hex(" ")
-        return f"HandshakeMessage({self.direction}, {self.name!r}, {shown}, at={self.at:.6f})"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Timings:
-    """:func:`time.time` at each phase of a connection; ``None`` for a phase it never
-    reached. :meth:`elapsed` gives seconds since ``accepted``."""
-
-    #: The proxy accepted the TCP connection.
-    accepted: float = 0.0
-    #: The proxy sent its method selection (SOCKS5).
-    negotiated: float | None = None
-    #: The proxy answered the RFC 1929 sub-negotiation (success or failure).
-    authenticated: float | None = None
-    #: The proxy had parsed the whole request.
-    requested: float | None = None
-    #: The proxy sent its reply to the request (success or failure).
-    replied: float | None = None
-    #: The connection was over (both sides closed, or the proxy closed it).
-    closed: float | None = None
-
-    def elapsed(self, phase: str) -> float | None:
-        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not reached."""
-        at = getattr(self, phase)
-        return None if at is None else at - self.accepted
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConnectionRecord:
-    """One client connection to the proxy, as the proxy saw it.
-
-    Fields that a connection never reached (a request when authentication failed) are
-    ``None``. ``bytes_from_client`` counts payload relayed client → destination and
-    ``bytes_to_client`` destination → client; handshake bytes are not counted.
-    """
-
-    id: int
-    client_address: tuple[str, int]
-    version: int | None = None
-    offered_methods: tuple[int, ...] = ()
-    chosen_method: int | None = None
-    username: str | None = None
-    raw_username: bytes | None = None
-    raw_password: bytes | None = field(default=None, repr=False)
-    authenticated: bool | None = None
-    command: int | None = None
-    address_type: int | None = None
-    host: str | None = None
-    port: int | None = None
-    raw_address: bytes | None = None
-    user_id: bytes | None = None
-    reply: int | None = None
-    bound_address: tuple[str, int] | None = None
-    upstream_address: tuple[str, int] | None = None
-    dialled: tuple[tuple[str, int], ...] = ()
-    bytes_from_client: int = 0
-    bytes_to_client: int = 0
-    payload_from_client: bytes | None = field(default=None, repr=False)
-    payload_to_client: bytes | None = field(default=None, repr=False)
-    handshake: tuple[HandshakeMessage, ...] = field(default=(), repr=False)
-    timings: Timings = field(default_factory=Timings, repr=False)
-    started_at: float = 0.0
-    ended_at: float | None = None
-    outcome: Outcome = Outcome.OPEN
-    closed_by: str | None = None
-    closed_how: str | None = None
-    error: str | None = None
-    faults: tuple[str, ...] = ()
-    # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
-    mapped_to: str | None = None
-    denied_by: str | None = None
-    bind_peer_address: tuple[str, int] | None = None
-    udp_client_address: tuple[str, int] | None = None
-    datagrams_from_client: int = 0
-    datagrams_to_client: int = 0
-    datagram_bytes_from_client: int = 0
-    datagram_bytes_to_client: int = 0
-    datagrams_dropped: int = 0
-    drop_reasons: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return describe_record(self)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from accept to close, or ``None`` while open."""
-        return None if self.ended_at is None else self.ended_at - self.started_at
-
-    @property
-    def succeeded(self) -> bool:
-        """Whether the proxy granted the request (REP 0x00 or SOCKS4 0x5A)."""
-        return self.reply in (Reply.SUCCEEDED, 0x5A) and self.command is not None
-
-    @property
-    def target(self) -> str:
-        """``host:port`` of the requested destination (``[v6]:port`` for IPv6)."""
-        if self.host is None:
-            return "(no request)"
-        host = f"[{self.host}]" if self.address_type == AddressType.IPV6 else self.host
-        return f"{host}:{self.port}"
-
-    @property
-    def remote_dns(self) -> bool | None:
-        """``True`` when the client sent a name for the proxy to resolve (``socks5h``,
-        SOCKS 4a), ``False`` when it sent an address it had resolved itself, ``None``
-        without a request."""
-        if self.address_type is None:
-            return None
-        return self.address_type == AddressType.DOMAIN
-
-    def message(self, name: str) -> bytes | None:
-        """The bytes of the first handshake message called ``name`` (``"request"``,
-        ``"reply"``, …), or ``None`` if there was none."""
-        for message in self.handshake:
-            if message.name == name:
-                return message.data
-        return None
-
-    def matches(self, **criteria: Any) -> bool:
-        """Whether every criterion holds: exact values, globs for text, or predicates
-        (as in :meth:`pytest_socks5.SOCKS5Server.find_connections`)."""
-        return not self.mismatches(**criteria)
-
-    def mismatches(self, **criteria: Any) -> list[str]:
-        """The criteria that do not hold, each as ``name=actual (wanted …)``."""
-        wrong = []
-        for name, wanted in criteria.items():
-            actual = getattr(self, name)
-            if not value_matches(actual, wanted):
-                wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
-        return wrong
-
-    def transcript(self, *, show_password: bool = False) -> str:
-        """This connection as the failure transcript shows it: every handshake message
-        decoded and in hex, where the proxy dialled, how it ended, error, faults, payload.
-        The password is shown as ``***`` unless ``show_password``."""
-        from ._transcript import render_record
-
-        return render_record(self, show_password=show_password)
-
-    def to_dict(self, *, show_password: bool = False) -> dict[str, Any]:
-        """The record as JSON-ready values: bytes as hex, enums as integers. The password
-        (and its bytes in the handshake) is redacted unless ``show_password``."""
-        from ._serialize import record_to_dict
-
-        return record_to_dict(self, show_password=show_password)
-
-    def to_json(self, *, show_password: bool = False) -> str:
-        """:meth:`to_dict` as one line of JSON."""
-        import json
-
-        return json.dumps(self.to_dict(show_password=show_password), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> ConnectionRecord:
-        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
-        keys that are not fields are ignored."""
-        from ._serialize import record_from_dict
-
-        if isinstance(data, str | bytes):
-            import json
-
-            data = json.loads(data)
-        assert isinstance(data, Mapping)
-        return record_from_dict(data)
-
-
-def value_matches(actual: Any, wanted: Any) -> bool:
-    if callable(wanted) and not isinstance(wanted, type | enum.Enum):
-        return bool(wanted(actual))
-    if isinstance(wanted, str) and isinstance(actual, str) and any(c in wanted for c in "*?["):
-        return fnmatch.fnmatchcase(actual, wanted)
-    return bool(actual == wanted)
-
-
-def show(value: Any, field_name: str = "") -> str:
-    """A value as a failure message prints it (passwords masked, bytes length shown)."""
-    if field_name == "raw_password" and isinstance(value, bytes | str):
-        return f"*** ({len(value)} bytes)"
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{value.name}"
-    if isinstance(value, bytes) and len(value) > 64:
-        return f"{value[:48]!r}… ({len(value)} bytes)"
-    if callable(value) and not isinstance(value, type):
-        return getattr(value, "__name__", repr(value))
-    return repr(value)
-
-
-_FIELDS = {f.name for f in dataclasses.fields(ConnectionRecord)} | {
-    "duration",
-    "remote_dns",
-    "succeeded",
-    "target",
-}
-
-
-def check_criteria(criteria: Mapping[str, Any]) -> None:
-    """Refuse a misspelt field name at once instead of matching nothing."""
-    unknown = sorted(set(criteria) - _FIELDS)
-    if unknown:
-        raise TypeError(
-            f"unknown ConnectionRecord field(s): {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_FIELDS))}"
-        )
-
-
-def criteria_text(criteria: Mapping[str, Any]) -> str:
-    """``host='x', port=443`` (passwords masked, predicates by name)."""
-    return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
+__all__ = ["MAX_RECORDS", "LiveRecord", "Recorder"]
 
 
 @dataclass(kw_only=True, slots=True)
@@ -587,10 +302,6 @@ _SHARED_FIELDS = tuple(
 )
 
 
-class NoMatchingConnection(AssertionError):
-    """An assertion about recorded connections failed; the message lists what happened."""
-
-
 #: How many records a server keeps by default; older ones are dropped and counted.
 MAX_RECORDS = 100_000
 
@@ -710,75 +421,3 @@ class Recorder:
         if len(ranked) > limit:
             lines.append(f"  … and {len(ranked) - limit} more")
         return "\n".join(lines)
-
-
-def _shown_user(r: ConnectionRecord) -> str | None:
-    """The username (or SOCKS 4 USERID) from the bytes the client sent, escaped."""
-    if r.raw_username is not None:
-        return quote_bytes(r.raw_username)
-    if r.user_id is not None:
-        return quote_bytes(r.user_id)
-    return None if r.username is None else quote_text(r.username)
-
-
-def _shown_target(r: ConnectionRecord) -> str:
-    """:attr:`ConnectionRecord.target`, with a domain name shown from its raw bytes."""
-    if r.address_type == AddressType.DOMAIN and r.raw_address is not None:
-        return f"{escape_bytes(r.raw_address)}:{r.port}"
-    return escape_text(r.target)
-
-
-def describe_record(r: ConnectionRecord) -> str:
-    """One line: ``#3 127.0.0.1:40512 SOCKS5 CONNECT example.test:80 (DOMAIN) → REP 0x00 …``.
-
-    Whatever the client sent is shown escaped (see :mod:`pytest_socks5._escape`): the line
-    is always one printable line, and the password is never part of it.
-    """
-    client = f"{r.client_address[0]}:{r.client_address[1]}"
-    parts = [f"#{r.id} {escape_text(client)}"]
-    if r.version is not None:
-        parts.append(f"SOCKS{r.version}")
-    user = _shown_user(r)
-    if user is not None:
-        parts.append(f"user={user}")
-    if r.command is not None:
-        cmd = (
-            Command(r.command).name
-            if r.command in Command.__members__.values()
-            else f"CMD 0x{r.command:02x}"
-        )
-        atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
-        parts.append(f"{cmd} {_shown_target(r)} (ATYP {atyp})")
-        if r.mapped_to is not None:
-            parts.append(f"mapped to {escape_text(r.mapped_to)}")
-        if r.bind_peer_address is not None:
-            parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
-    elif r.chosen_method is not None:
-        parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
-    if r.reply is not None:
-        enum_type = Reply if r.version != 4 else None
-        parts.append(
-            "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
-        )
-    parts.append(f"[{r.outcome.value}")
-    how = f" ({r.closed_how})" if r.closed_how else ""
-    if r.closed_by and r.outcome is not Outcome.OPEN:
-        parts[-1] += f" by {r.closed_by}{how}"
-    elif r.closed_by:
-        parts[-1] += f", {r.closed_by} closed its side{how}"
-    if r.command == Command.UDP_ASSOCIATE:
-        parts[-1] += (
-            f", {r.datagrams_from_client}↑ {r.datagrams_to_client}↓ datagrams"
-            f" ({r.datagram_bytes_from_client}↑ {r.datagram_bytes_to_client}↓ bytes)"
-            f", {r.datagrams_dropped} dropped]"
-        )
-    else:
-        parts[-1] += f", {r.bytes_from_client}↑ {r.bytes_to_client}↓ bytes]"
-    if r.faults:
-        parts.append("faults: " + ", ".join(escape_text(f) for f in r.faults))
-    if r.error:
-        # The last line of a traceback is the exception; escape_text shows any other
-        # line-breaking character instead of obeying it.
-        last = r.error.rstrip("\n").rsplit("\n", 1)[-1]
-        parts.append(f"error: {escape_text(last)}")
-    return " ".join(parts)
