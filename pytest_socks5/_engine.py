@@ -17,11 +17,11 @@ import socket
 import traceback
 
 from ._config import EngineConfig
+from ._fault_set import FaultSet
 from ._handshake import Handshake
 from ._protocol import AddressType, address_type_for
 from ._recording import LiveRecord, Outcome, Recorder
 from ._relay import RelaySide
-from .faults import FaultSet
 
 __all__ = ["Engine"]
 

@@ -18,6 +18,23 @@ from typing import TYPE_CHECKING, Any, cast
 from . import _splice as splicing
 from ._bind import serve_bind
 from ._dial_errors import reply_for_dial_error
+from ._fault_types import (
+    BoundAddress,
+    Close,
+    Delay,
+    Direction,
+    FailAuth,
+    Fault,
+    ForceMethod,
+    Fragment,
+    Phase,
+    RawAnswer,
+    ReplyWith,
+    Stall,
+    TransferFault,
+    Truncate,
+    WrongVersion,
+)
 from ._hosts import Echo, Sink, Unresolvable, describe_target, map_destination
 from ._protocol import (
     NEED_DATA,
@@ -49,23 +66,6 @@ from ._rules import check_destination, denial_message
 from ._shaping import Shaper, reset_transport
 from ._udp import UdpAssociation, serve_udp_associate
 from ._virtual import open_virtual
-from .faults import (
-    BoundAddress,
-    Close,
-    Delay,
-    Direction,
-    FailAuth,
-    Fault,
-    ForceMethod,
-    Fragment,
-    Phase,
-    RawAnswer,
-    ReplyWith,
-    Stall,
-    TransferFault,
-    Truncate,
-    WrongVersion,
-)
 
 if TYPE_CHECKING:
     from ._engine import Engine

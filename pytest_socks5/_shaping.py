@@ -18,7 +18,7 @@ import socket
 import struct
 from typing import TYPE_CHECKING
 
-from .faults import (
+from ._fault_types import (
     Bandwidth,
     Blackhole,
     CloseAfter,
