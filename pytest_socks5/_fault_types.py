@@ -46,6 +46,7 @@ __all__ = [
     "TransferFault",
     "Truncate",
     "WrongVersion",
+    "to_direction",
 ]
 
 
@@ -62,17 +63,43 @@ class Phase(enum.Enum):
     REPLY = "reply"
 
 
-class Direction(enum.Enum):
-    """Which way a transfer fault acts on an open tunnel."""
+class Direction(enum.StrEnum):
+    """Which way a fault acts, in the records' words (``HandshakeMessage.direction``,
+    ``bytes_from_client``): a member equals its string, ``Direction.TO_CLIENT ==
+    "to_client"``.
+
+    The older names are aliases: ``Direction.UPSTREAM is Direction.FROM_CLIENT``,
+    ``Direction.DOWNSTREAM is Direction.TO_CLIENT``, and ``"upstream"``/``"downstream"``
+    are accepted wherever a direction is.
+    """
 
     #: client → destination
-    UPSTREAM = "upstream"
+    FROM_CLIENT = "from_client"
     #: destination → client
-    DOWNSTREAM = "downstream"
+    TO_CLIENT = "to_client"
+    #: both ways
     BOTH = "both"
+    UPSTREAM = "from_client"
+    DOWNSTREAM = "to_client"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Direction | None:
+        old = {"upstream": cls.FROM_CLIENT, "downstream": cls.TO_CLIENT}
+        return old.get(value) if isinstance(value, str) else None
 
     def includes(self, direction: Direction) -> bool:
         return self is Direction.BOTH or self is direction
+
+
+def to_direction(value: Direction | str) -> Direction:
+    """``value`` as a :class:`Direction`: a member, its string, or an older word."""
+    try:
+        return Direction(value)
+    except ValueError:
+        raise ValueError(
+            "direction is 'from_client', 'to_client' or 'both' "
+            f"(or the older 'upstream', 'downstream'), not {value!r}"
+        ) from None
 
 
 _REQUEST_FIELDS = ("host", "port", "command", "address_type")
@@ -168,10 +195,6 @@ def _show(value: Any) -> str:
 
 def _phase(value: Phase | str) -> Phase:
     return value if isinstance(value, Phase) else Phase(value)
-
-
-def _direction(value: Direction | str) -> Direction:
-    return value if isinstance(value, Direction) else Direction(value)
 
 
 # -- handshake faults: what the server answers ------------------------------------------
@@ -332,7 +355,7 @@ class TransferFault(Fault):
     direction: Direction | str = Direction.BOTH
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "direction", _direction(self.direction))
+        object.__setattr__(self, "direction", to_direction(self.direction))
         super().__post_init__()
 
     @property

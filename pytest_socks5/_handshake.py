@@ -701,8 +701,8 @@ class Handshake(asyncio.Protocol):
         if transfer:
             rng = random.Random(self.engine.faults.seed + self.record.id)
             for side, direction in (
-                (client, Direction.UPSTREAM),
-                (upstream, Direction.DOWNSTREAM),
+                (client, Direction.FROM_CLIENT),
+                (upstream, Direction.TO_CLIENT),
             ):
                 acting = [
                     f

@@ -45,7 +45,8 @@ from ._protocol import (
 )
 from ._recording import CloseHow, Outcome
 from ._rules import check_destination, denial_message
-from ._udp_faults import Direction, UdpFaultState
+from ._udp_faults import DatagramDirection as Direction
+from ._udp_faults import UdpFaultState
 
 if TYPE_CHECKING:
     from ._handshake import Handshake
