@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .faults import (
+from ._fault_types import (
     Close,
     Delay,
     Fault,

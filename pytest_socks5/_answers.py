@@ -14,8 +14,8 @@ import asyncio
 
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
+from ._fault_types import Fault
 from ._records import Outcome
-from .faults import Fault
 
 __all__ = ["answer", "before_dial"]
 

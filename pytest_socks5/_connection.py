@@ -20,6 +20,8 @@ from typing import Protocol, TypeVar, cast
 
 from ._config import EngineConfig
 from ._dialler import Dialler
+from ._fault_set import FaultSet
+from ._fault_types import Fault, Phase
 from ._policy import Policy
 from ._protocol import (
     NEED_DATA,
@@ -41,7 +43,6 @@ from ._records import CloseHow, Outcome
 from ._registry import ConnectionRegistry
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER, reset_transport
-from .faults import Fault, FaultSet, Phase
 
 __all__ = [
     "HANDSHAKE_BUFFER_LIMIT",

@@ -18,10 +18,10 @@ import socket
 from ._config import EngineConfig
 from ._connection import ClientConnection, ServerContext
 from ._dialler import Dialler
+from ._fault_set import FaultSet
 from ._frontends import serve_client
 from ._recorder import LiveRecord, Recorder
 from ._registry import ConnectionRegistry
-from .faults import FaultSet
 
 __all__ = ["Engine"]
 

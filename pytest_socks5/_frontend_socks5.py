@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
+from ._fault_types import Phase
 from ._protocol import (
     AuthMethod,
     AuthReply,
@@ -27,7 +28,6 @@ from ._records import Outcome
 from ._replies import Socks5Replies
 from ._requests import refused, request_phase, serve_connect
 from ._udp import serve_udp_associate
-from .faults import Phase
 
 __all__ = ["negotiate", "serve_request"]
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._config import EngineConfig
+from ._fault_set import FaultSet
+from ._fault_types import FailAuth, Fault, ForceMethod, Phase, ReplyWith, TransferFault
 from ._hosts import Target, map_destination
 from ._protocol import AuthMethod, AuthStatus
 from ._recorder import LiveRecord
 from ._rules import check_destination, denial_message
-from .faults import FailAuth, Fault, FaultSet, ForceMethod, Phase, ReplyWith, TransferFault
 
 __all__ = ["Denial", "Policy"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ._fault_types import BoundAddress, Fault
 from ._protocol import (
     AddressType,
     Reply,
@@ -19,7 +20,6 @@ from ._protocol import (
     Socks4Response,
     address_type_for,
 )
-from .faults import BoundAddress, Fault
 
 __all__ = ["Replies", "Socks4Replies", "Socks5Replies"]
 

@@ -15,6 +15,7 @@ import asyncio
 from ._answers import answer, before_dial
 from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
+from ._fault_types import Phase
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import Reply, describe
 from ._records import Outcome
@@ -23,7 +24,6 @@ from ._replies import Replies
 from ._sockets import address_of
 from ._tunnel import open_tunnel
 from ._virtual import open_virtual
-from .faults import Phase
 
 __all__ = ["dial_destination", "refused", "request_phase", "serve_connect"]
 

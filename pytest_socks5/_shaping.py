@@ -15,7 +15,7 @@ import collections
 import random
 from typing import Protocol
 
-from .faults import (
+from ._fault_types import (
     Bandwidth,
     Blackhole,
     CloseAfter,

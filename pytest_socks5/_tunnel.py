@@ -14,9 +14,9 @@ import random
 
 from . import _splice as splicing
 from ._connection import ClientConnection
+from ._fault_types import Direction
 from ._relay import IdleWatch, RelaySide
 from ._shaping import Shaper
-from .faults import Direction
 
 __all__ = ["open_tunnel"]
 
@@ -50,7 +50,7 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
         return
     if transfer:
         rng = random.Random(conn.policy.seed + record.id)
-        for side, direction in ((client, Direction.UPSTREAM), (upstream, Direction.DOWNSTREAM)):
+        for side, direction in ((client, Direction.FROM_CLIENT), (upstream, Direction.TO_CLIENT)):
             acting = [f for f in transfer if f.flows.includes(direction)]
             if acting:
                 side.shaper = Shaper(side, acting, rng)

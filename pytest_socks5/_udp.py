@@ -45,7 +45,8 @@ from ._protocol import (
     parse_udp_datagram,
 )
 from ._records import CloseHow, Outcome
-from ._udp_faults import Direction, UdpFaultState
+from ._udp_faults import DatagramDirection as Direction
+from ._udp_faults import UdpFaultState
 
 __all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]
 

@@ -14,10 +14,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["FaultAction", "UdpFaultState", "UdpFaults"]
+from ._fault_types import Direction, to_direction
 
-Direction = Literal["from_client", "to_client"]
-Directions = Literal["both", "from_client", "to_client"]
+__all__ = ["DatagramDirection", "FaultAction", "UdpFaultState", "UdpFaults"]
+
+#: The way one datagram goes, in the records' words.
+DatagramDirection = Literal["from_client", "to_client"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -28,8 +30,10 @@ class UdpFaults:
     :param corrupt: probability that one byte of a datagram's payload is flipped (its
         SOCKS header stays intact, so the datagram is still delivered).
     :param delay: seconds each datagram is held before it is sent on.
-    :param direction: ``"both"`` (default), ``"from_client"`` (client → destination) or
-        ``"to_client"`` (destination → client): which datagrams the faults above touch.
+    :param direction: which datagrams the faults above touch: ``"both"`` (default),
+        ``"from_client"`` (client → destination) or ``"to_client"`` (destination →
+        client), as strings or :class:`~pytest_socks5.faults.Direction` members: the
+        same words as the TCP transfer faults and the records.
     :param after: let the first ``after`` datagrams in ``direction`` through untouched.
     :param limit: touch at most ``limit`` datagrams (``None``: no limit).
         ``drop=1, after=2, limit=1`` drops exactly the third datagram.
@@ -43,7 +47,7 @@ class UdpFaults:
     drop: float = 0.0
     corrupt: float = 0.0
     delay: float = 0.0
-    direction: Directions = "both"
+    direction: Direction | str = Direction.BOTH
     after: int = 0
     limit: int | None = None
     close_control_after: int | None = None
@@ -56,11 +60,10 @@ class UdpFaults:
                 raise ValueError(f"UdpFaults {name} is a probability from 0 to 1, not {value!r}")
         if self.delay < 0:
             raise ValueError(f"UdpFaults delay cannot be negative: {self.delay!r}")
-        if self.direction not in ("both", "from_client", "to_client"):
-            raise ValueError(
-                "UdpFaults direction is 'both', 'from_client' or 'to_client', "
-                f"not {self.direction!r}"
-            )
+        try:
+            object.__setattr__(self, "direction", to_direction(self.direction))
+        except ValueError as e:
+            raise ValueError(f"UdpFaults {e}") from None
         for name in ("after", "limit"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -97,10 +100,10 @@ class UdpFaultState:
     relayed: int = 0
     _closed: bool = field(default=False, repr=False)
 
-    def on_datagram(self, direction: Direction, data: bytes) -> FaultAction:
+    def on_datagram(self, direction: DatagramDirection | Direction, data: bytes) -> FaultAction:
         """Decide about one datagram's payload going ``direction``."""
         faults = self.faults
-        if faults.direction not in ("both", direction):
+        if not to_direction(faults.direction).includes(to_direction(direction)):
             return FaultAction(data=data)
         index = self.seen
         self.seen += 1

@@ -96,9 +96,9 @@ CASES: list[tuple[str, list[Fault]]] = [
         [BoundAddress(bound_type=3, bound_host="proxy.test")],
     ),
     ("ReplyWith(0x01) + BoundAddress(0x00)", [ReplyWith(reply=1), BoundAddress(bound_type=0x00)]),
-    ("ResetAfter(after=0, downstream)", [ResetAfter(after=0, direction="downstream")]),
-    ("CloseAfter(after=0, downstream)", [CloseAfter(after=0, direction="downstream")]),
-    ("Latency(seconds=3, downstream)", [Latency(seconds=3, direction="downstream")]),
+    ("ResetAfter(after=0, to_client)", [ResetAfter(after=0, direction="to_client")]),
+    ("CloseAfter(after=0, to_client)", [CloseAfter(after=0, direction="to_client")]),
+    ("Latency(seconds=3, to_client)", [Latency(seconds=3, direction="to_client")]),
 ]
 
 

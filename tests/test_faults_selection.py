@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_socks5 import AddressType, Command
+from pytest_socks5._fault_set import FaultSet
 from pytest_socks5._recorder import LiveRecord
-from pytest_socks5.faults import Delay, FaultSet, Latency, Phase, ReplyWith, Stall
+from pytest_socks5.faults import Delay, Latency, Phase, ReplyWith, Stall
 
 
 def record(**fields: object):

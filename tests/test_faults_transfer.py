@@ -14,6 +14,7 @@ from pytest_socks5.faults import (
     Bandwidth,
     Blackhole,
     CloseAfter,
+    Direction,
     Latency,
     ResetAfter,
     Slicer,
@@ -36,7 +37,7 @@ def roundtrip(sock: socket.socket, data: bytes) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("direction", ["upstream", "downstream", "both"])
+@pytest.mark.parametrize("direction", ["from_client", "to_client", "both"])
 def test_latency_delays_each_direction(server: SOCKS5Server, echo_server, direction: str) -> None:
     server.add_fault(Latency(seconds=0.2, direction=direction))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
@@ -46,8 +47,47 @@ def test_latency_delays_each_direction(server: SOCKS5Server, echo_server, direct
     assert record.faults == (f"Latency(direction={direction}, seconds=0.2, jitter=0.0)",)
 
 
+# -- direction: the records' words, with the older ones as aliases ---------------------
+
+
+def test_direction_members_are_the_records_words() -> None:
+    assert [d.value for d in Direction] == ["from_client", "to_client", "both"]
+    assert Direction.FROM_CLIENT == "from_client"
+    assert Direction.TO_CLIENT == "to_client"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("upstream", Direction.FROM_CLIENT), ("downstream", Direction.TO_CLIENT)],
+)
+def test_the_older_direction_words_are_aliases(old: str, new: Direction) -> None:
+    assert getattr(Direction, old.upper()) is new
+    assert Direction(old) is new
+    assert Latency(direction=old).direction is new
+    assert Latency(direction=old) == Latency(direction=new) == Latency(direction=new.value)
+    described = Latency(direction=old).describe()
+    assert described == f"Latency(direction={new.value}, seconds=0.1, jitter=0.0)"
+
+
+def test_an_unknown_direction_is_refused_with_the_words_it_could_be() -> None:
+    with pytest.raises(ValueError, match=r"'from_client', 'to_client' or 'both'.*'sideways'"):
+        Latency(direction="sideways")
+
+
+def test_an_old_direction_word_acts_and_is_recorded_in_the_new_words(
+    server: SOCKS5Server, echo_server
+) -> None:
+    server.add_fault(Latency(seconds=0.2, direction="downstream"))
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        elapsed = roundtrip(sock, b"ping")
+    assert elapsed >= 0.19
+    (record,) = server.connections
+    assert record.faults == ("Latency(direction=to_client, seconds=0.2, jitter=0.0)",)
+    assert {m.direction for m in record.handshake} == {Direction.FROM_CLIENT, Direction.TO_CLIENT}
+
+
 def test_latency_with_jitter_keeps_order(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(Latency(seconds=0.02, jitter=0.02, direction="downstream"))
+    server.add_fault(Latency(seconds=0.02, jitter=0.02, direction="to_client"))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         for i in range(20):
             sock.sendall(b"%03d" % i)
@@ -55,7 +95,7 @@ def test_latency_with_jitter_keeps_order(server: SOCKS5Server, echo_server) -> N
 
 
 def test_bandwidth_limit(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(Bandwidth(bytes_per_second=100_000, direction="downstream"))
+    server.add_fault(Bandwidth(bytes_per_second=100_000, direction="to_client"))
     payload = os.urandom(50_000)
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         elapsed = roundtrip(sock, payload)
@@ -63,7 +103,7 @@ def test_bandwidth_limit(server: SOCKS5Server, echo_server) -> None:
 
 
 def test_slicer_delivers_everything_in_small_writes(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(Slicer(size=7, delay=0.0, direction="downstream"))
+    server.add_fault(Slicer(size=7, delay=0.0, direction="to_client"))
     payload = os.urandom(5000)
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         assert roundtrip(sock, payload) >= 0
@@ -72,7 +112,7 @@ def test_slicer_delivers_everything_in_small_writes(server: SOCKS5Server, echo_s
 
 
 def test_blackhole_keeps_the_connection_open_but_silent(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(Blackhole(after=5, direction="downstream"))
+    server.add_fault(Blackhole(after=5, direction="to_client"))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"0123456789")
         assert recv_exactly(sock, 5) == b"01234"
@@ -85,14 +125,14 @@ def test_blackhole_keeps_the_connection_open_but_silent(server: SOCKS5Server, ec
 
 
 def test_close_after_n_bytes_is_a_fin(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(CloseAfter(after=10, direction="downstream"))
+    server.add_fault(CloseAfter(after=10, direction="to_client"))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"x" * 100)
         assert recv_all(sock) == b"x" * 10
 
 
 def test_reset_after_n_bytes_is_an_rst(server: SOCKS5Server, echo_server) -> None:
-    server.add_fault(ResetAfter(after=10, direction="downstream"))
+    server.add_fault(ResetAfter(after=10, direction="to_client"))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"x" * 100)
         received = bytearray()
@@ -123,7 +163,7 @@ def test_reset_after_needs_bytes_or_seconds() -> None:
 
 
 def test_slow_close_delays_the_eof(server: SOCKS5Server) -> None:
-    server.add_fault(SlowClose(seconds=0.3, direction="downstream"))
+    server.add_fault(SlowClose(seconds=0.3, direction="to_client"))
     with digest_target() as target, socks5_tunnel(server.address, *target) as (sock, _):
         sock.sendall(b"abc")
         sock.shutdown(socket.SHUT_WR)
@@ -148,7 +188,7 @@ def test_half_close_still_honoured_through_a_shaper(server: SOCKS5Server) -> Non
 def test_a_slow_fault_does_not_buffer_without_limit(server: SOCKS5Server, echo_server) -> None:
     """The shaper's queue is bounded: the client's writes block instead of the server
     swallowing everything."""
-    server.add_fault(Bandwidth(bytes_per_second=10_000, direction="upstream"))
+    server.add_fault(Bandwidth(bytes_per_second=10_000, direction="from_client"))
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.setblocking(False)
         sent = 0

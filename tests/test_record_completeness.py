@@ -304,7 +304,7 @@ def test_a_reset_fault_is_the_servers_rst(open_server: SOCKS5Server, echo_server
 def test_close_after_bytes_is_the_servers_close(open_server: SOCKS5Server, echo_server) -> None:
     from pytest_socks5.faults import CloseAfter
 
-    open_server.add_fault(CloseAfter(after=4, direction="upstream"))
+    open_server.add_fault(CloseAfter(after=4, direction="from_client"))
     with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
         sock.sendall(b"0123456789")
         recv_all(sock)

@@ -8,6 +8,7 @@ import pytest
 from pytest_socks5 import ECHO, Command, Rule, Sink, UdpFaults
 from pytest_socks5._hosts import Unresolvable, describe_target, is_mapped, map_destination
 from pytest_socks5._rules import check_destination, denial_message, parse_allow
+from pytest_socks5.faults import Direction
 
 
 def decide(host: str | None, port: int | None = 80, **kwargs):
@@ -272,6 +273,18 @@ def test_delay_and_direction() -> None:
     assert untouched.delay == 0
     assert delayed.delay == 0.25
     assert delayed.applied == ("udp-delay",)
+
+
+@pytest.mark.parametrize(
+    "direction", ["to_client", Direction.TO_CLIENT, "downstream", Direction.DOWNSTREAM]
+)
+def test_udp_direction_takes_the_fault_words_and_their_aliases(direction) -> None:
+    faults = UdpFaults(delay=0.25, direction=direction)
+    assert faults.direction is Direction.TO_CLIENT
+    assert faults == UdpFaults(delay=0.25, direction="to_client")
+    (untouched,) = outcomes(faults, 1, direction="from_client")
+    (delayed,) = outcomes(faults, 1, direction=Direction.TO_CLIENT)
+    assert (untouched.delay, delayed.delay) == (0, 0.25)
 
 
 def test_close_control_after_fires_once() -> None:

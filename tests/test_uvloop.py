@@ -35,7 +35,7 @@ def test_failure_answers_and_faults_on_uvloop(refused_port: int, echo_server) ->
             sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", refused_port))
             assert recv_all(sock) == b"\x05\x00\x05\x05\x00\x01" + b"\x00" * 6
         server.add_fault(Fragment(at="reply", size=2, delay=0.0))
-        server.add_fault(ResetAfter(after=3, direction="downstream"))
+        server.add_fault(ResetAfter(after=3, direction="to_client"))
         with socks5_tunnel(server.address, *echo_server) as (sock, reply):
             assert reply[1] == 0
             sock.sendall(b"abcdef")

@@ -109,14 +109,14 @@ def test_server_picks_a_method_the_client_did_not_offer(socks5_server, website):
 
 # 14. After CONNECT succeeds: a reset mid-stream, and a timeout on a slow tunnel.
 def test_reset_in_the_middle_of_the_response(socks5_server, website):
-    socks5_server.add_fault(ResetAfter(after=20, direction="downstream"))
+    socks5_server.add_fault(ResetAfter(after=20, direction="to_client"))
 
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(website.url, proxies={"http": socks5_server.url}, timeout=5)
 
 
 def test_read_timeout_after_connect(socks5_server, website):
-    socks5_server.add_fault(Latency(seconds=1.0, direction="downstream"))
+    socks5_server.add_fault(Latency(seconds=1.0, direction="to_client"))
 
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(website.url, proxy=socks5_server.url, timeout=0.3)

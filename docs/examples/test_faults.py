@@ -105,7 +105,7 @@ def test_domain_in_the_bound_address(socks5_server, website):
 
 
 def test_slow_network(socks5_server, website):
-    socks5_server.add_fault(Latency(seconds=0.1, direction="downstream"))
+    socks5_server.add_fault(Latency(seconds=0.1, direction="to_client"))
     socks5_server.add_fault(Bandwidth(bytes_per_second=1_000_000))
 
     started = time.monotonic()
@@ -114,7 +114,7 @@ def test_slow_network(socks5_server, website):
 
 
 def test_connection_reset_mid_response(socks5_server, website):
-    socks5_server.add_fault(ResetAfter(after=10, direction="downstream"))
+    socks5_server.add_fault(ResetAfter(after=10, direction="to_client"))
 
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(website.url, proxies={"http": socks5_server.url}, timeout=5)

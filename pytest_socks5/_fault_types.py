@@ -1,0 +1,423 @@
+"""The fault values: what goes wrong, and which connections it hits.
+
+Strategy: every fault is a frozen, keyword-only dataclass. :class:`Fault` holds the
+selection fields and checks them against a :class:`~pytest_socks5.ConnectionRecord`;
+handshake faults say at which :class:`Phase` they act, transfer faults
+(:class:`TransferFault`) in which :class:`Direction`. Nothing here acts: the server asks a
+:class:`~pytest_socks5._fault_set.FaultSet` which faults hit a connection and applies them
+itself. The public names are re-exported by :mod:`pytest_socks5.faults`.
+
+Selection uses only what is known at that point: at the greeting, the client address;
+from the sub-negotiation on, the username; from the request on, everything. Asking for
+``host=`` on a greeting fault is an error, not a silent never-match.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._protocol import AddressType, AuthStatus, Reply
+from ._records import ConnectionRecord
+
+__all__ = [
+    "Bandwidth",
+    "Blackhole",
+    "BoundAddress",
+    "Close",
+    "CloseAfter",
+    "Delay",
+    "Direction",
+    "FailAuth",
+    "Fault",
+    "ForceMethod",
+    "Fragment",
+    "Latency",
+    "Phase",
+    "RawAnswer",
+    "ReplyWith",
+    "ResetAfter",
+    "Slicer",
+    "SlowClose",
+    "Stall",
+    "TransferFault",
+    "Truncate",
+    "WrongVersion",
+    "to_direction",
+]
+
+
+class Phase(enum.Enum):
+    """Where in the handshake a fault acts: on the server's answer to each client message.
+
+    ``REQUEST`` acts after the request is read and *before* the destination is dialled;
+    ``REPLY`` acts on the reply itself, after the dial.
+    """
+
+    GREETING = "greeting"
+    AUTH = "auth"
+    REQUEST = "request"
+    REPLY = "reply"
+
+
+class Direction(enum.StrEnum):
+    """Which way a fault acts, in the records' words (``HandshakeMessage.direction``,
+    ``bytes_from_client``): a member equals its string, ``Direction.TO_CLIENT ==
+    "to_client"``.
+
+    The older names are aliases: ``Direction.UPSTREAM is Direction.FROM_CLIENT``,
+    ``Direction.DOWNSTREAM is Direction.TO_CLIENT``, and ``"upstream"``/``"downstream"``
+    are accepted wherever a direction is.
+    """
+
+    #: client → destination
+    FROM_CLIENT = "from_client"
+    #: destination → client
+    TO_CLIENT = "to_client"
+    #: both ways
+    BOTH = "both"
+    UPSTREAM = "from_client"
+    DOWNSTREAM = "to_client"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Direction | None:
+        old = {"upstream": cls.FROM_CLIENT, "downstream": cls.TO_CLIENT}
+        return old.get(value) if isinstance(value, str) else None
+
+    def includes(self, direction: Direction) -> bool:
+        return self is Direction.BOTH or self is direction
+
+
+def to_direction(value: Direction | str) -> Direction:
+    """``value`` as a :class:`Direction`: a member, its string, or an older word."""
+    try:
+        return Direction(value)
+    except ValueError:
+        raise ValueError(
+            "direction is 'from_client', 'to_client' or 'both' "
+            f"(or the older 'upstream', 'downstream'), not {value!r}"
+        ) from None
+
+
+_REQUEST_FIELDS = ("host", "port", "command", "address_type")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    """Base of every fault: which connections it hits, and how often.
+
+    :param host: requested host, exact or glob (``"*.example.test"``).
+    :param port: requested port.
+    :param command: requested CMD (``Command.CONNECT`` …).
+    :param address_type: requested ATYP (``AddressType.DOMAIN`` …).
+    :param username: RFC 1929 username (or SOCKS4 user ID), exact or glob.
+    :param client: client IP address, exact or glob.
+    :param when: a predicate on the connection's record so far.
+    :param times: hit only the first ``times`` matching connections.
+    :param nth: hit only the ``nth`` matching connection (1-based).
+    :param probability: hit each matching connection with this probability, drawn from
+        a RNG seeded with ``seed`` (default: the server's ``seed``), so a failing run
+        replays exactly.
+    """
+
+    host: str | None = None
+    port: int | None = None
+    command: int | None = None
+    address_type: int | None = None
+    username: str | None = None
+    client: str | None = None
+    when: Callable[[ConnectionRecord], bool] | None = field(default=None, compare=False)
+    times: int | None = None
+    nth: int | None = None
+    probability: float | None = None
+    seed: int | None = None
+
+    #: Where this fault acts (transfer faults: ``None``, they act on the open tunnel).
+    @property
+    def phase(self) -> Phase | None:
+        return None
+
+    def __post_init__(self) -> None:
+        phase = self.phase
+        if phase in (Phase.GREETING, Phase.AUTH):
+            known_later = [n for n in _REQUEST_FIELDS if getattr(self, n) is not None]
+            if phase is Phase.GREETING and self.username is not None:
+                known_later.append("username")
+            if known_later:
+                raise ValueError(
+                    f"{type(self).__name__} acts at the {phase.value}, before the client "
+                    f"has sent {', '.join(known_later)}; select on client= or when= instead"
+                )
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be at least 1")
+        if self.nth is not None and self.nth < 1:
+            raise ValueError("nth counts from 1")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability is between 0 and 1")
+
+    def describe(self) -> str:
+        """``Stall(phase=greeting)``: the fault without its selection fields."""
+        skip = {*Fault.__dataclass_fields__, "at"}
+        args = [
+            f"{k}={_show(getattr(self, k))}" for k in self.__dataclass_fields__ if k not in skip
+        ]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    def selects(self, record: ConnectionRecord) -> bool:
+        """Whether the record matches every selection field (not counting times/nth)."""
+        checks: list[tuple[Any, Any]] = [
+            (self.port, record.port),
+            (self.command, record.command),
+            (self.address_type, record.address_type),
+        ]
+        if any(want is not None and want != got for want, got in checks):
+            return False
+        for pattern, value in (
+            (self.host, record.host),
+            (self.username, record.username),
+            (self.client, record.client_address[0]),
+        ):
+            if pattern is not None and (value is None or not fnmatch.fnmatchcase(value, pattern)):
+                return False
+        return self.when is None or bool(self.when(record))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.name).lower() if isinstance(value, Phase | Direction) else value.name
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:02x}" if value < 256 else str(value)
+    return repr(value) if isinstance(value, bytes | str) else str(value)
+
+
+def _phase(value: Phase | str) -> Phase:
+    return value if isinstance(value, Phase) else Phase(value)
+
+
+# -- handshake faults: what the server answers ------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PhaseFault(Fault):
+    at: Phase | str = Phase.REPLY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", _phase(self.at))
+        super().__post_init__()
+
+    @property
+    def phase(self) -> Phase:
+        assert isinstance(self.at, Phase)
+        return self.at
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stall(_PhaseFault):
+    """Never answer at ``at``: the connection stays open, silent, until the client gives
+    up or the server stops (the server's ``handshake_timeout`` does not cut it short)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delay(_PhaseFault):
+    """Answer at ``at`` only after ``seconds``."""
+
+    seconds: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close(_PhaseFault):
+    """Close instead of answering at ``at``: FIN, or RST with ``reset=True``."""
+
+    reset: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class _AnswerFault(_PhaseFault):
+    """Faults that change the answer's bytes, so there must be an answer to change."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.phase is Phase.REQUEST:
+            raise ValueError(
+                f"{type(self).__name__} changes an answer; at='request' has none "
+                "(the request is answered by the reply: use at='reply')"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Truncate(_AnswerFault):
+    """Send only the first ``length`` bytes of the answer at ``at``, then close (or stall,
+    with ``then="stall"``)."""
+
+    length: int = 1
+    then: str = "close"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrongVersion(_AnswerFault):
+    """Answer at ``at`` with ``version`` as the VER byte (the rest unchanged)."""
+
+    version: int = 0x04
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawAnswer(_AnswerFault):
+    """Send ``data`` instead of the answer at ``at``, then close (or stall, with
+    ``then="stall"``)."""
+
+    data: bytes = b""
+    then: str = "close"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fragment(_AnswerFault):
+    """Send the correct answer at ``at`` in slices of ``size`` bytes, ``delay`` seconds
+    apart: exposes clients that take one read for one message."""
+
+    size: int = 1
+    delay: float = 0.01
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForceMethod(Fault):
+    """Answer the greeting with ``method`` (``0xFF``, or one the client did not offer).
+
+    After ``0x02`` the server runs the RFC 1929 sub-negotiation and accepts any
+    credentials unless it has users of its own; after any other method it closes.
+    """
+
+    method: int = 0xFF
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.GREETING
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailAuth(Fault):
+    """Answer the RFC 1929 sub-negotiation with ``status`` (non-zero), then close."""
+
+    status: int = AuthStatus.FAILURE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.status == 0:
+            raise ValueError("FailAuth needs a non-zero status (0x00 is success)")
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.AUTH
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyWith(Fault):
+    """Answer the request with REP ``reply`` without dialling, then close — the same bytes
+    and shape as a real server whose dial failed that way."""
+
+    reply: int = Reply.GENERAL_FAILURE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reply == Reply.SUCCEEDED:
+            raise ValueError("ReplyWith answers a failure; a success needs a real dial")
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.REQUEST
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoundAddress(Fault):
+    """Put this ``BND.ADDR``/``BND.PORT`` in the reply (success or failure): any ATYP
+    ``bound_type``, including invalid ones (``0x00``), with ``raw`` as the address bytes
+    (default for an ATYP with no encoding: none at all)."""
+
+    bound_type: int = AddressType.IPV4
+    bound_host: str = "0.0.0.0"
+    bound_port: int = 0
+    raw: bytes | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.REPLY
+
+
+# -- transfer faults: what happens in the open tunnel -----------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferFault(Fault):
+    """Base of the faults that act on an open tunnel, one ``direction`` or both."""
+
+    direction: Direction | str = Direction.BOTH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", to_direction(self.direction))
+        super().__post_init__()
+
+    @property
+    def flows(self) -> Direction:
+        assert isinstance(self.direction, Direction)
+        return self.direction
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency(TransferFault):
+    """Deliver each chunk ``seconds`` (± uniform ``jitter``) after it arrived; order kept."""
+
+    seconds: float = 0.1
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bandwidth(TransferFault):
+    """Forward at most ``bytes_per_second``."""
+
+    bytes_per_second: int = 100_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slicer(TransferFault):
+    """Forward in writes of ``size`` bytes, ``delay`` seconds apart."""
+
+    size: int = 1
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Blackhole(TransferFault):
+    """After ``after`` bytes, stop forwarding (what arrives is read and dropped); the
+    connection stays open."""
+
+    after: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseAfter(TransferFault):
+    """After ``after`` bytes, close the tunnel cleanly (FIN both ways)."""
+
+    after: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetAfter(TransferFault):
+    """After ``after`` bytes, or ``seconds`` after the tunnel opened, reset (RST) both
+    sides."""
+
+    after: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.after is None) == (self.seconds is None):
+            raise ValueError("ResetAfter takes exactly one of after= (bytes) or seconds=")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlowClose(TransferFault):
+    """Pass on an EOF or close only ``seconds`` after it happened."""
+
+    seconds: float = 1.0
