@@ -193,7 +193,8 @@ class LiveRecord:
             capture += data[: self.payload_limit - len(capture)]
 
     def spliced(self, name: str, size: int) -> None:
-        """``size`` bytes moved in the kernel from side ``name`` (the splice relay)."""
+        """``size`` bytes entered the splice pipe from side ``name`` (negative: bytes the
+        pipe held when the tunnel closed, never delivered)."""
         if name == "client":
             self.bytes_from_client += size
         else:

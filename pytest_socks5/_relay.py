@@ -60,8 +60,8 @@ class RelaySide(asyncio.Protocol):
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
+        self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
-        self.delivered(data)
 
     # -- what a shaper drives (see ShapedSide) ------------------------------------------
 
@@ -81,8 +81,8 @@ class RelaySide(asyncio.Protocol):
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
+        self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
-        self.delivered(data)
 
     def eof_received(self) -> bool:
         self.eof = True

@@ -94,6 +94,9 @@ class _Direction:
             self._read(False)
         else:
             self.pending += n
+            # Counted as it enters the pipe, so a reader of the record never lags the
+            # peer; what the pipe still holds when the tunnel closes is taken back.
+            self.tunnel.record.spliced(self.name, n)
         self.writable()
 
     def writable(self) -> None:
@@ -108,7 +111,6 @@ class _Direction:
                 self.tunnel.fail(self.name, exc)
                 return
             self.pending -= n
-            self.tunnel.record.spliced(self.name, n)  # counted where it is delivered
         self._write(False)
         if self.eof:
             self._finish()
@@ -127,6 +129,9 @@ class _Direction:
     def close(self) -> None:
         self._read(False)
         self._write(False)
+        if self.pending:  # read, never delivered
+            self.tunnel.record.spliced(self.name, -self.pending)
+            self.pending = 0
         for fd in (self.pipe_r, self.pipe_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
