@@ -102,7 +102,7 @@ def test_idle_timeout_from_the_marker(pytester: pytest.Pytester) -> None:
                     conn, _ = target.accept()
                     with conn:
                         assert s.recv(1) == b""
-            record = only_record(socks5_server)
+            (record,) = socks5_server.wait_for_connections(1, ended=True)
             assert record.outcome is Outcome.IDLE_TIMEOUT
 
         def test_reset_afterwards(socks5_server):
