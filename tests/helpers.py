@@ -1,4 +1,8 @@
-"""Loopback-only test peers: raw SOCKS clients, echo/sink/HTTP targets, closed ports."""
+"""Loopback-only test peers: echo/sink/HTTP targets, closed ports; the raw SOCKS client.
+
+The raw client is :mod:`pytest_socks5.rawclient`; its functions are re-exported here under
+the names the tests use.
+"""
 
 from __future__ import annotations
 
@@ -9,82 +13,81 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-TIMEOUT = 5.0
+from pytest_socks5 import ConnectionRecord, SOCKS5Server, rawclient
+from pytest_socks5.rawclient import (
+    TIMEOUT,
+    connect,
+    read_reply,
+    recv_all,
+    recv_exactly,
+    reply_size,
+    socks5_request,
+)
+from pytest_socks5.rawclient import tunnel as socks5_tunnel
 
-
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError(f"expected {n} bytes, got {len(data)} then EOF: {data.hex(' ')}")
-        data += chunk
-    return data
-
-
-def recv_all(sock: socket.socket) -> bytes:
-    """Everything until EOF."""
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def reply_size(head: bytes) -> int:
-    """Length of a SOCKS5 reply given its first 5 bytes."""
-    atyp = head[3]
-    return {1: 10, 4: 22}.get(atyp, 7 + head[4])
-
-
-def connect(address: tuple[str, int]) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(TIMEOUT)
-        sock.connect(address)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+__all__ = [
+    "PYTESTER_ECHO_CONFTEST",
+    "TIMEOUT",
+    "closed_port",
+    "connect",
+    "digest_target",
+    "echo_target",
+    "exchange",
+    "http_target",
+    "only_record",
+    "read_reply",
+    "recv_all",
+    "recv_exactly",
+    "reply_size",
+    "socks5_request",
+    "socks5_tunnel",
+    "tcp_target",
+]
 
 
-def socks5_request(host: str, port: int, command: int = 1) -> bytes:
-    """``VER CMD RSV ATYP DST.ADDR DST.PORT`` for an IPv4/IPv6 literal or a domain."""
-    import ipaddress
-
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raw = host.encode("idna")
-        addr = bytes((3, len(raw))) + raw
-    else:
-        addr = bytes((1 if ip.version == 4 else 4,)) + ip.packed
-    return bytes((5, command, 0)) + addr + port.to_bytes(2, "big")
+def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
+    """Send the messages to ``server``, half-close, and return everything it sent until EOF."""
+    return rawclient.exchange(server.address, *messages)
 
 
-@contextmanager
-def socks5_tunnel(
-    proxy: tuple[str, int], host: str, port: int, *, auth: tuple[bytes, bytes] | None = None
-) -> Iterator[tuple[socket.socket, bytes]]:
-    """A raw socket through the proxy; yields ``(socket, reply bytes)``."""
-    sock = connect(proxy)
-    try:
-        if auth is None:
-            sock.sendall(b"\x05\x01\x00")
-            assert recv_exactly(sock, 2) == b"\x05\x00"
-        else:
-            sock.sendall(b"\x05\x01\x02")
-            assert recv_exactly(sock, 2) == b"\x05\x02"
-            user, pw = auth
-            sock.sendall(b"\x01" + bytes((len(user),)) + user + bytes((len(pw),)) + pw)
-            assert recv_exactly(sock, 2) == b"\x01\x00"
-        sock.sendall(socks5_request(host, port))
-        head = recv_exactly(sock, 5)
-        reply = head + recv_exactly(sock, reply_size(head) - 5)
-        yield sock, reply
-    finally:
-        sock.close()
+def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:
+    """The one ended connection matching ``criteria`` (a failure if there are more)."""
+    (record,) = server.wait_for_connections(1, ended=True, **criteria)
+    return record
+
+
+#: A conftest for pytester runs: an ``echo`` fixture (a loopback TCP echo server's
+#: ``(host, port)``) and ``tunnel(proxy, target, auth=None)``, a socket tunnelled to
+#: ``target`` (the raw client's :func:`~pytest_socks5.rawclient.open_tunnel`).
+PYTESTER_ECHO_CONFTEST = """
+import socket, threading
+import pytest
+from pytest_socks5.rawclient import open_tunnel
+
+@pytest.fixture
+def echo():
+    listener = socket.create_server(("127.0.0.1", 0))
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above; close() alone does not
+    listener.close()
+    thread.join(5)
+
+def tunnel(proxy, target, auth=None):
+    return open_tunnel(proxy, *target, auth=auth)
+"""
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -9,27 +9,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pytest_socks5._protocol import UdpDatagram, parse_udp_datagram
+from pytest_socks5.rawclient import (
+    TIMEOUT,
+    connect,
+    greeting,
+    read_reply,
+    recv_exactly,
+    reply_address,
+    socks4_reply_address,
+    socks5_request,
+)
 
-from .helpers import TIMEOUT, connect, recv_exactly, reply_size, socks5_request
+__all__ = [
+    "GREETING",
+    "UdpClient",
+    "read_reply",
+    "reply_address",
+    "socks4_reply_address",
+    "udp_echo",
+    "udp_header",
+    "udp_port_is_free",
+    "udp_socket",
+]
 
-GREETING = b"\x05\x01\x00"
-
-
-def read_reply(sock: socket.socket) -> bytes:
-    head = recv_exactly(sock, 5)
-    return head + recv_exactly(sock, reply_size(head) - 5)
-
-
-def reply_address(reply: bytes) -> tuple[str, int]:
-    """``BND.ADDR``/``BND.PORT`` of an IPv4 or IPv6 SOCKS5 reply."""
-    port = int.from_bytes(reply[-2:], "big")
-    if reply[3] == 1:
-        return socket.inet_ntop(socket.AF_INET, reply[4:8]), port
-    return socket.inet_ntop(socket.AF_INET6, reply[4:20]), port
-
-
-def socks4_reply_address(reply: bytes) -> tuple[str, int]:
-    return socket.inet_ntoa(reply[4:8]), int.from_bytes(reply[2:4], "big")
+GREETING = greeting()
 
 
 def udp_socket(host: str = "127.0.0.1") -> socket.socket:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pytest_socks5 import Outcome, SOCKS5Server
 from pytest_socks5._sockets import WRITE_HIGH_WATER
 
-from .helpers import recv_all, socks5_tunnel
+from .helpers import only_record, recv_all, socks5_tunnel
 from .reliability import Held, held, loopback_listener, pump_until
 
 #: asyncio reads at most this much per callback, so a pause takes effect within it.
@@ -87,7 +87,7 @@ def test_a_client_that_never_reads_cannot_fill_the_server(report_figures) -> Non
                 direction="destination → client",
             )
         client.shutdown(socket.SHUT_WR)
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
         assert record.outcome is Outcome.CLOSED
 
 
@@ -110,5 +110,5 @@ def test_a_destination_that_never_reads_cannot_fill_the_server(report_figures) -
                 direction="client → destination",
             )
             upstream.shutdown(socket.SHUT_WR)
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
         assert record.outcome is Outcome.CLOSED

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_socks5 import AddressType, Command, Outcome, Reply, Rule, Socks4Reply, SOCKS5Server
 
-from .helpers import TIMEOUT, connect, recv_all, recv_exactly, socks5_request
+from .helpers import TIMEOUT, connect, only_record, recv_all, recv_exactly, socks5_request
 from .peers import GREETING, read_reply, reply_address, socks4_reply_address
 
 
@@ -38,11 +38,6 @@ def peer_from(source: str, address: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def ended(server: SOCKS5Server):
-    (record,) = server.wait_for_connections(1, ended=True)
-    return record
-
-
 def test_two_replies_then_a_tunnel(server: SOCKS5Server) -> None:
     control, first = bind(server.address, "127.0.0.1", 21)
     with control:
@@ -61,7 +56,7 @@ def test_two_replies_then_a_tunnel(server: SOCKS5Server) -> None:
             control.shutdown(socket.SHUT_WR)
             assert recv_all(peer) == b""
             peer_address = peer.getsockname()
-    record = ended(server)
+    record = only_record(server)
     assert record.command == Command.BIND
     assert (record.host, record.port) == ("127.0.0.1", 21)
     assert record.reply == Reply.SUCCEEDED
@@ -104,7 +99,7 @@ def test_a_peer_from_another_address_gets_a_failure_reply(server: SOCKS5Server) 
         assert read_reply(control) == bytes.fromhex("05 02 00 01 00000000 0000")
         assert recv_all(control) == b""
         assert recv_all(intruder) == b""
-    record = ended(server)
+    record = only_record(server)
     assert record.outcome is Outcome.REJECTED
     assert record.reply == Reply.CONNECTION_NOT_ALLOWED
     assert record.bind_peer_address is not None
@@ -121,7 +116,7 @@ def test_nobody_connecting_in_time_gets_rep_06() -> None:
         with control:
             assert first[1] == Reply.SUCCEEDED
             assert read_reply(control)[1] == Reply.TTL_EXPIRED
-        record = ended(server)
+        record = only_record(server)
     assert record.outcome is Outcome.REJECTED
     assert record.reply == Reply.TTL_EXPIRED
     assert "within bind_timeout=0.2s" in (record.error or "")
@@ -132,7 +127,7 @@ def test_nobody_connecting_in_time_gets_rep_06() -> None:
 def test_the_client_leaving_closes_the_listener(server: SOCKS5Server) -> None:
     control, first = bind(server.address)
     control.close()
-    assert ended(server).outcome is Outcome.CLIENT_CLOSED
+    assert only_record(server).outcome is Outcome.CLIENT_CLOSED
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(reply_address(first), timeout=TIMEOUT).close()
 
@@ -143,7 +138,7 @@ def test_stopping_the_server_while_waiting() -> None:
     with control:
         server.stop(timeout=1)
         assert recv_all(control) == b""
-    assert ended(server).outcome is Outcome.SERVER_STOPPED
+    assert only_record(server).outcome is Outcome.SERVER_STOPPED
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(reply_address(first), timeout=TIMEOUT).close()
 
@@ -162,7 +157,7 @@ def test_a_mapped_name_names_the_expected_peer() -> None:
         control, first = bind(server.address, "ftp.example.test", 20)
         with control, socket.create_connection(reply_address(first), timeout=TIMEOUT):
             assert read_reply(control)[1] == Reply.SUCCEEDED
-        record = ended(server)
+        record = only_record(server)
     assert record.address_type == AddressType.DOMAIN
     assert record.mapped_to == "127.0.0.1:20"
 
@@ -204,7 +199,7 @@ def test_rules_can_refuse_bind() -> None:
     with SOCKS5Server(rules=[Rule.deny(command=Command.BIND)]) as server:
         control, first = bind(server.address)
         control.close()
-        record = ended(server)
+        record = only_record(server)
     assert first[1] == Reply.CONNECTION_NOT_ALLOWED
     assert record.denied_by == "Rule.deny(command=Command.BIND)"
     assert record.bound_address is None
@@ -245,7 +240,7 @@ def test_socks4_bind(server: SOCKS5Server) -> None:
             peer.sendall(b"v4 peer")
             assert recv_exactly(control, 7) == b"v4 peer"
             peer_address = peer.getsockname()
-    record = ended(server)
+    record = only_record(server)
     assert record.version == 4
     assert record.command == Command.BIND
     assert record.reply == Socks4Reply.GRANTED
@@ -267,7 +262,7 @@ def test_socks4_bind_wrong_peer_gets_5b(server: SOCKS5Server) -> None:
     control, first = socks4_bind(server.address, request)
     with control, peer_from("127.0.0.7", socks4_reply_address(first)):
         assert recv_exactly(control, 8)[:2] == b"\x00\x5b"
-    record = ended(server)
+    record = only_record(server)
     assert record.reply == Socks4Reply.REJECTED
     assert record.outcome is Outcome.REJECTED
 

@@ -23,7 +23,7 @@ from pytest_socks5.faults import (
     WrongVersion,
 )
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request
+from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request
 
 GREETING = b"\x05\x01\x00"
 SILENCE = 0.3  # how long "no answer" is watched for
@@ -47,11 +47,6 @@ def assert_silent(sock: socket.socket) -> None:
     except TimeoutError:
         return
     pytest.fail(f"expected silence, got {data.hex(' ') or 'EOF'}")
-
-
-def only_record(server: SOCKS5Server):
-    (record,) = server.wait_for_connections(1, ended=True)
-    return record
 
 
 # -- method selection -----------------------------------------------------------------

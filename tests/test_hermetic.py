@@ -16,7 +16,15 @@ import requests
 
 from pytest_socks5 import ECHO, AddressType, Command, Outcome, Reply, Rule, SOCKS5Server
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel
+from .helpers import (
+    connect,
+    exchange,
+    only_record,
+    recv_all,
+    recv_exactly,
+    socks5_request,
+    socks5_tunnel,
+)
 
 DEFAULT = "hermetic default: not loopback and not in host_map"
 
@@ -54,14 +62,6 @@ def spy(server: SOCKS5Server) -> Spy:
     return Spy(server)
 
 
-def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
-    with connect(server.address) as sock:
-        for message in messages:
-            sock.sendall(message)
-        sock.shutdown(socket.SHUT_WR)
-        return recv_all(sock)
-
-
 def socks4(host: str, port: int, user: bytes = b"") -> bytes:
     if host.count(".") == 3 and host.replace(".", "").isdigit():
         return b"\x04\x01" + port.to_bytes(2, "big") + socket.inet_aton(host) + user + b"\x00"
@@ -81,7 +81,7 @@ def test_outside_destinations_are_refused_without_any_dial(
     server: SOCKS5Server, spy: Spy, host: str
 ) -> None:
     assert exchange(server, b"\x05\x01\x00", socks5_request(host, 80)) == REFUSED
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert spy.calls == []
     assert record.outcome is Outcome.REJECTED
     assert record.reply == Reply.CONNECTION_NOT_ALLOWED
@@ -96,7 +96,7 @@ def test_socks4_outside_destinations_get_5b_without_any_dial(
     server: SOCKS5Server, spy: Spy, host: str
 ) -> None:
     assert exchange(server, socks4(host, 80, b"me")) == bytes.fromhex("00 5b 0000 00000000")
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert spy.calls == []
     assert record.version == 4
     assert record.reply == 0x5B
@@ -146,7 +146,7 @@ def test_deny_rules_apply_to_loopback_too(echo_server) -> None:
     with SOCKS5Server(rules=rules) as server:
         answer = exchange(server, b"\x05\x01\x00", socks5_request(*echo_server))
         assert answer == REFUSED
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.denied_by == f"Rule.deny(port={echo_server[1]})"
     assert record.error == f"CONNECT 127.0.0.1:{echo_server[1]} denied by {rules[0]}"
 
@@ -214,7 +214,7 @@ def test_echo_is_a_virtual_tcp_server(spy: Spy) -> None:
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             assert recv_all(sock) == payload
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.mapped_to == "ECHO"
     assert record.upstream_address is None
     assert record.bound_address == ("127.0.0.1", 0)
@@ -240,7 +240,7 @@ def test_a_sink_answers_the_first_bytes_and_discards_the_rest() -> None:
         with socks5_tunnel(server.address, "status.example.test", 80) as (sock, _):
             sock.sendall(b"x" * 100_000)
             assert recv_all(sock) == sink.response
-        (record,) = server.wait_for_connections(1, ended=True, bytes_from_client=100_000)
+        record = only_record(server, bytes_from_client=100_000)
     assert record.address_type == AddressType.DOMAIN
     assert record.bytes_to_client == len(sink.response)
 
@@ -255,7 +255,7 @@ def test_a_sink_can_speak_first_and_stay_open() -> None:
             sock.sendall(b"EHLO me\r\n")
             sock.shutdown(socket.SHUT_WR)
             assert recv_all(sock) == b""
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.mapped_to == f"Sink(response=<{len(banner.response)} bytes>)"
     assert record.command == Command.CONNECT
 

@@ -17,7 +17,7 @@ from pytest_socks5 import Outcome, SOCKS5Server
 from pytest_socks5._connection import HANDSHAKE_BUFFER_LIMIT
 from pytest_socks5._recorder import Recorder
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel
+from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request, socks5_tunnel
 from .reliability import blackhole, held, loopback_listener, pump_until, wait_until
 
 #: asyncio reads at most this much per callback, so a pause takes effect within it.
@@ -34,7 +34,7 @@ def test_idle_tunnel_is_closed_and_recorded(echo_server: tuple[str, int]) -> Non
             assert recv_exactly(sock, 4) == b"ping"
             # Now nothing moves: the server closes both sides, the client reads EOF.
             assert recv_all(sock) == b""
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.IDLE_TIMEOUT
     assert record.closed_by == "server"
     assert record.error == "no bytes either way for 0.3s (idle_timeout)"
@@ -55,7 +55,7 @@ def test_a_busy_tunnel_is_not_idle(echo_server: tuple[str, int]) -> None:
                 pace.wait(0.05)
             (record,) = server.connections
             assert record.outcome is Outcome.OPEN
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.CLOSED
 
 
@@ -75,7 +75,7 @@ def test_idle_timeout_ends_a_blackholed_transfer_and_frees_its_buffers() -> None
                 chunk=b"\xab" * 65536,
             )
             assert held(server).to_clients > 0
-            (record,) = server.wait_for_connections(1, ended=True, timeout=10)
+            record = only_record(server, timeout=10)
             assert record.outcome is Outcome.IDLE_TIMEOUT
             wait_until(lambda: held(server).connections == 0, timeout=5, what="no connections")
         assert held(server).total == 0
@@ -135,7 +135,7 @@ def test_slowloris_is_cut_off_by_the_handshake_timeout() -> None:
                     break
                 pace.wait(0.02)
             assert closed
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.TIMEOUT
     assert record.error == "no complete handshake within 0.5s"
 
@@ -328,7 +328,7 @@ def test_payload_sent_before_a_slow_dial_is_bounded_then_relayed_intact() -> Non
             thread.join(30)
         assert errors == []
         assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
         assert record.bytes_from_client == len(payload)
 
 

@@ -7,46 +7,9 @@ from importlib.util import find_spec
 
 import pytest
 
-ECHO = """
-import socket, threading, pytest
+from .helpers import PYTESTER_ECHO_CONFTEST
 
-@pytest.fixture
-def echo():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                while data := conn.recv(65536):
-                    conn.sendall(data)
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()
-    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above; close() alone does not
-    listener.close()
-    thread.join(5)
-
-def tunnel(proxy, target, auth=None):
-    sock = socket.create_connection(proxy, timeout=5)
-    if auth:
-        sock.sendall(b"\\x05\\x01\\x02")
-        assert sock.recv(2) == b"\\x05\\x02"
-        user, pw = auth
-        sock.sendall(b"\\x01" + bytes([len(user)]) + user + bytes([len(pw)]) + pw)
-        assert sock.recv(2) == b"\\x01\\x00"
-    else:
-        sock.sendall(b"\\x05\\x01\\x00")
-        assert sock.recv(2) == b"\\x05\\x00"
-    sock.sendall(b"\\x05\\x01\\x00\\x01" + socket.inet_aton(target[0]) + target[1].to_bytes(2, "big"))
-    reply = sock.recv(10)
-    assert reply[1] == 0, reply
-    return sock
-"""
+ECHO = PYTESTER_ECHO_CONFTEST
 
 
 #: pytest-asyncio warns without a loop scope; without pytest-asyncio the option is unknown.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,16 @@ print(json.dumps(sorted(
 
 def imported_modules(prelude: str) -> list[str]:
     code = f"import json, sys\n{prelude}\nimport pytest_socks5._protocol\n{REPORT}"
+    # Without coverage's subprocess measurement, whose own imports (threading, socket…)
+    # would be counted as the core's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     imported: list[str] = json.loads(result.stdout)
     return imported

@@ -11,7 +11,15 @@ import pytest
 
 from pytest_socks5 import AuthMethod, ConnectionRecord, Outcome, Reply, SOCKS5Server
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request, socks5_tunnel
+from .helpers import (
+    connect,
+    exchange,
+    only_record,
+    recv_all,
+    recv_exactly,
+    socks5_request,
+    socks5_tunnel,
+)
 
 
 @pytest.fixture
@@ -24,19 +32,6 @@ def server() -> Iterator[SOCKS5Server]:
 def open_server() -> Iterator[SOCKS5Server]:
     with SOCKS5Server() as server:
         yield server
-
-
-def only(server: SOCKS5Server) -> ConnectionRecord:
-    (record,) = server.wait_for_connections(1, ended=True, timeout=5)
-    return record
-
-
-def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
-    with connect(server.address) as sock:
-        for message in messages:
-            sock.sendall(message)
-        sock.shutdown(socket.SHUT_WR)
-        return recv_all(sock)
 
 
 def conversation(record: ConnectionRecord) -> list[tuple[str, str, bytes]]:
@@ -61,7 +56,7 @@ def test_no_auth_tunnel(open_server: SOCKS5Server, echo_server) -> None:
     with socks5_tunnel(open_server.address, *echo_server) as (sock, reply):
         sock.sendall(b"ping")
         assert recv_exactly(sock, 4) == b"ping"
-    record = only(open_server)
+    record = only_record(open_server)
     request = socks5_request(*echo_server)
     assert conversation(record) == [
         ("from_client", "greeting", b"\x05\x01\x00"),
@@ -82,7 +77,7 @@ def test_no_auth_tunnel(open_server: SOCKS5Server, echo_server) -> None:
 def test_username_password(server: SOCKS5Server, echo_server) -> None:
     with socks5_tunnel(server.address, *echo_server, auth=(b"alice", b"s3cret")) as (_, reply):
         pass
-    record = only(server)
+    record = only_record(server)
     assert conversation(record)[:4] == [
         ("from_client", "greeting", b"\x05\x01\x02"),
         ("to_client", "method selection", b"\x05\x02"),
@@ -98,7 +93,7 @@ def test_username_password(server: SOCKS5Server, echo_server) -> None:
 def test_wrong_password(server: SOCKS5Server) -> None:
     wrong = b"\x01\x05alice\x04nope"
     assert exchange(server, b"\x05\x01\x02", wrong) == b"\x05\x02\x01\x01"
-    record = only(server)
+    record = only_record(server)
     assert conversation(record) == [
         ("from_client", "greeting", b"\x05\x01\x02"),
         ("to_client", "method selection", b"\x05\x02"),
@@ -113,7 +108,7 @@ def test_wrong_password(server: SOCKS5Server) -> None:
 
 def test_no_acceptable_method(server: SOCKS5Server) -> None:
     assert exchange(server, b"\x05\x01\x00") == b"\x05\xff"
-    record = only(server)
+    record = only_record(server)
     assert conversation(record) == [
         ("from_client", "greeting", b"\x05\x01\x00"),
         ("to_client", "method selection", b"\x05\xff"),
@@ -128,7 +123,7 @@ def test_bytes_that_break_the_protocol_are_kept(open_server: SOCKS5Server) -> No
     with connect(open_server.address) as sock:
         sock.sendall(http)
         assert recv_all(sock) == b""
-    record = only(open_server)
+    record = only_record(open_server)
     assert conversation(record) == [("from_client", "unparsed", http)]
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert (record.closed_by, record.closed_how) == ("server", "fin")
@@ -139,7 +134,7 @@ def test_unknown_address_type_keeps_request_bytes_and_the_answer(
 ) -> None:
     bad = b"\x05\x01\x00\x09\x01\x02"
     answer = exchange(open_server, b"\x05\x01\x00", bad)
-    record = only(open_server)
+    record = only_record(open_server)
     assert conversation(record)[2:] == [
         ("from_client", "unparsed", bad),
         ("to_client", "reply", answer[2:]),
@@ -149,7 +144,7 @@ def test_unknown_address_type_keeps_request_bytes_and_the_answer(
 
 def test_a_client_that_closes_mid_handshake_closed_first(open_server: SOCKS5Server) -> None:
     exchange(open_server, b"\x05\x01\x00", b"\x05\x01")
-    record = only(open_server)
+    record = only_record(open_server)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert (record.closed_by, record.closed_how) == ("client", "fin")
     assert conversation(record)[-1] == ("from_client", "unparsed", b"\x05\x01")
@@ -159,7 +154,7 @@ def test_refused_destination_records_the_dial_and_the_reply(
     open_server: SOCKS5Server, refused_port: int
 ) -> None:
     answer = exchange(open_server, b"\x05\x01\x00", socks5_request("127.0.0.1", refused_port))
-    record = only(open_server)
+    record = only_record(open_server)
     assert record.dialled == (("127.0.0.1", refused_port),)
     assert record.upstream_address is None
     assert record.message("reply") == answer[2:]
@@ -174,7 +169,7 @@ def test_socks4(open_server: SOCKS5Server, echo_server) -> None:
     with connect(open_server.address) as sock:
         sock.sendall(request)
         reply = recv_exactly(sock, 8)
-    record = only(open_server)
+    record = only_record(open_server)
     assert conversation(record) == [
         ("from_client", "socks4 request", request),
         ("to_client", "socks4 reply", reply),
@@ -186,7 +181,7 @@ def test_socks4(open_server: SOCKS5Server, echo_server) -> None:
 def test_a_reset_is_recorded_as_rst(open_server: SOCKS5Server, echo_server) -> None:
     with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    record = only(open_server)
+    record = only_record(open_server)
     assert (record.closed_by, record.closed_how) == ("client", "rst")
     assert record.outcome is Outcome.RESET
 
@@ -224,7 +219,7 @@ def test_payload_capture_keeps_the_first_bytes_each_way(echo_server) -> None:
         with socks5_tunnel(server.address, *echo_server) as (sock, _):
             sock.sendall(b"0123456789abcdef")
             assert recv_exactly(sock, 16) == b"0123456789abcdef"
-        record = only(server)
+        record = only_record(server)
     assert record.payload_from_client == b"01234567"
     assert record.payload_to_client == b"01234567"
     assert record.bytes_from_client == record.bytes_to_client == 16
@@ -235,7 +230,7 @@ def test_payload_capture_can_be_turned_on_per_test(open_server: SOCKS5Server, ec
     with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
         sock.sendall(b"hello")
         assert recv_exactly(sock, 5) == b"hello"
-    record = only(open_server)
+    record = only_record(open_server)
     assert record.payload_from_client == b"hello"
     open_server.assert_sent(b"ell")
     open_server.assert_received(b"hello")
@@ -247,7 +242,7 @@ def test_payload_sent_before_the_reply_is_captured_too(echo_server) -> None:
             sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server) + b"early")
             sock.shutdown(socket.SHUT_WR)
             recv_all(sock)
-        record = only(server)
+        record = only_record(server)
     assert record.payload_from_client == b"early"
     assert record.payload_to_client == b"early"
 
@@ -262,7 +257,7 @@ def test_a_truncated_reply_is_recorded_as_sent(open_server: SOCKS5Server, echo_s
     with connect(open_server.address) as sock:  # no half-close: the proxy closes first
         sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server))
         answer = recv_all(sock)
-    record = only(open_server)
+    record = only_record(open_server)
     assert answer == b"\x05\x00" + b"\x05\x00\x00"
     assert conversation(record)[-1] == ("to_client", "reply", b"\x05\x00\x00")
     (fault,) = record.faults
@@ -280,7 +275,7 @@ def test_a_fragmented_answer_is_one_message(open_server: SOCKS5Server, echo_serv
     open_server.add_fault(Fragment(at="greeting", size=1, delay=0))
     with socks5_tunnel(open_server.address, *echo_server):
         pass
-    record = only(open_server)
+    record = only_record(open_server)
     assert conversation(record)[1] == ("to_client", "method selection", b"\x05\x00")
 
 
@@ -292,7 +287,7 @@ def test_a_reset_fault_is_the_servers_rst(open_server: SOCKS5Server, echo_server
         sock.sendall(b"\x05\x01\x00")
         with pytest.raises(ConnectionResetError):
             recv_all(sock)
-    record = only(open_server)
+    record = only_record(open_server)
     assert (record.outcome, record.closed_by, record.closed_how) == (
         Outcome.FAULT,
         "server",
@@ -308,7 +303,7 @@ def test_close_after_bytes_is_the_servers_close(open_server: SOCKS5Server, echo_
     with socks5_tunnel(open_server.address, *echo_server) as (sock, _):
         sock.sendall(b"0123456789")
         recv_all(sock)
-    record = only(open_server)
+    record = only_record(open_server)
     assert (record.closed_by, record.closed_how) == ("server", "fin")
 
 
@@ -317,7 +312,7 @@ def test_capture_wins_over_splice(echo_server) -> None:
         with socks5_tunnel(server.address, *echo_server) as (sock, _):
             sock.sendall(b"spliced?")
             assert recv_exactly(sock, 8) == b"spliced?"
-        record = only(server)
+        record = only_record(server)
     assert record.payload_from_client == b"spliced?"
     assert (record.closed_by, record.closed_how) == ("client", "fin")
 
@@ -331,6 +326,6 @@ def test_a_spliced_tunnel_records_who_closed(echo_server) -> None:
         with socks5_tunnel(server.address, *echo_server) as (sock, _):
             sock.sendall(b"x")
             assert recv_exactly(sock, 1) == b"x"
-        record = only(server)
+        record = only_record(server)
     assert record.payload_from_client is None
     assert (record.closed_by, record.closed_how) == ("client", "fin")

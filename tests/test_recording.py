@@ -17,7 +17,7 @@ from pytest_socks5 import (
 from pytest_socks5._protocol import Request, Socks4Request
 from pytest_socks5._recorder import LiveRecord, Recorder
 
-from .helpers import socks5_tunnel
+from .helpers import only_record, socks5_tunnel
 
 
 def test_freezing_fills_every_field_of_the_frozen_record() -> None:
@@ -132,7 +132,7 @@ def test_wait_for_connections_wakes_when_traffic_arrives(echo_server) -> None:
         thread = threading.Thread(target=client)
         thread.start()
         started.set()
-        (record,) = server.wait_for_connections(1, ended=True, timeout=5)
+        record = only_record(server, timeout=5)
         thread.join(5)
     assert record.outcome is Outcome.CLOSED
     assert record.duration is not None
@@ -146,7 +146,7 @@ def test_snapshot_is_consistent_while_connections_run(echo_server) -> None:
             assert open_record.outcome is Outcome.OPEN
             sock.sendall(b"abc")
             assert sock.recv(3) == b"abc"
-        (closed,) = server.wait_for_connections(1, ended=True)
+        closed = only_record(server)
     assert open_record.outcome is Outcome.OPEN, "a snapshot does not change afterwards"
     assert closed.bytes_from_client == 3
 

@@ -17,7 +17,7 @@ from python_socks.async_.anyio import Proxy as AnyioProxy
 
 from pytest_socks5 import AddressType, SOCKS5Server
 
-from .helpers import http_target
+from .helpers import PYTESTER_ECHO_CONFTEST, http_target
 
 ROOT = Path(__file__).parent.parent
 SCOPES = ("function", "module", "session")
@@ -81,28 +81,10 @@ async def test_async_with_needs_an_asyncio_loop(anyio_backend: str, web: str) ->
 
 # -- pytest-asyncio, through pytester --------------------------------------------------------
 
-CONFTEST = """
-import asyncio, socket, threading
-import pytest
-
-@pytest.fixture
-def echo():
-    listener = socket.create_server(("127.0.0.1", 0))
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                while data := conn.recv(65536):
-                    conn.sendall(data)
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()
-    listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-    thread.join(5)
+CONFTEST = (
+    PYTESTER_ECHO_CONFTEST
+    + """
+import asyncio
 
 async def roundtrip(proxy, target):
     \"\"\"A SOCKS5 CONNECT to the echo server through the proxy, in the running loop.\"\"\"
@@ -119,6 +101,7 @@ async def roundtrip(proxy, target):
         writer.close()
         await writer.wait_closed()
 """
+)
 
 STRICT_MODULE = """
 import pytest, pytest_asyncio

@@ -14,7 +14,7 @@ import pytest
 from pytest_socks5 import AddressType, Outcome, SOCKS5Server
 from pytest_socks5._auth import AuthPolicy
 
-from .helpers import connect, recv_exactly, reply_size
+from .helpers import connect, only_record, recv_exactly, reply_size
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "example.test"])
@@ -97,7 +97,7 @@ def test_hostile_username_and_domain_are_recorded_exactly_and_shown_escaped(
             assert reply[1] == 0
             sock.sendall(b"ping")
             assert recv_exactly(sock, 4) == b"ping"
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.raw_username == HOSTILE_USER
     assert record.raw_address == HOSTILE_DOMAIN
     assert record.host == domain_text
@@ -118,7 +118,7 @@ def test_socks4a_domain_with_nul_and_control_characters_is_refused_and_shown_esc
         # VN CD PORT 0.0.0.1 USERID NUL DOMAIN NUL; the domain holds ESC and a bell.
         sock.sendall(b"\x04\x01\x00\x50\x00\x00\x00\x01\xffuser\x00bad\x1b[0m\x07.test\x00")
         assert recv_exactly(sock, 8)[1] == 0x5B
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert record.version == 4
     assert record.user_id == b"\xffuser"
@@ -137,7 +137,7 @@ def test_socks5_domain_with_nul_is_recorded_and_shown_escaped() -> None:
         assert recv_exactly(sock, 2) == b"\x05\x00"
         sock.sendall(request)
         assert recv_exactly(sock, 10)[1] == 0x01
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert record.raw_address == domain
     assert "CONNECT a\\x00b\\x1b.test:80" in str(record)
@@ -187,7 +187,7 @@ def test_a_name_that_is_no_host_name_is_unreachable_not_a_crash(name: str) -> No
         assert recv_exactly(sock, 2) == b"\x05\x00"
         sock.sendall(request)
         assert recv_exactly(sock, 10)[1] == 0x04  # host unreachable
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
         assert server.errors == []
     assert record.outcome is Outcome.REJECTED
     assert record.raw_address == raw

@@ -6,7 +6,7 @@ import json
 
 from pytest_socks5 import AddressType, AuthMethod, ConnectionRecord, Outcome, Reply, SOCKS5Server
 
-from .helpers import socks5_tunnel
+from .helpers import only_record, socks5_tunnel
 
 
 def real_record(echo_server, **options) -> ConnectionRecord:
@@ -14,8 +14,7 @@ def real_record(echo_server, **options) -> ConnectionRecord:
         with socks5_tunnel(server.address, *echo_server, auth=(b"alice", b"s3cret")) as (sock, _):
             sock.sendall(b"ping")
             sock.recv(4)
-        (record,) = server.wait_for_connections(1, ended=True)
-    return record
+        return only_record(server)
 
 
 def test_a_record_round_trips_exactly(echo_server) -> None:

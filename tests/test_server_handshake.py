@@ -9,7 +9,7 @@ import pytest
 
 from pytest_socks5 import AddressType, Outcome, Reply, SOCKS5Server
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request
+from .helpers import connect, exchange, only_record, recv_all, recv_exactly, socks5_request
 
 
 @pytest.fixture
@@ -22,19 +22,6 @@ def server() -> Iterator[SOCKS5Server]:
 def auth_server() -> Iterator[SOCKS5Server]:
     with SOCKS5Server(users={"alice": "s3cret"}) as server:
         yield server
-
-
-def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
-    """Send the messages, half-close, and return everything the server sent until EOF."""
-    with connect(server.address) as sock:
-        for message in messages:
-            sock.sendall(message)
-        sock.shutdown(socket.SHUT_WR)
-        return recv_all(sock)
-
-
-def ended(server: SOCKS5Server) -> list:
-    return server.wait_for_connections(1, ended=True, timeout=5)
 
 
 def failure(rep: int) -> bytes:
@@ -53,7 +40,7 @@ def test_a_version_other_than_5_is_closed_without_an_answer(
     server: SOCKS5Server, greeting: bytes
 ) -> None:
     assert exchange(server, greeting) == b""
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert "VER" in (record.error or "")
 
@@ -63,7 +50,7 @@ def test_a_version_other_than_5_is_closed_without_an_answer(
 )
 def test_no_acceptable_method_gets_05_ff_then_close(server: SOCKS5Server, methods: bytes) -> None:
     assert exchange(server, bytes((5, len(methods))) + methods) == b"\x05\xff"
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.NO_ACCEPTABLE_METHOD
     assert record.offered_methods == tuple(methods)
     assert record.chosen_method == 0xFF
@@ -79,7 +66,7 @@ def test_the_method_chosen_is_one_the_client_offered(server: SOCKS5Server) -> No
 
 def test_truncated_greeting_is_recorded_as_protocol_error(server: SOCKS5Server) -> None:
     assert exchange(server, b"\x05\x03\x00") == b""
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert "05 03 00" in (record.error or "")
 
@@ -97,7 +84,7 @@ def test_right_credentials_pass_and_are_recorded(auth_server: SOCKS5Server, echo
     )
     assert answer[:4] == b"\x05\x02\x01\x00"
     assert answer[4:6] == b"\x05\x00"
-    (record,) = ended(auth_server)
+    record = only_record(auth_server, timeout=5)
     assert record.username == "alice"
     assert record.raw_password == b"s3cret"
     assert record.authenticated is True
@@ -123,7 +110,7 @@ def test_wrong_credentials_get_a_nonzero_status_then_close(
     assert answer[2] == 0x01
     assert answer[3] != 0x00
     assert len(answer) == 4, "nothing may follow a failed sub-negotiation"
-    (record,) = ended(auth_server)
+    record = only_record(auth_server, timeout=5)
     assert record.outcome is Outcome.AUTH_FAILED
     assert record.raw_username == user
     assert record.raw_password == password
@@ -135,7 +122,7 @@ def test_subnegotiation_with_wrong_version_fails(auth_server: SOCKS5Server) -> N
         exchange(auth_server, b"\x05\x01\x02", auth(b"alice", b"s3cret", version=5))
         == b"\x05\x02\x01\x01"
     )
-    (record,) = ended(auth_server)
+    record = only_record(auth_server, timeout=5)
     assert record.outcome is Outcome.PROTOCOL_ERROR
 
 
@@ -167,7 +154,7 @@ GREETING = b"\x05\x01\x00"
 def test_unsupported_command_gets_rep_07(server: SOCKS5Server, echo_server, command: int) -> None:
     answer = exchange(server, GREETING, socks5_request(*echo_server, command=command))
     assert answer == b"\x05\x00" + failure(Reply.COMMAND_NOT_SUPPORTED)
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.command == command
     assert record.reply == Reply.COMMAND_NOT_SUPPORTED
     assert record.upstream_address is None
@@ -177,7 +164,7 @@ def test_unsupported_command_gets_rep_07(server: SOCKS5Server, echo_server, comm
 def test_unknown_address_type_gets_rep_08(server: SOCKS5Server, atyp: int) -> None:
     answer = exchange(server, GREETING, bytes((5, 1, 0, atyp, 127, 0, 0, 1, 0, 80)))
     assert answer == b"\x05\x00" + failure(Reply.ADDRESS_TYPE_NOT_SUPPORTED)
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert record.reply == Reply.ADDRESS_TYPE_NOT_SUPPORTED
 
@@ -193,7 +180,7 @@ def test_unusable_domain_gets_a_failure_reply_and_no_dial(
     request = bytes((5, 1, 0, 3, len(raw))) + raw + b"\x00\x50"
     answer = exchange(server, GREETING, request)
     assert answer == b"\x05\x00" + failure(Reply.GENERAL_FAILURE)
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.raw_address == raw
     assert record.address_type == AddressType.DOMAIN
     assert record.upstream_address is None
@@ -206,7 +193,7 @@ def test_request_with_wrong_version_gets_general_failure(server: SOCKS5Server) -
 
 def test_truncated_request_is_closed_and_recorded(server: SOCKS5Server) -> None:
     assert exchange(server, GREETING, b"\x05\x01\x00\x03\x09local") == b"\x05\x00"
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert "request" in (record.error or "")
 
@@ -214,7 +201,7 @@ def test_truncated_request_is_closed_and_recorded(server: SOCKS5Server) -> None:
 def test_refused_destination_gets_rep_05(server: SOCKS5Server, refused_port: int) -> None:
     answer = exchange(server, GREETING, socks5_request("127.0.0.1", refused_port))
     assert answer == b"\x05\x00" + failure(Reply.CONNECTION_REFUSED)
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.outcome is Outcome.REJECTED
     assert record.reply == Reply.CONNECTION_REFUSED
 
@@ -225,7 +212,7 @@ def test_refused_ipv6_destination_gets_rep_05(server: SOCKS5Server) -> None:
     with closed_port("::1") as port:
         answer = exchange(server, GREETING, socks5_request("::1", port))
     assert answer == b"\x05\x00" + failure(Reply.CONNECTION_REFUSED)
-    (record,) = ended(server)
+    record = only_record(server, timeout=5)
     assert record.address_type == AddressType.IPV6
     assert record.raw_address == b"\x00" * 15 + b"\x01"
 
@@ -249,7 +236,7 @@ def test_dial_timeout_gets_rep_06() -> None:
                 fillers.append(s)
             with SOCKS5Server(connect_timeout=0.3) as server:
                 answer = exchange(server, GREETING, socks5_request(*full.getsockname()))
-                (record,) = ended(server)
+                record = only_record(server, timeout=5)
         finally:
             for s in fillers:
                 s.close()
@@ -261,7 +248,7 @@ def test_handshake_timeout_closes_idle_clients() -> None:
     with SOCKS5Server(handshake_timeout=0.2) as server, connect(server.address) as sock:
         sock.sendall(b"\x05\x01")
         assert recv_all(sock) == b""
-        (record,) = ended(server)
+        record = only_record(server, timeout=5)
     assert record.outcome is Outcome.TIMEOUT
 
 

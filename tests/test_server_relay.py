@@ -17,6 +17,7 @@ from .helpers import (
     connect,
     digest_target,
     echo_target,
+    only_record,
     recv_all,
     recv_exactly,
     socks5_request,
@@ -51,7 +52,7 @@ def test_echo_is_byte_exact_both_ways(server: SOCKS5Server, echo_server) -> None
         sock.sendall(payload)  # concurrently with reading: backpressure must not deadlock
         thread.join(10)
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert record.bytes_from_client == len(payload)
     assert record.bytes_to_client == len(payload)
 
@@ -63,7 +64,7 @@ def test_client_half_close_still_receives_the_whole_response(server: SOCKS5Serve
         sock.shutdown(socket.SHUT_WR)  # the target answers only after our EOF
         answer = recv_all(sock)
     assert answer == hashlib.sha256(payload).hexdigest().encode() + b" %d" % len(payload)
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert record.outcome is Outcome.CLOSED
     assert record.closed_by == "client"
 
@@ -90,7 +91,7 @@ def test_upstream_half_close_lets_the_client_keep_sending(server: SOCKS5Server) 
             sock.shutdown(socket.SHUT_WR)
             thread.join(5)
     assert got == [b"late data"]
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert record.closed_by == "upstream"
 
 
@@ -231,5 +232,5 @@ def test_a_reset_is_passed_on(server: SOCKS5Server) -> None:
             conn.close()  # RST
             with pytest.raises(ConnectionResetError):
                 sock.recv(10)
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert record.outcome is Outcome.RESET

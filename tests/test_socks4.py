@@ -10,7 +10,7 @@ import pytest
 
 from pytest_socks5 import AddressType, Outcome, Socks4Reply, SOCKS5Server
 
-from .helpers import connect, recv_all, recv_exactly
+from .helpers import connect, only_record, recv_all, recv_exactly
 
 
 def request(user: bytes, port: int, host: str = "127.0.0.1") -> bytes:
@@ -45,7 +45,7 @@ def test_other_user_ids_get_the_configured_reply(echo_server, reply, expected) -
         with connect(server.address) as sock:
             sock.sendall(request(b"mallory", echo_server[1]))
             assert recv_all(sock) == bytes((0, expected)) + b"\x00" * 6
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.AUTH_FAILED
     assert record.authenticated is False
     assert record.reply == expected

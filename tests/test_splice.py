@@ -11,7 +11,7 @@ from pytest_socks5 import Outcome, SOCKS5Server
 from pytest_socks5._splice import AVAILABLE
 from pytest_socks5.faults import Slicer
 
-from .helpers import recv_all, recv_exactly, socks5_tunnel
+from .helpers import only_record, recv_all, recv_exactly, socks5_tunnel
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="os.splice is Linux-only")
 
@@ -38,5 +38,5 @@ def test_a_transfer_fault_takes_the_ordinary_relay(server: SOCKS5Server, echo_se
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"abcdefgh")
         assert recv_exactly(sock, 8) == b"abcdefgh"
-    (record,) = server.wait_for_connections(1, ended=True)
+    record = only_record(server)
     assert record.faults

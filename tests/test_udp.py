@@ -23,7 +23,7 @@ from pytest_socks5 import (
 )
 from pytest_socks5._udp import MAX_DROP_REASONS
 
-from .helpers import connect, recv_all, recv_exactly, socks5_request
+from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request
 from .peers import GREETING, UdpClient, read_reply, udp_echo, udp_header, udp_port_is_free
 
 
@@ -41,8 +41,7 @@ def echo() -> Iterator[tuple[str, int]]:
 
 def association(server: SOCKS5Server):
     """The (one) UDP ASSOCIATE record, once it has ended."""
-    (record,) = server.wait_for_connections(1, ended=True, command=Command.UDP_ASSOCIATE)
-    return record
+    return only_record(server, command=Command.UDP_ASSOCIATE)
 
 
 # -- the relay ------------------------------------------------------------------------------
@@ -321,7 +320,7 @@ def test_the_association_itself_can_be_refused() -> None:
         s.sendall(GREETING + socks5_request("0.0.0.0", 0, command=3))
         assert recv_exactly(s, 2) == b"\x05\x00"
         assert read_reply(s)[1] == Reply.CONNECTION_NOT_ALLOWED
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert record.outcome is Outcome.REJECTED
     assert record.denied_by == "Rule.deny(command=Command.UDP_ASSOCIATE)"
 

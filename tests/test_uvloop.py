@@ -11,7 +11,15 @@ import pytest
 from pytest_socks5 import Outcome, SOCKS5Server
 from pytest_socks5.faults import Fragment, ResetAfter
 
-from .helpers import connect, digest_target, recv_all, recv_exactly, socks5_request, socks5_tunnel
+from .helpers import (
+    connect,
+    digest_target,
+    only_record,
+    recv_all,
+    recv_exactly,
+    socks5_request,
+    socks5_tunnel,
+)
 
 pytest.importorskip("uvloop")
 
@@ -24,7 +32,7 @@ def test_relay_and_half_close_on_uvloop() -> None:
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             answer = recv_all(sock)
-        (record,) = server.wait_for_connections(1, ended=True)
+        record = only_record(server)
     assert answer == hashlib.sha256(payload).hexdigest().encode() + b" %d" % len(payload)
     assert record.outcome is Outcome.CLOSED
 

@@ -1,30 +1,16 @@
 """How-to: a BIND client (the proxy listens, a peer connects in)."""
 
-import ipaddress
 import socket
 
 import pytest
 
-from pytest_socks5 import Command, Reply
-
-
-def read_exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError(f"the proxy closed after {data!r}")
-        data += chunk
-    return data
+from pytest_socks5 import Command, Reply, rawclient
 
 
 def read_reply(sock):
-    """One SOCKS5 reply with an IPv4 or IPv6 BND: ``(REP, (host, port))``."""
-    head = read_exactly(sock, 4)
-    size = 4 if head[3] == 1 else 16
-    address = ipaddress.ip_address(read_exactly(sock, size))
-    port = int.from_bytes(read_exactly(sock, 2), "big")
-    return head[1], (str(address), port)
+    """One SOCKS5 reply: ``(REP, (BND.ADDR, BND.PORT))``."""
+    reply = rawclient.read_reply(sock)
+    return rawclient.reply_code(reply), rawclient.reply_address(reply)
 
 
 def bind(proxy, expected_peer):
@@ -32,13 +18,10 @@ def bind(proxy, expected_peer):
 
     Returns the control connection and the address the proxy listens on.
     """
-    sock = socket.create_connection(proxy.address, timeout=5)
-    sock.sendall(b"\x05\x01\x00")
-    assert read_exactly(sock, 2) == b"\x05\x00"
-    sock.sendall(b"\x05\x02\x00\x01" + socket.inet_aton(expected_peer) + b"\x00\x00")
-    reply, listening = read_reply(sock)
-    assert reply == Reply.SUCCEEDED
-    return sock, listening
+    sock = rawclient.connect(proxy.address)
+    reply = rawclient.handshake(sock, expected_peer, 0, command=Command.BIND)
+    assert rawclient.reply_code(reply) == Reply.SUCCEEDED
+    return sock, rawclient.reply_address(reply)
 
 
 def test_a_peer_connects_to_the_bind_address(socks5_server):
@@ -51,9 +34,9 @@ def test_a_peer_connects_to_the_bind_address(socks5_server):
         assert peer_address == peer.getsockname()
 
         peer.sendall(b"hello from the peer")
-        assert read_exactly(control, 19) == b"hello from the peer"
+        assert rawclient.recv_exactly(control, 19) == b"hello from the peer"
         control.sendall(b"hello from the client")
-        assert read_exactly(peer, 21) == b"hello from the client"
+        assert rawclient.recv_exactly(peer, 21) == b"hello from the client"
 
     record = socks5_server.assert_connected(command=Command.BIND)
     assert record.bound_address == listening

@@ -1,0 +1,148 @@
+"""Benchmarks of pytest-socks5 against a direct loopback connection in the same run.
+
+Strategy: ``main`` parses the command line, sets the run up (sizes, RLIMIT_NOFILE, signal
+handlers, the watchdog, no proxy variables in the environment), runs each selected
+workload on its own so one failure is reported and the others still run, kills every child
+process after each, then prints the table and one JSON line (the last line of stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import settings
+from .connections import bench_at_once, bench_handshake, bench_pingpong, bench_scale
+from .inprocess import bench_fixture, bench_request, bench_startstop
+from .processes import FINISHED, kill_children, on_signal, start_watchdog
+from .report import print_table
+from .settings import NAMES, NETWORK, PROXY_ARGS, SIZES, log, raise_nofile
+from .targets import serve_echo_target
+from .throughput import bench_echo, bench_oneway, bench_parallel
+
+BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "oneway": bench_oneway,
+    "echo": bench_echo,
+    "parallel": bench_parallel,
+    "handshake": bench_handshake,
+    "at_once": bench_at_once,
+    "scale": bench_scale,
+    "pingpong": bench_pingpong,
+    "fixture": bench_fixture,
+    "request": bench_request,
+    "startstop": bench_startstop,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke check)")
+    parser.add_argument(
+        "--proxy-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the proxy process, e.g. --proxy-arg=--uvloop",
+    )
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME", help=str(NAMES))
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin handshake and ping-pong (client, target, proxy) to one CPU",
+    )
+    parser.add_argument("--echo-target", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.echo_target:  # the child process of the scale benchmark
+        return serve_echo_target()
+    PROXY_ARGS.extend(args.proxy_arg)
+    settings.QUIET = args.json_only
+    for key, (full, quick) in SIZES.items():
+        setattr(args, key, quick if args.quick else full)
+    args.rounds = 3
+    args.scale_rounds = 2
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    atexit.register(kill_children)
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy"):
+            del os.environ[key]
+    start_watchdog(180 if args.quick else 900)
+    nofile = raise_nofile()
+    if args.at_once * 2 + 100 > nofile:
+        print(f"RLIMIT_NOFILE is {nofile}: too low for {args.at_once} tunnels", file=sys.stderr)
+        return 2
+
+    selected = args.only or list(NAMES)
+    if "fixture" in selected and "request" not in selected:
+        selected.append("request")  # item 6 of the issue covers both
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        log(f"warning: load average is {load_before:.2f}: other work may disturb the results")
+    started = time.perf_counter()
+    try:
+        for name in NAMES:
+            if name not in selected:
+                continue
+            log(f"{name} …")
+            t0 = time.perf_counter()
+            try:
+                results[name] = BENCHES[name](args)
+            except Exception as exc:
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                log(f"{name} FAILED: {errors[name]}")
+            finally:
+                kill_children()
+            log(f"{name} done in {time.perf_counter() - t0:.1f}s")
+    finally:
+        kill_children()
+        FINISHED.set()
+
+    elapsed = time.perf_counter() - started
+    checks = []
+    for r in results.values():
+        for k in ("met", "mem_met", "start_met", "stop_met"):
+            if k in r and not (k == "met" and "start_met" in r):
+                checks.append(bool(r[k]))
+    if not args.json_only:
+        print_table(results, errors)
+        print(
+            f"targets met: {sum(checks)}/{len(checks)}; {elapsed:.1f}s; "
+            f"{'quick' if args.quick else 'full'} run; "
+            f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after; Python {platform.python_version()}"
+        )
+    summary = {
+        "benchmark": "pytest-socks5",
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_before": round(load_before, 2),
+        "loadavg_after": round(os.getloadavg()[0], 2),
+        "proxy_args": PROXY_ARGS,
+        "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+        "proxy_mode": {
+            ",".join(NETWORK): "subprocess (python -m pytest_socks5)",
+            "scale target": "subprocess (bench.py --echo-target)",
+            "fixture,request,startstop": "in-process SOCKS5Server thread",
+        },
+        "results": results,
+        "errors": errors,
+        "targets_met": sum(checks),
+        "targets_total": len(checks),
+        "elapsed_s": round(elapsed, 1),
+    }
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
+    return 1 if errors else 0

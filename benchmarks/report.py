@@ -1,0 +1,178 @@
+"""The output: the table of direct and proxied figures with ratios, and its footnotes.
+
+Strategy: the results are plain dicts (the same ones the JSON line carries); this module
+only formats them, so what the table says is always what the JSON says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import NETWORK, PROXY_ARGS
+
+SUBPROCESS = "proxy: separate process (python -m pytest_socks5)"
+
+IN_PROCESS = "proxy: in-process SOCKS5Server (thread)"
+
+
+def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows: list[list[str]] = []
+
+    def add(*cells: Any, met: bool | None = None) -> None:
+        status = "" if met is None else ("met" if met else "gap")
+        rows.append([*(str(c) for c in cells), status])
+
+    def ratio(title: str, metric: str, r: dict[str, Any], d: str, p: str) -> None:
+        add(title, metric, r[d], r[p], f"{r['ratio']:.2f}x", f"{r['target']}x", met=r["met"])
+
+    def cpu(r: dict[str, Any]) -> None:
+        c = r["cpu"]
+        proxied = f"{c['client_target_proxied']} / {c['proxy']}"
+        add("", "cpu cores: client+target / proxy", c["client_target_direct"], proxied, "", "")
+
+    if r := results.get("oneway"):
+        ratio(f"one-way {r['mib']} MiB", "MB/s", r, "direct_mb_s", "proxied_mb_s")
+        cpu(r)
+    if r := results.get("echo"):
+        ratio(f"echo {r['mib']} MiB", "MB/s each way", r, "direct_mb_s", "proxied_mb_s")
+        cpu(r)
+    if r := results.get("parallel"):
+        for k, t in r["tunnels"].items():
+            title = f"parallel {k} x {r['mib'] / int(k):g} MiB"
+            add(
+                title,
+                "MB/s, all tunnels",
+                t["direct_mb_s"],
+                t["proxied_mb_s"],
+                f"{t['ratio']:.2f}x",
+                "",
+            )
+            cpu(t)
+    if r := results.get("handshake"):
+        ratio(f"handshake x{r['count']}", "per second", r, "direct_per_s", "proxied_per_s")
+        add("", "latency p50 µs", r["direct_p50_us"], r["proxied_p50_us"], "", "")
+        add("", "latency p99 µs", r["direct_p99_us"], r["proxied_p99_us"], "", "")
+        cpu(r)
+    if r := results.get("at_once"):
+        ratio(f"{r['count']} at once", "ms until all established", r, "direct_ms", "proxied_ms")
+        scaled = "" if r["count"] == 1000 else f" (result x{1000 / r['count']:g})"
+        add(
+            "",
+            f"proxy RSS increase MiB{scaled}",
+            "-",
+            r["rss_increase_mib"],
+            f"{r['rss_increase_per_1000_mib']:.1f} MiB/1000",
+            f"{r['mem_target']} MiB",
+            met=r["mem_met"],
+        )
+        cpu(r)
+    if r := results.get("scale"):
+        title = f"scale {r['count']} tunnels"
+        if r["count"] != r["requested"]:
+            title += f" (of {r['requested']})"
+        metric = "ms until all open + echoed"
+        add(title, metric, r["direct_ms"], r["proxied_ms"], f"{r['ratio']:.2f}x", "")
+        errs = f"{r['errors']} errors"
+        add("", "failed tunnels", r["direct_errors"], r["errors"], errs, r["target"], met=r["met"])
+        add(
+            "",
+            "proxy RSS increase MiB",
+            "-",
+            r["rss_increase_mib"],
+            f"{r['rss_per_tunnel_kib']:.1f} KiB/tunnel, "
+            f"{r['rss_increase_per_1000_mib']:.1f} MiB/1000",
+            f"{r['mem_target']} MiB",
+            met=r["mem_met"],
+        )
+        add(
+            "",
+            "proxy open fds, idle / with tunnels",
+            "",
+            f"{r['proxy_fds_idle']} / {r['proxy_fds_with_tunnels']}",
+            "",
+            "",
+        )
+        cpu(r)
+    if r := results.get("pingpong"):
+        ratio(f"ping-pong x{r['round_trips']}", "RTT p50 µs", r, "direct_p50_us", "proxied_p50_us")
+        add(
+            "", "RTT p99 µs", r["direct_p99_us"], r["proxied_p99_us"], f"{r['p99_ratio']:.2f}x", ""
+        )
+        cpu(r)
+    if r := results.get("fixture"):
+        add(
+            f"fixture x{r['tests']}",
+            f"pytest wall s (min of {r['runs']})",
+            r["without_s"],
+            r["with_s"],
+            f"{r['ms_per_test']:.3f} ms/test",
+            f"{r['target']} ms",
+            met=r["met"],
+        )
+        per_phase = f"{r['ms_per_test_from_phase_durations']:.3f} ms/test"
+        add("", "same, from phase durations", "", "", per_phase, "")
+        noop = f"{r['noop_fixture_ms_per_test']:.3f} ms/test"
+        add("", "ref: no-op yield fixture", "", r["noop_fixture_s"], noop, "")
+    if r := results.get("request"):
+        add(
+            f"requests.get x{r['requests']}",
+            "median ms",
+            r["direct_median_ms"],
+            r["proxied_median_ms"],
+            f"+{r['ms_added']:.3f} ms",
+            f"{r['target']} ms",
+            met=r["met"],
+        )
+    if r := results.get("startstop"):
+        title = f"SOCKS5Server x{r['count']}"
+        for i, what in enumerate(("start", "stop")):
+            value = f"{r[what + '_ms']:.2f} ms"
+            target = f"{r[what + '_target']} ms"
+            metric = f"{what}() ms, median"
+            add(
+                title if i == 0 else "",
+                metric,
+                "",
+                r[what + "_ms"],
+                value,
+                target,
+                met=r[what + "_met"],
+            )
+    return rows
+
+
+def print_table(results: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+    header = ["benchmark", "metric", "direct", "proxied", "result", "target", ""]
+    rows = table_rows(results)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(line)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(line)
+    net = [n for n in NETWORK if n in results and n != "scale"]
+    if net:
+        print(f"{', '.join(net)}: {SUBPROCESS}; client and targets: threads of this process")
+    if r := results.get("scale"):
+        print(
+            f"scale: {SUBPROCESS}; client: one selectors loop; echo target: a third process; "
+            f"at most {r['window']} tunnels connecting at a time; "
+            f"RLIMIT_NOFILE {r['nofile'][0]}"
+            + (f" ({r['nofile_note']})" if r["nofile_note"] else "")
+        )
+        if r["error_samples"]:
+            print(f"scale errors, for example: {'; '.join(r['error_samples'])}")
+        if r["proxy_stderr"]:
+            print(f"scale: the proxy's stderr: {r['proxy_stderr']}")
+    pins = {n: r["pinned_cpu"] for n, r in results.items() if r.get("pinned_cpu") is not None}
+    if pins:
+        cpus = sorted(set(pins.values()))
+        print(f"{', '.join(pins)}: client, targets and proxy pinned to CPU {cpus[0]} (--no-pin)")
+    local = [n for n in ("fixture", "request", "startstop") if n in results]
+    if local:
+        loop = f" (default loop: {' '.join(PROXY_ARGS)} does not apply)" if PROXY_ARGS else ""
+        print(f"{', '.join(local)}: {IN_PROCESS}{loop}")
+    for name, err in errors.items():
+        print(f"ERROR in {name}: {err}")

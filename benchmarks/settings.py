@@ -1,0 +1,125 @@
+"""Constants, sizes and targets of the benchmarks, the run's settings and its log.
+
+Strategy: everything the other modules read and nothing they compute: sizes (full and
+``--quick``), the targets of issue #6, and the few settings ``main`` fills in once
+(``QUIET``, ``PROXY_ARGS``, ``NOFILE_NOTE``; read them as ``settings.NAME``, not imported
+by value, where ``main`` rebinds them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LOOPBACK = "127.0.0.1"
+
+MiB = 1 << 20
+
+#: Any single blocking socket operation; anything slower is a failure, not a result.
+IO_TIMEOUT = 30.0
+
+#: Largest recv/send chunk used by clients and targets.
+CHUNK = 1 * MiB
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+NAMES = (
+    "oneway",
+    "echo",
+    "parallel",
+    "handshake",
+    "at_once",
+    "scale",
+    "pingpong",
+    "fixture",
+    "request",
+    "startstop",
+)
+
+#: The benchmarks that run the proxy as a separate process.
+NETWORK = ("oneway", "echo", "parallel", "handshake", "at_once", "scale", "pingpong")
+
+#: The RLIMIT_NOFILE that ``scale`` asks for (soft and hard), inherited by the children.
+WANT_NOFILE = 65536
+
+#: Tunnels that ``scale`` has connecting or handshaking at once (the proxy's backlog is 1024).
+SCALE_WINDOW = 1000
+
+#: Tunnel counts of ``parallel``.
+PARALLEL = (1, 10, 100)
+
+#: Asks the scale target to close first: TIME_WAIT then stays on the listening sides and
+#: does not hold ~20,000 ephemeral ports of this shared machine for a minute.
+SCALE_BYE = b"BYE!BYE!"
+
+#: The targets of issue #6: name -> (value, comparison).
+TARGETS: dict[str, tuple[float, str]] = {
+    "oneway": (0.90, ">="),
+    "echo": (0.80, ">="),
+    "handshake": (0.35, ">="),
+    "at_once": (2.5, "<="),
+    "at_once_mem": (16.0, "<="),
+    "pingpong": (1.6, "<="),
+    "fixture": (0.05, "<="),
+    "request": (0.3, "<="),
+    "start": (10.0, "<="),
+    "stop": (50.0, "<="),
+}
+
+SIZES = {
+    # name: (full, quick)
+    "oneway_mib": (512, 32),
+    "echo_mib": (256, 16),
+    "parallel_mib": (512, 32),
+    "handshakes": (3000, 300),
+    "at_once": (1000, 100),
+    "scale": (10000, 500),
+    "pingpong": (20000, 2000),
+    "fixture_tests": (300, 300),
+    "fixture_runs": (7, 5),
+    "requests": (300, 300),
+    "startstop": (50, 50),
+}
+
+QUIET = False
+
+#: Extra command-line arguments for the proxy process (``--proxy-arg=--uvloop``).
+PROXY_ARGS: list[str] = []
+
+#: Why RLIMIT_NOFILE is lower than WANT_NOFILE, if it is.
+NOFILE_NOTE = ""
+
+
+def log(msg: str) -> None:
+    if not QUIET:
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without proxy settings (so nothing leaves loopback)."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.pop("PYTEST_ADDOPTS", None)
+    env.update(extra)
+    return env
+
+
+def raise_nofile() -> int:
+    """RLIMIT_NOFILE to WANT_NOFILE, soft and hard (raising the hard limit needs
+    CAP_SYS_RESOURCE), else the soft limit to the hard one. The children inherit it."""
+    global NOFILE_NOTE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < WANT_NOFILE:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (WANT_NOFILE, WANT_NOFILE))
+        except (ValueError, OSError) as exc:
+            NOFILE_NOTE = f"raising the hard limit {hard} to {WANT_NOFILE} failed: {exc}"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
