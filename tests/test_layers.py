@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     # the I/O pipeline
     (
+        "rawclient",
         "_sockets",
         "_shaping",
         "_relay",
