@@ -138,7 +138,6 @@ OPTIONS: tuple[Option, ...] = (
             default=[],
             help="require username/password auth; repeat for several users",
         ),
-        default_doc="none",
     ),
     _runtime(
         "validator",
