@@ -18,6 +18,7 @@ version = release = __version__
 
 extensions = [
     "sphinx.ext.autodoc",
+    "options_table",
     "state_table",
 ]
 

@@ -4,6 +4,8 @@ The public API is re-exported here; the pytest glue lives in :mod:`pytest_socks5
 which this package never imports.
 """
 
+from importlib.metadata import version as _version
+
 from . import faults
 from ._auth import Validator
 from ._hosts import ECHO, Sink
@@ -14,7 +16,9 @@ from ._server import ServerError, SOCKS5Server
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
 
-__version__ = "0.1.0"
+#: The installed distribution's version: ``pyproject.toml`` is the one place it is written.
+__version__ = _version("pytest-socks5")
+del _version
 
 # Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
 for _cls in (

@@ -6,24 +6,31 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
 from ._transcript import describe_record
 
 __all__ = ["CLI_MAX_RECORDS", "main"]
 
-#: Nothing reads the records of the command-line server (each is logged as it ends), so
-#: it keeps only the most recent ones instead of every record for as long as it runs.
-CLI_MAX_RECORDS = 1000
 
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The table's own text parsers raise :class:`ValueError` with a message meant for the
+    user; argparse shows only an :class:`argparse.ArgumentTypeError`'s."""
+    if getattr(parse, "__module__", None) == "builtins":  # int, float: argparse words those
+        return parse
 
-def _user(value: str) -> tuple[str, str]:
-    name, sep, password = value.partition(":")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {value!r}")
-    return name, password
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,75 +38,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pytest_socks5",
         description="Run the pytest-socks5 SOCKS5 proxy in the foreground until Ctrl-C.",
     )
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="listen address: 127.0.0.1 (default), ::1, or localhost for both",
-    )
-    parser.add_argument(
-        "--port", type=int, default=1080, help="listen port (default 1080; 0 picks one)"
-    )
-    parser.add_argument(
-        "--user",
-        dest="users",
-        action="append",
-        type=_user,
-        default=[],
-        metavar="NAME:PASSWORD",
-        help="require username/password auth; repeat for several users",
-    )
-    parser.add_argument(
-        "--no-socks4", dest="socks4", action="store_false", help="refuse SOCKS 4/4a clients"
-    )
-    parser.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="also allow this destination (host glob or network, optionally :port); repeat",
-    )
-    parser.add_argument(
-        "--no-hermetic",
-        dest="hermetic",
-        action="store_false",
-        help="allow every destination, not only loopback (the default refuses the rest)",
-    )
-    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument(
-        "--uvloop", action="store_true", help="run on uvloop (pip install 'pytest-socks5[fast]')"
-    )
-    parser.add_argument(
-        "--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
-    )
-    # -- issue 8: limits and credentials --
-    parser.add_argument(
-        "--handshake-timeout",
-        type=_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="close clients that have not sent a complete request by then (default 30; 0: none)",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="close tunnels that move no byte either way for this long (default: never)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse connections beyond N open at once (default: no limit)",
-    )
-    parser.add_argument(
-        "--max-records",
-        type=int,
-        default=CLI_MAX_RECORDS,
-        metavar="N",
-        help=f"connection records kept in memory (default {CLI_MAX_RECORDS})",
-    )
+    for option in OPTIONS:
+        if option.main is None:
+            continue
+        arguments = option.main.argparse_arguments()
+        if "type" in arguments:
+            arguments["type"] = _argparse_type(arguments["type"])
+        parser.add_argument(
+            option.main.name,
+            dest=option.name,
+            default=option.main_default,
+            help=option.main.help or option.doc,
+            **arguments,
+        )
     parser.add_argument(
         "--show-credentials",
         action="store_true",
@@ -109,39 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seconds(value: str) -> float | None:
-    """A timeout in seconds; ``0`` (or ``none``) means no limit."""
-    if value.lower() == "none":
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
-    return seconds or None
-
-
 def _log(record: ConnectionRecord) -> None:
     print(describe_record(record), flush=True)
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server = SOCKS5Server(
-        args.host,
-        args.port,
-        users=dict(args.users) or None,
-        socks4=args.socks4,
-        connect_timeout=args.connect_timeout,
-        hermetic=args.hermetic,
-        allow=args.allow,
-        splice=args.splice,
-        handshake_timeout=args.handshake_timeout,
-        idle_timeout=args.idle_timeout,
-        max_connections=args.max_connections,
-        max_records=args.max_records,
-        on_connection_end=None if args.quiet else _log,
-    )
+    options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
+    server = SOCKS5Server(**options, on_connection_end=None if args.quiet else _log)
     async with server:
         url = server.url if args.show_credentials else server.url_masked
         print(f"pytest-socks5 listening on {url}", flush=True)
@@ -151,7 +76,7 @@ async def _serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     loop_factory = None
-    if args.uvloop:
+    if args.loop == "uvloop":
         try:
             import uvloop
         except ImportError:

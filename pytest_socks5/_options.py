@@ -1,58 +1,436 @@
-"""Normalising the options added for BIND, UDP ASSOCIATE, SOCKS 4 user ids and
-destination rules (issue 5) into :class:`~pytest_socks5._engine.EngineConfig` values.
-Pure policy: bad values are refused when the server is built or configured, not at the
-first connection."""
+"""Every option, declared once: name, default, one-line doc, how a value is checked and
+normalised, and where it may be given.
+
+Strategy: :data:`OPTIONS` is the single source. ``SOCKS5Server(...)`` and ``configure()``,
+the ``socks5`` marker, the pytest ini options and command-line flags, ``python -m
+pytest_socks5`` and the reference docs all read it, so an option is added or renamed in
+one place. A value is checked when it is given, never at the first connection; an
+unknown name is refused with the valid ones listed and the nearest suggested. The one
+thing the table cannot give is static types: :mod:`._option_types` spells them for mypy,
+and a test holds the two to the same names. Pure: no pytest, no asyncio.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._auth import AuthPolicy
+from ._option_model import Flag, Ini, Option, Site, UnknownOption
+from ._option_parsers import (
+    allow_patterns,
+    at_least,
+    callable_or_none,
+    loop_name,
+    none_or_above_zero,
+    parse_seconds,
+    parse_user,
+    rules,
+    socks4_user_id_reply,
+    socks4_user_ids,
+    text_bytes,
+    text_choice,
+    text_seed,
+    text_users,
+    udp_faults,
+)
 from ._protocol import Socks4Reply
-from ._rules import Rule, parse_allow
-from ._udp_faults import UdpFaults
+from ._recorder import MAX_RECORDS
 
-__all__ = ["ISSUE5_OPTIONS", "issue5_options"]
+__all__ = [
+    "CLI_MAX_RECORDS",
+    "OPTIONS",
+    "Flag",
+    "Ini",
+    "Option",
+    "Site",
+    "UnknownOption",
+    "check_names",
+    "config_values",
+    "defaults",
+    "marker_options",
+    "names",
+    "normalise",
+    "option",
+]
 
-ISSUE5_OPTIONS = frozenset(
-    {
+#: Nothing reads the records of the command-line server (each is logged as it ends), so
+#: it keeps only the most recent ones instead of every record for as long as it runs.
+CLI_MAX_RECORDS = 1000
+
+
+_RUNTIME = frozenset({Site.CONSTRUCTOR, Site.CONFIGURE, Site.MARKER})
+_LISTEN = frozenset({Site.CONSTRUCTOR, Site.MARKER})
+_SERVER = frozenset({Site.CONSTRUCTOR})
+_PYTEST = frozenset[Site]()  # only as an ini option and a pytest flag
+
+
+def _runtime(name: str, default: Any, doc: str, **more: Any) -> Option:
+    return Option(
+        name=name, default=default, doc=doc, given_to=_RUNTIME, per_connection=True, **more
+    )
+
+
+OPTIONS: tuple[Option, ...] = (
+    # -- where the server listens ------------------------------------------------------
+    Option(
+        name="host",
+        default="127.0.0.1",
+        doc="Listen address: 127.0.0.1, ::1, or localhost for both on one port.",
+        given_to=_LISTEN,
+        own_listener=True,
+        ini=Ini(
+            default="127.0.0.1",
+            help="address the socks5_server fixture listens on (default 127.0.0.1)",
+        ),
+        flag=Flag(
+            name="--socks5-host",
+            help="address the socks5_server fixture listens on "
+            "(127.0.0.1, ::1, or localhost for both; default: ini socks5_host or 127.0.0.1)",
+        ),
+        main=Flag(
+            name="--host", help="listen address: 127.0.0.1 (default), ::1, or localhost for both"
+        ),
+    ),
+    Option(
+        name="port",
+        default=0,
+        doc="Listen port; 0 picks a free one.",
+        given_to=_LISTEN,
+        own_listener=True,
+        main=Flag(
+            name="--port", type=int, default=1080, help="listen port (default 1080; 0 picks one)"
+        ),
+    ),
+    Option(
+        name="backlog",
+        default=1024,
+        doc="The listen backlog.",
+        given_to=_LISTEN,
+        own_listener=True,
+    ),
+    # -- authentication ----------------------------------------------------------------
+    _runtime(
+        "users",
+        None,
+        "Accepted {username: password} pairs; with any, RFC 1929 authentication is required.",
+        normalise=lambda users: None if users is None else AuthPolicy.build(users).users,
+        ini=Ini(
+            type="args",
+            default=[],
+            help="NAME:PASSWORD pairs the socks5_server fixture accepts, requiring "
+            "username/password authentication (default: none, no authentication)",
+        ),
+        flag=Flag(
+            name="--socks5-user",
+            action="append",
+            metavar="NAME:PASSWORD",
+            help="a user the socks5_server fixture accepts, requiring username/password "
+            "authentication; repeat for several (default: ini socks5_users, or no authentication)",
+        ),
+        from_text=text_users,
+        main=Flag(
+            name="--user",
+            action="append",
+            type=parse_user,
+            metavar="NAME:PASSWORD",
+            default=[],
+            help="require username/password auth; repeat for several users",
+        ),
+    ),
+    _runtime(
+        "validator",
+        None,
+        "(username, password) -> bool for credentials not in users; requires RFC 1929.",
+        normalise=callable_or_none,
+    ),
+    # -- the handshake -------------------------------------------------------------------
+    _runtime(
+        "connect_timeout",
+        10.0,
+        "Seconds for resolving and connecting upstream; beyond them REP 0x06.",
+        main=Flag(name="--connect-timeout", type=float, metavar="SECONDS"),
+    ),
+    _runtime(
+        "handshake_timeout",
+        30.0,
+        "Seconds from accept to a complete request; None for no limit.",
+        main=Flag(
+            name="--handshake-timeout",
+            type=parse_seconds,
+            metavar="SECONDS",
+            help="close clients that have not sent a complete request by then "
+            "(default 30; 0: none)",
+        ),
+    ),
+    _runtime(
+        "socks4",
+        True,
+        "Also accept SOCKS 4 and 4a on the same port.",
+        main=Flag(name="--no-socks4", action="store_false", help="refuse SOCKS 4/4a clients"),
+    ),
+    _runtime(
+        "host_map",
+        None,
+        'Play or redirect destinations: {name or "name:port": "address[:port]", ECHO, '
+        "Sink(…) or None}.",
+        normalise=lambda host_map: dict(host_map or {}),
+        default_doc="{}",
+    ),
+    # -- destinations ----------------------------------------------------------------------
+    _runtime(
         "hermetic",
+        True,
+        "Refuse destinations outside loopback, localhost, host_map and the rules.",
+        ini=Ini(
+            type="bool",
+            default=True,
+            help="refuse destinations outside loopback and host_map (default true)",
+        ),
+        main=Flag(
+            name="--no-hermetic",
+            action="store_false",
+            help="allow every destination, not only loopback (the default refuses the rest)",
+        ),
+    ),
+    _runtime(
         "allow",
+        (),
+        "Destinations allowed anyway: host globs or networks, with an optional :port.",
+        normalise=allow_patterns,
+        ini=Ini(
+            type="linelist",
+            default=[],
+            help="destinations the proxy may reach besides loopback and host_map: host "
+            "globs or networks, optionally with :port (one a line)",
+        ),
+        from_text=list,
+        main=Flag(
+            name="--allow",
+            action="append",
+            metavar="PATTERN",
+            default=[],
+            help="also allow this destination (host glob or network, optionally :port); repeat",
+        ),
+        default_doc="()",
+    ),
+    _runtime(
         "rules",
-        "bind_timeout",
-        "udp_faults",
+        (),
+        "Rule values, checked first, in order; the first match decides.",
+        normalise=rules,
+    ),
+    # -- BIND, UDP ASSOCIATE, SOCKS 4 user ids ---------------------------------------------
+    _runtime("bind_timeout", 10.0, "Seconds a BIND waits for its incoming connection."),
+    _runtime(
+        "udp_faults", None, "A UdpFaults applied to every UDP association.", normalise=udp_faults
+    ),
+    _runtime(
         "socks4_user_ids",
+        None,
+        "Accept SOCKS 4 requests only with one of these USERID values.",
+        normalise=socks4_user_ids,
+    ),
+    _runtime(
         "socks4_user_id_reply",
-    }
+        Socks4Reply.REJECTED,
+        "The reply to a USERID not in socks4_user_ids: 0x5B, 0x5C or 0x5D.",
+        normalise=socks4_user_id_reply,
+        default_doc="0x5B",
+    ),
+    # -- records and limits ----------------------------------------------------------------
+    _runtime(
+        "capture_payload",
+        0,
+        "Keep the first this many payload bytes each way in every record (0: none).",
+        ini=Ini(
+            default="0", help="bytes of payload kept each way in every record (default 0: none)"
+        ),
+        flag=Flag(
+            name="--socks5-capture-payload",
+            type=int,
+            metavar="BYTES",
+            help="keep the first BYTES of payload each way in every record (default 0: none)",
+        ),
+        from_text=text_bytes,
+    ),
+    _runtime(
+        "idle_timeout",
+        None,
+        "Seconds an open tunnel may move no byte either way before it is closed.",
+        normalise=none_or_above_zero("idle_timeout"),
+        main=Flag(
+            name="--idle-timeout",
+            type=parse_seconds,
+            metavar="SECONDS",
+            help="close tunnels that move no byte either way for this long (default: never)",
+        ),
+    ),
+    _runtime(
+        "max_connections",
+        None,
+        "Connections open at once; one more is closed at accept and recorded.",
+        normalise=at_least(0, "max_connections"),
+        main=Flag(
+            name="--max-connections",
+            type=int,
+            metavar="N",
+            help="refuse connections beyond N open at once (default: no limit)",
+        ),
+    ),
+    Option(
+        name="max_records",
+        default=MAX_RECORDS,
+        doc="Records kept; past it the oldest is dropped and counted. None: no limit.",
+        given_to=_SERVER,
+        main=Flag(
+            name="--max-records",
+            type=int,
+            metavar="N",
+            default=CLI_MAX_RECORDS,
+            help=f"connection records kept in memory (default {CLI_MAX_RECORDS})",
+        ),
+    ),
+    Option(
+        name="on_connection_end",
+        default=None,
+        doc="Called (on the server's thread) with each finished record.",
+        given_to=_SERVER,
+        normalise=callable_or_none,
+    ),
+    # -- faults and how the server runs ---------------------------------------------------
+    Option(
+        name="faults",
+        default=(),
+        doc="Faults (pytest_socks5.faults) applied from the start; a marker's for one test.",
+        given_to=_LISTEN,
+        normalise=tuple,
+        default_doc="()",
+    ),
+    Option(
+        name="seed",
+        default=0,
+        doc="Seeds the RNG of faults with a probability, so runs replay exactly.",
+        given_to=_SERVER,
+        ini=Ini(default="0", help="seed for faults with a probability"),
+        flag=Flag(
+            name="--socks5-seed",
+            type=int,
+            help="seed for faults with a probability (default: ini socks5_seed or 0)",
+        ),
+        from_text=text_seed,
+    ),
+    Option(
+        name="loop",
+        default="asyncio",
+        doc='The server thread\'s event loop: "asyncio" or "uvloop" (ignored by async with).',
+        given_to=_SERVER,
+        normalise=loop_name,
+        main=Flag(
+            name="--uvloop",
+            action="store_const",
+            const="uvloop",
+            help="run on uvloop (pip install 'pytest-socks5[fast]')",
+        ),
+    ),
+    Option(
+        name="splice",
+        default=False,
+        doc="Relay tunnels no transfer fault needs to see with Linux splice(2).",
+        given_to=_SERVER,
+        per_connection=True,
+        main=Flag(
+            name="--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
+        ),
+    ),
+    # -- reports: pytest only ---------------------------------------------------------------
+    Option(
+        name="transcript",
+        default="failed",
+        doc="Which reports of proxy-using tests get a transcript: failed, all or never.",
+        given_to=_PYTEST,
+        ini=Ini(default="failed"),
+        flag=Flag(
+            name="--socks5-transcript",
+            choices=("failed", "all", "never"),
+            help="add a transcript of the proxy's connections to the report of tests that "
+            "used it: failed (default), all (passing tests too; pytest shows their sections "
+            "with -rP) or never",
+        ),
+        from_text=text_choice("socks5_transcript", ("failed", "all", "never")),
+    ),
+    Option(
+        name="record_dir",
+        default="",
+        doc="Write each proxy-using test's connection records to this directory as JSON lines.",
+        given_to=_PYTEST,
+        ini=Ini(help="directory (relative to the rootdir) for each test's records as JSON lines"),
+        flag=Flag(name="--socks5-record-dir", metavar="DIR"),
+        default_doc="off",
+    ),
+    Option(
+        name="show_passwords",
+        default=False,
+        doc="Show RFC 1929 passwords in transcripts and record files instead of ***.",
+        given_to=_PYTEST,
+        ini=Ini(type="bool", default=False),
+        flag=Flag(name="--socks5-show-passwords", action="store_true"),
+        from_text=bool,
+    ),
 )
 
+_BY_NAME = {o.name: o for o in OPTIONS}
 
-def issue5_options(**options: Any) -> dict[str, Any]:
-    """Normalise the BIND/UDP/SOCKS 4/rules options into :class:`EngineConfig` values,
-    refusing bad ones at once rather than at the first connection."""
-    out = dict(options)
-    if "allow" in out:
-        patterns = out["allow"]
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        out["allow"] = tuple(parse_allow(p) for p in patterns)
-    if "rules" in out:
-        rules = tuple(out["rules"])
-        for rule in rules:
-            if not isinstance(rule, Rule):
-                raise TypeError(f"rules must be Rule values (Rule.allow/Rule.deny), got {rule!r}")
-        out["rules"] = rules
-    if out.get("udp_faults") is not None and not isinstance(out["udp_faults"], UdpFaults):
-        raise TypeError(f"udp_faults must be a UdpFaults, got {out['udp_faults']!r}")
-    if out.get("socks4_user_ids") is not None:
-        ids = out["socks4_user_ids"]
-        if isinstance(ids, str | bytes):
-            ids = [ids]
-        out["socks4_user_ids"] = frozenset(
-            i if isinstance(i, bytes) else i.encode("utf-8") for i in ids
-        )
-    if "socks4_user_id_reply" in out:
-        reply = out["socks4_user_id_reply"]
-        if reply not in (0x5B, 0x5C, 0x5D):
-            raise ValueError(f"socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got {reply!r}")
-        out["socks4_user_id_reply"] = Socks4Reply(reply)
+
+def option(name: str) -> Option:
+    return _BY_NAME[name]
+
+
+def names(site: Site) -> list[str]:
+    """The options that may be given at ``site``, in the table's order."""
+    return [o.name for o in OPTIONS if site in o.sites]
+
+
+def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
+    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?);
+    known: …"``."""
+    valid = names(site)
+    unknown = sorted(set(given) - set(valid))
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, valid, n=1)
+        described.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    raise UnknownOption(f"{context}: {', '.join(described)}; known: {', '.join(valid)}")
+
+
+def defaults(site: Site) -> dict[str, Any]:
+    return {o.name: o.default for o in OPTIONS if site in o.sites}
+
+
+def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each value checked and normalised by its declaration."""
+    return {name: _BY_NAME[name].normalise(value) for name, value in values.items()}
+
+
+def config_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`~pytest_socks5._config.EngineConfig` fields that normalised ``values``
+    set. ``users`` and ``validator`` make ``auth`` together, and only when either is not
+    ``None``: ``configure(users=None)`` leaves the authentication as it was."""
+    out = {name: v for name, v in values.items() if _BY_NAME[name].per_connection}
+    users, validator = out.pop("users", None), out.pop("validator", None)
+    if users is not None or validator is not None:
+        out["auth"] = AuthPolicy(users=users or (), validator=validator)
     return out
+
+
+def marker_options(markers: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments of ``socks5`` markers, farthest first (so the closest wins),
+    checked; and whether they need a dedicated server (a listener of their own)."""
+    options: dict[str, Any] = {}
+    for kwargs in markers:
+        options.update(kwargs)
+    check_names(options, Site.MARKER, context="unknown @pytest.mark.socks5 option(s)")
+    return options, any(_BY_NAME[name].own_listener for name in options)

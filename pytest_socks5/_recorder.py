@@ -80,7 +80,7 @@ class LiveRecord:
     closed_how: str | None = None
     error: str | None = None
     faults: list[str] = field(default_factory=list)
-    # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
+    # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
     mapped_to: str | None = None
     denied_by: str | None = None
     bind_peer_address: tuple[str, int] | None = None

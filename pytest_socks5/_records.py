@@ -81,7 +81,7 @@ class Outcome(enum.Enum):
     INTERNAL_ERROR = "internal-error"
     #: An injected fault ended the connection (``faults`` says which).
     FAULT = "fault"
-    # -- issue 8: reliability limits --
+    # -- reliability limits --
     #: The tunnel moved no byte either way for ``idle_timeout`` seconds.
     IDLE_TIMEOUT = "idle-timeout"
     #: Refused at accept: ``max_connections`` connections were already open.
@@ -175,7 +175,7 @@ class ConnectionRecord:
     closed_how: str | None = None
     error: str | None = None
     faults: tuple[str, ...] = ()
-    # -- issue 5: host mapping, destination rules, BIND and UDP ASSOCIATE ----------
+    # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
     mapped_to: str | None = None
     denied_by: str | None = None
     bind_peer_address: tuple[str, int] | None = None

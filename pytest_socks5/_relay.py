@@ -170,7 +170,7 @@ def _close_how(exc: Exception | None) -> CloseHow:
 
 
 class IdleWatch:
-    """Close a tunnel that moved no byte either way for ``timeout`` seconds (issue 8).
+    """Close a tunnel that moved no byte either way for ``timeout`` seconds.
 
     It costs nothing per chunk: every ``timeout / 4`` seconds it compares the record's
     byte counters and both write queues with what it saw last, so a tunnel is closed

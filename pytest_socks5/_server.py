@@ -3,35 +3,31 @@ caller's event loop.
 
 Strategy: :class:`~pytest_socks5._engine.Engine` is pure asyncio and runs in any loop.
 For sync tests (and for async tests whose loop must not be blocked or shared) the server
-starts a private loop on a daemon thread; ``async with SOCKS5Server()`` instead runs the
-engine in the caller's own loop, with no thread at all. Everything a test calls from its
-own thread — records, configuration, assertions — is thread-safe.
+starts a private loop on a daemon thread (:mod:`._runner`); ``async with SOCKS5Server()``
+instead runs the engine in the caller's own loop, with no thread at all. Everything a test
+calls from its own thread — records, configuration, assertions — is thread-safe. Options
+are read, checked and normalised through the table in :mod:`._options`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
-from ._auth import AuthPolicy, Validator
 from ._config import EngineConfig
 from ._engine import Engine
 from ._environ import ProxyEnvironment
-from ._hosts import HostMap
-from ._options import ISSUE5_OPTIONS, issue5_options
-from ._protocol import Socks4Reply
-from ._recorder import MAX_RECORDS, Recorder
-from ._records import ConnectionRecord
-from ._rules import Rule
-from ._udp_faults import UdpFaults
+from ._fault_types import Fault
+from ._option_types import RuntimeOptions, ServerOptions
+from ._options import Site, check_names, config_values, defaults, normalise
+from ._recorder import Recorder
+from ._runner import LoopThread, loop_factory
 from ._url import proxy_url
-from .faults import Fault
 
 __all__ = ["SOCKS5Server", "ServerError"]
 
@@ -42,9 +38,6 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
 
 class ServerError(RuntimeError):
     """Raised when the server had an internal error (a bug in pytest-socks5)."""
-
-
-Users = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str, str]]
 
 
 class SOCKS5Server(RecordQueries):
@@ -80,9 +73,6 @@ class SOCKS5Server(RecordQueries):
     :param socks4_user_id_reply: the reply to a ``USERID`` not in ``socks4_user_ids``:
         ``Socks4Reply.REJECTED`` (0x5B, the default, as Dante answers),
         ``IDENTD_UNREACHABLE`` (0x5C) or ``IDENTD_MISMATCH`` (0x5D).
-    :param host_map: ``{name or "name:port": "address[:port]" or None}``: dial a local
-        address for a requested name; ``None`` makes a name unresolvable (REP 0x04)
-        without any DNS lookup.
     :param faults: faults to apply from the start (see :mod:`pytest_socks5.faults`).
     :param loop: ``"asyncio"`` (default) or ``"uvloop"`` for the server's own thread: uvloop
         (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate. Ignored
@@ -101,37 +91,17 @@ class SOCKS5Server(RecordQueries):
         recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
     :param max_records: records kept; past it the oldest is dropped and counted in
         :attr:`dropped_records`. ``None`` for no limit.
+    :param backlog: the listen backlog (default 1024).
+
+    :ref:`The options table <options-table>` lists every option with its default and
+    where else it may be given. An unknown name is a :class:`TypeError` that names the
+    valid ones.
     """
 
     def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        users: Users | None = None,
-        validator: Validator | None = None,
-        connect_timeout: float = 10.0,
-        handshake_timeout: float | None = 30.0,
-        socks4: bool = True,
-        host_map: HostMap | None = None,
-        hermetic: bool = True,
-        allow: Iterable[str] = (),
-        rules: Iterable[Rule] = (),
-        bind_timeout: float = 10.0,
-        udp_faults: UdpFaults | None = None,
-        socks4_user_ids: Iterable[str | bytes] | None = None,
-        socks4_user_id_reply: int = Socks4Reply.REJECTED,
-        faults: Iterable[Fault] = (),
-        seed: int = 0,
-        loop: str = "asyncio",
-        splice: bool = False,
-        capture_payload: int = 0,
-        backlog: int = 1024,
-        on_connection_end: Callable[[ConnectionRecord], None] | None = None,
-        idle_timeout: float | None = None,
-        max_connections: int | None = None,
-        max_records: int | None = MAX_RECORDS,
+        self, host: str = "127.0.0.1", port: int = 0, **options: Unpack[ServerOptions]
     ) -> None:
+        check_names(options, Site.CONSTRUCTOR, context="unknown option(s) for SOCKS5Server")
         if host not in _LOOPBACK and not host.startswith("127."):
             warnings.warn(
                 f"SOCKS5Server listening on {host!r}: anyone who can reach it can use it "
@@ -139,44 +109,30 @@ class SOCKS5Server(RecordQueries):
                 UserWarning,
                 stacklevel=2,
             )
+        given = {**defaults(Site.CONSTRUCTOR), **options}
+        del given["host"], given["port"]
+        values = normalise(given)
         self._listen_host = host
         self._hosts = _DUAL_STACK if host in ("localhost", "dual") else (host,)
-        self._default_config = EngineConfig(
-            auth=AuthPolicy.build(users, validator),
-            connect_timeout=connect_timeout,
-            handshake_timeout=handshake_timeout,
-            socks4=socks4,
-            host_map=dict(host_map or {}),
-            splice=splice,
-            capture_payload=capture_payload,
-            idle_timeout=idle_timeout,
-            max_connections=max_connections,
-            **issue5_options(
-                hermetic=hermetic,
-                allow=allow,
-                rules=rules,
-                bind_timeout=bind_timeout,
-                udp_faults=udp_faults,
-                socks4_user_ids=socks4_user_ids,
-                socks4_user_id_reply=socks4_user_id_reply,
-            ),
+        self._default_config = EngineConfig(**config_values(values))
+        self._recorder = Recorder(
+            on_end=values["on_connection_end"], max_records=values["max_records"]
         )
-        self._recorder = Recorder(on_end=on_connection_end, max_records=max_records)
         self._engine = Engine(
             self._hosts,
             port,
             config=self._default_config,
             recorder=self._recorder,
-            backlog=backlog,
+            backlog=values["backlog"],
         )
-        self._engine.faults.seed = seed
-        self._loop_factory = _loop_factory(loop)
-        self._default_faults = tuple(faults)
+        self._engine.faults.seed = values["seed"]
+        self._loop_factory = loop_factory(values["loop"])
+        self._default_faults: tuple[Fault, ...] = values["faults"]
         for fault in self._default_faults:
             self._engine.faults.add(fault)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._owns_loop = False
+        #: The private loop's thread; ``None`` when running in the caller's loop.
+        self._runner: LoopThread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -189,58 +145,29 @@ class SOCKS5Server(RecordQueries):
         """Start on a private event loop in a daemon thread; return once bound."""
         if self._loop is not None:
             raise RuntimeError("the server is already running")
-        loop = self._loop_factory()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        thread = threading.Thread(
-            target=run, name=f"pytest-socks5 {self._listen_host}", daemon=True
-        )
-        thread.start()
-        ready.wait(timeout)
+        runner = LoopThread(self._loop_factory, f"pytest-socks5 {self._listen_host}")
+        runner.wait_ready(timeout)
         try:
-            asyncio.run_coroutine_threadsafe(self._engine.start(), loop).result(timeout)
+            runner.run(self._engine.start(), timeout)
         except BaseException:
-            self._stop_loop(loop, thread)
+            runner.stop()
             raise
-        self._loop, self._thread, self._owns_loop = loop, thread, True
+        self._loop, self._runner = runner.loop, runner
         return self
 
     def stop(self, *, timeout: float = 2.0) -> None:
         """Stop accepting, close every connection (queued bytes are flushed), wait up to
         ``timeout`` seconds, abort what is left, and end the thread. Idempotent."""
-        loop, thread = self._loop, self._thread
-        if loop is None:
+        runner = self._runner
+        if self._loop is None:
             return
-        if not self._owns_loop:
+        if runner is None:
             raise RuntimeError("this server runs in an event loop: use 'await server.aclose()'")
-        self._loop = None
+        self._loop = self._runner = None
         try:
-            asyncio.run_coroutine_threadsafe(self._engine.stop(timeout), loop).result(timeout + 5)
+            runner.run(self._engine.stop(timeout), timeout + 5)
         finally:
-            assert thread is not None
-            self._stop_loop(loop, thread)
-
-    @staticmethod
-    def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-        async def drain() -> None:
-            await loop.shutdown_asyncgens()
-            await loop.shutdown_default_executor()
-
-        with_timeout = asyncio.run_coroutine_threadsafe(drain(), loop)
-        try:
-            # A name lookup still running in the executor is not worth failing a stop
-            # over; the thread ends on its own when the lookup does.
-            with contextlib.suppress(TimeoutError):
-                with_timeout.result(5)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(5)
-            loop.close()
+            runner.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -265,14 +192,14 @@ class SOCKS5Server(RecordQueries):
                 "socks5_server fixture, which run it on a thread of its own"
             ) from None
         await self._engine.start()
-        self._loop, self._owns_loop = loop, False
+        self._loop, self._runner = loop, None
         return self
 
     async def aclose(self, *, timeout: float = 2.0) -> None:
         """Stop a server started with :meth:`astart` (or ``async with``)."""
         if self._loop is None:
             return
-        if self._owns_loop:
+        if self._runner is not None:
             await asyncio.to_thread(self.stop, timeout=timeout)
             return
         self._loop = None
@@ -350,37 +277,15 @@ class SOCKS5Server(RecordQueries):
 
     # -- configuration ----------------------------------------------------------------
 
-    def configure(
-        self,
-        *,
-        users: Users | None = None,
-        validator: Validator | None = None,
-        **options: Any,
-    ) -> None:
-        """Change behaviour for new connections without rebinding: any constructor
-        argument except ``host``, ``port``, ``backlog`` and ``on_connection_end``."""
-        config = self._engine.config
-        if users is not None or validator is not None:
-            options["auth"] = AuthPolicy.build(users, validator)
-        if "host_map" in options:
-            options["host_map"] = dict(options["host_map"] or {})
-        options.update(
-            issue5_options(**{k: options.pop(k) for k in ISSUE5_OPTIONS & set(options)})
+    def configure(self, **options: Unpack[RuntimeOptions]) -> None:
+        """Change behaviour for new connections without rebinding: any option that the
+        :ref:`options table <options-table>` gives to ``configure()``. Each is checked at
+        once; an unknown name is a :class:`TypeError` that names the valid ones."""
+        check_names(
+            options, Site.CONFIGURE, context="unknown option(s) for SOCKS5Server.configure"
         )
-        known = {
-            "auth",
-            "connect_timeout",
-            "handshake_timeout",
-            "socks4",
-            "host_map",
-            "capture_payload",
-            "idle_timeout",
-            "max_connections",
-        } | ISSUE5_OPTIONS
-        unknown = set(options) - known
-        if unknown:
-            raise TypeError(f"unknown option(s) for SOCKS5Server.configure: {sorted(unknown)}")
-        self._engine.config = config.with_changes(**options)
+        changes = config_values(normalise(options))
+        self._engine.config = self._engine.config.with_changes(**changes)
 
     def reset(self) -> None:
         """Forget records, errors and added faults, come back up if down, and restore the
@@ -446,13 +351,14 @@ class SOCKS5Server(RecordQueries):
         return self._engine.is_down
 
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
-        loop = self._loop
-        if loop is None:
+        runner = self._runner
+        if self._loop is None:
             coro.close()
             raise RuntimeError("the server is not running")
-        if not self._owns_loop:
+        if runner is None:
+            coro.close()
             raise RuntimeError("this server runs in your event loop: await its engine instead")
-        asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+        runner.run(coro, 10)
 
     @property
     def users(self) -> dict[str, str]:
@@ -505,18 +411,3 @@ class _Upper(contextlib.AbstractContextManager[None]):
     def __exit__(self, *exc: object) -> None:
         if self.server.is_running and self.server.is_down:
             self.server.up()
-
-
-def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop constructor for ``loop=``: stdlib asyncio, or uvloop if installed."""
-    if name == "asyncio":
-        return asyncio.new_event_loop
-    if name == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise ImportError(
-                "loop='uvloop' needs uvloop: pip install 'pytest-socks5[fast]'"
-            ) from None
-        return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
-    raise ValueError(f"loop must be 'asyncio' or 'uvloop', not {name!r}")

@@ -32,8 +32,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_record_view",
         "_transcript",
         "_recorder",
+        "_option_model",
+        "_option_parsers",
         "_options",
+        "_option_types",
         "_config",
+        "_record_files",
         "_policy",
         "_answer_plan",
         "_replies",
@@ -62,7 +66,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_engine",
     ),
     # the public server and the public package
-    ("_server", "__init__"),
+    ("_runner", "_server", "__init__"),
     # entry points
     ("plugin", "__main__"),
 )

@@ -114,7 +114,7 @@ def test_a_marker_can_turn_it_back_on(socks5_server):
     pytester.runpytest_inprocess("-p", "no:randomly").assert_outcomes(passed=2)
 
 
-def test_marker_takes_the_issue5_options(pytester: pytest.Pytester) -> None:
+def test_marker_takes_the_rules_bind_udp_and_socks4_options(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
 import pytest

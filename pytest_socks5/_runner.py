@@ -1,0 +1,77 @@
+"""A private event loop on a daemon thread, for a server that must not share (or block) the
+caller's loop.
+
+Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uvloop when
+installed), started on a daemon thread that runs it forever, and given coroutines with
+:func:`asyncio.run_coroutine_threadsafe`. Stopping drains async generators and the default
+executor (a name lookup still running there is not worth failing a stop over), stops the
+loop, joins the thread and closes the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, cast
+
+__all__ = ["LoopThread", "loop_factory"]
+
+T = TypeVar("T")
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop constructor for ``loop=`` (``"asyncio"`` or ``"uvloop"``, as the
+    option table checked): stdlib asyncio, or uvloop if installed."""
+    if name != "uvloop":
+        return asyncio.new_event_loop
+    try:
+        import uvloop
+    except ImportError:
+        raise ImportError(
+            "loop='uvloop' needs uvloop: pip install 'pytest-socks5[fast]'"
+        ) from None
+    return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
+
+
+class LoopThread:
+    """An event loop running forever on a daemon thread of its own."""
+
+    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop], name: str) -> None:
+        self.loop = factory()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(ready.set)
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
+        self.thread.start()
+        self._ready = ready
+
+    def wait_ready(self, timeout: float) -> None:
+        self._ready.wait(timeout)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the loop and wait up to ``timeout`` seconds for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        loop = self.loop
+
+        async def drain() -> None:
+            await loop.shutdown_asyncgens()
+            await loop.shutdown_default_executor()
+
+        drained = asyncio.run_coroutine_threadsafe(drain(), loop)
+        try:
+            # A name lookup still running in the executor is not worth failing a stop
+            # over; the thread ends on its own when the lookup does.
+            with contextlib.suppress(TimeoutError):
+                drained.result(5)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            self.thread.join(5)
+            loop.close()
