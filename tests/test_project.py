@@ -84,3 +84,42 @@ def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_readme=example.group(1))
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+#: The first and last line of an unresolved merge conflict (the middle one, seven
+#: ``=``, is also a reStructuredText underline, so it is not looked for).
+CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7})( |$)", re.MULTILINE)
+
+
+def tracked_text_files() -> list[Path]:
+    """Every file git tracks (or, outside a checkout, every file below the root)."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=30
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    return [ROOT / name for name in listed.split("\0") if name]
+
+
+def test_no_merge_conflict_markers() -> None:
+    """A merge never lands half-resolved: no line opens or closes a conflict."""
+    found = []
+    for path in tracked_text_files():
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue
+        for match in CONFLICT_MARKER.finditer(data):
+            line = data.count(b"\n", 0, match.start()) + 1
+            found.append(f"{path.relative_to(ROOT)}:{line}")
+    assert found == []
+
+
+def test_the_marker_check_finds_a_conflict() -> None:
+    half_merged = b"a\n" + b"<" * 7 + b" HEAD\nb\n" + b"=" * 7 + b"\nc\n" + b">" * 7 + b" branch\n"
+    assert len(CONFLICT_MARKER.findall(half_merged)) == 2
+    assert CONFLICT_MARKER.findall(b"Title\n=======\n") == []
