@@ -123,3 +123,21 @@ def test_the_marker_check_finds_a_conflict() -> None:
     half_merged = b"a\n" + b"<" * 7 + b" HEAD\nb\n" + b"=" * 7 + b"\nc\n" + b">" * 7 + b" branch\n"
     assert len(CONFLICT_MARKER.findall(half_merged)) == 2
     assert CONFLICT_MARKER.findall(b"Title\n=======\n") == []
+
+
+def test_ci_stops_when_the_test_command_fails(tmp_path: Path) -> None:
+    """``set -e`` does not stop at a failure inside an ``&&`` list (unless it is the last
+    command): .ci/run must check the README test command's status itself."""
+    import subprocess
+
+    script = (ROOT / ".ci" / "run").read_text()
+    test_command = readme_commands()[1]
+    head = script.split("# Lint, types, docs", 1)[0]
+    head = head.replace('cd "$(dirname "$0")/.."', "").replace(
+        test_command, "true && false && true"
+    )
+    probe = tmp_path / "run"
+    probe.write_text(head + "echo went-on\n")
+    result = subprocess.run(["bash", str(probe)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "went-on" not in result.stdout
