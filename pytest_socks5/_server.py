@@ -58,7 +58,9 @@ class SOCKS5Server(RecordQueries):
     :param host_map: ``{name or "name:port": "address[:port]", ECHO, Sink(…) or None}``:
         dial a local address for a requested name, or let the proxy itself play the
         destination (:data:`ECHO`, :class:`Sink`); ``None`` makes a name unresolvable
-        (REP 0x04) without any DNS lookup.
+        (REP 0x04) without any DNS lookup. Names compare without case, a trailing dot or
+        Unicode: ``bücher.example.test`` and ``xn--bcher-kva.example.test`` (what clients
+        send) are one key; a key that has no IDNA form is a :class:`ValueError`.
     :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
         are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
     :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),
@@ -102,6 +104,7 @@ class SOCKS5Server(RecordQueries):
         self, host: str = "127.0.0.1", port: int = 0, **options: Unpack[ServerOptions]
     ) -> None:
         check_names(options, Site.CONSTRUCTOR, context="unknown option(s) for SOCKS5Server")
+        values = normalise({**defaults(Site.CONSTRUCTOR), **options, "host": host, "port": port})
         if host not in _LOOPBACK and not host.startswith("127."):
             warnings.warn(
                 f"SOCKS5Server listening on {host!r}: anyone who can reach it can use it "
@@ -109,9 +112,6 @@ class SOCKS5Server(RecordQueries):
                 UserWarning,
                 stacklevel=2,
             )
-        given = {**defaults(Site.CONSTRUCTOR), **options}
-        del given["host"], given["port"]
-        values = normalise(given)
         self._listen_host = host
         self._hosts = _DUAL_STACK if host in ("localhost", "dual") else (host,)
         self._default_config = EngineConfig(**config_values(values))
