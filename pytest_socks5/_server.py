@@ -19,13 +19,16 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
+from ._async_wait import wait_for_connections
 from ._config import EngineConfig
+from ._dry_run import Permission, dry_run
 from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
+from ._records import ConnectionRecord
 from ._runner import LoopThread, loop_factory
 from ._url import proxy_url
 
@@ -286,6 +289,22 @@ class SOCKS5Server(RecordQueries):
         )
         changes = config_values(normalise(options))
         self._engine.config = self._engine.config.with_changes(**changes)
+
+    def permits(
+        self, host: str, port: int, *, command: str | int = "connect", user: str | None = None
+    ) -> Permission:
+        """What the rules and ``host_map`` would do with a request for ``host:port`` now:
+        allowed or refused, which rule or default decided, and where ``host_map`` sends it.
+        A dry run: nothing is dialled and no name is looked up."""
+        return dry_run(self._engine.config, host, port, command, user)
+
+    async def wait_for_connections_async(
+        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
+    ) -> list[ConnectionRecord]:
+        """:meth:`wait_for_connections` for async tests: awaits without blocking the loop."""
+        return await wait_for_connections(
+            self._recorder, count, timeout=timeout, ended=ended, criteria=criteria
+        )
 
     def reset(self) -> None:
         """Forget records, errors and added faults, come back up if down, and restore the

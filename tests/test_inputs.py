@@ -1,7 +1,7 @@
 """Every input is checked where it is given: each option (constructor, ``configure()``,
 ini, flags), each fault argument, ``UdpFaults``, ``Rule`` and ``allow`` patterns, with a
-message that names the input, shows the bad value and says what is valid. Also
-``host_map``'s IDNA keys."""
+message that names the input, shows the bad value and says what is valid. Also the dry
+run ``server.permits()`` and ``host_map``'s IDNA keys."""
 
 # ruff: noqa: E501 (the tables below hold whole messages, one a line, to be read as such)
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
+import socket
 from importlib.util import find_spec
 from typing import Any
 
 import pytest
 
-from pytest_socks5 import ECHO, Command, Rule, SOCKS5Server, UdpFaults, faults
+from pytest_socks5 import ECHO, Command, Permission, Rule, SOCKS5Server, UdpFaults, faults
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
@@ -274,3 +275,70 @@ def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
     (record,) = server.connections
     assert record.host == "xn--bcher-kva.example.test"
     assert record.mapped_to == "ECHO"
+
+
+# -- permits: the dry run -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a name was looked up: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "gethostbyname", refuse)
+
+
+def test_permits_answers_without_dialling_or_resolving(no_dns: None) -> None:
+    server = SOCKS5Server(
+        host_map={"api.example.test": "127.0.0.1:8080", "gone.example.test": None},
+        rules=[Rule.deny(host="*.corp.test")],
+        allow=["*.allowed.test:443"],
+    )  # never started: nothing to dial with
+    api = server.permits("api.example.test", 443)
+    assert api == Permission(
+        allowed=True,
+        command="CONNECT",
+        host="api.example.test",
+        port=443,
+        reason="hermetic default: in host_map",
+        rule=None,
+        mapped_to="127.0.0.1:8080",
+    )
+    assert api
+    assert str(api) == (
+        "CONNECT api.example.test:443 allowed by hermetic default: in host_map; "
+        "host_map sends it to 127.0.0.1:8080"
+    )
+    corp = server.permits("db.corp.test", 5432)
+    assert not corp
+    assert corp.rule == Rule.deny(host="*.corp.test")
+    assert str(corp) == "CONNECT db.corp.test:5432 refused by Rule.deny(host='*.corp.test')"
+    assert (
+        server.permits("www.allowed.test", 443).reason
+        == "Rule.allow(host='*.allowed.test', port=443)"
+    )
+    assert not server.permits("www.allowed.test", 80)
+    assert str(server.permits("example.com", 443, command="bind")) == (
+        "BIND example.com:443 refused by hermetic default: not loopback and not in host_map"
+    )
+    assert str(server.permits("gone.example.test", 1)).endswith(
+        "; host_map makes it unresolvable (REP 0x04)"
+    )
+    assert server.permits("::1", 22).reason == "hermetic default: loopback"
+    server.configure(hermetic=False)
+    assert server.permits("example.com", 443).reason == "hermetic=False"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        api.allowed = False  # type: ignore[misc]
+
+
+def test_permits_checks_its_arguments() -> None:
+    server = SOCKS5Server()
+    with pytest.raises(
+        ValueError, match=r"^command must be one of .* got 'conect' \(did you mean connect\?\)$"
+    ):
+        server.permits("example.com", 443, command="conect")
+    with pytest.raises(ValueError, match=r"^port must be a port from 0 to 65535, got 65536$"):
+        server.permits("example.com", 65536)
+    with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
+        server.permits(b"x", 1)  # type: ignore[arg-type]
