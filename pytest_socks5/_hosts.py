@@ -98,14 +98,19 @@ def _split(value: str, default_port: int) -> tuple[str, int]:
 def host_key(name: str) -> str:
     """A name as ``host_map`` compares it: without a trailing dot, lower case, and in its
     IDNA (``xn--``) form, so ``bücher.example.test`` and ``xn--bcher-kva.example.test``
-    are one name. Addresses are kept; raises ``ValueError`` for a name IDNA refuses."""
+    are one name. Addresses are kept, and so is a name whose characters IDNA refuses (a
+    hostile client may send it byte for byte); a name with an empty label or a label
+    over 63 bytes is a ``ValueError``."""
     name = name.rstrip(".").lower()
     if _is_address(name):
         return name
+    labels = name.split(".")
+    if not all(labels) or any(len(label.encode()) > 63 for label in labels):
+        raise ValueError(f"{name!r} is not a domain name: a label is empty or over 63 bytes")
     try:
         return name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"{name!r} is not a valid domain name (IDNA: {exc})") from None
+    except UnicodeError:
+        return name
 
 
 def _is_address(text: str) -> bool:
@@ -187,7 +192,7 @@ def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | No
             host, port = _split_key(key)
             if port is not None:
                 check_port("its port", port)
-            if not host or any(c.isspace() or c == "/" for c in host):
+            if not host or any(c in " \t\r\n\v\f/" for c in host):
                 raise ValueError("a name cannot be empty or hold spaces")
             normal = _key(key)
         except ValueError as exc:

@@ -4,20 +4,18 @@ normalised, and where it may be given.
 Strategy: :data:`OPTIONS` is the single source. ``SOCKS5Server(...)`` and ``configure()``,
 the ``socks5`` marker, the pytest ini options and command-line flags, ``python -m
 pytest_socks5`` and the reference docs all read it, so an option is added or renamed in
-one place. A value is checked when it is given, never at the first connection; an
-unknown name is refused with the valid ones listed and the nearest suggested. The one
-thing the table cannot give is static types: :mod:`._option_types` spells them for mypy,
-and a test holds the two to the same names. Pure: no pytest, no asyncio.
+one place. A value is checked (:mod:`._checks`) when it is given, never at the first
+connection; an unknown name is refused with the valid ones listed and the nearest
+suggested. Static types are spelt in :mod:`._option_types`. Pure.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._auth import AuthPolicy
-from ._checks import boolean, integer, optional, port, text
+from ._checks import boolean, did_you_mean, integer, optional, port, text
 from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
@@ -413,16 +411,12 @@ def names(site: Site) -> list[str]:
 
 
 def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
-    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?);
-    known: …"``."""
+    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?); …"``."""
     valid = names(site)
     unknown = sorted(set(given) - set(valid))
     if not unknown:
         return
-    described = []
-    for name in unknown:
-        near = difflib.get_close_matches(name, valid, n=1)
-        described.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    described = [name + did_you_mean(name, valid) for name in unknown]
     raise UnknownOption(f"{context}: {', '.join(described)}; known: {', '.join(valid)}")
 
 
@@ -436,9 +430,8 @@ def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def config_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`~pytest_socks5._config.EngineConfig` fields that normalised ``values``
-    set. ``users`` and ``validator`` make ``auth`` together, and only when either is not
-    ``None``: ``configure(users=None)`` leaves the authentication as it was."""
+    """The ``EngineConfig`` fields that normalised ``values`` set: ``users`` and ``validator``
+    make ``auth`` only when either is not ``None`` (``configure(users=None)`` keeps it)."""
     out = {name: v for name, v in values.items() if _BY_NAME[name].per_connection}
     users, validator = out.pop("users", None), out.pop("validator", None)
     if users is not None or validator is not None:

@@ -11,7 +11,8 @@ def test_ask_the_rules_without_dialling():
     )
 
     api = server.permits("api.example.test", 443)
-    assert api.allowed and api.mapped_to == "127.0.0.1:8080"
+    assert api.allowed
+    assert api.mapped_to == "127.0.0.1:8080"
     assert str(api) == (
         "CONNECT api.example.test:443 allowed by hermetic default: in host_map; "
         "host_map sends it to 127.0.0.1:8080"
