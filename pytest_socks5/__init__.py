@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from . import faults
 from ._auth import Validator
+from ._dry_run import Permission
 from ._hosts import ECHO, Sink
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._records import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
@@ -26,6 +27,7 @@ for _cls in (
     HandshakeMessage,
     NoMatchingConnection,
     Outcome,
+    Permission,
     Rule,
     SOCKS5Server,
     ServerError,
@@ -46,6 +48,7 @@ __all__ = [
     "HandshakeMessage",
     "NoMatchingConnection",
     "Outcome",
+    "Permission",
     "Reply",
     "Rule",
     "SOCKS5Server",

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._checks import choice
+from ._fault_checks import check_fields
 from ._protocol import AddressType, AuthStatus, Reply
 from ._records import ConnectionRecord
 
@@ -91,16 +93,16 @@ class Direction(enum.StrEnum):
         return self is Direction.BOTH or self is direction
 
 
-def to_direction(value: Direction | str) -> Direction:
+def to_direction(value: Direction | str, name: str = "direction") -> Direction:
     """``value`` as a :class:`Direction`: a member, its string, or an older word."""
-    try:
-        return Direction(value)
-    except ValueError:
-        raise ValueError(
-            "direction is 'from_client', 'to_client' or 'both' "
-            f"(or the older 'upstream', 'downstream'), not {value!r}"
-        ) from None
+    if isinstance(value, Direction):
+        return value
+    _DIRECTION(name, value)
+    return Direction(value)
 
+
+_DIRECTION = choice("from_client", "to_client", "both", "upstream", "downstream")
+_PHASE = choice(*(p.value for p in Phase))
 
 _REQUEST_FIELDS = ("host", "port", "command", "address_type")
 
@@ -141,6 +143,7 @@ class Fault:
         return None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         phase = self.phase
         if phase in (Phase.GREETING, Phase.AUTH):
             known_later = [n for n in _REQUEST_FIELDS if getattr(self, n) is not None]
@@ -151,12 +154,6 @@ class Fault:
                     f"{type(self).__name__} acts at the {phase.value}, before the client "
                     f"has sent {', '.join(known_later)}; select on client= or when= instead"
                 )
-        if self.times is not None and self.times < 1:
-            raise ValueError("times must be at least 1")
-        if self.nth is not None and self.nth < 1:
-            raise ValueError("nth counts from 1")
-        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
-            raise ValueError("probability is between 0 and 1")
 
     def describe(self) -> str:
         """``Stall(phase=greeting)``: the fault without its selection fields."""
@@ -193,8 +190,8 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, bytes | str) else str(value)
 
 
-def _phase(value: Phase | str) -> Phase:
-    return value if isinstance(value, Phase) else Phase(value)
+def _phase(value: Phase | str, name: str) -> Phase:
+    return value if isinstance(value, Phase) else Phase(_PHASE(name, value))
 
 
 # -- handshake faults: what the server answers ------------------------------------------
@@ -205,7 +202,7 @@ class _PhaseFault(Fault):
     at: Phase | str = Phase.REPLY
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "at", _phase(self.at))
+        object.__setattr__(self, "at", _phase(self.at, f"{type(self).__name__}: at"))
         super().__post_init__()
 
     @property
@@ -355,7 +352,8 @@ class TransferFault(Fault):
     direction: Direction | str = Direction.BOTH
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "direction", to_direction(self.direction))
+        name = f"{type(self).__name__}: direction"
+        object.__setattr__(self, "direction", to_direction(self.direction, name))
         super().__post_init__()
 
     @property

@@ -1,12 +1,22 @@
 """Host mapping: send a requested name (or ``name:port``) somewhere local, to a virtual
 destination inside the proxy, or declare it unresolvable, before any DNS lookup happens.
-Pure policy, no I/O (the virtual destinations are served by ``_virtual.py``)."""
+
+Strategy: pure policy, no I/O (the virtual destinations are served by ``_virtual.py``).
+Names compare in one form (:func:`host_key`: lower case, no trailing dot, IDNA), so a
+key matches whatever form a client sends; :func:`check_host_map` refuses, where the map
+is given, a key or a target that could never be used.
+"""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from ._checks import fail_type, fail_value
+from ._checks import port as check_port
 
 __all__ = [
     "ECHO",
@@ -16,7 +26,9 @@ __all__ = [
     "Target",
     "Unresolvable",
     "VirtualDestination",
+    "check_host_map",
     "describe_target",
+    "host_key",
     "is_mapped",
     "map_destination",
 ]
@@ -82,16 +94,129 @@ def _split(value: str, default_port: int) -> tuple[str, int]:
     return value, default_port
 
 
+@functools.lru_cache(maxsize=1024)
+def host_key(name: str) -> str:
+    """A name as ``host_map`` compares it: without a trailing dot, lower case, and in its
+    IDNA (``xn--``) form, so ``bücher.example.test`` and ``xn--bcher-kva.example.test``
+    are one name. Addresses are kept, and so is a name whose characters IDNA refuses (a
+    hostile client may send it byte for byte); a name with an empty label or a label
+    over 63 bytes is a ``ValueError``."""
+    name = name.rstrip(".").lower()
+    if _is_address(name):
+        return name
+    labels = name.split(".")
+    if not all(labels) or any(len(label.encode()) > 63 for label in labels):
+        raise ValueError(f"{name!r} is not a domain name: a label is empty or over 63 bytes")
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _key(text: str) -> str:
+    """``host_key`` of a key's name, its ``:port`` kept."""
+    name, port = _split_key(text)
+    return host_key(name) if port is None else f"{host_key(name)}:{port}"
+
+
+def _split_key(text: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        inside, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest[1:].isdigit()) or (rest and rest[0] != ":"):
+            raise ValueError("an IPv6 key is written [address] or [address]:port")
+        return inside, int(rest[1:]) if rest else None
+    if text.count(":") == 1:
+        name, _, port = text.partition(":")
+        if not port.isdigit():
+            raise ValueError(f"the port {port!r} is not a number")
+        return name, int(port)
+    return text, None
+
+
+def _request_key(host: str) -> str:
+    try:
+        return host_key(host)
+    except ValueError:
+        return host.rstrip(".").lower()
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidate_key(key: str) -> str:
+    """A key of a map built without :func:`check_host_map`, compared as it would be."""
+    try:
+        return _key(key)
+    except ValueError:
+        return key.rstrip(".").lower()
+
+
 def _entry(host_map: HostMap, host: str, port: int) -> object:
     """The value for ``host:port`` or ``host``, or ``_MISSING``."""
     if not host_map:
         return _MISSING
-    name = host.rstrip(".").lower()
+    name = _request_key(host)
     for key in (f"{name}:{port}", name):
+        value = host_map.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         for candidate, value in host_map.items():
-            if candidate.rstrip(".").lower() == key:
+            if _candidate_key(candidate) == key:
                 return value
     return _MISSING
+
+
+_VALUE = 'an "address[:port]" string, ECHO, a Sink or None'
+
+
+def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | None]:
+    """``host_map=``: every key a name, ``name:port``, address or ``[address]:port`` that
+    normalises (:func:`host_key`); every value an address with an optional port, ECHO, a
+    :class:`Sink` or ``None``. Keys are kept normalised."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail_type(name, "a mapping {name: target}", value)
+    checked: dict[str, str | Echo | Sink | None] = {}
+    for key, target in value.items():
+        where = f"{name}[{key!r}]"
+        if not isinstance(key, str):
+            raise fail_type(f"{name} key {key!r}", 'a name or "name:port"', key)
+        try:
+            host, port = _split_key(key)
+            if port is not None:
+                check_port("its port", port)
+            if not host or any(c in " \t\r\n\v\f/" for c in host):
+                raise ValueError("a name cannot be empty or hold spaces")
+            normal = _key(key)
+        except ValueError as exc:
+            raise ValueError(f"{name} key {key!r} cannot be used: {exc}") from None
+        checked[normal] = _target(where, target)
+    return checked
+
+
+def _target(where: str, target: object) -> str | Echo | Sink | None:
+    if target is None or isinstance(target, Echo | Sink):
+        return target
+    if isinstance(target, int) and not isinstance(target, bool):
+        hint = f" (did you mean '127.0.0.1:{target}'?)" if 0 <= target <= 65535 else ""
+        raise fail_type(where, _VALUE, target, hint)
+    if not isinstance(target, str):
+        raise fail_type(where, _VALUE, target)
+    try:
+        host, port = _split(target, 0)
+    except ValueError:
+        raise fail_value(where, _VALUE, target) from None
+    if not host or any(c.isspace() for c in host) or target.startswith("[") != ("]" in target):
+        raise fail_value(where, _VALUE, target)
+    check_port(where + " port", port)
+    return target
 
 
 def is_mapped(host_map: HostMap, host: str, port: int) -> bool:

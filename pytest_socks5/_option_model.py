@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._checks import Check
+
 __all__ = ["Flag", "Ini", "Option", "Site", "UnknownOption"]
 
 
@@ -71,6 +73,10 @@ def _unchanged(value: Any) -> Any:
     return value
 
 
+def _anything(name: str, value: Any) -> Any:
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class Option:
     """One option, and every place it may be given."""
@@ -81,8 +87,9 @@ class Option:
     doc: str
     #: Where it is a keyword argument (its ini and command-line forms are below).
     given_to: frozenset[Site]
-    #: Checks a Python value and returns what the server keeps (raises at once if bad).
-    normalise: Callable[[Any], Any] = _unchanged
+    #: ``(name, value)``: checks a Python value and returns what the server keeps, or
+    #: raises ``TypeError``/``ValueError`` naming the option (see :mod:`._checks`).
+    check: Check = _anything
     #: A field of :class:`~pytest_socks5._config.EngineConfig` (the same name), which
     #: ``configure()`` and ``reset()`` swap per test.
     per_connection: bool = False
@@ -97,6 +104,10 @@ class Option:
     main: Flag | None = None
     #: How the docs show the default, where ``repr`` would not say it well.
     default_doc: str | None = None
+
+    def normalise(self, value: Any) -> Any:
+        """``value`` checked (raises at once if bad) and as the server keeps it."""
+        return self.check(self.name, value)
 
     @property
     def sites(self) -> frozenset[Site]:

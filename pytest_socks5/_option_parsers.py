@@ -10,22 +10,36 @@ saying what was expected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._auth import AuthPolicy
+from ._checks import (
+    byte,
+    callable_value,
+    choice,
+    fail_type,
+    fail_value,
+    instance,
+    number,
+    optional,
+    sequence,
+)
+from ._fault_types import Fault
 from ._protocol import Socks4Reply
 from ._rules import Rule, parse_allow
 from ._udp_faults import UdpFaults
 
 __all__ = [
     "allow_patterns",
-    "at_least",
     "callable_or_none",
+    "faults",
     "loop_name",
-    "none_or_above_zero",
+    "none_or_seconds_above_zero",
     "parse_seconds",
     "parse_user",
     "rules",
+    "seconds_above_zero",
     "socks4_user_id_reply",
     "socks4_user_ids",
     "text_bytes",
@@ -33,75 +47,88 @@ __all__ = [
     "text_seed",
     "text_users",
     "udp_faults",
+    "user_pairs",
 ]
 
 # -- Python values -------------------------------------------------------------------------
 
-
-def allow_patterns(patterns: str | Iterable[str]) -> tuple[Rule, ...]:
-    """``allow=``: one pattern or several, each parsed into a :class:`Rule`."""
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    return tuple(parse_allow(p) for p in patterns)
+seconds_above_zero = number(above=0)
+none_or_seconds_above_zero = optional(number(above=0))
+callable_or_none = optional(callable_value)
+loop_name = choice("asyncio", "uvloop")
 
 
-def rules(values: Iterable[Rule]) -> tuple[Rule, ...]:
-    checked = tuple(values)
-    for rule in checked:
-        if not isinstance(rule, Rule):
-            raise TypeError(f"rules must be Rule values (Rule.allow/Rule.deny), got {rule!r}")
-    return checked
+def _allow(name: str, pattern: Any) -> Rule:
+    return parse_allow(pattern, name)
 
 
-def udp_faults(value: UdpFaults | None) -> UdpFaults | None:
-    if value is not None and not isinstance(value, UdpFaults):
-        raise TypeError(f"udp_faults must be a UdpFaults, got {value!r}")
-    return value
+#: ``allow=``: one pattern or several, each parsed into a :class:`Rule`.
+allow_patterns = sequence(_allow, what="a pattern or a list of patterns", one=str)
+
+rules = sequence(
+    instance(Rule, "a Rule (Rule.allow(…) or Rule.deny(…))"), what="a list of Rule values"
+)
+faults = sequence(
+    instance(Fault, "a fault from pytest_socks5.faults"),
+    what="a list of faults, such as [Stall(at='reply')]",
+)
+udp_faults = optional(instance(UdpFaults, "a UdpFaults"))
 
 
-def socks4_user_ids(ids: str | bytes | Iterable[str | bytes] | None) -> frozenset[bytes] | None:
+def _user_id(name: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise fail_type(name, "a str or bytes", value)
+
+
+def socks4_user_ids(name: str, ids: Any) -> frozenset[bytes] | None:
     """SOCKS 4 ``USERID`` values, as bytes (text is encoded as UTF-8)."""
     if ids is None:
         return None
-    if isinstance(ids, str | bytes):
-        ids = [ids]
-    return frozenset(i if isinstance(i, bytes) else i.encode("utf-8") for i in ids)
+    return frozenset(
+        sequence(_user_id, what="a USERID or a list of them", one=(str, bytes))(name, ids)
+    )
 
 
-def socks4_user_id_reply(reply: int) -> Socks4Reply:
-    if reply not in (0x5B, 0x5C, 0x5D):
-        raise ValueError(f"socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got {reply!r}")
-    return Socks4Reply(reply)
+def socks4_user_id_reply(name: str, reply: Any) -> Socks4Reply:
+    code = byte(name, reply)
+    if code not in (0x5B, 0x5C, 0x5D):
+        raise fail_value(name, "0x5B, 0x5C or 0x5D", reply)
+    return Socks4Reply(code)
 
 
-def callable_or_none(value: Any) -> Any:
-    if value is not None and not callable(value):
-        raise TypeError(f"expected a callable or None, got {value!r}")
-    return value
+_USERS = "a {name: password} mapping or (name, password) pairs"
 
 
-def none_or_above_zero(name: str) -> Callable[[float | None], float | None]:
-    def check(value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise ValueError(f"{name} must be None or > 0, got {value!r}")
-        return value
-
-    return check
-
-
-def at_least(low: int, name: str) -> Callable[[int | None], int | None]:
-    def check(value: int | None) -> int | None:
-        if value is not None and value < low:
-            raise ValueError(f"{name} must be None or >= {low}, got {value!r}")
-        return value
-
-    return check
-
-
-def loop_name(name: str) -> str:
-    if name not in ("asyncio", "uvloop"):
-        raise ValueError(f"loop must be 'asyncio' or 'uvloop', not {name!r}")
-    return name
+def user_pairs(name: str, value: Any) -> tuple[tuple[bytes, bytes], ...] | None:
+    """``{name: password}`` or ``(name, password)`` pairs, text or bytes, as bytes. A
+    message never shows a password."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        shown = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        user, colon, _ = shown.partition(":")
+        got = f"{user}:***" if colon else "***"
+        hint = f"; for one user: {name}={{{user!r}: '…'}}" if colon else ""
+        raise TypeError(f"{name} must be {_USERS}, got the string {got!r}{hint}")
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, Iterable):
+        pairs = list(value)
+    else:
+        raise fail_type(name, _USERS, value)
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, tuple | list) and len(pair) == 2) or not all(
+            isinstance(part, str | bytes) for part in pair
+        ):
+            kind = type(pair).__name__
+            raise TypeError(f"{name} must be {_USERS} of str or bytes; item {i} is not (a {kind})")
+    try:
+        return AuthPolicy.build(pairs).users
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 # -- text, from a command line or an ini file ----------------------------------------------
@@ -140,14 +167,11 @@ def parse_seconds(text: str) -> float | None:
 
 
 def text_bytes(value: str | int) -> int:
-    """``socks5_capture_payload``: a number of bytes, not negative."""
+    """``socks5_capture_payload``: a number of bytes (the table's check refuses < 0)."""
     try:
-        count = int(value or 0)
+        return int(value or 0)
     except ValueError:
-        raise ValueError("socks5_capture_payload must be a number of bytes") from None
-    if count < 0:
-        raise ValueError("socks5_capture_payload must not be negative")
-    return count
+        raise ValueError(f"expected a number of bytes, got {value!r}") from None
 
 
 def text_seed(value: str | int) -> int:

@@ -4,29 +4,30 @@ normalised, and where it may be given.
 Strategy: :data:`OPTIONS` is the single source. ``SOCKS5Server(...)`` and ``configure()``,
 the ``socks5`` marker, the pytest ini options and command-line flags, ``python -m
 pytest_socks5`` and the reference docs all read it, so an option is added or renamed in
-one place. A value is checked when it is given, never at the first connection; an
-unknown name is refused with the valid ones listed and the nearest suggested. The one
-thing the table cannot give is static types: :mod:`._option_types` spells them for mypy,
-and a test holds the two to the same names. Pure: no pytest, no asyncio.
+one place. A value is checked (:mod:`._checks`) when it is given, never at the first
+connection; an unknown name is refused with the valid ones listed and the nearest
+suggested. Static types are spelt in :mod:`._option_types`. Pure.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._auth import AuthPolicy
+from ._checks import boolean, did_you_mean, integer, optional, port, text
+from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
     allow_patterns,
-    at_least,
     callable_or_none,
+    faults,
     loop_name,
-    none_or_above_zero,
+    none_or_seconds_above_zero,
     parse_seconds,
     parse_user,
     rules,
+    seconds_above_zero,
     socks4_user_id_reply,
     socks4_user_ids,
     text_bytes,
@@ -34,6 +35,7 @@ from ._option_parsers import (
     text_seed,
     text_users,
     udp_faults,
+    user_pairs,
 )
 from ._protocol import Socks4Reply
 from ._recorder import MAX_RECORDS
@@ -79,6 +81,7 @@ OPTIONS: tuple[Option, ...] = (
         default="127.0.0.1",
         doc="Listen address: 127.0.0.1, ::1, or localhost for both on one port.",
         given_to=_LISTEN,
+        check=text,
         own_listener=True,
         ini=Ini(
             default="127.0.0.1",
@@ -98,6 +101,7 @@ OPTIONS: tuple[Option, ...] = (
         default=0,
         doc="Listen port; 0 picks a free one.",
         given_to=_LISTEN,
+        check=port,
         own_listener=True,
         main=Flag(
             name="--port", type=int, default=1080, help="listen port (default 1080; 0 picks one)"
@@ -108,6 +112,7 @@ OPTIONS: tuple[Option, ...] = (
         default=1024,
         doc="The listen backlog.",
         given_to=_LISTEN,
+        check=integer(low=0),
         own_listener=True,
     ),
     # -- authentication ----------------------------------------------------------------
@@ -115,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
         "users",
         None,
         "Accepted {username: password} pairs; with any, RFC 1929 authentication is required.",
-        normalise=lambda users: None if users is None else AuthPolicy.build(users).users,
+        check=user_pairs,
         ini=Ini(
             type="args",
             default=[],
@@ -143,19 +148,21 @@ OPTIONS: tuple[Option, ...] = (
         "validator",
         None,
         "(username, password) -> bool for credentials not in users; requires RFC 1929.",
-        normalise=callable_or_none,
+        check=callable_or_none,
     ),
     # -- the handshake -------------------------------------------------------------------
     _runtime(
         "connect_timeout",
         10.0,
         "Seconds for resolving and connecting upstream; beyond them REP 0x06.",
+        check=seconds_above_zero,
         main=Flag(name="--connect-timeout", type=float, metavar="SECONDS"),
     ),
     _runtime(
         "handshake_timeout",
         30.0,
         "Seconds from accept to a complete request; None for no limit.",
+        check=none_or_seconds_above_zero,
         main=Flag(
             name="--handshake-timeout",
             type=parse_seconds,
@@ -168,6 +175,7 @@ OPTIONS: tuple[Option, ...] = (
         "socks4",
         True,
         "Also accept SOCKS 4 and 4a on the same port.",
+        check=boolean,
         main=Flag(name="--no-socks4", action="store_false", help="refuse SOCKS 4/4a clients"),
     ),
     _runtime(
@@ -175,7 +183,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         'Play or redirect destinations: {name or "name:port": "address[:port]", ECHO, '
         "Sink(…) or None}.",
-        normalise=lambda host_map: dict(host_map or {}),
+        check=check_host_map,
         default_doc="{}",
     ),
     # -- destinations ----------------------------------------------------------------------
@@ -183,6 +191,7 @@ OPTIONS: tuple[Option, ...] = (
         "hermetic",
         True,
         "Refuse destinations outside loopback, localhost, host_map and the rules.",
+        check=boolean,
         ini=Ini(
             type="bool",
             default=True,
@@ -198,7 +207,7 @@ OPTIONS: tuple[Option, ...] = (
         "allow",
         (),
         "Destinations allowed anyway: host globs or networks, with an optional :port.",
-        normalise=allow_patterns,
+        check=allow_patterns,
         ini=Ini(
             type="linelist",
             default=[],
@@ -219,24 +228,29 @@ OPTIONS: tuple[Option, ...] = (
         "rules",
         (),
         "Rule values, checked first, in order; the first match decides.",
-        normalise=rules,
+        check=rules,
     ),
     # -- BIND, UDP ASSOCIATE, SOCKS 4 user ids ---------------------------------------------
-    _runtime("bind_timeout", 10.0, "Seconds a BIND waits for its incoming connection."),
     _runtime(
-        "udp_faults", None, "A UdpFaults applied to every UDP association.", normalise=udp_faults
+        "bind_timeout",
+        10.0,
+        "Seconds a BIND waits for its incoming connection.",
+        check=seconds_above_zero,
+    ),
+    _runtime(
+        "udp_faults", None, "A UdpFaults applied to every UDP association.", check=udp_faults
     ),
     _runtime(
         "socks4_user_ids",
         None,
         "Accept SOCKS 4 requests only with one of these USERID values.",
-        normalise=socks4_user_ids,
+        check=socks4_user_ids,
     ),
     _runtime(
         "socks4_user_id_reply",
         Socks4Reply.REJECTED,
         "The reply to a USERID not in socks4_user_ids: 0x5B, 0x5C or 0x5D.",
-        normalise=socks4_user_id_reply,
+        check=socks4_user_id_reply,
         default_doc="0x5B",
     ),
     # -- records and limits ----------------------------------------------------------------
@@ -244,6 +258,7 @@ OPTIONS: tuple[Option, ...] = (
         "capture_payload",
         0,
         "Keep the first this many payload bytes each way in every record (0: none).",
+        check=integer(low=0),
         ini=Ini(
             default="0", help="bytes of payload kept each way in every record (default 0: none)"
         ),
@@ -259,7 +274,7 @@ OPTIONS: tuple[Option, ...] = (
         "idle_timeout",
         None,
         "Seconds an open tunnel may move no byte either way before it is closed.",
-        normalise=none_or_above_zero("idle_timeout"),
+        check=none_or_seconds_above_zero,
         main=Flag(
             name="--idle-timeout",
             type=parse_seconds,
@@ -271,7 +286,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_connections",
         None,
         "Connections open at once; one more is closed at accept and recorded.",
-        normalise=at_least(0, "max_connections"),
+        check=optional(integer(low=0)),
         main=Flag(
             name="--max-connections",
             type=int,
@@ -284,6 +299,7 @@ OPTIONS: tuple[Option, ...] = (
         default=MAX_RECORDS,
         doc="Records kept; past it the oldest is dropped and counted. None: no limit.",
         given_to=_SERVER,
+        check=optional(integer(low=0)),
         main=Flag(
             name="--max-records",
             type=int,
@@ -297,7 +313,7 @@ OPTIONS: tuple[Option, ...] = (
         default=None,
         doc="Called (on the server's thread) with each finished record.",
         given_to=_SERVER,
-        normalise=callable_or_none,
+        check=callable_or_none,
     ),
     # -- faults and how the server runs ---------------------------------------------------
     Option(
@@ -305,7 +321,7 @@ OPTIONS: tuple[Option, ...] = (
         default=(),
         doc="Faults (pytest_socks5.faults) applied from the start; a marker's for one test.",
         given_to=_LISTEN,
-        normalise=tuple,
+        check=faults,
         default_doc="()",
     ),
     Option(
@@ -313,6 +329,7 @@ OPTIONS: tuple[Option, ...] = (
         default=0,
         doc="Seeds the RNG of faults with a probability, so runs replay exactly.",
         given_to=_SERVER,
+        check=integer(),
         ini=Ini(default="0", help="seed for faults with a probability"),
         flag=Flag(
             name="--socks5-seed",
@@ -326,7 +343,7 @@ OPTIONS: tuple[Option, ...] = (
         default="asyncio",
         doc='The server thread\'s event loop: "asyncio" or "uvloop" (ignored by async with).',
         given_to=_SERVER,
-        normalise=loop_name,
+        check=loop_name,
         main=Flag(
             name="--uvloop",
             action="store_const",
@@ -340,6 +357,7 @@ OPTIONS: tuple[Option, ...] = (
         doc="Relay tunnels no transfer fault needs to see with Linux splice(2).",
         given_to=_SERVER,
         per_connection=True,
+        check=boolean,
         main=Flag(
             name="--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
         ),
@@ -393,16 +411,12 @@ def names(site: Site) -> list[str]:
 
 
 def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
-    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?);
-    known: …"``."""
+    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?); …"``."""
     valid = names(site)
     unknown = sorted(set(given) - set(valid))
     if not unknown:
         return
-    described = []
-    for name in unknown:
-        near = difflib.get_close_matches(name, valid, n=1)
-        described.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    described = [name + did_you_mean(name, valid) for name in unknown]
     raise UnknownOption(f"{context}: {', '.join(described)}; known: {', '.join(valid)}")
 
 
@@ -416,9 +430,8 @@ def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def config_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`~pytest_socks5._config.EngineConfig` fields that normalised ``values``
-    set. ``users`` and ``validator`` make ``auth`` together, and only when either is not
-    ``None``: ``configure(users=None)`` leaves the authentication as it was."""
+    """The ``EngineConfig`` fields that normalised ``values`` set: ``users`` and ``validator``
+    make ``auth`` only when either is not ``None`` (``configure(users=None)`` keeps it)."""
     out = {name: v for name, v in values.items() if _BY_NAME[name].per_connection}
     users, validator = out.pop("users", None), out.pop("validator", None)
     if users is not None or validator is not None:
@@ -432,5 +445,5 @@ def marker_options(markers: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any]
     options: dict[str, Any] = {}
     for kwargs in markers:
         options.update(kwargs)
-    check_names(options, Site.MARKER, context="unknown @pytest.mark.socks5 option(s)")
+    check_names(options, Site.MARKER, context="unknown option(s)")
     return options, any(_BY_NAME[name].own_listener for name in options)

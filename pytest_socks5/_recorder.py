@@ -328,6 +328,12 @@ class Recorder:
         self._ids = itertools.count(1)
         self.dropped = 0
         self.on_end = on_end
+        self._wakers: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:  # under the lock
+        self._lock.notify_all()
+        for wake in self._wakers:
+            wake()
 
     def new(self, client_address: tuple[str, int]) -> LiveRecord:
         with self._lock:
@@ -335,13 +341,13 @@ class Recorder:
             if len(self._records) == self.max_records:
                 self.dropped += 1
             self._records.append(record)
-            self._lock.notify_all()
+            self._changed()
         return record
 
     def ended(self, record: LiveRecord) -> None:
         """Call after :meth:`LiveRecord.end` so waiters and the log see the change."""
         with self._lock:
-            self._lock.notify_all()
+            self._changed()
         if self.on_end is not None:
             self.on_end(record.freeze())
 
@@ -362,31 +368,48 @@ class Recorder:
         check_criteria(criteria)
         return [r for r in self.snapshot() if r.matches(**criteria)]
 
+    def ready(
+        self, count: int, criteria: Mapping[str, Any], *, ended: bool = False
+    ) -> list[ConnectionRecord] | None:
+        """The records matching ``criteria`` (closed, with ``ended``), if ``count`` do."""
+        found = [r for r in self.snapshot() if r.matches(**criteria)]
+        if ended:
+            found = [r for r in found if r.outcome is not Outcome.OPEN]
+        return found if len(found) >= count else None
+
+    def waited_in_vain(
+        self, count: int, timeout: float, criteria: Mapping[str, Any], *, ended: bool
+    ) -> NoMatchingConnection:
+        what = "closed " if ended else ""
+        matching = f" matching {criteria_text(criteria)}" if criteria else ""
+        return NoMatchingConnection(
+            f"waited {timeout:g}s for {count} {what}connection(s){matching}\n"
+            + self.explain(criteria)
+        )
+
+    def on_change(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` (on the recording thread) after each new or ended record, until
+        the returned function is called."""
+        with self._lock:
+            self._wakers.append(wake)
+        return lambda: self._forget(wake)
+
+    def _forget(self, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._wakers.remove(wake)
+
     def wait_for(
-        self, count: int = 1, *, timeout: float = 5.0, **criteria: Any
+        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
     ) -> list[ConnectionRecord]:
         """Block until ``count`` matching records exist (``ended=True`` waits for them to
         close too); raise :class:`NoMatchingConnection` after ``timeout`` seconds."""
-        check_criteria({k: v for k, v in criteria.items() if k != "ended"})
-        want_ended = bool(criteria.pop("ended", False))
+        check_criteria(criteria)
         deadline = time.monotonic() + timeout
-
-        def ready() -> list[ConnectionRecord] | None:
-            found = [r for r in self.snapshot() if r.matches(**criteria)]
-            if want_ended:
-                found = [r for r in found if r.outcome is not Outcome.OPEN]
-            return found if len(found) >= count else None
-
         with self._lock:
-            while (found := ready()) is None:
+            while (found := self.ready(count, criteria, ended=ended)) is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    what = "closed " if want_ended else ""
-                    matching = f" matching {criteria_text(criteria)}" if criteria else ""
-                    raise NoMatchingConnection(
-                        f"waited {timeout:g}s for {count} {what}connection(s){matching}\n"
-                        + self.explain(criteria)
-                    )
+                    raise self.waited_in_vain(count, timeout, criteria, ended=ended)
                 self._lock.wait(min(left, 0.05))
         return found
 

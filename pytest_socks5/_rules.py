@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._checks import choice, fail_type, fail_value, port, text
 from ._hosts import HostMap, is_mapped
 from ._protocol import Command
 
-__all__ = ["Decision", "Rule", "check_destination", "denial_message", "parse_allow"]
+__all__ = [
+    "Decision",
+    "Rule",
+    "check_destination",
+    "command_code",
+    "command_name",
+    "denial_message",
+    "host_pattern",
+    "parse_allow",
+]
 
 Action = Literal["allow", "deny"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -29,7 +40,68 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _COMMAND_WORDS = {"connect": Command.CONNECT, "bind": Command.BIND, "udp": Command.UDP_ASSOCIATE}
 
 
-def _command_name(command: int) -> str:
+_GLOB = frozenset("*?[")
+_DOTTED = re.compile(r"[0-9]+(\.[0-9]+){3}")
+
+
+def host_pattern(name: str, value: object) -> str:
+    """A host glob, name or address as a client may send it: not empty, no spaces, no
+    ``/`` (that is a network), and a dotted quad or IPv6 address (without a glob) that
+    is a real address."""
+    host = text(name, value)
+    if not host or any(c.isspace() or not c.isprintable() or c == "/" for c in host):
+        hint = " (a network goes in network=)" if "/" in host else ""
+        raise fail_value(name, "a host name, address or glob without spaces", host, hint)
+    if not _GLOB & set(host) and (_DOTTED.fullmatch(host) or ":" in host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            what = "an IPv6 address" if ":" in host else "an IPv4 address"
+            raise fail_value(name, what, host) from None
+    return host
+
+
+def _network(name: str, value: object) -> IPNetwork:
+    written = text(name, value)
+    try:
+        return ipaddress.ip_network(written, strict=False)
+    except ValueError:
+        pass
+    try:  # for the reason: the netmask, an octet, …
+        _ = (ipaddress.IPv6Network if ":" in written else ipaddress.IPv4Network)(written, False)
+        reason = ""
+    except ValueError as exc:
+        reason = f": {exc}"
+    raise fail_value(name, "an IP network such as '10.0.0.0/8'", value, reason)
+
+
+def _port_or_range(name: str, value: object) -> None:
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise fail_value(name, "a port or a (low, high) range", value)
+        low, high = (port(f"{name}[{i}]", v) for i, v in enumerate(value))
+        if low > high:
+            raise fail_value(name, "a (low, high) range with low <= high", value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        port(name, value)
+    else:
+        raise fail_type(name, "a port or a (low, high) range", value)
+
+
+def command_code(name: str, value: object) -> int:
+    """A command given as a word (``"connect"``, ``"bind"``, ``"udp"``) or a
+    :class:`Command`, as its byte."""
+    if isinstance(value, str):
+        return _COMMAND_WORDS[choice(*_COMMAND_WORDS)(name, value.lower())]
+    expected = f"one of {', '.join(map(repr, _COMMAND_WORDS))} or a Command"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail_type(name, expected, value)
+    if value not in list(Command):
+        raise fail_value(name, expected, value)
+    return int(value)
+
+
+def command_name(command: int) -> str:
     try:
         return Command(command).name
     except ValueError:
@@ -65,28 +137,17 @@ class Rule:
     _command: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.action not in ("allow", "deny"):
-            raise ValueError(f"a rule's action is 'allow' or 'deny', not {self.action!r}")
+        choice("allow", "deny")("Rule: action", self.action)
+        if self.host is not None:
+            host_pattern("Rule: host", self.host)
         if self.network is not None:
-            try:
-                net = ipaddress.ip_network(self.network, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"Rule network: {exc}") from None
-            object.__setattr__(self, "_network", net)
+            object.__setattr__(self, "_network", _network("Rule: network", self.network))
+        if self.port is not None:
+            _port_or_range("Rule: port", self.port)
         if self.command is not None:
-            command = self.command
-            if isinstance(command, str):
-                if command.lower() not in _COMMAND_WORDS:
-                    raise ValueError(
-                        f"Rule command: expected one of {sorted(_COMMAND_WORDS)} or a "
-                        f"Command, got {command!r}"
-                    )
-                command = _COMMAND_WORDS[command.lower()]
-            object.__setattr__(self, "_command", int(command))
-        if isinstance(self.port, tuple) and not (
-            len(self.port) == 2 and self.port[0] <= self.port[1]
-        ):
-            raise ValueError(f"Rule port range must be (low, high), got {self.port!r}")
+            object.__setattr__(self, "_command", command_code("Rule: command", self.command))
+        if self.user is not None:
+            text("Rule: user", self.user)
 
     @classmethod
     def allow(cls, **criteria: Any) -> Rule:
@@ -132,7 +193,7 @@ class Rule:
             "host": self.host,
             "network": self.network,
             "port": self.port,
-            "command": _command_name(self._command) if self._command is not None else None,
+            "command": command_name(self._command) if self._command is not None else None,
             "user": self.user,
         }
         args = ", ".join(
@@ -159,38 +220,46 @@ def _in(host: str, network: IPNetwork) -> bool:
     return ip.version == network.version and ip in network
 
 
-def parse_allow(pattern: str) -> Rule:
+def parse_allow(pattern: str, name: str = "allow") -> Rule:
     """An ``allow`` pattern as written in ``allow=[…]`` or the ``socks5_allow`` ini option:
     a network (``10.0.0.0/8``, ``192.0.2.7``, ``2001:db8::/32``), a host glob
     (``*.example.com``), or either with a port (``example.com:443``, ``*:8080``,
-    ``[2001:db8::1]:443``)."""
-    text = pattern.strip()
-    if not text:
-        raise ValueError("an allow pattern cannot be empty")
+    ``[2001:db8::1]:443``). Anything else is a ``ValueError`` naming the pattern."""
+    written = text(name, pattern)
+    expected = "a host glob or a network, optionally with :port"
+    text_ = written.strip()
+    if not text_:
+        raise fail_value(name, expected, pattern)
     try:
-        ipaddress.ip_network(text, strict=False)
+        ipaddress.ip_network(text_, strict=False)
     except ValueError:
         pass
     else:
-        return Rule.allow(network=text)
-    host, port = text, None
-    if text.startswith("["):
-        inside, _, rest = text[1:].partition("]")
-        host = inside
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"cannot read the allow pattern {pattern!r}")
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    if port is not None and not port.isdigit():
-        raise ValueError(f"the port in the allow pattern {pattern!r} is not a number")
-    port_number = None if port is None else int(port)
+        return Rule.allow(network=text_)
+    host, port_text = text_, None
+    if text_.startswith("["):
+        inside, bracket, rest = text_[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise fail_value(name, expected + " ([IPv6]:port)", pattern)
+        host, port_text = inside, (rest[1:] if rest else None)
+    elif text_.count(":") == 1:
+        host, _, port_text = text_.partition(":")
+    number = None
+    if port_text is not None:
+        if not port_text.isdigit():
+            raise fail_value(name, expected, pattern, f": the port {port_text!r} is not a number")
+        number = port(f"{name} {pattern!r}: port", int(port_text))
+    if "/" in host:
+        _network(name if host == text_ else f"{name} {pattern!r}", host)
     try:
         ipaddress.ip_network(host, strict=False)
     except ValueError:
-        return Rule.allow(host=host, port=port_number)
-    return Rule.allow(network=host, port=port_number)
+        if ":" in host and not _GLOB & set(host):
+            raise fail_value(
+                name, expected, pattern, " (an IPv6 address with a port is written [addr]:port)"
+            ) from None
+        return Rule.allow(host=host_pattern(name, host), port=number)
+    return Rule.allow(network=host, port=number)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -245,9 +314,9 @@ def check_destination(
 def denial_message(decision: Decision, *, command: int, host: str | None, port: int | None) -> str:
     """What a record's ``error`` says about a refusal: which rule, and how to allow it."""
     if host is None:
-        return f"{_command_name(command)} denied by {decision.reason}"
+        return f"{command_name(command)} denied by {decision.reason}"
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    what = f"{_command_name(command)} {target}"
+    what = f"{command_name(command)} {target}"
     if decision.rule is not None:
         return f"{what} denied by {decision.rule}"
     pattern = f"[{host}]" if ":" in host else host

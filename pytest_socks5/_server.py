@@ -19,13 +19,16 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
+from ._async_wait import wait_for_connections
 from ._config import EngineConfig
+from ._dry_run import Permission, dry_run
 from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
+from ._records import ConnectionRecord
 from ._runner import LoopThread, loop_factory
 from ._url import proxy_url
 
@@ -58,7 +61,9 @@ class SOCKS5Server(RecordQueries):
     :param host_map: ``{name or "name:port": "address[:port]", ECHO, Sink(…) or None}``:
         dial a local address for a requested name, or let the proxy itself play the
         destination (:data:`ECHO`, :class:`Sink`); ``None`` makes a name unresolvable
-        (REP 0x04) without any DNS lookup.
+        (REP 0x04) without any DNS lookup. Names compare without case, a trailing dot or
+        Unicode: ``bücher.example.test`` and ``xn--bcher-kva.example.test`` (what clients
+        send) are one key; a key that has no IDNA form is a :class:`ValueError`.
     :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
         are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
     :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),
@@ -102,6 +107,7 @@ class SOCKS5Server(RecordQueries):
         self, host: str = "127.0.0.1", port: int = 0, **options: Unpack[ServerOptions]
     ) -> None:
         check_names(options, Site.CONSTRUCTOR, context="unknown option(s) for SOCKS5Server")
+        values = normalise({**defaults(Site.CONSTRUCTOR), **options, "host": host, "port": port})
         if host not in _LOOPBACK and not host.startswith("127."):
             warnings.warn(
                 f"SOCKS5Server listening on {host!r}: anyone who can reach it can use it "
@@ -109,9 +115,6 @@ class SOCKS5Server(RecordQueries):
                 UserWarning,
                 stacklevel=2,
             )
-        given = {**defaults(Site.CONSTRUCTOR), **options}
-        del given["host"], given["port"]
-        values = normalise(given)
         self._listen_host = host
         self._hosts = _DUAL_STACK if host in ("localhost", "dual") else (host,)
         self._default_config = EngineConfig(**config_values(values))
@@ -286,6 +289,22 @@ class SOCKS5Server(RecordQueries):
         )
         changes = config_values(normalise(options))
         self._engine.config = self._engine.config.with_changes(**changes)
+
+    def permits(
+        self, host: str, port: int, *, command: str | int = "connect", user: str | None = None
+    ) -> Permission:
+        """What the rules and ``host_map`` would do with a request for ``host:port`` now:
+        allowed or refused, which rule or default decided, and where ``host_map`` sends it.
+        A dry run: nothing is dialled and no name is looked up."""
+        return dry_run(self._engine.config, host, port, command, user)
+
+    async def wait_for_connections_async(
+        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
+    ) -> list[ConnectionRecord]:
+        """:meth:`wait_for_connections` for async tests: awaits without blocking the loop."""
+        return await wait_for_connections(
+            self._recorder, count, timeout=timeout, ended=ended, criteria=criteria
+        )
 
     def reset(self) -> None:
         """Forget records, errors and added faults, come back up if down, and restore the

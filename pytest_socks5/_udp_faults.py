@@ -14,12 +14,24 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._checks import Check, integer, number, optional, probability
 from ._fault_types import Direction, to_direction
 
 __all__ = ["DatagramDirection", "FaultAction", "UdpFaultState", "UdpFaults"]
 
 #: The way one datagram goes, in the records' words.
 DatagramDirection = Literal["from_client", "to_client"]
+
+
+_CHECKS: dict[str, Check] = {
+    "drop": probability,
+    "corrupt": probability,
+    "delay": number(low=0),
+    "after": integer(low=0),
+    "limit": optional(integer(low=0)),
+    "close_control_after": optional(integer(low=1)),
+    "seed": optional(integer()),
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,24 +66,10 @@ class UdpFaults:
     seed: int | None = 0
 
     def __post_init__(self) -> None:
-        for name in ("drop", "corrupt"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"UdpFaults {name} is a probability from 0 to 1, not {value!r}")
-        if self.delay < 0:
-            raise ValueError(f"UdpFaults delay cannot be negative: {self.delay!r}")
-        try:
-            object.__setattr__(self, "direction", to_direction(self.direction))
-        except ValueError as e:
-            raise ValueError(f"UdpFaults {e}") from None
-        for name in ("after", "limit"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"UdpFaults {name} cannot be negative: {value!r}")
-        if self.close_control_after is not None and self.close_control_after < 1:
-            raise ValueError(
-                f"UdpFaults close_control_after must be at least 1: {self.close_control_after!r}"
-            )
+        for name, check in _CHECKS.items():
+            check(f"UdpFaults: {name}", getattr(self, name))
+        direction = to_direction(self.direction, "UdpFaults: direction")
+        object.__setattr__(self, "direction", direction)
 
     def start(self) -> UdpFaultState:
         """Fresh state for one association."""

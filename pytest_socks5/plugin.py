@@ -8,7 +8,8 @@ registers it in the test item's stash ("watched"); at teardown the fixture keeps
 final snapshot of its records (and writes them as JSON lines if asked), and
 ``pytest_runtest_makereport`` renders the watched servers' records into the report.
 Options, ini settings and command-line flags come from the table in :mod:`._options`:
-they are read (and a bad one stops the run) once, at ``pytest_configure``.
+they are read and checked (and a bad one stops the run) once, at ``pytest_configure``; a
+bad ``socks5`` marker errors its test at setup, in one line.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from . import __version__
-from ._options import OPTIONS, Option, Site, UnknownOption, marker_options, names, option
+from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
 from ._record_files import json_line, record_file_name
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
@@ -105,14 +106,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _given(config: pytest.Config, one: Option) -> tuple[Any, str]:
     """An option's value from the command line, else the ini file, else its default,
-    converted by its declaration; and where it came from."""
-    if one.flag is not None:
-        raw = config.getoption(one.flag_dest)
-        if raw is not None and raw != "":
-            return one.from_text(raw), "command line"
-    if one.ini is not None:
-        return one.from_text(config.getini(one.ini_name)), "ini"
-    return one.default, "default"
+    converted and checked by its declaration; and where it came from. A bad value is a
+    usage error naming the flag or the ini option."""
+    source, where = "default", ""
+    try:
+        value = one.default
+        raw = config.getoption(one.flag_dest) if one.flag is not None else None
+        if one.flag is not None and raw is not None and raw != "":
+            source, where = "command line", one.flag.name
+            value = one.from_text(raw)
+        elif one.ini is not None:
+            source, where = "ini", f"ini option {one.ini_name}"
+            value = one.from_text(config.getini(one.ini_name))
+        if Site.CONSTRUCTOR in one.sites:
+            one.normalise(value)
+    except (TypeError, ValueError, pytest.UsageError) as exc:  # getini: a UsageError
+        raise pytest.UsageError(f"pytest-socks5: {where or one.name}: {exc}") from None
+    return value, source
 
 
 def _read_settings(config: pytest.Config) -> _Settings:
@@ -121,10 +131,7 @@ def _read_settings(config: pytest.Config) -> _Settings:
     for one in OPTIONS:
         if one.ini is None and one.flag is None:
             continue
-        try:
-            values[one.name], sources[one.name] = _given(config, one)
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        values[one.name], sources[one.name] = _given(config, one)
     record_dir: Path | None = None
     if values["record_dir"]:
         base = config.invocation_params.dir
@@ -202,15 +209,25 @@ def socks5_session_server(
 
 
 def _marker_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
-    """The test's ``socks5`` marker options, and whether they need a dedicated server."""
+    """The test's ``socks5`` marker options, and whether they need a dedicated server.
+    A mistake errors this test at setup with one line: what is wrong, and what is valid."""
     markers = list(request.node.iter_markers("socks5"))
     if any(marker.args for marker in markers):
-        raise pytest.UsageError("@pytest.mark.socks5 takes keyword arguments only")
+        args = next(marker.args for marker in markers if marker.args)
+        pytest.fail(
+            f"@pytest.mark.socks5 takes keyword arguments only, got {args!r}; "
+            f"known: {', '.join(names(Site.MARKER))}",
+            pytrace=False,
+        )
     try:
         # Closest marker last so that a function's marker beats its class's or module's.
-        return marker_options(marker.kwargs for marker in reversed(markers))
-    except UnknownOption as exc:
-        raise pytest.UsageError(str(exc)) from None
+        options, dedicated = marker_options(marker.kwargs for marker in reversed(markers))
+        normalise(options)
+    except (TypeError, ValueError) as exc:
+        mistake = str(exc)
+    else:
+        return options, dedicated
+    pytest.fail(f"@pytest.mark.socks5: {mistake}", pytrace=False)
 
 
 def _check_errors(server: SOCKS5Server) -> None:

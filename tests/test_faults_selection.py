@@ -89,7 +89,7 @@ def test_a_fault_can_carry_its_own_seed() -> None:
 def test_probability_bounds() -> None:
     assert pattern(ReplyWith(probability=0.0)) == [False] * 10
     assert pattern(ReplyWith(probability=1.0)) == [True] * 10
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="probability must be None or a number from 0 to 1"):
         ReplyWith(probability=1.5)
 
 
@@ -105,7 +105,9 @@ def test_phases_are_kept_apart() -> None:
 def test_phase_given_as_text_or_enum() -> None:
     assert Delay(at="auth").phase is Phase.AUTH
     assert Delay(at=Phase.AUTH) == Delay(at="auth")
-    with pytest.raises(ValueError, match="'nowhere' is not a valid Phase"):
+    with pytest.raises(
+        ValueError, match="at must be one of 'greeting', 'auth', 'request', 'reply', got 'nowhere'"
+    ):
         Delay(at="nowhere")
 
 

@@ -70,7 +70,10 @@ def test_the_older_direction_words_are_aliases(old: str, new: Direction) -> None
 
 
 def test_an_unknown_direction_is_refused_with_the_words_it_could_be() -> None:
-    with pytest.raises(ValueError, match=r"'from_client', 'to_client' or 'both'.*'sideways'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'sideways'",
+    ):
         Latency(direction="sideways")
 
 

@@ -17,9 +17,10 @@ NAME = "pytest_socks5"
 #: Lowest first. A module may import modules of its own layer or of a layer below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # the sans-I/O core and leaf helpers
-    ("_protocol", "_escape", "_url"),
+    ("_protocol", "_escape", "_url", "_checks"),
     # pure policy and values: no sockets, no event loop
     (
+        "_fault_checks",
         "_hosts",
         "_auth",
         "_rules",
@@ -39,6 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_config",
         "_record_files",
         "_policy",
+        "_dry_run",
         "_answer_plan",
         "_replies",
         "_environ",
@@ -53,6 +55,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_splice",
         "_virtual",
         "_dialler",
+        "_async_wait",
         "_registry",
         "_connection",
         "_answers",

@@ -145,9 +145,15 @@ def test_reset_afterwards(socks5_server):
     pytester.runpytest_inprocess("-p", "no:randomly").assert_outcomes(passed=2)
 
 
-def test_a_bad_ini_allow_pattern_fails_loudly(pytester: pytest.Pytester) -> None:
+def test_a_bad_ini_allow_pattern_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI + "socks5_allow = example.com:https\n")
     pytester.makepyfile("def test_x(socks5_server):\n    pass\n")
     result = pytester.runpytest_inprocess("-p", "no:randomly")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the allow pattern 'example.com:https' is not a number*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-socks5: ini option socks5_allow: allow[0] must be a host glob or a "
+            "network, optionally with :port, got 'example.com:https': the port 'https' is not "
+            "a number"
+        ]
+    )

@@ -37,6 +37,7 @@ def test_public_api_is_pinned() -> None:
         "HandshakeMessage",
         "NoMatchingConnection",
         "Outcome",
+        "Permission",
         "Reply",
         "Rule",
         "SOCKS5Server",

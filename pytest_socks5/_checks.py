@@ -1,0 +1,208 @@
+"""The one way an input is checked: small validators that name the input, show the bad
+value, say what is valid, and suggest the near miss.
+
+Strategy: a :data:`Check` is a function ``(name, value) -> value`` that returns the value
+(perhaps normalised) or raises :class:`TypeError` (wrong kind of value) or
+:class:`ValueError` (right kind, outside the range or not one of the choices). The
+factories here build them from a description (``integer(low=1)``, ``choice("close",
+"stall")``, ``optional(port)``), so the option table, the faults, ``UdpFaults`` and
+``Rule`` declare what they accept instead of writing ``if`` s, and every message reads
+the same: ``"<name> must be <what>, got <value>"``. ``bool`` is never taken for a number,
+and a ``str`` never for a sequence of values. Pure; imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = [
+    "Check",
+    "boolean",
+    "byte",
+    "callable_value",
+    "choice",
+    "did_you_mean",
+    "fail_type",
+    "fail_value",
+    "instance",
+    "integer",
+    "number",
+    "optional",
+    "port",
+    "probability",
+    "raw_bytes",
+    "sequence",
+    "text",
+]
+
+#: ``(name, value) -> value``: the value as kept, or a ``TypeError``/``ValueError``.
+Check = Callable[[str, Any], Any]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def fail_type(name: str, expected: str, value: Any, hint: str = "") -> TypeError:
+    """``TypeError("<name> must be <expected>, got <value> (<type>)<hint>")``."""
+    kind = type(value).__name__
+    return TypeError(f"{name} must be {expected}, got {_shown(value)} ({kind}){hint}")
+
+
+def fail_value(name: str, expected: str, value: Any, hint: str = "") -> ValueError:
+    """``ValueError("<name> must be <expected>, got <value><hint>")``."""
+    return ValueError(f"{name} must be {expected}, got {_shown(value)}{hint}")
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """``" (did you mean users?)"`` for the nearest of ``choices``, or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    near = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    if not near:
+        lowered = {c.lower(): c for c in choices}
+        near = [lowered[value.lower()]] if value.lower() in lowered else []
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail_type(name, "True or False", value)
+    return value
+
+
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail_type(name, "a str", value)
+    return value
+
+
+def raw_bytes(name: str, value: Any) -> bytes:
+    if not isinstance(value, bytes):
+        raise fail_type(name, "bytes", value)
+    return value
+
+
+def callable_value(name: str, value: Any) -> Any:
+    if not callable(value):
+        raise fail_type(name, "a callable", value)
+    return value
+
+
+def _range(low: float | None, high: float | None, above: float | None) -> str:
+    if low is not None and high is not None and above is None:
+        return f"from {low:g} to {high:g}"
+    parts = []
+    if above is not None:
+        parts.append(f"> {above:g}")
+    if low is not None:
+        parts.append(f">= {low:g}")
+    if high is not None:
+        parts.append(f"<= {high:g}")
+    return " and ".join(parts)
+
+
+def integer(
+    *, low: int | None = None, high: int | None = None, what: str = "a whole number"
+) -> Check:
+    """A whole number (``bool`` is not one), within ``low``..``high`` when given."""
+    expected = f"{what} {_range(low, high, None)}".rstrip()
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail_type(name, expected, value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise fail_value(name, expected, value)
+        return value
+
+    return check
+
+
+def number(
+    *, low: float | None = None, high: float | None = None, above: float | None = None
+) -> Check:
+    """A real number (an ``int`` or ``float``; not ``bool``, not NaN) within the bounds."""
+    expected = f"a number {_range(low, high, above)}".rstrip()
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail_type(name, expected, value)
+        if (
+            math.isnan(value)
+            or (above is not None and not value > above)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise fail_value(name, expected, value)
+        return value
+
+    return check
+
+
+#: A TCP or UDP port number.
+port = integer(low=0, high=65535, what="a port")
+#: One byte of the protocol: a code, a method, a version.
+byte = integer(low=0, high=255, what="a byte")
+#: A probability, 0 to 1.
+probability = number(low=0.0, high=1.0)
+
+
+def choice(*choices: str) -> Check:
+    """One of ``choices`` (text), suggesting the nearest on a miss."""
+    listed = ", ".join(repr(c) for c in choices)
+
+    def check(name: str, value: Any) -> str:
+        if value not in choices:
+            expected = f"one of {listed}"
+            hint = did_you_mean(value, choices)
+            if not isinstance(value, str):
+                raise fail_type(name, expected, value, hint)
+            raise fail_value(name, expected, value, hint)
+        return str(value)
+
+    return check
+
+
+def instance(cls: type, what: str) -> Check:
+    """An instance of ``cls`` (``what`` says it in words: ``"a Rule"``)."""
+
+    def check(name: str, value: Any) -> Any:
+        if not isinstance(value, cls):
+            raise fail_type(name, what, value)
+        return value
+
+    return check
+
+
+def optional(inner: Check) -> Check:
+    """``None``, or what ``inner`` accepts."""
+
+    def check(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return inner(name, value)
+        except (TypeError, ValueError) as exc:
+            said = str(exc).replace(" must be ", " must be None or ", 1)
+            raise type(exc)(said) from None
+
+    return check
+
+
+def sequence(item: Check, *, what: str, one: type | tuple[type, ...] = ()) -> Check:
+    """Several values, each checked by ``item``, as a tuple. A value of a type in ``one``
+    stands for itself alone (``allow="10.0.0.0/8"``); any other ``str``, ``bytes`` or
+    mapping is refused, since it is not a sequence of values."""
+
+    def check(name: str, value: Any) -> tuple[Any, ...]:
+        if one and isinstance(value, one):
+            return (item(name, value),)
+        if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+            raise fail_type(name, what, value)
+        return tuple(item(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+    return check

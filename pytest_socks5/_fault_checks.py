@@ -1,0 +1,84 @@
+"""What each fault argument accepts, by field name, for every fault class.
+
+Strategy: the fault classes use each field name in one sense (``seconds`` is always a
+duration, ``size`` always a slice of at least one byte, ``reply`` always a protocol
+byte), so one table keyed by field name describes every fault's arguments, and
+:func:`check_fields` checks a fault against it in ``__post_init__``. A field whose
+default is ``None`` also accepts ``None``. ``at`` (a phase) and ``direction`` are
+converted by their classes, which own the enums. A test holds the table to every field
+of every fault class. Pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ._checks import (
+    Check,
+    boolean,
+    byte,
+    callable_value,
+    choice,
+    integer,
+    number,
+    optional,
+    port,
+    probability,
+    raw_bytes,
+    text,
+)
+
+__all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_fields"]
+
+_SECONDS = number(low=0)
+
+FIELD_CHECKS: dict[str, Check] = {
+    # selection (every fault)
+    "host": text,
+    "port": port,
+    "command": byte,
+    "address_type": byte,
+    "username": text,
+    "client": text,
+    "when": callable_value,
+    "times": integer(low=1),
+    "nth": integer(low=1),
+    "probability": probability,
+    "seed": integer(),
+    # handshake faults
+    "seconds": _SECONDS,
+    "reset": boolean,
+    "length": integer(low=0),
+    "then": choice("close", "stall"),
+    "version": byte,
+    "data": raw_bytes,
+    "size": integer(low=1),
+    "delay": _SECONDS,
+    "method": byte,
+    "status": byte,
+    "reply": byte,
+    "bound_type": byte,
+    "bound_host": text,
+    "bound_port": port,
+    "raw": raw_bytes,
+    # transfer faults
+    "jitter": _SECONDS,
+    "bytes_per_second": integer(low=1),
+    "after": integer(low=0),
+}
+
+#: Fields their classes convert themselves (into a ``Phase`` or a ``Direction``).
+OWN_CHECKS = frozenset({"at", "direction"})
+
+
+def check_fields(fault: Any) -> None:
+    """Check every field of the dataclass ``fault`` against :data:`FIELD_CHECKS`."""
+    kind = type(fault).__name__
+    for field in dataclasses.fields(fault):
+        if field.name in OWN_CHECKS:
+            continue
+        check = FIELD_CHECKS[field.name]
+        if field.default is None:
+            check = optional(check)
+        check(f"{kind}: {field.name}", getattr(fault, field.name))

@@ -1,0 +1,346 @@
+"""Every input is checked where it is given: each option (constructor, ``configure()``,
+ini, flags), each fault argument, ``UdpFaults``, ``Rule`` and ``allow`` patterns, with a
+message that names the input, shows the bad value and says what is valid. Also the dry
+run ``server.permits()`` and ``host_map``'s IDNA keys."""
+
+# ruff: noqa: E501 (the tables below hold whole messages, one a line, to be read as such)
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+import socket
+from importlib.util import find_spec
+from typing import Any
+
+import pytest
+
+from pytest_socks5 import ECHO, Command, Permission, Rule, SOCKS5Server, UdpFaults, faults
+from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
+from pytest_socks5._fault_types import Fault
+from pytest_socks5._hosts import check_host_map, map_destination
+from pytest_socks5._options import OPTIONS, Site, names
+from pytest_socks5._rules import parse_allow
+from pytest_socks5.rawclient import recv_exactly, reply_code
+from pytest_socks5.rawclient import tunnel as socks5_tunnel
+
+INI = "[pytest]\n" + (
+    "asyncio_default_fixture_loop_scope = function\n" if find_spec("pytest_asyncio") else ""
+)
+
+# -- options --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"connect_timeout": "fast"}, TypeError, "connect_timeout must be a number > 0, got 'fast' (str)"),
+        ({"connect_timeout": 0}, ValueError, "connect_timeout must be a number > 0, got 0"),
+        ({"handshake_timeout": -1}, ValueError, "handshake_timeout must be None or a number > 0, got -1"),
+        ({"bind_timeout": float("nan")}, ValueError, "bind_timeout must be a number > 0, got nan"),
+        (
+            {"host_map": {"api.test": 8080}},
+            TypeError,
+            "host_map['api.test'] must be an \"address[:port]\" string, ECHO, a Sink or None, "
+            "got 8080 (int) (did you mean '127.0.0.1:8080'?)",
+        ),
+        (
+            {"host_map": {"api.test": "127.0.0.1:99999"}},
+            ValueError,
+            "host_map['api.test'] port must be a port from 0 to 65535, got 99999",
+        ),
+        (
+            {"users": "alice:s3cret"},
+            TypeError,
+            "users must be a {name: password} mapping or (name, password) pairs, got the string "
+            "'alice:***'; for one user: users={'alice': '…'}",
+        ),
+        ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
+        ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
+        ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
+        ({"socks4": 1}, TypeError, "socks4 must be True or False, got 1 (int)"),
+        ({"splice": None}, TypeError, "splice must be True or False, got None (NoneType)"),
+        ({"rules": "deny"}, TypeError, "rules must be a list of Rule values, got 'deny' (str)"),
+        ({"faults": "stall"}, TypeError, "faults must be a list of faults, such as [Stall(at='reply')], got 'stall' (str)"),
+        ({"faults": ["stall"]}, TypeError, "faults[0] must be a fault from pytest_socks5.faults, got 'stall' (str)"),
+        ({"socks4_user_ids": [1]}, TypeError, "socks4_user_ids[0] must be a str or bytes, got 1 (int)"),
+        ({"socks4_user_id_reply": 0x5A}, ValueError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got 90"),
+        ({"max_connections": -1}, ValueError, "max_connections must be None or a whole number >= 0, got -1"),
+        ({"max_records": 1.5}, TypeError, "max_records must be None or a whole number >= 0, got 1.5 (float)"),
+        ({"seed": "1"}, TypeError, "seed must be a whole number, got '1' (str)"),
+        ({"loop": "uvlop"}, ValueError, "loop must be one of 'asyncio', 'uvloop', got 'uvlop' (did you mean uvloop?)"),
+        ({"port": 70000}, ValueError, "port must be a port from 0 to 65535, got 70000"),
+        ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
+        ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),
+        ({"udp_faults": {"drop": 1}}, TypeError, "udp_faults must be None or a UdpFaults, got {'drop': 1} (dict)"),
+    ],
+)  # fmt: skip
+def test_a_bad_option_is_refused_by_the_constructor_with_what_is_valid(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        SOCKS5Server(**options)
+
+
+@pytest.mark.parametrize("name", names(Site.CONSTRUCTOR))
+def test_every_option_of_the_table_checks_its_type(name: str) -> None:
+    """Systematic: no option takes any value at all (``object()`` suits none of them)."""
+    with pytest.raises(TypeError, match=rf"^{name}\b.* must be .*got <object object"):
+        SOCKS5Server(**{name: object()})
+
+
+@pytest.mark.parametrize(
+    "name", [o.name for o in OPTIONS if Site.CONSTRUCTOR in o.sites and type(o.default) is int]
+)
+def test_no_whole_number_option_takes_a_bool(name: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{name} must be .*got True \(bool\)"):
+        SOCKS5Server(**{name: True})
+
+
+def test_configure_checks_the_same_way_and_changes_nothing_on_a_mistake() -> None:
+    server = SOCKS5Server()
+    before = server._engine.config
+    with pytest.raises(ValueError, match=r"^idle_timeout must be None or a number > 0, got 0$"):
+        server.configure(socks4=False, idle_timeout=0)
+    assert server._engine.config is before
+
+
+# -- faults, UdpFaults, Rule ------------------------------------------------------------------
+
+FAULT_CLASSES = [
+    getattr(faults, name)
+    for name in faults.__all__
+    if isinstance(getattr(faults, name), type)
+    and issubclass(getattr(faults, name), Fault)
+    and not getattr(faults, name).__name__.startswith("_")
+    and getattr(faults, name) is not Fault
+]
+
+
+def test_every_field_of_every_fault_has_a_check() -> None:
+    assert FAULT_CLASSES
+    for cls in FAULT_CLASSES:
+        for field in dataclasses.fields(cls):
+            assert field.name in FIELD_CHECKS or field.name in OWN_CHECKS, (cls, field.name)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [(cls, f.name) for cls in FAULT_CLASSES for f in dataclasses.fields(cls)],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> None:
+    kwargs: dict[str, Any] = {field: object()}
+    if cls is faults.ResetAfter and field not in ("after", "seconds"):
+        kwargs["after"] = 1
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}: {field} must be .*got <object"):
+        cls(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: faults.Stall(at="handshake"), ValueError, "Stall: at must be one of 'greeting', 'auth', 'request', 'reply', got 'handshake'"),
+        (lambda: faults.ReplyWith(reply=999), ValueError, "ReplyWith: reply must be a byte from 0 to 255, got 999"),
+        (lambda: faults.Latency(seconds=-1), ValueError, "Latency: seconds must be a number >= 0, got -1"),
+        (lambda: faults.Fragment(size=0), ValueError, "Fragment: size must be a whole number >= 1, got 0"),
+        (lambda: faults.Slicer(size=0), ValueError, "Slicer: size must be a whole number >= 1, got 0"),
+        (lambda: faults.Bandwidth(bytes_per_second=0), ValueError, "Bandwidth: bytes_per_second must be a whole number >= 1, got 0"),
+        (lambda: faults.Blackhole(after=-1), ValueError, "Blackhole: after must be a whole number >= 0, got -1"),
+        (lambda: faults.ForceMethod(method=256), ValueError, "ForceMethod: method must be a byte from 0 to 255, got 256"),
+        (lambda: faults.Close(reset="yes"), TypeError, "Close: reset must be True or False, got 'yes' (str)"),
+        (lambda: faults.Truncate(then="stal"), ValueError, "Truncate: then must be one of 'close', 'stall', got 'stal' (did you mean stall?)"),
+        (lambda: faults.RawAnswer(data="\x05\x00"), TypeError, "RawAnswer: data must be bytes, got '\\x05\\x00' (str)"),
+        (lambda: faults.Stall(times=True), TypeError, "Stall: times must be None or a whole number >= 1, got True (bool)"),
+        (lambda: faults.Stall(probability=1.5), ValueError, "Stall: probability must be None or a number from 0 to 1, got 1.5"),
+        (lambda: faults.Stall(at="reply", port=-1), ValueError, "Stall: port must be None or a port from 0 to 65535, got -1"),
+        (lambda: faults.Latency(direction="upstreem"), ValueError, "Latency: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'upstreem' (did you mean upstream?)"),
+        (lambda: UdpFaults(drop=2), ValueError, "UdpFaults: drop must be a number from 0 to 1, got 2"),
+        (lambda: UdpFaults(after=True), TypeError, "UdpFaults: after must be a whole number >= 0, got True (bool)"),
+        (lambda: UdpFaults(direction="in"), ValueError, "UdpFaults: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'in'"),
+        (lambda: Rule.allow(port=70000), ValueError, "Rule: port must be a port from 0 to 65535, got 70000"),
+        (lambda: Rule.allow(port=(1, "2")), TypeError, "Rule: port[1] must be a port from 0 to 65535, got '2' (str)"),
+        (lambda: Rule.allow(command="conect"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', got 'conect' (did you mean connect?)"),
+        (lambda: Rule.allow(command=9), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp' or a Command, got 9"),
+        (lambda: Rule.allow(host="bad name.test"), ValueError, "Rule: host must be a host name, address or glob without spaces, got 'bad name.test'"),
+        (lambda: Rule.allow(host="300.1.1.1"), ValueError, "Rule: host must be an IPv4 address, got '300.1.1.1'"),
+        (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
+    ],
+)  # fmt: skip
+def test_a_bad_fault_argument_is_refused_when_written(
+    make: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        make()
+
+
+def test_good_fault_arguments_are_kept_as_given() -> None:
+    assert faults.ReplyWith(reply=0x09).reply == 0x09  # an unassigned code is a test case
+    assert faults.Stall(at="auth", port=None).phase is faults.Phase.AUTH
+    assert faults.Latency(seconds=0, jitter=0.5).seconds == 0
+    assert Rule.allow(port=(80, 443), command=Command.BIND).port == (80, 443)
+
+
+# -- allow patterns ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("10.0.0.0/33", "allow must be an IP network such as '10.0.0.0/8', got '10.0.0.0/33': '33' is not a valid netmask"),
+        ("example.test:99999", "allow 'example.test:99999': port must be a port from 0 to 65535, got 99999"),
+        ("[2001:db8::1", "allow must be a host glob or a network, optionally with :port ([IPv6]:port), got '[2001:db8::1'"),
+        ("300.1.1.1", "allow must be an IPv4 address, got '300.1.1.1'"),
+        ("bad name.test", "allow must be a host name, address or glob without spaces, got 'bad name.test'"),
+        ("2001:db8::1:443", None),  # a valid IPv6 address, not a port
+        ("a:b:c", "allow must be a host glob or a network, optionally with :port, got 'a:b:c' (an IPv6 address with a port is written [addr]:port)"),
+    ],
+)  # fmt: skip
+def test_allow_patterns_that_do_not_parse_are_refused(pattern: str, message: str | None) -> None:
+    if message is None:
+        assert parse_allow(pattern) == Rule.allow(network=pattern)
+        return
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_allow(pattern)
+
+
+def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
+    server = SOCKS5Server(allow="*.example.test")
+    assert server._engine.config.allow == (Rule.allow(host="*.example.test"),)
+
+
+# -- ini and command line: a usage error naming the setting ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        ("socks5_capture_payload = -5", [], "*ini option socks5_capture_payload: capture_payload must be a whole number >= 0, got -5"),
+        ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: invalid truth value 'no way'"),
+        ("socks5_allow = 10.0.0.0/33", [], "*ini option socks5_allow: allow[[]0] must be an IP network*"),
+        ("socks5_users = alice", [], "*ini option socks5_users: *expected NAME:PASSWORD*'alice'*"),
+        ("", ["--socks5-capture-payload=-1"], "*--socks5-capture-payload: capture_payload must be a whole number >= 0, got -1"),
+        ("", ["--socks5-host=7"], None),
+    ],
+)  # fmt: skip
+def test_a_bad_ini_or_flag_value_is_a_usage_error(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str | None
+) -> None:
+    pytester.makeini(INI + ini + "\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:randomly", *args)
+    if message is None:
+        assert result.ret == 0
+        return
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: pytest-socks5: " + message])
+
+
+# -- host_map keys: IDNA ------------------------------------------------------------------------
+
+
+def test_host_map_keys_are_idna_normalised_both_ways() -> None:
+    unicode_key = check_host_map("host_map", {"Bücher.Example.Test.": "127.0.0.1:1"})
+    assert unicode_key == {"xn--bcher-kva.example.test": "127.0.0.1:1"}
+    assert map_destination(unicode_key, "xn--bcher-kva.example.test", 80) == ("127.0.0.1", 1)
+    assert map_destination(unicode_key, "bücher.example.test", 80) == ("127.0.0.1", 1)
+    ascii_key = check_host_map("host_map", {"xn--bcher-kva.example.test:80": ECHO})
+    assert map_destination(ascii_key, "BÜCHER.example.test", 80) is ECHO
+    assert map_destination(ascii_key, "bücher.example.test", 81) == ("bücher.example.test", 81)
+    # Characters IDNA refuses (a hostile client's bytes) are compared as written.
+    assert check_host_map("host_map", {"Evil\u202e.test": None}) == {"evil\u202e.test": None}
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("a..b.test", "host_map key 'a..b.test' cannot be used: 'a..b.test' is not a domain name: a label is empty or over 63 bytes"),
+        ("ü" * 32 + ".test", "host_map key '*' cannot be used: * is not a domain name: a label is empty or over 63 bytes"),
+        ("api.test:http", "host_map key 'api.test:http' cannot be used: the port 'http' is not a number"),
+        ("api.test:70000", "host_map key 'api.test:70000' cannot be used: its port must be a port from 0 to 65535, got 70000"),
+        ("[::1", "host_map key '[::1' cannot be used: an IPv6 key is written [address] or [address]:port"),
+        ("two words", "host_map key 'two words' cannot be used: a name cannot be empty or hold spaces"),
+    ],
+)  # fmt: skip
+def test_host_map_keys_that_cannot_be_normalised_are_refused(key: str, message: str) -> None:
+    with pytest.raises(ValueError, match=fnmatch.translate(message.replace("[", "[[]"))):
+        SOCKS5Server(host_map={key: ECHO})
+
+
+def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
+    server = SOCKS5Server(host_map={"bücher.example.test": ECHO})
+    with server, socks5_tunnel(server.address, "bücher.example.test", 80) as (sock, reply):
+        assert reply_code(reply) == 0
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+    (record,) = server.connections
+    assert record.host == "xn--bcher-kva.example.test"
+    assert record.mapped_to == "ECHO"
+
+
+# -- permits: the dry run -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a name was looked up: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "gethostbyname", refuse)
+
+
+def test_permits_answers_without_dialling_or_resolving(no_dns: None) -> None:
+    server = SOCKS5Server(
+        host_map={"api.example.test": "127.0.0.1:8080", "gone.example.test": None},
+        rules=[Rule.deny(host="*.corp.test")],
+        allow=["*.allowed.test:443"],
+    )  # never started: nothing to dial with
+    api = server.permits("api.example.test", 443)
+    assert api == Permission(
+        allowed=True,
+        command="CONNECT",
+        host="api.example.test",
+        port=443,
+        reason="hermetic default: in host_map",
+        rule=None,
+        mapped_to="127.0.0.1:8080",
+    )
+    assert api
+    assert str(api) == (
+        "CONNECT api.example.test:443 allowed by hermetic default: in host_map; "
+        "host_map sends it to 127.0.0.1:8080"
+    )
+    corp = server.permits("db.corp.test", 5432)
+    assert not corp
+    assert corp.rule == Rule.deny(host="*.corp.test")
+    assert str(corp) == "CONNECT db.corp.test:5432 refused by Rule.deny(host='*.corp.test')"
+    assert (
+        server.permits("www.allowed.test", 443).reason
+        == "Rule.allow(host='*.allowed.test', port=443)"
+    )
+    assert not server.permits("www.allowed.test", 80)
+    assert str(server.permits("example.com", 443, command="bind")) == (
+        "BIND example.com:443 refused by hermetic default: not loopback and not in host_map"
+    )
+    assert str(server.permits("gone.example.test", 1)).endswith(
+        "; host_map makes it unresolvable (REP 0x04)"
+    )
+    assert server.permits("::1", 22).reason == "hermetic default: loopback"
+    server.configure(hermetic=False)
+    assert server.permits("example.com", 443).reason == "hermetic=False"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        api.allowed = False  # type: ignore[misc]
+
+
+def test_permits_checks_its_arguments() -> None:
+    server = SOCKS5Server()
+    with pytest.raises(
+        ValueError, match=r"^command must be one of .* got 'conect' \(did you mean connect\?\)$"
+    ):
+        server.permits("example.com", 443, command="conect")
+    with pytest.raises(ValueError, match=r"^port must be a port from 0 to 65535, got 65536$"):
+        server.permits("example.com", 65536)
+    with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
+        server.permits(b"x", 1)  # type: ignore[arg-type]
