@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+from ._guard import GuardedProtocol, OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
@@ -22,7 +23,7 @@ from ._sockets import WRITE_HIGH_WATER, reset_transport
 __all__ = ["IdleWatch", "RelaySide"]
 
 
-class RelaySide(asyncio.Protocol):
+class RelaySide(GuardedProtocol, asyncio.Protocol):
     """One end of an open tunnel: what it reads goes to ``peer``'s transport.
 
     ``shaper`` is set only when a transfer fault acts on this side's direction; then
@@ -38,6 +39,8 @@ class RelaySide(asyncio.Protocol):
         self.eof = False
         self.lost = False
         self.tunnel_done: Callable[[], None] = lambda: None
+        #: Where a bug in a callback goes (the connection's, once it takes this side).
+        self.on_error: OnError = reraise
         #: Counts what this side's bytes delivered to the other side.
         self.delivered: Callable[[bytes], None] = (
             record.delivered_from_client if name == "client" else record.delivered_to_client
@@ -187,6 +190,10 @@ class IdleWatch:
         self._since = self._loop.time()
         self._handle: asyncio.TimerHandle | None = self._loop.call_later(timeout / 4, self._check)
 
+    @property
+    def on_error(self) -> OnError:
+        return self.side.on_error
+
     def _moved(self) -> tuple[int, ...]:
         """Bytes read from each side and bytes still queued for each side: any change is
         traffic (a slow reader draining its queue is not idle)."""
@@ -197,6 +204,7 @@ class IdleWatch:
         )
         return (record.bytes_from_client, record.bytes_to_client, *queued)
 
+    @guarded
     def _check(self) -> None:
         now, moved = self._loop.time(), self._moved()
         if moved != self._seen:

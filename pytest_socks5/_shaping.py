@@ -25,6 +25,7 @@ from ._fault_types import (
     SlowClose,
     TransferFault,
 )
+from ._guard import OnError, guarded, watch_task
 
 __all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper"]
 
@@ -58,6 +59,10 @@ class ShapedSide(Protocol):
     def reset_tunnel(self, fault: str) -> None:
         """End both sides with RST because ``fault`` fired."""
 
+    @property
+    def on_error(self) -> OnError:
+        """Where a bug in the shaper's task or timers goes."""
+
 
 class Shaper:
     """Delivers one direction of a tunnel (``source`` → its peer) through transfer faults."""
@@ -76,6 +81,7 @@ class Shaper:
         self._loop = asyncio.get_running_loop()
         self._last_due = 0.0
         self.task = self._loop.create_task(self._run())
+        watch_task(self.task, self)
         for fault in faults:
             if isinstance(fault, ResetAfter) and fault.seconds is not None:
                 self._loop.call_later(fault.seconds, self._reset, fault)
@@ -96,6 +102,10 @@ class Shaper:
 
     def cancel(self) -> None:
         self.task.cancel()
+
+    @property
+    def on_error(self) -> OnError:
+        return self.source.on_error
 
     # -- delivery --------------------------------------------------------------------------
 
@@ -180,5 +190,6 @@ class Shaper:
             if pause:
                 await asyncio.sleep(pause)
 
+    @guarded
     def _reset(self, fault: TransferFault) -> None:
         self.source.reset_tunnel(fault.describe())

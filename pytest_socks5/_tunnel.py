@@ -31,6 +31,7 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     conn.hand_over(client)
     client.transport = transport
     client.tunnel_done = upstream.tunnel_done = conn.tunnel_done
+    upstream.on_error = conn.internal_error  # the client side's is wired by hand_over
     client.peer, upstream.peer = upstream, client
     transfer = conn.policy.transfer_faults(record)
     if (
