@@ -63,6 +63,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
+        if peer.lost:  # gone, and a blackhole kept the tunnel open: nowhere to deliver
+            return
         self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
 
@@ -97,12 +99,15 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         return True
 
     def forward_eof(self) -> None:
-        """Pass this side's EOF on: half-close the peer, or close both if it is done too."""
+        """Pass this side's EOF on: half-close the peer, or close both if it is done too
+        (a blackhole swallows it: the peer hears nothing)."""
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
         if peer.eof or peer.lost:
             self.close_tunnel(abort=False)
+            return
+        if self.shaper is not None and self.shaper.swallows_close:
             return
         if not peer.transport.is_closing():
             try:
@@ -123,15 +128,18 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        for side in (self, self.peer):
-            if side is not None and side.shaper is not None:
-                side.shaper.cancel()
-        record = self.record
+        record, peer = self.record, self.peer
         how = _close_how(exc)
         record.note_close(self.name, how)
+        if self.shaper is not None and self.shaper.swallows_close:
+            self.shaper.cancel()
+            if peer is not None and not peer.lost:
+                return  # a blackhole: the peer is told nothing; the tunnel ends with it
+        for side in (self, peer):
+            if side is not None and side.shaper is not None:
+                side.shaper.cancel()
         if exc is not None:
             record.end(Outcome.RESET, closed_by=self.name, how=how, error=f"{self.name}: {exc!r}")
-        peer = self.peer
         if peer is not None and peer.transport is not None and not peer.lost:
             if exc is not None:
                 reset_transport(peer.transport)  # pass the reset on as a reset, not a FIN

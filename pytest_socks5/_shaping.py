@@ -75,6 +75,9 @@ class Shaper:
         self.rng = rng
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.queued = 0
+        #: Bytes read from the source, and bytes taken from the queue (a blackhole's
+        #: swallowed bytes included).
+        self.received = 0
         self.forwarded = 0
         self._ready = asyncio.Event()
         self._paused = False
@@ -91,6 +94,7 @@ class Shaper:
     def feed(self, data: bytes) -> None:
         self.queue.append((self._loop.time(), data))
         self.queued += len(data)
+        self.received += len(data)
         self._ready.set()
         if self.queued > QUEUE_HIGH and not self._paused:
             self._paused = True
@@ -102,6 +106,12 @@ class Shaper:
 
     def cancel(self) -> None:
         self.task.cancel()
+
+    @property
+    def swallows_close(self) -> bool:
+        """Whether a blackhole has opened (the source sent its ``after`` bytes): then the
+        source's close, FIN or RST, is swallowed too and the other side hears nothing."""
+        return any(isinstance(f, Blackhole) and self.received >= f.after for f in self.faults)
 
     @property
     def on_error(self) -> OnError:
