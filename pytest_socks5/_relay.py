@@ -38,6 +38,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         self.shaper: Shaper | None = None
         self.eof = False
         self.lost = False
+        #: What arrived before the tunnel opened (uvloop may read a transport paused in
+        #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
+        self.early: list[bytes] | None = []
         self.tunnel_done: Callable[[], None] = lambda: None
         #: Where a bug in a callback goes (the connection's, once it takes this side).
         self.on_error: OnError = reraise
@@ -57,6 +60,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def data_received(self, data: bytes) -> None:
+        if self.early is not None:
+            self._hold(data)
+            return
         if self.shaper is not None:
             self.shaper.feed(data)
             return
@@ -67,6 +73,21 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
             return
         self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
+
+    def _hold(self, data: bytes) -> None:
+        assert self.early is not None
+        self.early.append(data)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def replay_early(self) -> None:
+        """The tunnel is open: pass on what arrived before, in order."""
+        early, self.early = self.early or [], None
+        for data in early:
+            if data:
+                self.data_received(data)
+            else:
+                self.eof_received()
 
     # -- what a shaper drives (see ShapedSide) ------------------------------------------
 
@@ -90,6 +111,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         peer.transport.write(data)
 
     def eof_received(self) -> bool:
+        if self.early is not None:
+            self._hold(b"")
+            return True
         self.eof = True
         self.record.note_close(self.name, "fin")
         if self.shaper is not None:
