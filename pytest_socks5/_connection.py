@@ -9,12 +9,12 @@ message, send an answer, refuse and close, stall, hand the socket to a relay, fi
 What to answer is decided elsewhere (``_policy.py``); how faults change an answer is
 carried out in ``_answers.py``. The record is settled *before* a final answer is
 written, so a client that has read the answer always finds the outcome recorded.
+A bug in any callback (``_guard.py``) ends the connection: ``internal_error``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar, cast
 
@@ -22,6 +22,7 @@ from ._config import EngineConfig
 from ._dialler import Dialler
 from ._fault_set import FaultSet
 from ._fault_types import Fault, Phase
+from ._guard import GuardedProtocol, InternalError, OnError, watch_task
 from ._policy import Policy
 from ._protocol import (
     NEED_DATA,
@@ -81,6 +82,8 @@ class Relay(Protocol):
     """What a connection needs of whatever carries its traffic once the handshake is over
     (a TCP relay side, a splice tunnel, a UDP association)."""
 
+    on_error: OnError
+
     def close_tunnel(self, *, abort: bool) -> None:
         """Close both ways: FIN (flushing what is queued), or RST with ``abort``."""
 
@@ -101,19 +104,19 @@ class ServerContext:
         self.registry = ConnectionRegistry()
         self.faults = FaultSet()
         self.dialler = Dialler()
-        #: Tracebacks of unexpected exceptions, so the test that caused them fails.
+        #: Bugs (:class:`InternalError`: traceback and exception), to fail their test.
         self.errors: list[str] = []
 
-    def report_error(self, record: LiveRecord | None) -> str:
-        """Keep the traceback of the exception being handled; end ``record`` with it."""
-        text = traceback.format_exc()
+    def report_error(self, record: LiveRecord | None, exc: Exception | None = None) -> str:
+        """Keep ``exc`` (by default the one being handled); end ``record`` with it."""
+        text = InternalError(exc)
         self.errors.append(text)
         if record is not None:
             record.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=text)
         return text
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(GuardedProtocol, asyncio.Protocol):
     """One client connection from accept to close (or to the RFC's failure answer)."""
 
     def __init__(self, context: ServerContext) -> None:
@@ -137,6 +140,8 @@ class ClientConnection(asyncio.Protocol):
         self._lingering = False
         self._deadline: asyncio.Timeout | None = None
         self._cleanups: list[Callable[[], None]] = []
+        self._failed = False
+        self.on_error: OnError = self.internal_error
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -156,6 +161,7 @@ class ClientConnection(asyncio.Protocol):
             return
         registry.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
+        watch_task(self.task, self)
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -203,11 +209,21 @@ class ClientConnection(asyncio.Protocol):
                 self.finish(Outcome.SERVER_STOPPED, closed_by="server")
             else:
                 self.finish(Outcome.CLIENT_CLOSED, closed_by="client")
-        except Exception:
-            self.context.report_error(record)
-            if self.transport is not None:
-                self.transport.abort()
-            self.finish(Outcome.INTERNAL_ERROR, closed_by="server")
+        except Exception as exc:
+            self.internal_error(exc)
+
+    def internal_error(self, exc: Exception) -> None:
+        """A bug: ``exc`` escaped a callback or the conversation. Keep it (to fail the
+        test with), end the record as ``INTERNAL_ERROR``, reset every socket, finish."""
+        self.context.report_error(self.record, exc)  # ends the record
+        if self._failed:  # a second bug, while closing for the first: kept, nothing more
+            return
+        self._failed = True
+        try:
+            self.shutdown(abort=True)
+        except Exception as again:
+            self.context.report_error(self.record, again)
+        self.finish(Outcome.INTERNAL_ERROR, closed_by="server")
 
     async def within_handshake_timeout(self, negotiation: Awaitable[T]) -> T | None:
         """Run ``negotiation`` under ``handshake_timeout``; on expiry, record the timeout,
@@ -378,6 +394,7 @@ class ClientConnection(asyncio.Protocol):
 
     def hand_over(self, relay: Relay) -> None:
         """The handshake is over: ``relay`` carries the traffic and ends the connection."""
+        relay.on_error = self.internal_error
         self.relay = relay
 
     def finish(

@@ -387,8 +387,9 @@ class Slicer(TransferFault):
 
 @dataclass(frozen=True, kw_only=True)
 class Blackhole(TransferFault):
-    """After ``after`` bytes, stop forwarding (what arrives is read and dropped); the
-    connection stays open."""
+    """After ``after`` bytes, stop forwarding: what arrives is read and dropped, and so is
+    the sender's close (FIN or RST). The other side hears nothing more — the connection
+    stays open until it closes itself or the server stops."""
 
     after: int = 0
 

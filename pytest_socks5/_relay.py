@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+from ._guard import GuardedProtocol, OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
@@ -22,7 +23,7 @@ from ._sockets import WRITE_HIGH_WATER, reset_transport
 __all__ = ["IdleWatch", "RelaySide"]
 
 
-class RelaySide(asyncio.Protocol):
+class RelaySide(GuardedProtocol, asyncio.Protocol):
     """One end of an open tunnel: what it reads goes to ``peer``'s transport.
 
     ``shaper`` is set only when a transfer fault acts on this side's direction; then
@@ -37,7 +38,12 @@ class RelaySide(asyncio.Protocol):
         self.shaper: Shaper | None = None
         self.eof = False
         self.lost = False
+        #: What arrived before the tunnel opened (uvloop may read a transport paused in
+        #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
+        self.early: list[bytes] | None = []
         self.tunnel_done: Callable[[], None] = lambda: None
+        #: Where a bug in a callback goes (the connection's, once it takes this side).
+        self.on_error: OnError = reraise
         #: Counts what this side's bytes delivered to the other side.
         self.delivered: Callable[[bytes], None] = (
             record.delivered_from_client if name == "client" else record.delivered_to_client
@@ -54,14 +60,34 @@ class RelaySide(asyncio.Protocol):
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def data_received(self, data: bytes) -> None:
+        if self.early is not None:
+            self._hold(data)
+            return
         if self.shaper is not None:
             self.shaper.feed(data)
             return
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
+        if peer.lost:  # gone, and a blackhole kept the tunnel open: nowhere to deliver
+            return
         self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
+
+    def _hold(self, data: bytes) -> None:
+        assert self.early is not None
+        self.early.append(data)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def replay_early(self) -> None:
+        """The tunnel is open: pass on what arrived before, in order."""
+        early, self.early = self.early or [], None
+        for data in early:
+            if data:
+                self.data_received(data)
+            else:
+                self.eof_received()
 
     # -- what a shaper drives (see ShapedSide) ------------------------------------------
 
@@ -85,6 +111,9 @@ class RelaySide(asyncio.Protocol):
         peer.transport.write(data)
 
     def eof_received(self) -> bool:
+        if self.early is not None:
+            self._hold(b"")
+            return True
         self.eof = True
         self.record.note_close(self.name, "fin")
         if self.shaper is not None:
@@ -94,12 +123,15 @@ class RelaySide(asyncio.Protocol):
         return True
 
     def forward_eof(self) -> None:
-        """Pass this side's EOF on: half-close the peer, or close both if it is done too."""
+        """Pass this side's EOF on: half-close the peer, or close both if it is done too
+        (a blackhole swallows it: the peer hears nothing)."""
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
         if peer.eof or peer.lost:
             self.close_tunnel(abort=False)
+            return
+        if self.shaper is not None and self.shaper.swallows_close:
             return
         if not peer.transport.is_closing():
             try:
@@ -120,15 +152,18 @@ class RelaySide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        for side in (self, self.peer):
-            if side is not None and side.shaper is not None:
-                side.shaper.cancel()
-        record = self.record
+        record, peer = self.record, self.peer
         how = _close_how(exc)
         record.note_close(self.name, how)
+        if self.shaper is not None and self.shaper.swallows_close:
+            self.shaper.cancel()
+            if peer is not None and not peer.lost:
+                return  # a blackhole: the peer is told nothing; the tunnel ends with it
+        for side in (self, peer):
+            if side is not None and side.shaper is not None:
+                side.shaper.cancel()
         if exc is not None:
             record.end(Outcome.RESET, closed_by=self.name, how=how, error=f"{self.name}: {exc!r}")
-        peer = self.peer
         if peer is not None and peer.transport is not None and not peer.lost:
             if exc is not None:
                 reset_transport(peer.transport)  # pass the reset on as a reset, not a FIN
@@ -187,6 +222,10 @@ class IdleWatch:
         self._since = self._loop.time()
         self._handle: asyncio.TimerHandle | None = self._loop.call_later(timeout / 4, self._check)
 
+    @property
+    def on_error(self) -> OnError:
+        return self.side.on_error
+
     def _moved(self) -> tuple[int, ...]:
         """Bytes read from each side and bytes still queued for each side: any change is
         traffic (a slow reader draining its queue is not idle)."""
@@ -197,6 +236,7 @@ class IdleWatch:
         )
         return (record.bytes_from_client, record.bytes_to_client, *queued)
 
+    @guarded
     def _check(self) -> None:
         now, moved = self._loop.time(), self._moved()
         if moved != self._seen:

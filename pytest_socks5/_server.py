@@ -25,6 +25,7 @@ from ._dry_run import Permission, dry_run
 from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
+from ._guard import InternalError
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
@@ -40,7 +41,12 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
 
 
 class ServerError(RuntimeError):
-    """Raised when the server had an internal error (a bug in pytest-socks5)."""
+    """Raised when the server had an internal error (a bug in pytest-socks5); raised
+    *from* the first one, and :attr:`exceptions` holds them all."""
+
+    def __init__(self, message: str, exceptions: tuple[BaseException, ...] = ()) -> None:
+        super().__init__(message)
+        self.exceptions = exceptions
 
 
 class SOCKS5Server(RecordQueries):
@@ -398,11 +404,21 @@ class SOCKS5Server(RecordQueries):
         return list(self._engine.errors)
 
     def raise_errors(self) -> None:
-        """Raise :class:`ServerError` if the server had an internal error."""
-        if self._engine.errors:
-            raise ServerError(
-                "pytest-socks5 had an internal error:\n" + "\n".join(self._engine.errors)
-            )
+        """Raise :class:`ServerError` if the server had an internal error, *from* the
+        original exception (so a report shows its type and traceback first)."""
+        __tracebackhide__ = True  # a pytest report starts at the cause
+        errors = list(self._engine.errors)
+        if not errors:
+            return
+        exceptions = tuple(e.exception for e in errors if isinstance(e, InternalError))
+        first = exceptions[0] if exceptions else None
+        shown = errors[1:] if first is not None else errors  # the first is the cause
+        summary = "; ".join(f"{type(e).__name__}: {e}" for e in exceptions)
+        count = "an internal error" if len(errors) == 1 else f"{len(errors)} internal errors"
+        raise ServerError(
+            f"pytest-socks5 had {count}: {summary}" + "".join(f"\n{text}" for text in shown),
+            exceptions,
+        ) from first
 
     # -- environment -----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ._fault_types import (
     SlowClose,
     TransferFault,
 )
+from ._guard import OnError, guarded, watch_task
 
 __all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper"]
 
@@ -58,6 +59,10 @@ class ShapedSide(Protocol):
     def reset_tunnel(self, fault: str) -> None:
         """End both sides with RST because ``fault`` fired."""
 
+    @property
+    def on_error(self) -> OnError:
+        """Where a bug in the shaper's task or timers goes."""
+
 
 class Shaper:
     """Delivers one direction of a tunnel (``source`` → its peer) through transfer faults."""
@@ -70,12 +75,16 @@ class Shaper:
         self.rng = rng
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.queued = 0
+        #: Bytes read from the source, and bytes taken from the queue (a blackhole's
+        #: swallowed bytes included).
+        self.received = 0
         self.forwarded = 0
         self._ready = asyncio.Event()
         self._paused = False
         self._loop = asyncio.get_running_loop()
         self._last_due = 0.0
         self.task = self._loop.create_task(self._run())
+        watch_task(self.task, self)
         for fault in faults:
             if isinstance(fault, ResetAfter) and fault.seconds is not None:
                 self._loop.call_later(fault.seconds, self._reset, fault)
@@ -85,6 +94,7 @@ class Shaper:
     def feed(self, data: bytes) -> None:
         self.queue.append((self._loop.time(), data))
         self.queued += len(data)
+        self.received += len(data)
         self._ready.set()
         if self.queued > QUEUE_HIGH and not self._paused:
             self._paused = True
@@ -96,6 +106,16 @@ class Shaper:
 
     def cancel(self) -> None:
         self.task.cancel()
+
+    @property
+    def swallows_close(self) -> bool:
+        """Whether a blackhole has opened (the source sent its ``after`` bytes): then the
+        source's close, FIN or RST, is swallowed too and the other side hears nothing."""
+        return any(isinstance(f, Blackhole) and self.received >= f.after for f in self.faults)
+
+    @property
+    def on_error(self) -> OnError:
+        return self.source.on_error
 
     # -- delivery --------------------------------------------------------------------------
 
@@ -180,5 +200,6 @@ class Shaper:
             if pause:
                 await asyncio.sleep(pause)
 
+    @guarded
     def _reset(self, fault: TransferFault) -> None:
         self.source.reset_tunnel(fault.describe())

@@ -23,6 +23,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+from ._guard import OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 
@@ -62,6 +63,10 @@ class _Direction:
         self.reading = False
         self.writing = False
 
+    @property
+    def on_error(self) -> OnError:
+        return self.tunnel.on_error
+
     def start(self) -> None:
         self._read(True)
 
@@ -81,6 +86,7 @@ class _Direction:
             loop.remove_writer(self.dst.fileno())
         self.writing = on
 
+    @guarded
     def readable(self) -> None:
         try:
             n = os.splice(self.src.fileno(), self.pipe_w, _PIPE_SIZE, flags=_FLAGS)
@@ -99,6 +105,7 @@ class _Direction:
             self.tunnel.record.spliced(self.name, n)
         self.writable()
 
+    @guarded
     def writable(self) -> None:
         while self.pending:
             try:
@@ -157,7 +164,10 @@ class SpliceTunnel:
             _Direction(self, self.upstream, self.client, "upstream"),
         )
         self.closed = False
+        #: Where a bug in a callback goes (the connection's, once it takes the tunnel).
+        self.on_error: OnError = reraise
 
+    @guarded
     def start(self, early_data: bytes = b"", early_eof: bool = False) -> None:
         """Start relaying; ``early_data`` arrived from the client before the tunnel."""
         if early_data:

@@ -28,9 +28,11 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     assert upstream.transport is not None
     record, config = conn.record, conn.config
     client = RelaySide(record, "client")
+    client.early = None  # the client's early bytes are the handshake's trailing data
     conn.hand_over(client)
     client.transport = transport
     client.tunnel_done = upstream.tunnel_done = conn.tunnel_done
+    upstream.on_error = conn.internal_error  # the client side's is wired by hand_over
     client.peer, upstream.peer = upstream, client
     transfer = conn.policy.transfer_faults(record)
     if (
@@ -39,11 +41,13 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
         and not transfer
         and not record.payload_limit  # capture needs the bytes in user space
         and transport.get_write_buffer_size() == 0
+        and not upstream.early  # bytes the destination sent first go the ordinary way
     ):
         data, eof = conn.conn.trailing_data
         if conn.lost:
             upstream.transport.close()
             return
+        upstream.early = None
         tunnel = splicing.SpliceTunnel(transport, upstream.transport, record, conn.tunnel_done)
         conn.hand_over(tunnel)
         tunnel.start(data, eof)
@@ -66,4 +70,5 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
         client.connection_lost(None)
     elif eof:
         client.eof_received()
+    upstream.replay_early()
     upstream.transport.resume_reading()

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._connection import ClientConnection
+from ._guard import GuardedProtocol, OnError, guarded, watch_task
 from ._hosts import Echo, Sink, Unresolvable
 from ._protocol import (
     AddressType,
@@ -71,11 +72,14 @@ def _show(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _Endpoint(asyncio.DatagramProtocol):
+class _Endpoint(GuardedProtocol, asyncio.DatagramProtocol):
     """A UDP socket of the association: passes what it receives to ``on_datagram``."""
 
-    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+    def __init__(
+        self, on_datagram: Callable[[bytes, tuple[str, int]], None], on_error: OnError
+    ) -> None:
         self.on_datagram = on_datagram
+        self.on_error = on_error
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.on_datagram(data, (str(addr[0]), int(addr[1])))
@@ -84,11 +88,12 @@ class _Endpoint(asyncio.DatagramProtocol):
         """ICMP errors (a closed port on loopback): UDP promises nothing, so neither do we."""
 
 
-class _Control(asyncio.Protocol):
+class _Control(GuardedProtocol, asyncio.Protocol):
     """The TCP connection the request came on, once the association is open."""
 
     def __init__(self, association: UdpAssociation) -> None:
         self.association = association
+        self.on_error = association.conn.internal_error
 
     def data_received(self, data: bytes) -> None:
         """RFC 1928 gives the control connection nothing more to carry; bytes are ignored."""
@@ -127,6 +132,8 @@ class UdpAssociation:
         self.pump: asyncio.Task[None] | None = None
         self.timers: set[asyncio.TimerHandle] = set()
         self.closed = False
+        #: Where a bug in a callback, a timer or the pump goes.
+        self.on_error: OnError = conn.internal_error
 
     # -- opening -------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ class UdpAssociation:
             )
         )
         self.pump = loop.create_task(self._pump())
+        watch_task(self.pump, self)
         conn.hand_over(self)
         control.set_protocol(_Control(self))
         if conn.lost:
@@ -186,7 +194,7 @@ class UdpAssociation:
             sock.setblocking(False)
             sock.bind(local)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: _Endpoint(receive), sock=sock
+                lambda: _Endpoint(receive, self.conn.internal_error), sock=sock
             )
         except BaseException:
             sock.close()
@@ -281,11 +289,15 @@ class UdpAssociation:
 
         def later() -> None:
             self.timers.discard(timer)
-            if not self.closed:
-                send(action.data)
+            self._send_later(send, action.data)
 
         timer = loop.call_later(action.delay, later)
         self.timers.add(timer)
+
+    @guarded
+    def _send_later(self, send: Callable[[bytes], None], data: bytes) -> None:
+        if not self.closed:
+            send(data)
 
     # -- client → destination ----------------------------------------------------------
 
@@ -309,12 +321,7 @@ class UdpAssociation:
     async def _pump(self) -> None:
         while True:
             data, _ = await self.queue.get()
-            try:
-                await self._relay_out(data)
-            except Exception:
-                self.conn.context.report_error(self.record)
-                self.close_tunnel(abort=True)
-                return
+            await self._relay_out(data)  # a bug ends the task: see watch_task
 
     async def _relay_out(self, data: bytes) -> None:
         record = self.record

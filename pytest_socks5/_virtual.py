@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
+from ._guard import GuardedProtocol, OnError, reraise
 from ._hosts import Echo, Sink, VirtualDestination
 from ._recorder import LiveRecord
 from ._relay import RelaySide
@@ -23,13 +24,19 @@ from ._sockets import WRITE_HIGH_WATER
 __all__ = ["open_virtual"]
 
 
-class _Service(asyncio.Protocol):
-    """The far end of a virtual tunnel."""
+class _Service(GuardedProtocol, asyncio.Protocol):
+    """The far end of a virtual tunnel; a bug in it goes where the tunnel's upstream
+    side sends its own (``side``, set once that side exists)."""
 
     def __init__(self, destination: VirtualDestination) -> None:
         self.destination = destination
         self.transport: asyncio.Transport | None = None
         self.answered = False
+        self.side: RelaySide | None = None
+
+    @property
+    def on_error(self) -> OnError:
+        return self.side.on_error if self.side is not None else reraise
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
@@ -85,7 +92,7 @@ async def open_virtual(
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
     try:
-        service_transport, _ = await loop.connect_accepted_socket(
+        service_transport, service = await loop.connect_accepted_socket(
             functools.partial(_Service, destination), sock=theirs
         )
     except BaseException:
@@ -101,4 +108,5 @@ async def open_virtual(
         ours.close()
         service_transport.close()
         raise
+    service.side = side
     return side

@@ -231,12 +231,10 @@ def _marker_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], boo
 
 
 def _check_errors(server: SOCKS5Server) -> None:
-    if server.errors:
-        pytest.fail(
-            "pytest-socks5 had an internal error while serving this test:\n"
-            + "\n".join(server.errors),
-            pytrace=False,
-        )
+    """Fail the test that caused an internal error: :class:`ServerError`, raised from
+    the original exception, so the report shows its type and traceback."""
+    __tracebackhide__ = True
+    server.raise_errors()
 
 
 def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:

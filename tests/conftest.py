@@ -1,10 +1,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from pytest_socks5 import SOCKS5Server
+from pytest_socks5._splice import AVAILABLE as SPLICE_AVAILABLE
+
 from .helpers import closed_port, echo_target, http_target
+
+#: The four ways a server can move bytes: every feature must behave the same on each.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "asyncio": {"loop": "asyncio", "splice": False},
+    "asyncio+splice": {"loop": "asyncio", "splice": True},
+    "uvloop": {"loop": "uvloop", "splice": False},
+    "uvloop+splice": {"loop": "uvloop", "splice": True},
+}
+
+
+@pytest.fixture(params=list(VARIANTS))
+def variant(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``loop`` and ``splice`` for one of the four :data:`VARIANTS` (skipped where the
+    platform lacks uvloop or ``splice(2)``)."""
+    options = VARIANTS[request.param]
+    if options["loop"] == "uvloop":
+        pytest.importorskip("uvloop")
+    if options["splice"] and not SPLICE_AVAILABLE:
+        pytest.skip("os.splice is Linux-only")
+    return options
+
+
+@pytest.fixture
+def make_server(variant: dict[str, Any]) -> Iterator[Callable[..., SOCKS5Server]]:
+    """Start servers (``SOCKS5Server`` arguments) on this test's variant; all are stopped
+    when the test ends. A test that takes it runs once per variant."""
+    servers: list[SOCKS5Server] = []
+
+    def make(**kwargs: Any) -> SOCKS5Server:
+        server = SOCKS5Server(**variant, **kwargs).start()
+        servers.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -25,15 +25,16 @@ from pytest_socks5.faults import (
 
 from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request
 
+MakeServer = Callable[..., SOCKS5Server]
+
 GREETING = b"\x05\x01\x00"
 SILENCE = 0.3  # how long "no answer" is watched for
 
 
 @pytest.fixture
-def server(echo_server) -> Iterator[SOCKS5Server]:
+def server(make_server: MakeServer, echo_server) -> SOCKS5Server:
     host_map = {"api.example.test": f"{echo_server[0]}:{echo_server[1]}"}
-    with SOCKS5Server(host_map=host_map) as server:
-        yield server
+    return make_server(host_map=host_map)
 
 
 def request_bytes(host: str = "api.example.test", port: int = 80) -> bytes:
@@ -84,13 +85,13 @@ def test_force_username_password_on_a_no_auth_server(server: SOCKS5Server) -> No
     assert record.authenticated is True
 
 
-def test_fail_auth_with_any_status() -> None:
-    with SOCKS5Server(users={"alice": "s3cret"}) as server:
-        server.add_fault(FailAuth(status=0x7F))
-        with connect(server.address) as sock:
-            sock.sendall(b"\x05\x01\x02\x01\x05alice\x06s3cret")
-            assert recv_all(sock) == b"\x05\x02\x01\x7f"
-        record = only_record(server)
+def test_fail_auth_with_any_status(make_server: MakeServer) -> None:
+    server = make_server(users={"alice": "s3cret"})
+    server.add_fault(FailAuth(status=0x7F))
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x02\x01\x05alice\x06s3cret")
+        assert recv_all(sock) == b"\x05\x02\x01\x7f"
+    record = only_record(server)
     assert record.outcome is Outcome.AUTH_FAILED
     assert record.authenticated is False
 
@@ -121,14 +122,14 @@ def test_stall_never_answers(server: SOCKS5Server, phase: str) -> None:
     assert (record.upstream_address is not None) == (phase == "reply")
 
 
-def test_stall_at_auth() -> None:
-    with SOCKS5Server(users={"a": "b"}) as server:
-        server.add_fault(Stall(at="auth"))
-        with connect(server.address) as sock:
-            sock.sendall(b"\x05\x01\x02")
-            assert recv_exactly(sock, 2) == b"\x05\x02"
-            sock.sendall(b"\x01\x01a\x01b")
-            assert_silent(sock)
+def test_stall_at_auth(make_server: MakeServer) -> None:
+    server = make_server(users={"a": "b"})
+    server.add_fault(Stall(at="auth"))
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x02")
+        assert recv_exactly(sock, 2) == b"\x05\x02"
+        sock.sendall(b"\x01\x01a\x01b")
+        assert_silent(sock)
 
 
 def test_delay_the_reply(server: SOCKS5Server) -> None:

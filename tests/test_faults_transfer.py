@@ -1,15 +1,20 @@
-"""Transfer faults on an open tunnel, with a raw socket client and a loopback echo."""
+"""Transfer faults on an open tunnel, with a raw socket client and a loopback echo; every
+test with a server runs on the four variants (asyncio, uvloop, with and without splice)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import struct
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from pytest_socks5 import Outcome, SOCKS5Server
+from pytest_socks5._fault_types import TransferFault
 from pytest_socks5.faults import (
     Bandwidth,
     Blackhole,
@@ -21,13 +26,129 @@ from pytest_socks5.faults import (
     SlowClose,
 )
 
-from .helpers import connect, digest_target, only_record, recv_all, recv_exactly, socks5_tunnel
+from .helpers import (
+    TIMEOUT,
+    connect,
+    digest_target,
+    only_record,
+    recv_all,
+    recv_exactly,
+    socks5_tunnel,
+)
+
+SILENCE = 0.3  # how long "nothing more arrives" is watched for
 
 
 @pytest.fixture
-def server() -> Iterator[SOCKS5Server]:
-    with SOCKS5Server() as server:
-        yield server
+def server(make_server: Callable[..., SOCKS5Server]) -> SOCKS5Server:
+    return make_server()
+
+
+#: What :func:`chunked_target` writes: 50 chunks of 150 bytes, each chunk one letter.
+CHUNKS = b"".join(bytes([65 + i % 26]) * 150 for i in range(50))
+
+
+@contextmanager
+def chunked_target(end: str = "fin") -> Iterator[tuple[str, int]]:
+    """A destination that, once the client's byte arrives, writes :data:`CHUNKS`
+    in 150-byte writes, then ends: ``"fin"`` (close), ``"rst"`` (reset), or ``"wait"``
+    (stay open until the client closes)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(TIMEOUT)
+            try:
+                conn.recv(1)
+                for start in range(0, len(CHUNKS), 150):
+                    conn.sendall(CHUNKS[start : start + 150])
+                if end == "wait":
+                    while conn.recv(65536):
+                        pass
+                elif end == "rst":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass  # a fault ended the tunnel first
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() if nobody came
+        listener.close()
+        thread.join(TIMEOUT)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything the client receives until EOF or a reset."""
+    received = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return bytes(received)
+
+
+def assert_silent(sock: socket.socket) -> None:
+    sock.settimeout(SILENCE)
+    try:
+        data = sock.recv(100)
+    except TimeoutError:
+        return
+    pytest.fail(f"expected silence, got {data.hex(' ') or 'EOF'}")
+
+
+# -- the record counts what was delivered, on every relay ----------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        None,
+        CloseAfter(after=100, direction="to_client"),
+        ResetAfter(after=100, direction="to_client"),
+    ],
+    ids=["no fault", "CloseAfter", "ResetAfter"],
+)
+def test_the_record_counts_what_the_client_received(
+    server: SOCKS5Server, fault: TransferFault | None
+) -> None:
+    if fault is not None:
+        server.add_fault(fault)
+    with chunked_target() as target, socks5_tunnel(server.address, *target) as (sock, _):
+        sock.sendall(b"g")
+        received = read_to_end(sock)
+    assert received == (CHUNKS if fault is None else CHUNKS[:100])
+    record = only_record(server)
+    assert record.bytes_to_client == len(received)
+    assert record.bytes_from_client == 1
+
+
+@pytest.mark.parametrize("end", ["fin", "rst", "wait"])
+def test_a_blackhole_counts_what_it_let_through_and_swallows_the_close(
+    server: SOCKS5Server, end: str
+) -> None:
+    """The destination's close (FIN or RST) goes into the hole too: the client hears
+    nothing more until it closes itself."""
+    server.add_fault(Blackhole(after=100))
+    with chunked_target(end) as target, socks5_tunnel(server.address, *target) as (sock, _):
+        sock.sendall(b"g")
+        assert recv_exactly(sock, 100) == CHUNKS[:100]
+        if end != "wait":
+            server.wait_for_connections(1, closed_by="upstream")
+        assert_silent(sock)
+        (record,) = server.connections
+        assert record.outcome is Outcome.OPEN
+        sock.sendall(b"still open")  # and still writable
+    record = only_record(server)
+    assert record.bytes_to_client == 100
+    assert record.closed_by == ("client" if end == "wait" else "upstream")
 
 
 def roundtrip(sock: socket.socket, data: bytes) -> float:
@@ -119,9 +240,7 @@ def test_blackhole_keeps_the_connection_open_but_silent(server: SOCKS5Server, ec
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"0123456789")
         assert recv_exactly(sock, 5) == b"01234"
-        sock.settimeout(0.3)
-        with pytest.raises(TimeoutError):
-            sock.recv(100)
+        assert_silent(sock)
         sock.sendall(b"more")  # still open for writing
     (record,) = server.connections
     assert record.bytes_to_client == 5  # what the client was delivered, not what was read

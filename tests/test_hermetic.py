@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -25,6 +25,8 @@ from .helpers import (
     socks5_request,
     socks5_tunnel,
 )
+
+MakeServer = Callable[..., SOCKS5Server]
 
 DEFAULT = "hermetic default: not loopback and not in host_map"
 
@@ -205,16 +207,16 @@ def test_bad_options_are_refused_at_once(server: SOCKS5Server) -> None:
 # -- virtual destinations over TCP ----------------------------------------------------------
 
 
-def test_echo_is_a_virtual_tcp_server(spy: Spy) -> None:
+def test_echo_is_a_virtual_tcp_server(make_server: MakeServer, spy: Spy) -> None:
     payload = bytes(range(256)) * 4096
-    with SOCKS5Server(host_map={"echo.test": ECHO}) as server:
-        Spy(server)
-        with socks5_tunnel(server.address, "echo.test", 7) as (sock, reply):
-            assert reply[1] == Reply.SUCCEEDED
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-            assert recv_all(sock) == payload
-        record = only_record(server)
+    server = make_server(host_map={"echo.test": ECHO})
+    Spy(server)
+    with socks5_tunnel(server.address, "echo.test", 7) as (sock, reply):
+        assert reply[1] == Reply.SUCCEEDED
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock) == payload
+    record = only_record(server)
     assert record.mapped_to == "ECHO"
     assert record.upstream_address is None
     assert record.bound_address == ("127.0.0.1", 0)
@@ -222,46 +224,47 @@ def test_echo_is_a_virtual_tcp_server(spy: Spy) -> None:
     assert record.outcome is Outcome.CLOSED
 
 
-def test_socks4a_to_a_virtual_echo() -> None:
-    with SOCKS5Server(host_map={"echo.test": ECHO}) as server, connect(server.address) as s:
+def test_socks4a_to_a_virtual_echo(make_server: MakeServer) -> None:
+    server = make_server(host_map={"echo.test": ECHO})
+    with connect(server.address) as s:
         s.sendall(socks4("echo.test", 7, b"me") + b"four-a")
         assert recv_exactly(s, 14) == bytes.fromhex("00 5a 0000 7f000001") + b"four-a"
 
 
-def test_a_sink_answers_the_first_bytes_and_discards_the_rest() -> None:
+def test_a_sink_answers_the_first_bytes_and_discards_the_rest(make_server: MakeServer) -> None:
     from pytest_socks5 import Sink
 
     sink = Sink(response=b"HTTP/1.1 204 No Content\r\n\r\n")
-    with SOCKS5Server(host_map={"status.example.test": sink}) as server:
-        response = requests.get(
-            "http://status.example.test/ping", proxies={"http": server.url_remote_dns}, timeout=5
-        )
-        assert response.status_code == 204
-        with socks5_tunnel(server.address, "status.example.test", 80) as (sock, _):
-            sock.sendall(b"x" * 100_000)
-            assert recv_all(sock) == sink.response
-        record = only_record(server, bytes_from_client=100_000)
+    server = make_server(host_map={"status.example.test": sink})
+    response = requests.get(
+        "http://status.example.test/ping", proxies={"http": server.url_remote_dns}, timeout=5
+    )
+    assert response.status_code == 204
+    with socks5_tunnel(server.address, "status.example.test", 80) as (sock, _):
+        sock.sendall(b"x" * 100_000)
+        assert recv_all(sock) == sink.response
+    record = only_record(server, bytes_from_client=100_000)
     assert record.address_type == AddressType.DOMAIN
     assert record.bytes_to_client == len(sink.response)
 
 
-def test_a_sink_can_speak_first_and_stay_open() -> None:
+def test_a_sink_can_speak_first_and_stay_open(make_server: MakeServer) -> None:
     from pytest_socks5 import Sink
 
     banner = Sink(response=b"220 smtp.example.test ready\r\n", on_connect=True, close=False)
-    with SOCKS5Server(host_map={"smtp.example.test": banner}) as server:
-        with socks5_tunnel(server.address, "smtp.example.test", 25) as (sock, _):
-            assert recv_exactly(sock, len(banner.response)) == banner.response
-            sock.sendall(b"EHLO me\r\n")
-            sock.shutdown(socket.SHUT_WR)
-            assert recv_all(sock) == b""
-        record = only_record(server)
+    server = make_server(host_map={"smtp.example.test": banner})
+    with socks5_tunnel(server.address, "smtp.example.test", 25) as (sock, _):
+        assert recv_exactly(sock, len(banner.response)) == banner.response
+        sock.sendall(b"EHLO me\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock) == b""
+    record = only_record(server)
     assert record.mapped_to == f"Sink(response=<{len(banner.response)} bytes>)"
     assert record.command == Command.CONNECT
 
 
-def test_stopping_the_server_closes_virtual_tunnels() -> None:
-    server = SOCKS5Server(host_map={"echo.test": ECHO}).start()
+def test_stopping_the_server_closes_virtual_tunnels(make_server: MakeServer) -> None:
+    server = make_server(host_map={"echo.test": ECHO})
     with socks5_tunnel(server.address, "echo.test", 7) as (sock, _):
         sock.sendall(b"x")
         assert recv_exactly(sock, 1) == b"x"

@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the I/O pipeline
     (
         "rawclient",
+        "_guard",
         "_sockets",
         "_shaping",
         "_relay",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from importlib.util import find_spec
+from typing import Any
 
 import pytest
 
@@ -266,6 +267,43 @@ def test_internal_server_error_fails_the_test_that_caused_it(pytester: pytest.Py
             "*ERROR at teardown of test_bad*",
             "*internal error*",
             "*RuntimeError: validator exploded*",
+        ]
+    )
+
+
+@pytest.mark.parametrize("variant", ["asyncio", "uvloop+splice"], indirect=True)
+def test_a_bug_in_a_callback_fails_the_test_with_the_original_exception(
+    pytester: pytest.Pytester, variant: dict[str, Any]
+) -> None:
+    """The report shows the original exception's type and traceback, then the
+    :class:`ServerError` raised from it (see test_callback_errors.py for every path)."""
+    pytester.makeconftest(ECHO)
+    pytester.makepyfile(
+        f"""
+        import os
+        from pytest_socks5._recorder import LiveRecord
+        from pytest_socks5.rawclient import open_tunnel
+
+        def explode(*args, **kwargs):
+            raise ZeroDivisionError("a bug in a callback")
+
+        def test_bug(socks5_server_factory, echo, monkeypatch):
+            server = socks5_server_factory(loop={variant["loop"]!r}, splice={variant["splice"]!r})
+            monkeypatch.setattr(LiveRecord, "delivered_from_client", explode)
+            monkeypatch.setattr(os, "splice", explode)
+            with open_tunnel(server.address, *echo) as sock:
+                sock.sendall(b"ping")
+                server.wait_for_connections(1, ended=True)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_bug*",
+            "E *ZeroDivisionError: a bug in a callback",
+            "*direct cause*",
+            "E *ServerError: pytest-socks5 had an internal error: ZeroDivisionError: a bug*",
         ]
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,17 +21,17 @@ from .helpers import (
     socks5_tunnel,
 )
 
-
-@pytest.fixture
-def server() -> Iterator[SOCKS5Server]:
-    with SOCKS5Server(users={"alice": "s3cret"}, host_map={"gone.test": None}) as server:
-        yield server
+MakeServer = Callable[..., SOCKS5Server]
 
 
 @pytest.fixture
-def open_server() -> Iterator[SOCKS5Server]:
-    with SOCKS5Server() as server:
-        yield server
+def server(make_server: MakeServer) -> SOCKS5Server:
+    return make_server(users={"alice": "s3cret"}, host_map={"gone.test": None})
+
+
+@pytest.fixture
+def open_server(make_server: MakeServer) -> SOCKS5Server:
+    return make_server()
 
 
 def conversation(record: ConnectionRecord) -> list[tuple[str, str, bytes]]:
@@ -186,8 +186,8 @@ def test_a_reset_is_recorded_as_rst(open_server: SOCKS5Server, echo_server) -> N
     assert record.outcome is Outcome.RESET
 
 
-def test_server_stop_records_who_closed(echo_server) -> None:
-    server = SOCKS5Server().start()
+def test_server_stop_records_who_closed(make_server: MakeServer, echo_server) -> None:
+    server = make_server()
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         server.stop()
         recv_all(sock)
@@ -214,12 +214,14 @@ def test_faults_appended_by_the_server_are_frozen_in_order() -> None:
 # -- payload capture -----------------------------------------------------------------
 
 
-def test_payload_capture_keeps_the_first_bytes_each_way(echo_server) -> None:
-    with SOCKS5Server(capture_payload=8) as server:
-        with socks5_tunnel(server.address, *echo_server) as (sock, _):
-            sock.sendall(b"0123456789abcdef")
-            assert recv_exactly(sock, 16) == b"0123456789abcdef"
-        record = only_record(server)
+def test_payload_capture_keeps_the_first_bytes_each_way(
+    make_server: MakeServer, echo_server
+) -> None:
+    server = make_server(capture_payload=8)
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"0123456789abcdef")
+        assert recv_exactly(sock, 16) == b"0123456789abcdef"
+    record = only_record(server)
     assert record.payload_from_client == b"01234567"
     assert record.payload_to_client == b"01234567"
     assert record.bytes_from_client == record.bytes_to_client == 16
@@ -236,13 +238,15 @@ def test_payload_capture_can_be_turned_on_per_test(open_server: SOCKS5Server, ec
     open_server.assert_received(b"hello")
 
 
-def test_payload_sent_before_the_reply_is_captured_too(echo_server) -> None:
-    with SOCKS5Server(capture_payload=100) as server:
-        with connect(server.address) as sock:
-            sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server) + b"early")
-            sock.shutdown(socket.SHUT_WR)
-            recv_all(sock)
-        record = only_record(server)
+def test_payload_sent_before_the_reply_is_captured_too(
+    make_server: MakeServer, echo_server
+) -> None:
+    server = make_server(capture_payload=100)
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00" + socks5_request(*echo_server) + b"early")
+        sock.shutdown(socket.SHUT_WR)
+        recv_all(sock)
+    record = only_record(server)
     assert record.payload_from_client == b"early"
     assert record.payload_to_client == b"early"
 

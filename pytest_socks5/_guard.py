@@ -1,0 +1,123 @@
+"""The one guard every callback of the I/O layer runs under.
+
+Strategy: asyncio calls protocol methods, reader/writer callbacks and timers from the
+loop, and hands an exception raised there to the loop's exception handler, which only
+prints it; tasks keep theirs until someone asks. Either way the connection would hang
+open and the test would pass. So every protocol class derives from
+:class:`GuardedProtocol`, whose subclasses get each asyncio callback they define wrapped
+in :func:`guarded` (a subclass overriding one cannot forget it); every other callback
+(reader/writer callbacks, timers) is decorated with :func:`guarded`, and every background
+task is watched with :func:`watch_task`. An exception (a bug in
+pytest-socks5, never a network error, which the callbacks handle themselves) goes to
+the owner's ``on_error``, which the connection wires to
+:meth:`~pytest_socks5._connection.ClientConnection.internal_error` — the connection
+ends as ``INTERNAL_ERROR`` and the exception object is kept for the test to fail with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+__all__ = [
+    "CALLBACKS",
+    "Guarded",
+    "GuardedProtocol",
+    "InternalError",
+    "OnError",
+    "guarded",
+    "reraise",
+    "watch_task",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+OnError = Callable[[Exception], None]
+
+#: The methods asyncio calls on a protocol (stream or datagram).
+CALLBACKS = frozenset(
+    {
+        "connection_made",
+        "data_received",
+        "eof_received",
+        "connection_lost",
+        "pause_writing",
+        "resume_writing",
+        "datagram_received",
+        "error_received",
+    }
+)
+
+
+class Guarded(Protocol):
+    """Anything whose callbacks are guarded: it knows whom to tell about a bug."""
+
+    @property
+    def on_error(self) -> OnError: ...
+
+
+G = TypeVar("G", bound=Guarded)
+
+
+class InternalError(str):
+    """The traceback of a bug, as text (what ``server.errors`` lists), holding the
+    exception itself in :attr:`exception` so that a test can fail with its type."""
+
+    exception: Exception
+
+    def __new__(cls, exception: Exception | None = None) -> InternalError:
+        """``exception``, by default the one being handled."""
+        if exception is None:
+            handled = sys.exc_info()[1]
+            assert isinstance(handled, Exception)
+            exception = handled
+        error = super().__new__(cls, "".join(traceback.format_exception(exception)))
+        error.exception = exception
+        return error
+
+
+def reraise(exc: Exception) -> None:
+    """The ``on_error`` of an object not (yet) part of a connection: the loop's
+    exception handler gets the exception, as without a guard."""
+    raise exc
+
+
+def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P], R | None]:
+    """``method``, with any :exc:`Exception` it raises passed to ``self.on_error``."""
+
+    @functools.wraps(method)
+    def call(self: G, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self.on_error(exc)
+            return None
+
+    call.__guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
+class GuardedProtocol:
+    """A base for protocol classes: the asyncio callbacks (:data:`CALLBACKS`) that a
+    subclass defines run under :func:`guarded`. The subclass provides ``on_error``."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in CALLBACKS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__guarded__", False):
+                setattr(cls, name, guarded(method))
+
+
+def watch_task(task: asyncio.Task[None], owner: Guarded) -> None:
+    """Pass an exception that ends ``task`` to ``owner.on_error`` (read when it ends)."""
+
+    def ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and isinstance(exc := task.exception(), Exception):
+            owner.on_error(exc)
+
+    task.add_done_callback(ended)

@@ -1,0 +1,109 @@
+"""An exception in any callback of the I/O layer is never swallowed: it ends its
+connection as INTERNAL_ERROR, lands in ``server.errors``, and fails the test with the
+original exception type — on every variant (asyncio, uvloop, with and without splice;
+the failing test's report is checked in test_plugin.py).
+
+Each test makes one callback raise by breaking something it calls (a method of the
+record, of the sans-I/O connection, ``os.splice``), so the callback itself keeps its guard."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_socks5 import Outcome, ServerError, Sink, SOCKS5Server
+from pytest_socks5._protocol import ServerConnection
+from pytest_socks5._recorder import LiveRecord
+from pytest_socks5._virtual import _Service
+from pytest_socks5.faults import Latency
+
+from .helpers import connect, only_record, socks5_tunnel
+from .peers import UdpClient
+
+MakeServer = Callable[..., SOCKS5Server]
+
+
+def explode(*args: Any, **kwargs: Any) -> None:
+    raise ZeroDivisionError("a bug in a callback")
+
+
+def assert_ended_by_the_bug(server: SOCKS5Server) -> None:
+    record = only_record(server)
+    assert record.outcome is Outcome.INTERNAL_ERROR
+    assert record.error is not None
+    assert "ZeroDivisionError: a bug in a callback" in record.error
+    (error,) = server.errors
+    assert "ZeroDivisionError: a bug in a callback" in error
+    with pytest.raises(ServerError) as raised:
+        server.raise_errors()
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
+    assert [type(e) for e in raised.value.exceptions] == [ZeroDivisionError]
+
+
+def assert_closed(sock: socket.socket) -> None:
+    """The client is told: EOF or a reset, not silence."""
+    sock.settimeout(5)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+
+
+def test_the_client_connections_callback(
+    make_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_server()
+    monkeypatch.setattr(ServerConnection, "receive_data", explode)
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_a_relay_callback(
+    make_server: MakeServer, echo_server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client bytes: the ordinary relay's ``data_received``, or the splice relay's
+    reader callback."""
+    server = make_server()
+    monkeypatch.setattr(LiveRecord, "delivered_from_client", explode)
+    monkeypatch.setattr(os, "splice", explode)
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"ping")
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_the_shapers_task(
+    make_server: MakeServer, echo_server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_server()
+    server.add_fault(Latency(seconds=0.01, direction="to_client"))
+    monkeypatch.setattr(LiveRecord, "delivered_to_client", explode)
+    with socks5_tunnel(server.address, *echo_server) as (sock, _):
+        sock.sendall(b"ping")
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_the_virtual_service(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = make_server(host_map={"sink.test": Sink(response=b"hello")})
+    monkeypatch.setattr(_Service, "_answer", explode)
+    with socks5_tunnel(server.address, "sink.test", 80) as (sock, _):
+        sock.sendall(b"ping")
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_a_udp_endpoint(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = make_server()
+    monkeypatch.setattr(LiveRecord, "udp_client", explode)
+    with UdpClient(server.address) as client:
+        client.send("127.0.0.1", 9, b"ping")
+        assert_closed(client.control)
+    assert_ended_by_the_bug(server)
