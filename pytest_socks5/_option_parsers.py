@@ -25,6 +25,7 @@ __all__ = [
     "none_or_above_zero",
     "parse_seconds",
     "parse_user",
+    "port_number",
     "rules",
     "socks4_user_id_reply",
     "socks4_user_ids",
@@ -96,6 +97,13 @@ def at_least(low: int, name: str) -> Callable[[int | None], int | None]:
         return value
 
     return check
+
+
+def port_number(port: int) -> int:
+    """A TCP port: 0 (pick a free one) to 65535."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"a port is 0 to 65535 (0 picks a free one), got {port!r}")
+    return port
 
 
 def loop_name(name: str) -> str:

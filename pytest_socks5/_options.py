@@ -26,6 +26,7 @@ from ._option_parsers import (
     none_or_above_zero,
     parse_seconds,
     parse_user,
+    port_number,
     rules,
     socks4_user_id_reply,
     socks4_user_ids,
@@ -98,6 +99,7 @@ OPTIONS: tuple[Option, ...] = (
         default=0,
         doc="Listen port; 0 picks a free one.",
         given_to=_LISTEN,
+        normalise=port_number,
         own_listener=True,
         main=Flag(
             name="--port", type=int, default=1080, help="listen port (default 1080; 0 picks one)"
