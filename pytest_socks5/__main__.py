@@ -1,7 +1,7 @@
 """``python -m pytest_socks5``: the same server in the foreground, one log line a connection.
 
 Strategy: the flags are built from the option table (plus the command line's own:
-``--show-credentials``, ``--quiet``), and every value is checked by its
+``--fault``, ``--show-credentials``, ``--quiet``), and every value is checked by its
 declaration before anything listens, so what the server cannot run with — a bad value, a
 port it cannot listen on — is one line on stderr naming the flag and the value, and exit
 status 2, never a traceback. The server runs on this process's event loop, which handles
@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ._fault_spec import parse_fault
 from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
@@ -79,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
             help=option.main.help or option.doc,
             **arguments,
         )
+    parser.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        type=_argparse_type(parse_fault),
+        default=[],
+        metavar="SPEC",
+        help="inject a fault from pytest_socks5.faults, as NAME[:VALUES][,KEY=VALUE...] "
+        "(delay:request:0.5, replywith:connection_refused,host=*.test); repeat for several",
+    )
     parser.add_argument(
         "--show-credentials",
         action="store_true",
@@ -170,7 +181,9 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, on_signal, signum)
 
     options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
-    server = SOCKS5Server(**options, on_connection_end=None if args.quiet else _Log())
+    server = SOCKS5Server(
+        **options, faults=args.faults, on_connection_end=None if args.quiet else _Log()
+    )
     try:
         await server.astart()
     except OSError as exc:

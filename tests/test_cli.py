@@ -11,10 +11,11 @@ import sys
 
 import pytest
 
-from pytest_socks5 import rawclient
+from pytest_socks5 import Reply, rawclient
+from pytest_socks5._fault_spec import FAULTS
 
 from .cli_process import CLI, CliProcess, run_cli
-from .helpers import socks5_tunnel
+from .helpers import closed_port, socks5_tunnel
 
 
 def test_cli_serves_logs_and_exits_cleanly_on_ctrl_c(echo_server) -> None:
@@ -176,3 +177,52 @@ def test_log_lines_have_a_timestamp_named_socks4_replies_and_the_cli_s_hints() -
         assert "--no-hermetic" in line
         assert "pytest.mark" not in line
         assert "socks5_allow" not in line
+
+
+# -- --fault ---------------------------------------------------------------------------------
+
+
+def test_fault_flags_act_on_the_connections_they_select(echo_server: tuple[str, int]) -> None:
+    echo_port = echo_server[1]
+    with (
+        closed_port() as unused,
+        CliProcess.start(
+            *("--port", "0"),
+            *("--fault", f"replywith:host_unreachable,port={unused}"),
+            *("--fault", f"truncate:reply:3,port={echo_port},times=1"),
+            *("--fault", "delay:request:0.01"),
+        ) as cli,
+    ):
+        proxy = ("127.0.0.1", cli.port())
+        # ReplyWith, selected by port: the answer without any dial
+        with rawclient.tunnel(proxy, "127.0.0.1", unused) as (_sock, reply):
+            assert rawclient.reply_code(reply) == Reply.HOST_UNREACHABLE
+        refused = cli.wait_for(f"CONNECT 127.0.0.1:{unused}")
+        # Truncate, the first connection to the echo server only: 3 bytes, then FIN
+        with rawclient.connect(proxy) as sock:
+            sock.sendall(rawclient.greeting() + rawclient.socks5_request(*echo_server))
+            assert rawclient.recv_exactly(sock, 2) == b"\x05\x00"
+            assert rawclient.recv_all(sock) == b"\x05\x00\x00"
+        truncated = cli.wait_for(f"CONNECT 127.0.0.1:{echo_port}")
+        with rawclient.tunnel(proxy, *echo_server) as (sock, reply):
+            assert rawclient.reply_code(reply) == Reply.SUCCEEDED
+            sock.sendall(b"ping")
+            assert rawclient.recv_exactly(sock, 4) == b"ping"
+        whole = cli.wait_for(f"CONNECT 127.0.0.1:{echo_port}")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "→ REP 0x04 (HOST_UNREACHABLE)" in refused
+    assert "ReplyWith(reply=0x04) at request" in refused
+    assert "Delay(seconds=0.01) at request" in refused
+    assert "Truncate(length=0x03, then='close') at reply" in truncated
+    assert "Truncate" not in whole
+    assert "faults: Delay(seconds=0.01) at request" in whole
+
+
+def test_a_bad_fault_spec_lists_the_faults_and_the_nearest() -> None:
+    result = run_cli("--port", "0", "--fault", "delya:request:0.01")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "argument --fault: 'delya:request:0.01': unknown fault 'delya'" in line
+    assert "(did you mean Delay?)" in line
+    assert ", ".join(FAULTS) in line
