@@ -1,20 +1,48 @@
-"""``python -m pytest_socks5``: the same server in the foreground, one log line a connection."""
+"""``python -m pytest_socks5``: the same server in the foreground, one log line a connection.
+
+Strategy: the flags are built from the option table (plus the command line's own:
+``--fault``, ``--show-credentials``, ``--quiet``), and every value is checked by its
+declaration before anything listens, so what the server cannot run with — a bad value, a
+port it cannot listen on — is one line on stderr naming the flag and the value, and exit
+status 2, never a traceback. The server runs on this process's event loop, which handles
+SIGINT and SIGTERM itself (SIGINT even when it was inherited as ignored, as a script's
+``&`` starts it): either stops it gracefully — the listeners close, open connections are
+ended and logged — then ``pytest-socks5 stopped (SIGTERM)`` on stderr and exit status 0.
+A log line is the record's one-line description after a timestamp; a refusal by the
+hermetic default names this command's flags, ``--allow`` and ``--no-hermetic``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import os
+import shlex
+import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
+from ._fault_spec import parse_fault
 from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
 from ._transcript import describe_record
 
 __all__ = ["CLI_MAX_RECORDS", "main"]
+
+PROG = "python -m pytest_socks5"
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line: no usage block above them."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -34,9 +62,10 @@ def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_socks5",
-        description="Run the pytest-socks5 SOCKS5 proxy in the foreground until Ctrl-C.",
+    parser = _Parser(
+        prog=PROG,
+        description="Run the pytest-socks5 SOCKS5 proxy in the foreground until Ctrl-C "
+        "or SIGTERM.",
     )
     for option in OPTIONS:
         if option.main is None:
@@ -52,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
             **arguments,
         )
     parser.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        type=_argparse_type(parse_fault),
+        default=[],
+        metavar="SPEC",
+        help="inject a fault from pytest_socks5.faults, as NAME[:VALUES][,KEY=VALUE...] "
+        "(delay:request:0.5, replywith:connection_refused,host=*.test); repeat for several",
+    )
+    parser.add_argument(
         "--show-credentials",
         action="store_true",
         help="print the password in the URL on the first line (default: ***)",
@@ -60,38 +99,128 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log(record: ConnectionRecord) -> None:
-    print(describe_record(record), flush=True)
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every value through its declaration's check, before anything listens: a bad one is
+    a one-line error naming the flag and the value (for a repeated flag, the bad one)."""
+    for option in OPTIONS:
+        if option.main is None:
+            continue
+        value = getattr(args, option.name)
+        try:
+            option.normalise(value)
+        except (TypeError, ValueError) as exc:
+            for item in value if isinstance(value, list) else ():
+                try:
+                    option.normalise([item])
+                except (TypeError, ValueError):
+                    value = item
+                    break
+            message = str(exc)
+            if not str(value) or str(value) not in message:
+                message += f" (got {value!r})"
+            parser.error(f"argument {option.main.name}: {message}")
 
 
-async def _serve(args: argparse.Namespace) -> None:
+class _Log:
+    """Prints each ended connection: a timestamp, then its one-line description. Cheap:
+    the date and time are formatted once a second, and only a refusal is re-worded."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, record: ConnectionRecord) -> None:
+        at = record.ended_at or time.time()
+        second = int(at)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        if record.denied_by is not None:
+            record = _with_cli_hint(record)
+        millis = int((at - second) * 1000)
+        print(f"{self._prefix}.{millis:03d} {describe_record(record)}", flush=True)
+
+
+def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
+    """A refusal by the hermetic default, with how to allow it in this command's flags
+    (the record's own error names the pytest marker and ini options)."""
+    reason, error, host = record.denied_by, record.error, record.host
+    if reason is None or not reason.startswith("hermetic default") or not error or not host:
+        return record
+    what, denied, _ = error.partition(f" denied by the {reason}")
+    if not denied:
+        return record
+    pattern = shlex.quote(f"[{host}]" if ":" in host else host)
+    return dataclasses.replace(
+        record,
+        error=f"{what} denied by the {reason}: the proxy is hermetic and refuses "
+        "destinations outside loopback, without any DNS lookup or dial. To allow it, "
+        f"restart with --allow {pattern} (repeatable: host globs or networks, optionally "
+        ":port), or with --no-hermetic to allow every destination.",
+    )
+
+
+def _error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum)
+        stop.set()
+
+    # Before listening, so a signal after the first line always finds them. SIGINT too
+    # when inherited as ignored: a script's "proxy &" should not outlive its Ctrl-C.
+    for signum in _STOP_SIGNALS:
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(signum, on_signal, signum)
+
     options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
-    server = SOCKS5Server(**options, on_connection_end=None if args.quiet else _log)
-    async with server:
+    server = SOCKS5Server(
+        **options, faults=args.faults, on_connection_end=None if args.quiet else _Log()
+    )
+    try:
+        await server.astart()
+    except OSError as exc:
+        where = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
+        return _error(
+            f"cannot listen on {where} (--host {args.host} --port {args.port}): {reason or exc}"
+        )
+    try:
         url = server.url if args.show_credentials else server.url_masked
         print(f"pytest-socks5 listening on {url}", flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
+    finally:
+        await server.aclose()
+    print(f"pytest-socks5 stopped ({received[0].name})", file=sys.stderr, flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
     loop_factory = None
     if args.loop == "uvloop":
         try:
             import uvloop
         except ImportError:
-            print("--uvloop needs uvloop: pip install 'pytest-socks5[fast]'", file=sys.stderr)
-            return 2
+            return _error("--uvloop needs uvloop: pip install 'pytest-socks5[fast]'")
         loop_factory = uvloop.new_event_loop
     if hasattr(sys.stdout, "reconfigure"):  # arrows in log lines on a non-UTF-8 terminal
         sys.stdout.reconfigure(errors="backslashreplace")
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=loop_factory) as runner,
-    ):
-        runner.run(_serve(args))
-    print("pytest-socks5 stopped", file=sys.stderr, flush=True)
-    return 0
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(_serve(args))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        print("pytest-socks5 stopped (SIGINT)", file=sys.stderr, flush=True)
+        return 0
 
 
 if __name__ == "__main__":

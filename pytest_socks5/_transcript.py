@@ -217,10 +217,7 @@ def _summary(r: RecordView, *, details: bool) -> str:
     elif r.chosen_method is not None:
         parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
     if r.reply is not None:
-        enum_type = Reply if r.version != 4 else None
-        parts.append(
-            "→ REP " + (describe(r.reply, enum_type) if enum_type else f"0x{r.reply:02x}")
-        )
+        parts.append("→ REP " + describe(r.reply, Socks4Reply if r.version == 4 else Reply))
     parts.append(f"[{r.outcome.value}")
     how = f" ({r.closed_how})" if r.closed_how else ""
     if r.closed_by and r.outcome.value != "open":

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 
-from .helpers import socks5_tunnel
+import pytest
+
+from pytest_socks5 import Reply, rawclient
+from pytest_socks5._fault_spec import FAULTS
+
+from .cli_process import CLI, CliProcess, run_cli
+from .helpers import closed_port, socks5_tunnel
 
 
 def test_cli_serves_logs_and_exits_cleanly_on_ctrl_c(echo_server) -> None:
@@ -60,3 +69,160 @@ def test_cli_destination_policy_flags() -> None:
     assert args.allow == ["*.example.com", "10.0.0.0/8"]
     assert args.hermetic is True
     assert _parser().parse_args(["--no-hermetic"]).hermetic is False
+
+
+# -- one line and exit 2 for what it cannot run with ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "value"),
+    [
+        (("--port", "99999"), "--port", "99999"),
+        (("--port", "-1"), "--port", "-1"),
+        (("--port", "http"), "--port", "http"),
+        (("--allow", "example.com:http"), "--allow", "example.com:http"),
+        (("--allow", ""), "--allow", "''"),
+        (("--user", "nocolon"), "--user", "nocolon"),
+        (("--max-connections", "-1"), "--max-connections", "-1"),
+        (("--no-such-flag",), "--no-such-flag", "--no-such-flag"),
+    ],
+)
+def test_cli_refuses_a_bad_value_in_one_line(args: tuple[str, ...], flag: str, value: str) -> None:
+    result = run_cli("--port", "0", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("python -m pytest_socks5: error: ")
+    assert flag in line
+    assert value in line
+
+
+def test_cli_on_a_busy_port_says_so_in_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("--port", str(port))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert f"127.0.0.1:{port}" in line
+    assert "--port" in line
+    assert "address already in use" in line.lower()
+
+
+# -- SIGTERM and SIGINT stop it gracefully -------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_the_listener_and_the_connections(
+    echo_server: tuple[str, int], signum: signal.Signals
+) -> None:
+    with CliProcess.start("--port", "0") as cli:
+        proxy = ("127.0.0.1", cli.port())
+        with rawclient.tunnel(proxy, *echo_server) as (sock, reply):
+            assert rawclient.reply_code(reply) == 0
+            sock.sendall(b"ping")
+            assert rawclient.recv_exactly(sock, 4) == b"ping"
+            cli.signal(signum)
+            # the open tunnel is ended by the proxy, and logged as it ends
+            assert rawclient.recv_all(sock) == b""
+            line = cli.wait_for(f"CONNECT 127.0.0.1:{echo_server[1]}")
+            assert "by server" in line
+        assert cli.wait_for("stopped", stream="err") == f"pytest-socks5 stopped ({signum.name})"
+        assert cli.wait() == 0
+        assert cli.rest_of_err() == []
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(proxy, timeout=5):
+        pass
+
+
+def test_started_in_the_background_by_a_script_it_still_stops_on_sigint_and_sigterm() -> None:
+    # A non-interactive shell starts a background job with SIGINT ignored:
+    shell = ["sh", "-c", '"$@" & echo "pid $!" >&2; wait $!', "sh"]
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    with CliProcess([*shell, sys.executable, "-c", probe]) as inherited:
+        assert inherited.line() == "True"
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with CliProcess([*shell, *CLI, "--port", "0"]) as script:
+            pid = int(script.line(stream="err").removeprefix("pid "))
+            script.port()
+            os.kill(pid, signum)
+            assert script.wait_for("stopped", stream="err").endswith(f"({signum.name})")
+            assert script.wait() == 0  # the shell's wait returns the proxy's status
+
+
+# -- log lines -------------------------------------------------------------------------------
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} #\d+ ")
+
+
+def test_log_lines_have_a_timestamp_named_socks4_replies_and_the_cli_s_hints() -> None:
+    with CliProcess.start("--port", "0") as cli:
+        proxy = ("127.0.0.1", cli.port())
+        # 192.0.2.0/24 is TEST-NET-1: refused by the hermetic default, never dialled
+        with rawclient.connect(proxy) as sock:
+            sock.sendall(rawclient.socks4_request("192.0.2.1", 80))
+            assert rawclient.read_socks4_reply(sock)[1] == 0x5B
+        socks4 = cli.wait_for("SOCKS4")
+        with rawclient.tunnel(proxy, "example.com", 443) as (_sock, reply):
+            assert rawclient.reply_code(reply) == 0x02
+        socks5 = cli.wait_for("SOCKS5")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert TIMESTAMP.match(socks4), socks4
+    assert TIMESTAMP.match(socks5), socks5
+    assert "→ REP 0x5b (REJECTED)" in socks4
+    assert "--allow 192.0.2.1" in socks4
+    assert "--allow example.com" in socks5
+    for line in (socks4, socks5):
+        assert "--no-hermetic" in line
+        assert "pytest.mark" not in line
+        assert "socks5_allow" not in line
+
+
+# -- --fault ---------------------------------------------------------------------------------
+
+
+def test_fault_flags_act_on_the_connections_they_select(echo_server: tuple[str, int]) -> None:
+    echo_port = echo_server[1]
+    with (
+        closed_port() as unused,
+        CliProcess.start(
+            *("--port", "0"),
+            *("--fault", f"replywith:host_unreachable,port={unused}"),
+            *("--fault", f"truncate:reply:3,port={echo_port},times=1"),
+            *("--fault", "delay:request:0.01"),
+        ) as cli,
+    ):
+        proxy = ("127.0.0.1", cli.port())
+        # ReplyWith, selected by port: the answer without any dial
+        with rawclient.tunnel(proxy, "127.0.0.1", unused) as (_sock, reply):
+            assert rawclient.reply_code(reply) == Reply.HOST_UNREACHABLE
+        refused = cli.wait_for(f"CONNECT 127.0.0.1:{unused}")
+        # Truncate, the first connection to the echo server only: 3 bytes, then FIN
+        with rawclient.connect(proxy) as sock:
+            sock.sendall(rawclient.greeting() + rawclient.socks5_request(*echo_server))
+            assert rawclient.recv_exactly(sock, 2) == b"\x05\x00"
+            assert rawclient.recv_all(sock) == b"\x05\x00\x00"
+        truncated = cli.wait_for(f"CONNECT 127.0.0.1:{echo_port}")
+        with rawclient.tunnel(proxy, *echo_server) as (sock, reply):
+            assert rawclient.reply_code(reply) == Reply.SUCCEEDED
+            sock.sendall(b"ping")
+            assert rawclient.recv_exactly(sock, 4) == b"ping"
+        whole = cli.wait_for(f"CONNECT 127.0.0.1:{echo_port}")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "→ REP 0x04 (HOST_UNREACHABLE)" in refused
+    assert "ReplyWith(reply=0x04) at request" in refused
+    assert "Delay(seconds=0.01) at request" in refused
+    assert "Truncate(length=0x03, then='close') at reply" in truncated
+    assert "Truncate" not in whole
+    assert "faults: Delay(seconds=0.01) at request" in whole
+
+
+def test_a_bad_fault_spec_lists_the_faults_and_the_nearest() -> None:
+    result = run_cli("--port", "0", "--fault", "delya:request:0.01")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "argument --fault: 'delya:request:0.01': unknown fault 'delya'" in line
+    assert "(did you mean Delay?)" in line
+    assert ", ".join(FAULTS) in line

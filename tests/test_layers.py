@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_udp_faults",
         "_fault_types",
         "_fault_set",
+        "_fault_spec",
         "faults",
         "_records",
         "_record_view",

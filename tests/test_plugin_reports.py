@@ -4,6 +4,7 @@ section, its options, and the JSON record files — through pytester, as users r
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -406,11 +407,10 @@ def test_record_dir_writes_reloadable_json_lines(pytester: pytest.Pytester) -> N
     result = run(pytester, "--socks5-record-dir=artefacts")
     result.assert_outcomes(passed=4)
     files = sorted(p.name for p in (pytester.path / "artefacts").iterdir())
-    assert files == [
-        "test_record_dir_writes_reloadable_json_lines.py__test_get__a_.jsonl",
-        "test_record_dir_writes_reloadable_json_lines.py__test_get__b_c_.jsonl",
-        "test_record_dir_writes_reloadable_json_lines.py__test_unused.jsonl",
-    ]
+    stem = "test_record_dir_writes_reloadable_json_lines.py__"
+    assert len(files) == 3
+    for name, test in zip(files, ["test_get__a", "test_get__b_c", "test_unused"], strict=True):
+        assert re.fullmatch(re.escape(stem + test) + "-[0-9a-f]{10}[.]jsonl", name), name
     path = pytester.path / "artefacts" / files[1]
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2
@@ -437,6 +437,40 @@ def test_record_dir_writes_reloadable_json_lines(pytester: pytest.Pytester) -> N
         ]
         assert record.timings.replied is not None
     assert (pytester.path / "artefacts" / files[2]).read_text() == ""
+
+
+def test_record_dir_gives_ids_that_sanitize_alike_a_file_each(pytester: pytest.Pytester) -> None:
+    """``/``, ``_`` and ``:`` all become ``_`` in a file name: the short hash of the exact
+    node id keeps the three tests' records apart."""
+    pytester.makepyfile(
+        test_ids="""
+        import requests, pytest
+
+        @pytest.mark.socks5(capture_payload=64)
+        @pytest.mark.parametrize("path", ["/a/b", "/a_b", "/a:b"])
+        def test_p(socks5_server, website, path):
+            proxies = {"http": socks5_server.url}
+            requests.get(f"http://127.0.0.1:{website}{path}", proxies=proxies, timeout=5)
+        """
+    )
+    result = run(pytester, "--socks5-record-dir=artefacts")
+    result.assert_outcomes(passed=3)
+    files = sorted((pytester.path / "artefacts").iterdir())
+    assert len(files) == 3
+    seen = {}
+    for path in files:
+        assert path.name.startswith("test_ids.py__test_p__a")
+        assert path.suffix == ".jsonl"
+        (line,) = path.read_text(encoding="utf-8").splitlines()
+        data = json.loads(line)
+        record = ConnectionRecord.from_json(line)
+        assert record.payload_from_client is not None
+        seen[data["test"]] = record.payload_from_client.split(b" ")[1].decode()
+    assert seen == {
+        "test_ids.py::test_p[/a/b]": "/a/b",
+        "test_ids.py::test_p[/a_b]": "/a_b",
+        "test_ids.py::test_p[/a:b]": "/a:b",
+    }
 
 
 def test_record_dir_ini_and_passwords(pytester: pytest.Pytester) -> None:

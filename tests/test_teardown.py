@@ -337,7 +337,7 @@ def test_ctrl_c_on_the_command_line_server_with_open_tunnels(
             sock.close()
     assert proc.returncode == 0
     assert "Traceback" not in err
-    assert err.strip().endswith("pytest-socks5 stopped")
+    assert err.strip().endswith("pytest-socks5 stopped (SIGINT)")
     # Each of the four ends "server-stopped"; the half-open one was closed first by its
     # client (closed_by is the side that closed first), the others by the server.
     assert out.count("[server-stopped by ") == 4
