@@ -25,7 +25,11 @@ extensions = [
     "sphinx.ext.intersphinx",
     "options_table",
     "state_table",
+    "redirects",
 ]
+
+# Old page -> the page (and section) that holds its content now.
+redirects = {"howto/cli": "howto/outside-pytest#cli"}
 
 # Every reference must resolve (``sphinx-build -n`` says the same).
 nitpicky = True

@@ -8,6 +8,7 @@ inline, where nothing would run it.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -161,3 +162,15 @@ def test_intersphinx_resolves_every_listed_object_offline(tmp_path: Path) -> Non
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     for url in expected:
         assert f'href="{url}"' in page, url
+
+
+def test_moved_pages_redirect_to_where_their_content_is() -> None:
+    """An old address (``howto/cli.html``) keeps working: docs/_ext/redirects.py writes
+    it as a redirect to the section that holds the content now."""
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    redirects = re.search(r"^redirects = (\{.*?\})$", conf, re.M | re.S)
+    assert redirects is not None
+    for old, new in ast.literal_eval(redirects.group(1)).items():
+        page, _, anchor = new.partition("#")
+        assert not (DOCS / f"{old}.rst").exists(), f"{old} is a page and a redirect"
+        assert f".. _{anchor}:\n" in (DOCS / f"{page}.rst").read_text(encoding="utf-8")
