@@ -141,3 +141,22 @@ def test_ci_stops_when_the_test_command_fails(tmp_path: Path) -> None:
     result = subprocess.run(["bash", str(probe)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "went-on" not in result.stdout
+
+
+def test_version_changelog_and_metadata_agree() -> None:
+    """The release is written in pyproject.toml; the installed metadata, ``__version__``
+    and the changelog's newest release say the same, and the metadata links to the
+    source, the issues and the changelog."""
+    import importlib.metadata
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    changelog = (ROOT / "docs" / "changelog.rst").read_text(encoding="utf-8")
+    releases = re.findall(r"^(\d+\.\d+\.\d+)\n-+\n", changelog, re.MULTILINE)
+    assert releases, "the changelog names no release"
+    assert releases[0] == project["version"] == pytest_socks5.__version__
+    metadata = importlib.metadata.metadata("pytest-socks5")
+    assert metadata["Version"] == project["version"]
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert urls == project["urls"]
+    assert {"Documentation", "Source", "Issues", "Changelog"} <= urls.keys()
