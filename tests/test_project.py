@@ -160,3 +160,46 @@ def test_version_changelog_and_metadata_agree() -> None:
     urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
     assert urls == project["urls"]
     assert {"Documentation", "Source", "Issues", "Changelog"} <= urls.keys()
+
+
+def test_coverage_measures_the_xdist_workers(pytester: pytest.Pytester) -> None:
+    """The README's test command runs the tests in pytest-xdist workers; with the project's
+    coverage settings, what only a worker executes is in the combined report."""
+    import inspect
+    import json
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    run = settings["tool"]["coverage"]["run"]
+    pytester.makefile(
+        ".toml",
+        pyproject="[tool.coverage.run]\n"
+        f"branch = {str(run['branch']).lower()}\n"
+        f"source = {json.dumps(run['source'])}\n"
+        f"patch = {json.dumps(run['patch'])}\n",
+    )
+    pytester.makepyfile(
+        test_in_a_worker="from pytest_socks5 import proxy_url\n\n"
+        "def test_it():\n"
+        "    assert proxy_url('127.0.0.1', 1080) == 'socks5://127.0.0.1:1080'\n"
+    )
+    # The inner run is measured on its own, not by the coverage run around this suite.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    coverage = [sys.executable, "-m", "coverage"]
+    for command in (
+        [*coverage, "run", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        [*coverage, "json", "-o", "coverage.json"],
+    ):
+        subprocess.run(command, cwd=pytester.path, env=env, check=True, timeout=120)
+    files = json.loads((pytester.path / "coverage.json").read_text())["files"]
+    lines, start = inspect.getsourcelines(pytest_socks5.proxy_url)
+    body = set(range(start + 1, start + len(lines)))
+    (executed,) = (
+        set(data["executed_lines"])
+        for name, data in files.items()
+        if Path(name).name == Path(inspect.getfile(pytest_socks5.proxy_url)).name
+    )
+    assert body & executed, "the workers' coverage data is missing"
