@@ -42,7 +42,10 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
 
 class ServerError(RuntimeError):
     """Raised when the server had an internal error (a bug in pytest-socks5); raised
-    *from* the first one, and :attr:`exceptions` holds them all."""
+    *from* the first one, and :attr:`ServerError.exceptions` holds them all."""
+
+    #: The original exceptions, in the order they happened.
+    exceptions: tuple[BaseException, ...]
 
     def __init__(self, message: str, exceptions: tuple[BaseException, ...] = ()) -> None:
         super().__init__(message)

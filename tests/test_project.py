@@ -142,3 +142,65 @@ def test_ci_stops_when_the_test_command_fails(tmp_path: Path) -> None:
     result = subprocess.run(["bash", str(probe)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "went-on" not in result.stdout
+
+
+def test_version_changelog_and_metadata_agree() -> None:
+    """The release is written in pyproject.toml; the installed metadata, ``__version__``
+    and the changelog's newest release say the same, and the metadata links to the
+    source, the issues and the changelog."""
+    import importlib.metadata
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    changelog = (ROOT / "docs" / "changelog.rst").read_text(encoding="utf-8")
+    releases = re.findall(r"^(\d+\.\d+\.\d+)\n-+\n", changelog, re.MULTILINE)
+    assert releases, "the changelog names no release"
+    assert releases[0] == project["version"] == pytest_socks5.__version__
+    metadata = importlib.metadata.metadata("pytest-socks5")
+    assert metadata["Version"] == project["version"]
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert urls == project["urls"]
+    assert {"Documentation", "Source", "Issues", "Changelog"} <= urls.keys()
+
+
+def test_coverage_measures_the_xdist_workers(pytester: pytest.Pytester) -> None:
+    """The README's test command runs the tests in pytest-xdist workers; with the project's
+    coverage settings, what only a worker executes is in the combined report."""
+    import inspect
+    import json
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    run = settings["tool"]["coverage"]["run"]
+    pytester.makefile(
+        ".toml",
+        pyproject="[tool.coverage.run]\n"
+        f"branch = {str(run['branch']).lower()}\n"
+        f"source = {json.dumps(run['source'])}\n"
+        f"patch = {json.dumps(run['patch'])}\n",
+    )
+    pytester.makepyfile(
+        test_in_a_worker="from pytest_socks5 import proxy_url\n\n"
+        "def test_it():\n"
+        "    assert proxy_url('127.0.0.1', 1080) == 'socks5://127.0.0.1:1080'\n"
+    )
+    # The inner run is measured on its own, not by the coverage run around this suite.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    coverage = [sys.executable, "-m", "coverage"]
+    for command in (
+        [*coverage, "run", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        [*coverage, "json", "-o", "coverage.json"],
+    ):
+        subprocess.run(command, cwd=pytester.path, env=env, check=True, timeout=120)
+    files = json.loads((pytester.path / "coverage.json").read_text())["files"]
+    lines, start = inspect.getsourcelines(pytest_socks5.proxy_url)
+    body = set(range(start + 1, start + len(lines)))
+    (executed,) = (
+        set(data["executed_lines"])
+        for name, data in files.items()
+        if Path(name).name == Path(inspect.getfile(pytest_socks5.proxy_url)).name
+    )
+    assert body & executed, "the workers' coverage data is missing"
