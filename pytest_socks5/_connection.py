@@ -77,6 +77,10 @@ MESSAGE_NAMES: dict[type, str] = {
 }
 
 
+class ClientClosed(ConnectionError):
+    """The client closed its side cleanly with no byte of a next message sent."""
+
+
 class Relay(Protocol):
     """What a connection needs of whatever carries its traffic once the handshake is over
     (a TCP relay side, a splice tunnel, a UDP association)."""
@@ -198,6 +202,13 @@ class ClientConnection(asyncio.Protocol):
             if record.version is not None and len(exc.response) >= 8:
                 record.replied(exc.response[1])  # a REP (SOCKS5) or CD (SOCKS4) byte
             self.reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
+        except ClientClosed:
+            # A FIN with no byte of a next message (a port probe, a client done after
+            # an answer): not a protocol error. Close our side too; the loss finishes.
+            self.record.end(Outcome.CLIENT_CLOSED, closed_by="client")
+            self.conn.close()
+            if self.transport is not None:
+                self.transport.close()
         except (ConnectionError, asyncio.CancelledError):
             if self._stopping:
                 self.finish(Outcome.SERVER_STOPPED, closed_by="server")
@@ -237,7 +248,12 @@ class ClientConnection(asyncio.Protocol):
     async def next_message(self) -> ClientMessage:
         """The client's next complete message (recorded as it crossed the wire)."""
         while True:
-            event = self.conn.next_event()
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError:
+                if self.conn.client_eof and not self.conn.buffered:
+                    raise ClientClosed("the client closed between messages") from None
+                raise
             if event is NEED_DATA:
                 if self.lost:
                     raise ConnectionResetError("the client connection was lost")

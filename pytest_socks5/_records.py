@@ -69,9 +69,12 @@ class Outcome(enum.Enum):
     NO_ACCEPTABLE_METHOD = "no-acceptable-method"
     #: RFC 1929 credentials were refused.
     AUTH_FAILED = "auth-failed"
-    #: The client broke the protocol; ``error`` says how.
+    #: The client broke the protocol — including a close in the middle of a message;
+    #: ``error`` says how.
     PROTOCOL_ERROR = "protocol-error"
-    #: The client went away before the handshake finished.
+    #: The client went away before the handshake finished: a reset at any point, or a
+    #: clean close (FIN) with no byte of a next message — a port probe or readiness check
+    #: that connects and closes, a client that gives up after an answer.
     CLIENT_CLOSED = "client-closed"
     #: The handshake took longer than ``handshake_timeout``.
     TIMEOUT = "timeout"
