@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar, cast
 
 from ._config import EngineConfig
@@ -239,11 +239,17 @@ class ClientConnection(asyncio.Protocol):
 
     def faults_at(self, phase: Phase) -> list[Fault]:
         """The faults that hit this connection at ``phase``; from the first that acts,
-        the faults own the timing (``handshake_timeout`` no longer applies)."""
+        the faults own the timing (``handshake_timeout`` no longer applies). They are
+        noted in the record only where they act (:meth:`note_faults`)."""
         hits = self.policy.faults_at(self.record, phase)
         if hits and self._deadline is not None:
             self._deadline.reschedule(None)
         return hits
+
+    def note_faults(self, faults: Iterable[Fault]) -> None:
+        """Note in the record that ``faults`` acted, with where."""
+        for fault in faults:
+            self.policy.note(self.record, fault)
 
     async def next_message(self) -> ClientMessage:
         """The client's next complete message (recorded as it crossed the wire)."""
