@@ -14,7 +14,7 @@ is passed as ``shaped`` and acts if that message goes out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
@@ -40,7 +40,7 @@ async def answer(
     closed or stalled the connection).
     """
     if not faults:
-        conn.note_faults(shaped)
+        _note(conn, shaped)
         if outcome is None:
             conn.send(message)
             return True
@@ -49,7 +49,7 @@ async def answer(
     plan = plan_answer(faults, conn.encode(message))
     if not await _wait_or_end(conn, plan):
         return False
-    conn.note_faults([*([] if plan.replaced else shaped), *plan.acted])
+    _note(conn, [*([] if plan.replaced else shaped), *plan.acted])
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
         conn.record.sent(MESSAGE_NAMES[type(message)], data)
@@ -80,7 +80,7 @@ async def before_dial(conn: ClientConnection, faults: list[Fault]) -> bool:
     plan = plan_answer(faults, b"")
     if not await _wait_or_end(conn, plan):
         return False
-    conn.note_faults(plan.acted)
+    _note(conn, plan.acted)
     return True
 
 
@@ -90,7 +90,7 @@ async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
     if plan.delay:
         await asyncio.sleep(plan.delay)
     if plan.instead is not None:
-        conn.note_faults(plan.acted)
+        _note(conn, plan.acted)
     if plan.instead == "stall":
         await conn.stall()
         return False
@@ -98,3 +98,9 @@ async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
         conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
         return False
     return True
+
+
+def _note(conn: ClientConnection, faults: Iterable[Fault]) -> None:
+    """Note in the record that ``faults`` acted, with where."""
+    for fault in faults:
+        conn.policy.note(conn.record, fault)

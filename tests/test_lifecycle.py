@@ -3,8 +3,15 @@ while the server stops, left open by the previous test of a session server."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import importlib.util
+import logging
+import select
 import socket
 import struct
+import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +19,11 @@ import pytest
 from pytest_socks5 import Outcome, SOCKS5Server
 
 from .helpers import connect, only_record, recv_all, recv_exactly
+from .reliability import count_fds, needs_proc, plugin_threads, wait_until
+
+needs_uvloop = pytest.mark.skipif(
+    importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"
+)
 
 
 @pytest.fixture
@@ -71,3 +83,65 @@ def test_a_close_in_the_middle_of_a_message_is_still_a_protocol_error(
     record = only_record(server)
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert "in the middle of the greeting (received: 05 01)" in (record.error or "")
+
+
+# -- stop() while clients are connecting -------------------------------------------------
+
+LOOPS = ["asyncio", pytest.param("uvloop", marks=needs_uvloop)]
+
+
+def left_hanging(clients: list[socket.socket]) -> list[socket.socket]:
+    """The clients the proxy did not end (EOF, reset, refused) within a bounded wait."""
+    waiting = list(clients)
+    deadline = time.monotonic() + 5.0
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select(waiting, [], [], left)
+        for sock in readable:
+            waiting.remove(sock)
+            with contextlib.suppress(ConnectionResetError, ConnectionRefusedError):
+                assert sock.recv(1024) == b"", "the proxy answered a client it was stopping"
+    return waiting
+
+
+@needs_proc
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("limit", [None, 10], ids=["no-limit", "max_connections=10"])
+def test_stop_ends_every_connection_even_one_accepted_a_moment_before(
+    loop: str, limit: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """50 clients connect while stop() runs: each is ended (FIN or RST), every record is
+    settled, and no fd, task, ResourceWarning or asyncio error is left behind."""
+    SOCKS5Server(loop=loop).start().stop()  # the first uvloop keeps 2 fds for good
+    gc.collect()
+    fds, threads = count_fds(), plugin_threads()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            server = SOCKS5Server(loop=loop, max_connections=limit).start()
+            server_loop = server._loop
+            assert server_loop is not None
+            clients = []
+            for _ in range(50):
+                sock = socket.socket()
+                sock.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    sock.connect(server.address)
+                clients.append(sock)
+            server.stop()
+            try:
+                hanging = left_hanging(clients)
+            finally:
+                for sock in clients:
+                    sock.close()
+            assert hanging == [], f"{len(hanging)} of 50 clients left hanging"
+            assert server_loop.is_closed()
+            assert len(server._engine.registry) == 0
+            assert all(r.outcome is not Outcome.OPEN for r in server.connections)
+            assert server.errors == []
+        gc.collect()
+    resource = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert resource == []
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problems == []
+    wait_until(lambda: plugin_threads() <= threads, timeout=10, what="the threads to end")
+    assert count_fds() == fds
