@@ -82,8 +82,17 @@ class ConnectionRegistry:
     async def end_earlier(self, timeout: float, error: str) -> None:
         """Close the connections accepted before the current generation (left open by an
         earlier test), recorded with ``error``, as :meth:`close_all` does."""
+        await self._end(self._earlier(), timeout, error)
+
+    def shut_down_earlier(self, error: str) -> None:
+        """:meth:`end_earlier` without waiting: FIN to each, now."""
+        earlier = self._earlier()
+        for connection in [c for c in self._open if earlier(c)]:
+            connection.shutdown(abort=False, error=error)
+
+    def _earlier(self) -> _Which:
         generation = self.generation
-        await self._end(lambda c: c.generation < generation, timeout, error)
+        return lambda c: c.generation < generation
 
     async def _end(self, which: _Which, timeout: float, error: str | None) -> None:
         chosen = [c for c in self._open if which(c)]

@@ -16,11 +16,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_socks5 import Outcome, SOCKS5Server
+from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server
+from pytest_socks5.faults import Stall
+from pytest_socks5.rawclient import open_tunnel
 
 from .helpers import connect, only_record, recv_all, recv_exactly
 from .reliability import count_fds, needs_proc, plugin_threads, wait_until
 
+RESET_ERROR = (
+    "ended by the server's reset between tests (SOCKS5Server.reset()): "
+    "an earlier test left it open"
+)
 needs_uvloop = pytest.mark.skipif(
     importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"
 )
@@ -145,3 +151,73 @@ def test_stop_ends_every_connection_even_one_accepted_a_moment_before(
     assert problems == []
     wait_until(lambda: plugin_threads() <= threads, timeout=10, what="the threads to end")
     assert count_fds() == fds
+
+
+# -- the session server's reset between tests ---------------------------------------------
+
+
+def test_reset_ends_connections_an_earlier_test_left_open(
+    echo_server: tuple[str, int],
+) -> None:
+    ended: list[ConnectionRecord] = []
+    with SOCKS5Server(on_connection_end=ended.append) as server:
+        server.add_fault(Stall(at="greeting", times=1))
+        stalled = connect(server.address)
+        stalled.sendall(b"\x05\x01\x00")
+        tunnel = open_tunnel(server.address, *echo_server)
+        server.wait_for_connections(1, faults=("Stall(times=1) at greeting",))
+        with stalled, tunnel:
+            server.reset()
+            # Both are over, their records settled, by the time reset() returns.
+            assert sorted(r.outcome.value for r in ended) == ["server-stopped"] * 2
+            assert stalled.recv(16) == b""
+            assert tunnel.recv(16) == b""
+        assert server.connections == []
+        # A connection of the next test is not touched by the reset before it.
+        with open_tunnel(server.address, *echo_server) as fresh:
+            fresh.sendall(b"ping")
+            assert recv_exactly(fresh, 4) == b"ping"
+        assert only_record(server).outcome is Outcome.CLOSED
+    assert len(ended) == 3
+    for record in ended[:2]:
+        assert record.closed_by == "server"
+        assert record.error == RESET_ERROR
+
+
+def test_the_fixture_reset_ends_what_a_test_left_open(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "ended.txt"
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def socks5_server_options():
+            def log(record):
+                with open({str(log)!r}, "a") as f:
+                    f.write(f"{{record.outcome.value}}: {{record.error}}\\n")
+            return {{"on_connection_end": log}}
+        """
+    )
+    pytester.makepyfile(
+        """
+        import socket
+        from pytest_socks5.faults import Stall
+
+        KEEP = []
+
+        def test_leaves_a_stalled_connection(socks5_server):
+            socks5_server.add_fault(Stall(at="greeting"))
+            sock = socket.create_connection(socks5_server.address, timeout=5)
+            sock.sendall(b"\\x05\\x01\\x00")
+            socks5_server.wait_for_connections(1, faults=("Stall() at greeting",))
+            KEEP.append(sock)
+
+        def test_next(socks5_server):
+            assert socks5_server.connections == []
+            assert KEEP[0].recv(16) == b""  # ended before this test began
+            KEEP[0].close()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert log.read_text().splitlines() == [f"server-stopped: {RESET_ERROR}"]
