@@ -78,7 +78,8 @@ class Outcome(enum.Enum):
     CLIENT_CLOSED = "client-closed"
     #: The handshake took longer than ``handshake_timeout``.
     TIMEOUT = "timeout"
-    #: The server stopped while the connection was open.
+    #: The server stopped while the connection was open — or a server reset (the
+    #: session fixture's, between tests) ended it; then ``error`` says so.
     SERVER_STOPPED = "server-stopped"
     #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
     INTERNAL_ERROR = "internal-error"
