@@ -4,8 +4,9 @@ Strategy: the handshake faults are plain values; applying them is two steps. Thi
 is the first, pure step: given the faults that hit a connection at a phase and the bytes
 the server would send, :func:`plan_answer` says what to do instead — wait, end the
 connection without answering (close, reset, stall), send other bytes, send them in
-slices, then close or stall. The I/O layer (``_answers.py``) only carries the plan out,
-so a fault's effect can be checked offline, byte for byte.
+slices, then close or stall — and which of the faults acted, so that a record lists
+exactly those. The I/O layer (``_answers.py``) only carries the plan out, so a fault's
+effect can be checked offline, byte for byte.
 """
 
 from __future__ import annotations
@@ -46,24 +47,46 @@ class AnswerPlan:
     fragment: tuple[int, float] | None = None
     #: After sending: close, or say nothing more (``then=`` of ``RawAnswer``/``Truncate``).
     then: str | None = None
+    #: The faults that act, in the order given: not one whose effect another undoes (a
+    #: ``WrongVersion`` before a ``RawAnswer``; anything but ``Delay`` beside a ``Close``).
+    acted: tuple[Fault, ...] = ()
+    #: A ``RawAnswer`` replaced the message: what shaped the message did not act either.
+    replaced: bool = False
 
 
 def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
     """The plan for answering ``data`` through ``faults`` (in the order they were added)."""
-    delay = sum(f.seconds for f in faults if isinstance(f, Delay))
-    then: str | None = None
+    delays = [f for f in faults if isinstance(f, Delay)]
+    delay = sum(f.seconds for f in delays)
     for fault in faults:
-        if isinstance(fault, Close):
-            ending: Ending = "reset" if fault.reset else "close"
-            return AnswerPlan(delay=delay, instead=ending, reason=fault.describe())
-        if isinstance(fault, Stall):
-            return AnswerPlan(delay=delay, instead="stall", reason=fault.describe())
+        if isinstance(fault, Close | Stall):
+            ending: Ending = "stall" if isinstance(fault, Stall) else "close"
+            if isinstance(fault, Close) and fault.reset:
+                ending = "reset"
+            acted = (*[f for f in faults if f in delays], fault)
+            return AnswerPlan(delay=delay, instead=ending, reason=fault.describe(), acted=acted)
+    then: str | None = None
+    changed: list[Fault] = []
+    replaced = False
+    for fault in faults:
         if isinstance(fault, WrongVersion):
             data = bytes((fault.version,)) + data[1:]
         elif isinstance(fault, RawAnswer):
-            data, then = fault.data, fault.then
+            data, then, replaced = fault.data, fault.then, True
+            changed.clear()  # what came before is gone
         elif isinstance(fault, Truncate):
             data, then = data[: fault.length], fault.then
+        else:
+            continue
+        changed.append(fault)
     fragment = next((f for f in faults if isinstance(f, Fragment)), None)
     sliced = None if fragment is None else (max(1, fragment.size), fragment.delay)
-    return AnswerPlan(delay=delay, data=data, fragment=sliced, then=then)
+    acting = {*delays, *changed, *([fragment] if fragment is not None and data else [])}
+    return AnswerPlan(
+        delay=delay,
+        data=data,
+        fragment=sliced,
+        then=then,
+        acted=tuple(f for f in faults if f in acting),
+        replaced=replaced,
+    )

@@ -5,12 +5,16 @@ faults that hit there, and — for a failure — the outcome to record. With no 
 message goes out as it is (or as the RFC's refusal and close). With faults, the pure
 plan says what to do instead and this module does it on the connection: wait, end
 without answering, send other bytes or the same bytes in slices, then close or stall.
-Every front end answers through here, so a fault means the same on every protocol.
+Every front end answers through here, so a fault means the same on every protocol, and
+here a fault is noted in the record: when it acts, not when it is picked. A fault that
+shaped the message itself (``ForceMethod``, ``FailAuth``, ``ReplyWith``, ``BoundAddress``)
+is passed as ``shaped`` and acts if that message goes out.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
@@ -25,15 +29,18 @@ async def answer(
     faults: list[Fault],
     message: ServerMessage,
     *,
+    shaped: Sequence[Fault] = (),
     outcome: Outcome | None = None,
     error: str | None = None,
 ) -> bool:
-    """Send ``message`` through ``faults``; then close if ``outcome`` is given.
+    """Send ``message`` (made by the ``shaped`` faults) through ``faults``; then close if
+    ``outcome`` is given.
 
     Returns ``False`` when the conversation is over (a failure answer, or a fault that
     closed or stalled the connection).
     """
     if not faults:
+        _note(conn, shaped)
         if outcome is None:
             conn.send(message)
             return True
@@ -42,6 +49,7 @@ async def answer(
     plan = plan_answer(faults, conn.encode(message))
     if not await _wait_or_end(conn, plan):
         return False
+    _note(conn, [*([] if plan.replaced else shaped), *plan.acted])
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
         conn.record.sent(MESSAGE_NAMES[type(message)], data)
@@ -67,13 +75,22 @@ async def answer(
 async def before_dial(conn: ClientConnection, faults: list[Fault]) -> bool:
     """Request-phase faults: delay, stall or close before the destination is dialled.
     Returns ``False`` when a fault ended the conversation."""
-    return not faults or await _wait_or_end(conn, plan_answer(faults, b""))
+    if not faults:
+        return True
+    plan = plan_answer(faults, b"")
+    if not await _wait_or_end(conn, plan):
+        return False
+    _note(conn, plan.acted)
+    return True
 
 
 async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
-    """The plan's delay, then its ending instead of an answer; ``False`` if it ended."""
+    """The plan's delay, then its ending instead of an answer; ``False`` if it ended
+    (the faults that ended it noted)."""
     if plan.delay:
         await asyncio.sleep(plan.delay)
+    if plan.instead is not None:
+        _note(conn, plan.acted)
     if plan.instead == "stall":
         await conn.stall()
         return False
@@ -81,3 +98,9 @@ async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
         conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
         return False
     return True
+
+
+def _note(conn: ClientConnection, faults: Iterable[Fault]) -> None:
+    """Note in the record that ``faults`` acted, with where."""
+    for fault in faults:
+        conn.policy.note(conn.record, fault)

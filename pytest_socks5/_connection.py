@@ -78,6 +78,10 @@ MESSAGE_NAMES: dict[type, str] = {
 }
 
 
+class ClientClosed(ConnectionError):
+    """The client closed its side cleanly with no byte of a next message sent."""
+
+
 class Relay(Protocol):
     """What a connection needs of whatever carries its traffic once the handshake is over
     (a TCP relay side, a splice tunnel, a UDP association)."""
@@ -154,10 +158,15 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self.record.capture_payload(self.config.capture_payload)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         registry = self.context.registry
-        self.generation = registry.generation
         limit = self.config.max_connections
+        if registry.closing:  # accepted just before the listener closed
+            self._close_at_accept(Outcome.SERVER_STOPPED, "accepted while the server stopped")
+            return
         if limit is not None and registry.open_count() >= limit:
-            self._refuse_over_limit(limit)
+            self._close_at_accept(
+                Outcome.CONNECTION_LIMIT,
+                f"refused at accept: {limit} connection(s) open (max_connections={limit})",
+            )
             return
         registry.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -204,6 +213,12 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             if record.version is not None and len(exc.response) >= 8:
                 record.replied(exc.response[1])  # a REP (SOCKS5) or CD (SOCKS4) byte
             self.reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
+        except ClientClosed:
+            # A FIN and no byte of a next message (a port probe): close; the loss finishes.
+            self.record.end(Outcome.CLIENT_CLOSED, closed_by="client")
+            self.conn.close()
+            if self.transport is not None:
+                self.transport.close()
         except (ConnectionError, asyncio.CancelledError):
             if self._stopping:
                 self.finish(Outcome.SERVER_STOPPED, closed_by="server")
@@ -244,7 +259,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     def faults_at(self, phase: Phase) -> list[Fault]:
         """The faults that hit this connection at ``phase``; from the first that acts,
-        the faults own the timing (``handshake_timeout`` no longer applies)."""
+        the faults own the timing (``handshake_timeout`` no longer applies). The record
+        notes them only where they act (``_answers.py``)."""
         hits = self.policy.faults_at(self.record, phase)
         if hits and self._deadline is not None:
             self._deadline.reschedule(None)
@@ -253,7 +269,12 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
     async def next_message(self) -> ClientMessage:
         """The client's next complete message (recorded as it crossed the wire)."""
         while True:
-            event = self.conn.next_event()
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError:
+                if self.conn.client_eof and not self.conn.buffered:
+                    raise ClientClosed("the client closed between messages") from None
+                raise
             if event is NEED_DATA:
                 if self.lost:
                     raise ConnectionResetError("the client connection was lost")
@@ -421,23 +442,19 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         """The relay has closed both ways."""
         self.finish(self.record.outcome, closed_by=self.record.closed_by)
 
-    def _refuse_over_limit(self, limit: int) -> None:
-        """Close at accept: ``max_connections`` are open. Recorded, never answered."""
+    def _close_at_accept(self, outcome: Outcome, error: str) -> None:
+        """Close at once, never answered (``max_connections`` are open, or the server is
+        stopping). Held by the registry, uncounted, until the socket is gone."""
         assert self.transport is not None
-        self.record.end(
-            Outcome.CONNECTION_LIMIT,
-            closed_by="server",
-            error=f"refused at accept: {limit} connection(s) open (max_connections={limit})",
-        )
-        self.done.set_result(None)
-        self.context.recorder.ended(self.record)
-        self.transport.close()
+        self.record.end(outcome, closed_by="server", error=error)
+        self.context.registry.add(self, counted=False)
+        self.transport.close()  # connection_lost finishes
 
-    def shutdown(self, *, abort: bool) -> None:
-        """Close for a server stop."""
+    def shutdown(self, *, abort: bool, error: str | None = None) -> None:
+        """Close for a server stop, or for the reset ``error`` explains."""
         self._stopping = True
         how: CloseHow = "rst" if abort else "fin"
-        self.record.end(Outcome.SERVER_STOPPED, closed_by="server", how=how)
+        self.record.end(Outcome.SERVER_STOPPED, closed_by="server", how=how, error=error)
         if self.relay is not None:
             self.relay.close_tunnel(abort=abort)
         elif self.transport is not None:

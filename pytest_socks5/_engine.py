@@ -98,6 +98,7 @@ class Engine:
 
     async def start(self) -> None:
         """Bind every listener (all on one port) and start accepting."""
+        self.context.registry.closing = False  # a restart after stop()
         port = self.requested_port
         for host in self.hosts:
             server = await self._listen(host, port)
@@ -120,9 +121,10 @@ class Engine:
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, close every connection (flushing what is queued), wait up to
-        ``timeout`` seconds for them to finish, then abort what is left."""
-        for server in self._servers:
-            server.close()
+        ``timeout`` seconds for them to finish, then abort what is left. A connection
+        accepted while this runs is closed at once."""
+        self.context.registry.closing = True
+        await self._close_listeners()
         for holder in self._placeholders:
             holder.close()
         self._placeholders.clear()
@@ -135,6 +137,25 @@ class Engine:
                     await server.wait_closed()
         self._servers.clear()
 
+    async def _close_listeners(self) -> None:
+        """Close the listeners without losing a socket accepted a moment before.
+
+        asyncio's selector loops accept in one callback and build each transport in a
+        task of its own; a listener closed between the two fails that task and leaks the
+        accepted socket, never closed. So: stop accepting, let those tasks run, close.
+        (uvloop builds the transport at accept.) Then let the connections made meanwhile
+        register, so that whoever closes connections next sees them.
+        """
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for server in self._servers:
+                for sock in server.sockets:
+                    loop.remove_reader(sock.fileno())
+            await asyncio.sleep(0)
+        for server in self._servers:
+            server.close()
+        await asyncio.sleep(0)
+
     @property
     def is_down(self) -> bool:
         return bool(self._placeholders)
@@ -144,8 +165,7 @@ class Engine:
         the listeners close and a bound, non-listening socket holds each address."""
         if self._placeholders:
             return
-        for server in self._servers:
-            server.close()
+        await self._close_listeners()
         self._servers.clear()
         for host, port in self.sockets:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -156,11 +156,13 @@ class Fault:
                 )
 
     def describe(self) -> str:
-        """``Stall(phase=greeting)``: the fault without its selection fields."""
-        skip = {*Fault.__dataclass_fields__, "at"}
-        args = [
-            f"{k}={_show(getattr(self, k))}" for k in self.__dataclass_fields__ if k not in skip
-        ]
+        """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (all of
+        them, ``at`` aside: a record says where it acted), then the selection arguments
+        that were given. Codes (REP, status, method, version, ATYP, CMD) are in hex,
+        sizes and counts in decimal."""
+        own = [k for k in self.__dataclass_fields__ if k not in _SELECTION and k != "at"]
+        given = [k for k in _SELECTION if getattr(self, k) is not None]
+        args = [f"{k}={_show(k, getattr(self, k))}" for k in (*own, *given)]
         return f"{type(self).__name__}({', '.join(args)})"
 
     def selects(self, record: ConnectionRecord) -> bool:
@@ -182,11 +184,36 @@ class Fault:
         return self.when is None or bool(self.when(record))
 
 
-def _show(value: Any) -> str:
+#: The selection arguments, in the order :meth:`Fault.describe` shows them.
+_SELECTION = (
+    "host",
+    "port",
+    "command",
+    "address_type",
+    "username",
+    "client",
+    "when",
+    "times",
+    "nth",
+    "probability",
+    "seed",
+)
+#: Arguments that are protocol codes, shown in hex; every other number is decimal.
+_CODES = frozenset(
+    {"reply", "status", "method", "version", "bound_type", "command", "address_type"}
+)
+
+
+def _show(name: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name in _CODES and 0 <= value < 256:
+            return f"0x{value:02x}"  # an enum member too: the byte on the wire
+        if not isinstance(value, enum.Enum):
+            return str(value)
     if isinstance(value, enum.Enum):
         return str(value.name).lower() if isinstance(value, Phase | Direction) else value.name
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"0x{value:02x}" if value < 256 else str(value)
+    if callable(value):
+        return str(getattr(value, "__name__", type(value).__name__))  # when=<lambda>
     return repr(value) if isinstance(value, bytes | str) else str(value)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
-from ._fault_types import Phase
+from ._fault_types import FailAuth, ForceMethod, Phase
 from ._protocol import (
     AuthMethod,
     AuthReply,
@@ -41,6 +41,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
     record.greeted(greeting.methods)
     faults = conn.faults_at(Phase.GREETING)
     method = policy.method_for(greeting.methods, faults)
+    forced = [f for f in faults if isinstance(f, ForceMethod)][-1:]  # the last one wins
     record.chose_method(method)
     selection = MethodSelection(method=method)
     refusal = policy.refusal_of(greeting.methods, method)
@@ -50,9 +51,9 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
             if method == AuthMethod.NO_ACCEPTABLE_METHODS
             else Outcome.FAULT
         )
-        await answer(conn, faults, selection, outcome=outcome, error=refusal)
+        await answer(conn, faults, selection, shaped=forced, outcome=outcome, error=refusal)
         return None
-    if not await answer(conn, faults, selection):
+    if not await answer(conn, faults, selection, shaped=forced):
         return None
     if method == AuthMethod.USERNAME_PASSWORD:
         credentials = await conn.next_message()
@@ -63,7 +64,15 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
         record.authenticated_as(status == AuthStatus.SUCCESS)
         if status != AuthStatus.SUCCESS:
             refusal_reply = AuthReply(status=status)
-            await answer(conn, faults, refusal_reply, outcome=Outcome.AUTH_FAILED, error=error)
+            failed = next(([f] for f in faults if isinstance(f, FailAuth)), [])
+            await answer(
+                conn,
+                faults,
+                refusal_reply,
+                shaped=failed,
+                outcome=Outcome.AUTH_FAILED,
+                error=error,
+            )
             return None
         if not await answer(conn, faults, AuthReply(status=AuthStatus.SUCCESS)):
             return None
@@ -79,8 +88,10 @@ async def serve_request(conn: ClientConnection, request: Request) -> None:
     if command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
         conn.record.replied(Reply.COMMAND_NOT_SUPPORTED)
         error = f"command 0x{command:02x} is not supported"
-        message = REPLIES.failure(Reply.COMMAND_NOT_SUPPORTED, conn.faults_at(Phase.REPLY))
-        await answer(conn, [], message, outcome=Outcome.REJECTED, error=error)
+        faults = conn.faults_at(Phase.REPLY)
+        message = REPLIES.failure(Reply.COMMAND_NOT_SUPPORTED, faults)
+        shaped = REPLIES.shaping(faults)
+        await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
         return
     if not await request_phase(conn, REPLIES):
         return

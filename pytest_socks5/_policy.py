@@ -3,9 +3,10 @@
 Strategy: a front end (SOCKS5, SOCKS 4) turns bytes into decision points — the greeting,
 the credentials, the request before the dial, the reply after it, the open tunnel — and
 asks :class:`Policy` for the answer. The policy holds no sockets: it combines the
-server's configuration (auth, rules, host map) with the injected faults and notes in the
-record what acted. So every front end gets the same answers to the same questions, and
-the answers can be checked without any I/O.
+server's configuration (auth, rules, host map) with the injected faults; whoever carries
+a fault out notes it in the record (:meth:`Policy.note`), so a record lists only what
+acted. So every front end gets the same answers to the same questions, and the answers
+can be checked without any I/O.
 """
 
 from __future__ import annotations
@@ -41,15 +42,18 @@ class Policy:
         self.faults = faults
 
     def faults_at(self, record: LiveRecord, phase: Phase | None) -> list[Fault]:
-        """The faults that hit this connection at ``phase`` (``None``: the open tunnel),
-        each noted in the record."""
+        """The faults that hit this connection at ``phase`` (``None``: the open tunnel).
+        Not noted: a picked fault may never act (its answer replaced, or not one the
+        protocol can express)."""
         if not self.faults:
             return []
-        hits = self.faults.pick(phase, record.freeze())
-        where = f" at {phase.value}" if phase is not None else ""
-        for fault in hits:
-            record.fault_acted(fault.describe() + where)
-        return hits
+        return self.faults.pick(phase, record.freeze())
+
+    @staticmethod
+    def note(record: LiveRecord, fault: Fault) -> None:
+        """Note in ``record`` that ``fault`` acted: ``Stall() at greeting``."""
+        phase = fault.phase
+        record.fault_acted(fault.describe() + (f" at {phase.value}" if phase is not None else ""))
 
     # -- greeting and authentication ---------------------------------------------------
 
@@ -103,9 +107,9 @@ class Policy:
     # -- the request ---------------------------------------------------------------------
 
     @staticmethod
-    def forced_reply(faults: list[Fault]) -> int | None:
-        """The REP a ``ReplyWith`` fault answers with instead of dialling."""
-        return next((f.reply for f in faults if isinstance(f, ReplyWith)), None)
+    def forced_reply(faults: list[Fault]) -> ReplyWith | None:
+        """The ``ReplyWith`` fault that answers instead of dialling."""
+        return next((f for f in faults if isinstance(f, ReplyWith)), None)
 
     def denial(
         self, record: LiveRecord, command: int, host: str | None, port: int | None
@@ -131,8 +135,11 @@ class Policy:
         return map_destination(self.config.host_map, host, port)
 
     def transfer_faults(self, record: LiveRecord) -> list[TransferFault]:
-        """The transfer faults for a tunnel about to open."""
-        return [f for f in self.faults_at(record, None) if isinstance(f, TransferFault)]
+        """The transfer faults for a tunnel about to open, noted: they act on it."""
+        hits = [f for f in self.faults_at(record, None) if isinstance(f, TransferFault)]
+        for fault in hits:
+            self.note(record, fault)
+        return hits
 
     @property
     def seed(self) -> int:

@@ -69,13 +69,17 @@ class Outcome(enum.Enum):
     NO_ACCEPTABLE_METHOD = "no-acceptable-method"
     #: RFC 1929 credentials were refused.
     AUTH_FAILED = "auth-failed"
-    #: The client broke the protocol; ``error`` says how.
+    #: The client broke the protocol — including a close in the middle of a message;
+    #: ``error`` says how.
     PROTOCOL_ERROR = "protocol-error"
-    #: The client went away before the handshake finished.
+    #: The client went away before the handshake finished: a reset at any point, or a
+    #: clean close (FIN) with no byte of a next message — a port probe or readiness check
+    #: that connects and closes, a client that gives up after an answer.
     CLIENT_CLOSED = "client-closed"
     #: The handshake took longer than ``handshake_timeout``.
     TIMEOUT = "timeout"
-    #: The server stopped while the connection was open.
+    #: The server stopped while the connection was open — or a server reset (the
+    #: session fixture's, between tests) ended it; then ``error`` says so.
     SERVER_STOPPED = "server-stopped"
     #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
     INTERNAL_ERROR = "internal-error"

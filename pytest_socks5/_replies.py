@@ -4,7 +4,12 @@ Strategy: CONNECT and BIND run the same steps whatever protocol asked for them �
 faults, rules, dial, reply faults, tunnel — and differ only in the words of the answer:
 SOCKS5 answers with a REP code and a bound address of any type, SOCKS 4 with CD 0x5A or
 a refusal and an IPv4 address. A :class:`Replies` value is that difference, so the
-shared steps (``_requests.py``) never ask which protocol they serve.
+shared steps (``_requests.py``) never ask which protocol they serve — including which
+faults it can express (SOCKS 4 has no ATYP, so no ``BoundAddress``).
+
+SOCKS 4 codes: a granted request is CD 0x5A; a SOCKS5 REP the server means (a dial
+error, a rule's refusal, a ``ReplyWith``) becomes 0x5B, the one generic refusal. A SOCKS 4
+code 0x5B, 0x5C or 0x5D given to ``ReplyWith`` is sent as it is.
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ from ._protocol import (
     Socks4Reply,
     Socks4Response,
     address_type_for,
+    describe,
 )
 
 __all__ = ["Replies", "Socks4Replies", "Socks5Replies"]
+
+_SOCKS4_REFUSALS = frozenset(
+    {Socks4Reply.REJECTED, Socks4Reply.IDENTD_UNREACHABLE, Socks4Reply.IDENTD_MISMATCH}
+)
 
 
 class Replies(Protocol):
@@ -33,6 +43,13 @@ class Replies(Protocol):
 
     def code(self, reply: int) -> int:
         """The code recorded (and sent) for a SOCKS5 REP ``reply``."""
+
+    def name(self, reply: int) -> str:
+        """``REP 0x05 (CONNECTION_REFUSED)``: the code sent for ``reply``, for an error."""
+
+    def shaping(self, faults: list[Fault]) -> list[Fault]:
+        """The faults among ``faults`` that :meth:`success` and :meth:`failure` put in
+        the reply (they act if the reply is sent)."""
 
     def success(
         self, bound: tuple[str, int], faults: list[Fault] | None = None
@@ -55,6 +72,12 @@ class Socks5Replies:
 
     def code(self, reply: int) -> int:
         return reply
+
+    def name(self, reply: int) -> str:
+        return f"REP {describe(reply, Reply)}"
+
+    def shaping(self, faults: list[Fault]) -> list[Fault]:
+        return next(([f] for f in faults if isinstance(f, BoundAddress)), [])
 
     def success(self, bound: tuple[str, int], faults: list[Fault] | None = None) -> ServerReply:
         return self._reply(Reply.SUCCEEDED, bound, faults or [])
@@ -85,14 +108,26 @@ class Socks5Replies:
 
 class Socks4Replies:
     """SOCKS 4 replies: CD 0x5A with an IPv4 DSTIP (``0.0.0.0`` for any other address),
-    or 0x5B for every refusal."""
+    0x5B for every SOCKS5 refusal, or a SOCKS 4 refusal code (0x5B to 0x5D) as it is."""
 
     @property
     def granted(self) -> int:
         return Socks4Reply.GRANTED
 
     def code(self, reply: int) -> int:
-        return Socks4Reply.GRANTED if reply == Reply.SUCCEEDED else Socks4Reply.REJECTED
+        if reply == Reply.SUCCEEDED:
+            return Socks4Reply.GRANTED
+        if reply in _SOCKS4_REFUSALS:
+            return reply
+        return Socks4Reply.REJECTED
+
+    def name(self, reply: int) -> str:
+        code = self.code(reply)
+        shown = f"CD {describe(code, Socks4Reply)}"
+        return shown if code == reply else f"{shown} for REP {describe(reply, Reply)}"
+
+    def shaping(self, faults: list[Fault]) -> list[Fault]:
+        return []  # no ATYP, no BND.ADDR: BoundAddress cannot be said in SOCKS 4
 
     def success(self, bound: tuple[str, int], faults: list[Fault] | None = None) -> Socks4Response:
         ip = bound[0] if address_type_for(bound[0]) is AddressType.IPV4 else "0.0.0.0"

@@ -17,7 +17,7 @@ from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
 from ._fault_types import Phase
 from ._hosts import Echo, Sink, Unresolvable, describe_target
-from ._protocol import Reply, describe
+from ._protocol import Reply
 from ._records import Outcome
 from ._relay import RelaySide
 from ._replies import Replies
@@ -33,11 +33,14 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     faults = conn.faults_at(Phase.REQUEST)
     forced = conn.policy.forced_reply(faults)
     if forced is not None:
-        conn.record.replied(replies.code(forced))
+        conn.record.replied(replies.code(forced.reply))
         reply_faults = conn.faults_at(Phase.REPLY)
-        error = f"ReplyWith fault: REP {describe(forced, Reply)} without dialling"
-        message = replies.failure(forced, reply_faults)
-        await answer(conn, reply_faults, message, outcome=Outcome.REJECTED, error=error)
+        error = f"ReplyWith fault: {replies.name(forced.reply)} without dialling"
+        message = replies.failure(forced.reply, reply_faults)
+        shaped = [forced, *replies.shaping(reply_faults)]
+        await answer(
+            conn, reply_faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error
+        )
         return False
     return await before_dial(conn, faults)
 
@@ -85,10 +88,13 @@ async def serve_connect(conn: ClientConnection, replies: Replies, host: str, por
     record = conn.record
     result = await dial_destination(conn, host, port)
     faults = conn.faults_at(Phase.REPLY)
+    shaped = replies.shaping(faults)
     if isinstance(result, Reply):
         record.replied(replies.code(result))
         message = replies.failure(result, faults)
-        await answer(conn, faults, message, outcome=Outcome.REJECTED, error=record.error)
+        await answer(
+            conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=record.error
+        )
         return
     conn.upstream = upstream = result
     assert upstream.transport is not None
@@ -97,5 +103,5 @@ async def serve_connect(conn: ClientConnection, replies: Replies, host: str, por
         bound = (conn.local_ip, 0)
     record.connected(address_of(upstream.transport.get_extra_info("peername")), bound)
     record.replied(replies.granted)
-    if await answer(conn, faults, replies.success(bound, faults)):
+    if await answer(conn, faults, replies.success(bound, faults), shaped=shaped):
         open_tunnel(conn, upstream)

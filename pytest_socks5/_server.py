@@ -38,6 +38,12 @@ __all__ = ["SOCKS5Server", "ServerError"]
 #: ``host="localhost"`` (or ``"dual"``) listens on both loopback addresses, one port.
 _DUAL_STACK = ("127.0.0.1", "::1")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
+#: What a record ended by :meth:`SOCKS5Server.reset` says, and how long the FIN may take.
+_RESET_ERROR = (
+    "ended by the server's reset between tests (SOCKS5Server.reset()): "
+    "an earlier test left it open"
+)
+_RESET_GRACE = 1.0
 
 
 class ServerError(RuntimeError):
@@ -316,12 +322,17 @@ class SOCKS5Server(RecordQueries):
         )
 
     def reset(self) -> None:
-        """Forget records, errors and added faults, come back up if down, and restore the
-        configuration given at construction.
+        """End the connections still open, forget records, errors and added faults, come
+        back up if down, and restore the configuration given at construction.
 
-        Record ``id`` numbers keep counting, so an id is unique for the server's life.
+        A connection still open is closed (FIN, then RST after a second) and recorded as
+        :attr:`Outcome.SERVER_STOPPED` with an ``error`` saying the reset ended it, so
+        that one test's stalled connection never runs into the next; ``on_connection_end``
+        sees it. Record ``id`` numbers keep counting, so an id is unique for the server's
+        life.
         """
         self._engine.generation += 1
+        self._end_earlier()
         self._engine.config = self._default_config
         self._engine.faults.clear()
         for fault in self._default_faults:
@@ -330,6 +341,23 @@ class SOCKS5Server(RecordQueries):
             self.up()
         self._recorder.clear()
         self._engine.errors.clear()
+
+    def _end_earlier(self) -> None:
+        """End the connections accepted before the reset, waiting for them unless called
+        on the server's own loop (an ``async with`` server), which must not block."""
+        loop, registry = self._loop, self._engine.registry
+        if loop is None or not len(registry):
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if self._runner is not None and not on_loop:
+            self._runner.run(registry.end_earlier(_RESET_GRACE, _RESET_ERROR), _RESET_GRACE + 5)
+        elif on_loop:
+            registry.shut_down_earlier(_RESET_ERROR)
+        else:
+            loop.call_soon_threadsafe(registry.shut_down_earlier, _RESET_ERROR)
 
     # -- faults ---------------------------------------------------------------------
 

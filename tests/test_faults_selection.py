@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_socks5 import AddressType, Command
+from pytest_socks5 import AddressType, Command, Reply
 from pytest_socks5._fault_set import FaultSet
 from pytest_socks5._recorder import LiveRecord
-from pytest_socks5.faults import Delay, Latency, Phase, ReplyWith, Stall
+from pytest_socks5.faults import (
+    BoundAddress,
+    Close,
+    CloseAfter,
+    Delay,
+    FailAuth,
+    Fault,
+    ForceMethod,
+    Fragment,
+    Latency,
+    Phase,
+    ReplyWith,
+    Stall,
+    Truncate,
+    WrongVersion,
+)
 
 
 def record(**fields: object):
@@ -121,4 +136,42 @@ def test_faults_are_frozen_values() -> None:
     with pytest.raises(AttributeError):
         fault.reply = 4  # type: ignore[misc]
     assert fault == ReplyWith(reply=5, host="x")
-    assert fault.describe() == "ReplyWith(reply=0x05)"
+    assert fault.describe() == "ReplyWith(reply=0x05, host='x')"
+
+
+# -- how a fault is described in records and transcripts ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "described"),
+    [
+        # sizes, counts and ports in decimal, however small
+        (Fragment(size=1), "Fragment(size=1, delay=0.01)"),
+        (Truncate(length=3), "Truncate(length=3, then='close')"),
+        (CloseAfter(after=100), "CloseAfter(direction=both, after=100)"),
+        (
+            BoundAddress(bound_port=80),
+            "BoundAddress(bound_type=0x01, bound_host='0.0.0.0', bound_port=80, raw=None)",
+        ),
+        # codes in hex, given as a number or an enum member
+        (ReplyWith(reply=Reply.CONNECTION_REFUSED), "ReplyWith(reply=0x05)"),
+        (FailAuth(), "FailAuth(status=0x01)"),
+        (ForceMethod(method=0xFF), "ForceMethod(method=0xff)"),
+        (WrongVersion(version=4), "WrongVersion(version=0x04)"),
+        # the selection arguments that were given, after the fault's own
+        (ReplyWith(reply=5, port=8080, times=2), "ReplyWith(reply=0x05, port=8080, times=2)"),
+        (
+            Close(at="request", command=Command.BIND, address_type=AddressType.DOMAIN, nth=3),
+            "Close(reset=False, command=0x02, address_type=0x03, nth=3)",
+        ),
+        (
+            Stall(username="bob", client="127.*", probability=0.5, seed=7),
+            "Stall(username='bob', client='127.*', probability=0.5, seed=7)",
+        ),
+        (Stall(at="greeting", when=lambda r: True), "Stall(when=<lambda>)"),
+    ],
+)
+def test_a_description_shows_sizes_in_decimal_codes_in_hex_and_the_selection(
+    fault: Fault, described: str
+) -> None:
+    assert fault.describe() == described
