@@ -9,11 +9,12 @@ from importlib.metadata import version as _version
 from . import faults
 from ._auth import Validator
 from ._dry_run import Permission
+from ._guard import ServerError
 from ._hosts import ECHO, Sink
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._records import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
 from ._rules import Rule
-from ._server import ServerError, SOCKS5Server
+from ._server import SOCKS5Server
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
 

@@ -17,7 +17,8 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer
-from ._connection import MESSAGE_NAMES, ClientConnection, ServerMessage
+from ._connection import ClientConnection
+from ._conversation import MESSAGE_NAMES, ServerMessage
 from ._fault_types import Fault
 from ._records import Outcome
 

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
+from ._async_wait import wait_for_connections
 from ._protocol import AddressType, AuthMethod, describe
 from ._recorder import Recorder
 from ._records import (
@@ -94,6 +95,14 @@ class RecordQueries:
         """Block until ``count`` matching connections exist (``ended=True``: and closed)."""
         __tracebackhide__ = True
         return self._recorder.wait_for(count, timeout=timeout, ended=ended, **criteria)
+
+    async def wait_for_connections_async(
+        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
+    ) -> list[ConnectionRecord]:
+        """:meth:`wait_for_connections` for async tests: awaits without blocking the loop."""
+        return await wait_for_connections(
+            self._recorder, count, timeout=timeout, ended=ended, criteria=criteria
+        )
 
     # -- the general assertions --------------------------------------------------------
 

@@ -16,9 +16,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar, cast
+from typing import TypeVar, cast
 
 from ._config import EngineConfig
+from ._conversation import (
+    MESSAGE_NAMES,
+    ClientClosed,
+    ClientMessage,
+    Relay,
+    ServerMessage,
+)
 from ._dialler import Dialler
 from ._fault_set import FaultSet
 from ._fault_types import Fault, Phase
@@ -28,16 +35,8 @@ from ._protocol import (
     NEED_DATA,
     PAUSED,
     AuthMethod,
-    AuthReply,
-    AuthRequest,
-    Greeting,
-    MethodSelection,
     RemoteProtocolError,
-    Request,
     ServerConnection,
-    ServerReply,
-    Socks4Request,
-    Socks4Response,
 )
 from ._recorder import LiveRecord, Recorder
 from ._records import CloseHow, Outcome
@@ -45,15 +44,7 @@ from ._registry import ConnectionRegistry
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER, reset_transport
 
-__all__ = [
-    "HANDSHAKE_BUFFER_LIMIT",
-    "LINGER",
-    "ClientConnection",
-    "ClientMessage",
-    "Relay",
-    "ServerContext",
-    "ServerMessage",
-]
+__all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection", "ServerContext"]
 
 #: After a failure reply, how long to wait for the client to close before closing.
 LINGER = 1.0
@@ -61,35 +52,7 @@ LINGER = 1.0
 #: until the tunnel takes over (the longest handshake message is about 2 KiB).
 HANDSHAKE_BUFFER_LIMIT = 64 * 1024
 
-ClientMessage = Greeting | AuthRequest | Request | Socks4Request
-ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
 T = TypeVar("T")
-
-#: What each message is called in :attr:`ConnectionRecord.handshake`.
-MESSAGE_NAMES: dict[type, str] = {
-    Greeting: "greeting",
-    AuthRequest: "auth request",
-    Request: "request",
-    Socks4Request: "socks4 request",
-    MethodSelection: "method selection",
-    AuthReply: "auth reply",
-    ServerReply: "reply",
-    Socks4Response: "socks4 reply",
-}
-
-
-class ClientClosed(ConnectionError):
-    """The client closed its side cleanly with no byte of a next message sent."""
-
-
-class Relay(Protocol):
-    """What a connection needs of whatever carries its traffic once the handshake is over
-    (a TCP relay side, a splice tunnel, a UDP association)."""
-
-    on_error: OnError
-
-    def close_tunnel(self, *, abort: bool) -> None:
-        """Close both ways: FIN (flushing what is queued), or RST with ``abort``."""
 
 
 class ServerContext:

@@ -29,8 +29,10 @@ __all__ = [
     "GuardedProtocol",
     "InternalError",
     "OnError",
+    "ServerError",
     "guarded",
     "reraise",
+    "server_error",
     "watch_task",
 ]
 
@@ -121,3 +123,30 @@ def watch_task(task: asyncio.Task[None], owner: Guarded) -> None:
             owner.on_error(exc)
 
     task.add_done_callback(ended)
+
+
+class ServerError(RuntimeError):
+    """Raised when the server had an internal error (a bug in pytest-socks5); raised
+    *from* the first one, and :attr:`ServerError.exceptions` holds them all."""
+
+    #: The original exceptions, in the order they happened.
+    exceptions: tuple[BaseException, ...]
+
+    def __init__(self, message: str, exceptions: tuple[BaseException, ...] = ()) -> None:
+        super().__init__(message)
+        self.exceptions = exceptions
+
+
+def server_error(errors: list[str]) -> ServerError | None:
+    """The :class:`ServerError` that reports ``errors`` (``None`` when there are none):
+    one line naming each original exception, then the tracebacks not shown as its cause."""
+    if not errors:
+        return None
+    exceptions = tuple(e.exception for e in errors if isinstance(e, InternalError))
+    shown = errors[1:] if exceptions else errors  # the first is raised as the cause
+    summary = "; ".join(f"{type(e).__name__}: {e}" for e in exceptions)
+    count = "an internal error" if len(errors) == 1 else f"{len(errors)} internal errors"
+    return ServerError(
+        f"pytest-socks5 had {count}: {summary}" + "".join(f"\n{text}" for text in shown),
+        exceptions,
+    )

@@ -19,21 +19,19 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
-from ._async_wait import wait_for_connections
 from ._config import EngineConfig
 from ._dry_run import Permission, dry_run
 from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
-from ._guard import InternalError
+from ._guard import server_error
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
-from ._records import ConnectionRecord
 from ._runner import LoopThread, loop_factory
 from ._url import proxy_url
 
-__all__ = ["SOCKS5Server", "ServerError"]
+__all__ = ["SOCKS5Server"]
 
 #: ``host="localhost"`` (or ``"dual"``) listens on both loopback addresses, one port.
 _DUAL_STACK = ("127.0.0.1", "::1")
@@ -44,18 +42,6 @@ _RESET_ERROR = (
     "an earlier test left it open"
 )
 _RESET_GRACE = 1.0
-
-
-class ServerError(RuntimeError):
-    """Raised when the server had an internal error (a bug in pytest-socks5); raised
-    *from* the first one, and :attr:`ServerError.exceptions` holds them all."""
-
-    #: The original exceptions, in the order they happened.
-    exceptions: tuple[BaseException, ...]
-
-    def __init__(self, message: str, exceptions: tuple[BaseException, ...] = ()) -> None:
-        super().__init__(message)
-        self.exceptions = exceptions
 
 
 class SOCKS5Server(RecordQueries):
@@ -313,14 +299,6 @@ class SOCKS5Server(RecordQueries):
         A dry run: nothing is dialled and no name is looked up."""
         return dry_run(self._engine.config, host, port, command, user)
 
-    async def wait_for_connections_async(
-        self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
-    ) -> list[ConnectionRecord]:
-        """:meth:`wait_for_connections` for async tests: awaits without blocking the loop."""
-        return await wait_for_connections(
-            self._recorder, count, timeout=timeout, ended=ended, criteria=criteria
-        )
-
     def reset(self) -> None:
         """End the connections still open, forget records, errors and added faults, come
         back up if down, and restore the configuration given at construction.
@@ -391,12 +369,18 @@ class SOCKS5Server(RecordQueries):
         finally:
             self.remove_fault(fault)
 
-    def down(self) -> contextlib.AbstractContextManager[None]:
+    def down(self) -> contextlib.AbstractContextManager[Any]:
         """Refuse new connections (clients see "connection refused") while keeping the
         port reserved, until :meth:`up` — or use it as ``with server.down(): …``.
         Open connections are not touched."""
         self._call(self._engine.go_down())
-        return _Upper(self)
+        back_up = contextlib.ExitStack()  # its exit brings the server back up
+        back_up.callback(self._come_back_up)
+        return back_up
+
+    def _come_back_up(self) -> None:
+        if self.is_running and self.is_down:
+            self.up()
 
     def up(self) -> None:
         """Accept connections again after :meth:`down`."""
@@ -438,18 +422,9 @@ class SOCKS5Server(RecordQueries):
         """Raise :class:`ServerError` if the server had an internal error, *from* the
         original exception (so a report shows its type and traceback first)."""
         __tracebackhide__ = True  # a pytest report starts at the cause
-        errors = list(self._engine.errors)
-        if not errors:
-            return
-        exceptions = tuple(e.exception for e in errors if isinstance(e, InternalError))
-        first = exceptions[0] if exceptions else None
-        shown = errors[1:] if first is not None else errors  # the first is the cause
-        summary = "; ".join(f"{type(e).__name__}: {e}" for e in exceptions)
-        count = "an internal error" if len(errors) == 1 else f"{len(errors)} internal errors"
-        raise ServerError(
-            f"pytest-socks5 had {count}: {summary}" + "".join(f"\n{text}" for text in shown),
-            exceptions,
-        ) from first
+        error = server_error(self._engine.errors)
+        if error is not None:
+            raise error from (error.exceptions[0] if error.exceptions else None)
 
     # -- environment -----------------------------------------------------------------
 
@@ -466,14 +441,3 @@ class SOCKS5Server(RecordQueries):
         if not (self._engine.sockets and self.is_running):
             return "<SOCKS5Server not running>"
         return f"<SOCKS5Server {self.url_masked}>"
-
-
-class _Upper(contextlib.AbstractContextManager[None]):
-    """What ``with server.down():`` exits through: brings the server back up."""
-
-    def __init__(self, server: SOCKS5Server) -> None:
-        self.server = server
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server.is_running and self.server.is_down:
-            self.server.up()

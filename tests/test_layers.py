@@ -45,7 +45,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_answer_plan",
         "_replies",
         "_environ",
-        "_assertions",
     ),
     # the I/O pipeline
     (
@@ -59,6 +58,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_dialler",
         "_async_wait",
         "_registry",
+        "_conversation",
         "_connection",
         "_answers",
         "_tunnel",
@@ -71,7 +71,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_engine",
     ),
     # the public server and the public package
-    ("_runner", "_server", "__init__"),
+    ("_assertions", "_runner", "_server", "__init__"),
     # entry points
     ("plugin", "__main__"),
 )
