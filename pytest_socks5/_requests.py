@@ -32,6 +32,9 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     """The decision point before the dial. ``False``: a fault answered or ended it."""
     faults = conn.faults_at(Phase.REQUEST)
     forced = conn.policy.forced_reply(faults)
+    # Delay, Stall and Close act first: a delayed ReplyWith is a slow refusal.
+    if not await before_dial(conn, [f for f in faults if f is not forced]):
+        return False
     if forced is not None:
         conn.record.replied(replies.code(forced.reply))
         reply_faults = conn.faults_at(Phase.REPLY)
@@ -42,7 +45,7 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
             conn, reply_faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error
         )
         return False
-    return await before_dial(conn, faults)
+    return True
 
 
 def refused(

@@ -212,9 +212,9 @@ def test_fault_flags_act_on_the_connections_they_select(echo_server: tuple[str, 
         cli.signal(signal.SIGTERM)
         assert cli.wait() == 0
     assert "→ REP 0x04 (HOST_UNREACHABLE)" in refused
-    assert "ReplyWith(reply=0x04) at request" in refused
+    assert f"ReplyWith(reply=0x04, port={unused}) at request" in refused
     assert "Delay(seconds=0.01) at request" in refused
-    assert "Truncate(length=0x03, then='close') at reply" in truncated
+    assert f"Truncate(length=3, then='close', port={echo_port}, times=1) at reply" in truncated
     assert "Truncate" not in whole
     assert "faults: Delay(seconds=0.01) at request" in whole
 

@@ -48,5 +48,5 @@ def test_faults_from_the_command_line(website):
         assert proxy.stderr.read() == "pytest-socks5 stopped (SIGTERM)\n"
 
     assert "→ REP 0x05 (CONNECTION_REFUSED)" in refused
-    assert "faults: ReplyWith(reply=0x05) at request" in refused
+    assert "faults: ReplyWith(reply=0x05, times=1) at request" in refused
     assert text == "hello from /"
