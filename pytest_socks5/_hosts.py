@@ -99,8 +99,8 @@ def host_key(name: str) -> str:
     """A name as ``host_map`` compares it: without a trailing dot, lower case, and in its
     IDNA (``xn--``) form, so ``bücher.example.test`` and ``xn--bcher-kva.example.test``
     are one name. Addresses are kept, and so is a name whose characters IDNA refuses (a
-    hostile client may send it byte for byte); a name with an empty label or a label
-    over 63 bytes is a ``ValueError``."""
+    hostile client may send it byte for byte; :func:`check_host_map` refuses such a key);
+    a name with an empty label or a label over 63 bytes is a ``ValueError``."""
     name = name.rstrip(".").lower()
     if _is_address(name):
         return name
@@ -195,6 +195,11 @@ def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | No
             if not host or any(c in " \t\r\n\v\f/" for c in host):
                 raise ValueError("a name cannot be empty or hold spaces")
             normal = _key(key)
+            if not _is_address(host):
+                try:
+                    host.rstrip(".").lower().encode("idna")
+                except UnicodeError as exc:
+                    raise ValueError(f"IDNA cannot encode it ({exc})") from None
         except ValueError as exc:
             raise ValueError(f"{name} key {key!r} cannot be used: {exc}") from None
         checked[normal] = _target(where, target)

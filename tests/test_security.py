@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from typing import Any
 
 import pytest
 
@@ -85,11 +86,22 @@ def test_hostile_username_and_domain_are_recorded_exactly_and_shown_escaped(
 ) -> None:
     lines: list[str] = []
     domain_text = HOSTILE_DOMAIN.decode()
+    # IDNA cannot encode the name, so host_map refuses it as a key: the rules let it
+    # through and the dialler is replaced so that it reaches the echo server, never a
+    # resolver.
     server = SOCKS5Server(
         validator=lambda user, password: True,
-        host_map={domain_text: f"{echo_server[0]}:{echo_server[1]}"},
+        hermetic=False,
         on_connection_end=lambda record: lines.append(str(record)),
     )
+    dialler = server._engine.dialler
+    real_dial = type(dialler).dial
+
+    async def to_echo(host: str, port: int, record: Any) -> Any:
+        assert host == domain_text
+        return await real_dial(dialler, *echo_server, record)
+
+    dialler.dial = to_echo  # type: ignore[method-assign]
     request = b"\x05\x01\x00\x03" + bytes((len(HOSTILE_DOMAIN),)) + HOSTILE_DOMAIN + b"\x00\x50"
     with server:
         sock, reply = _auth_handshake(server.address, HOSTILE_USER, b"pw-never-shown", request)
