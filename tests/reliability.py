@@ -28,11 +28,11 @@ from .helpers import connect, recv_exactly, socks5_request
 T = TypeVar("T")
 
 #: The test scale: CI runs the defaults; ``SOCKS5_SOAK_SECONDS=600`` etc. by hand.
-SOAK_SECONDS = float(os.environ.get("SOCKS5_SOAK_SECONDS", "20"))
+SOAK_SECONDS = float(os.environ.get("SOCKS5_SOAK_SECONDS", "8"))
 SOAK_CONCURRENCY = int(os.environ.get("SOCKS5_SOAK_CONCURRENCY", "32"))
 CYCLES = int(os.environ.get("SOCKS5_CYCLES", "2000"))
 FUZZ_EXAMPLES = int(os.environ.get("SOCKS5_FUZZ_EXAMPLES", "1000"))
-FUZZ_SECONDS = float(os.environ.get("SOCKS5_FUZZ_SECONDS", "15"))
+FUZZ_SECONDS = float(os.environ.get("SOCKS5_FUZZ_SECONDS", "6"))
 STORM_CONNECTIONS = int(os.environ.get("SOCKS5_STORM_CONNECTIONS", "1000"))
 
 

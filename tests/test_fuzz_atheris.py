@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of the protocol core, bounded for CI.
 
 The harness is ``tests/atheris_core.py``; it runs in a subprocess (libFuzzer owns the
-process) for ``SOCKS5_FUZZ_SECONDS`` (default 15), seeded with valid handshakes of every
+process) for ``SOCKS5_FUZZ_SECONDS`` (default 6), seeded with valid handshakes of every
 kind. Skipped where atheris is not installed (it ships wheels for Linux x86-64 only).
 """
 

@@ -1,7 +1,7 @@
 """Integrity under load: every byte verified both ways, file descriptors flat.
 
 * The soak runs ``SOCKS5_SOAK_CONCURRENCY`` (default 32) tunnels at a time for
-  ``SOCKS5_SOAK_SECONDS`` (default 20). Each tunnel carries a random number of random
+  ``SOCKS5_SOAK_SECONDS`` (default 8). Each tunnel carries a random number of random
   bytes each way (mostly small, some megabytes) in random chunks, and half-closes in a
   random order: both directions at once, the client first, or the destination first.
   The receiving end of each direction hashes what arrived and compares it (SHA-256, and
