@@ -75,8 +75,9 @@ def leak_guard(name: str, value: Any) -> tuple[str, ...] | None:
         return () if value else None
     if not isinstance(value, Mapping):
         raise fail_type(name, _LEAK_GUARD, value)
-    if set(value) - {"allow"}:
-        raise fail_value(name, _LEAK_GUARD, value, f": unknown key(s) {sorted(set(value))}")
+    unknown = sorted(map(str, set(value) - {"allow"}))
+    if unknown:
+        raise fail_value(name, _LEAK_GUARD, value, f": unknown key(s) {', '.join(unknown)}")
     patterns = value.get("allow", ())
     allow_patterns(f"{name} allow", patterns)
     return (patterns,) if isinstance(patterns, str) else tuple(patterns)
