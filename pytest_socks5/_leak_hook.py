@@ -9,9 +9,8 @@ global. With a log it keeps the socket events (``socket.getaddrinfo``,
 literals, the proxies' own names and listen addresses, a server's threads (named
 ``pytest-socks5 …``: its loop thread and its executor's) and anything with a frame of
 this package's server on the stack; then it notes the call with the first frame outside
-the standard library, site-packages and this
-package. What never reaches a Python socket call (a subprocess, a resolver in C such as
-uvloop's or c-ares, raw syscalls) is not seen.
+the standard library, site-packages and this package. What never reaches a Python socket
+call (a subprocess, a resolver in C such as uvloop's or c-ares, raw syscalls) is not seen.
 """
 
 from __future__ import annotations
