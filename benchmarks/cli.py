@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import settings
+from .audit import bench_audit
 from .connections import bench_at_once, bench_handshake, bench_pingpong, bench_scale
 from .inprocess import bench_fixture, bench_request, bench_startstop
 from .processes import FINISHED, kill_children, on_signal, start_watchdog
@@ -40,6 +41,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "fixture": bench_fixture,
     "request": bench_request,
     "startstop": bench_startstop,
+    "audit": bench_audit,
 }
 
 

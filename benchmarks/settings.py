@@ -39,6 +39,7 @@ NAMES = (
     "fixture",
     "request",
     "startstop",
+    "audit",
 )
 
 #: The benchmarks that run the proxy as a separate process.
@@ -84,6 +85,7 @@ SIZES = {
     "fixture_runs": (7, 5),
     "requests": (300, 300),
     "startstop": (50, 50),
+    "audit_calls": (20000, 5000),
 }
 
 QUIET = False

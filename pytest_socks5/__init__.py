@@ -11,6 +11,7 @@ from ._auth import Validator
 from ._dry_run import Permission
 from ._guard import ServerError
 from ._hosts import ECHO, Sink
+from ._leaks import Leak, LeakError
 from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
 from ._records import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Outcome, Timings
 from ._rules import Rule
@@ -26,6 +27,8 @@ del _version
 for _cls in (
     ConnectionRecord,
     HandshakeMessage,
+    Leak,
+    LeakError,
     NoMatchingConnection,
     Outcome,
     Permission,
@@ -47,6 +50,8 @@ __all__ = [
     "Command",
     "ConnectionRecord",
     "HandshakeMessage",
+    "Leak",
+    "LeakError",
     "NoMatchingConnection",
     "Outcome",
     "Permission",

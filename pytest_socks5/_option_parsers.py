@@ -34,6 +34,7 @@ __all__ = [
     "allow_patterns",
     "callable_or_none",
     "faults",
+    "leak_guard",
     "loop_name",
     "none_or_seconds_above_zero",
     "parse_seconds",
@@ -64,6 +65,23 @@ def _allow(name: str, pattern: Any) -> Rule:
 
 #: ``allow=``: one pattern or several, each parsed into a :class:`Rule`.
 allow_patterns = sequence(_allow, what="a pattern or a list of patterns", one=str)
+
+_LEAK_GUARD = "True, False or {'allow': [patterns]}"
+
+
+def leak_guard(name: str, value: Any) -> tuple[str, ...] | None:
+    """``leak_guard=``: ``None`` when off, else the allowed patterns (``True``: none)."""
+    if isinstance(value, bool) or value is None:
+        return () if value else None
+    if not isinstance(value, Mapping):
+        raise fail_type(name, _LEAK_GUARD, value)
+    unknown = sorted(map(str, set(value) - {"allow"}))
+    if unknown:
+        raise fail_value(name, _LEAK_GUARD, value, f": unknown key(s) {', '.join(unknown)}")
+    patterns = value.get("allow", ())
+    allow_patterns(f"{name} allow", patterns)
+    return (patterns,) if isinstance(patterns, str) else tuple(patterns)
+
 
 rules = sequence(
     instance(Rule, "a Rule (Rule.allow(…) or Rule.deny(…))"), what="a list of Rule values"

@@ -31,12 +31,12 @@ from ._option_parsers import (
     socks4_user_id_reply,
     socks4_user_ids,
     text_bytes,
-    text_choice,
     text_seed,
     text_users,
     udp_faults,
     user_pairs,
 )
+from ._options_pytest import PYTEST_OPTIONS
 from ._protocol import Socks4Reply
 from ._recorder import MAX_RECORDS
 
@@ -65,7 +65,6 @@ CLI_MAX_RECORDS = 1000
 _RUNTIME = frozenset({Site.CONSTRUCTOR, Site.CONFIGURE, Site.MARKER})
 _LISTEN = frozenset({Site.CONSTRUCTOR, Site.MARKER})
 _SERVER = frozenset({Site.CONSTRUCTOR})
-_PYTEST = frozenset[Site]()  # only as an ini option and a pytest flag
 
 
 def _runtime(name: str, default: Any, doc: str, **more: Any) -> Option:
@@ -362,40 +361,7 @@ OPTIONS: tuple[Option, ...] = (
             name="--splice", action="store_true", help="relay with Linux splice(2) (zero-copy)"
         ),
     ),
-    # -- reports: pytest only ---------------------------------------------------------------
-    Option(
-        name="transcript",
-        default="failed",
-        doc="Which reports of proxy-using tests get a transcript: failed, all or never.",
-        given_to=_PYTEST,
-        ini=Ini(default="failed"),
-        flag=Flag(
-            name="--socks5-transcript",
-            choices=("failed", "all", "never"),
-            help="add a transcript of the proxy's connections to the report of tests that "
-            "used it: failed (default), all (passing tests too; pytest shows their sections "
-            "with -rP) or never",
-        ),
-        from_text=text_choice("socks5_transcript", ("failed", "all", "never")),
-    ),
-    Option(
-        name="record_dir",
-        default="",
-        doc="Write each proxy-using test's connection records to this directory as JSON lines.",
-        given_to=_PYTEST,
-        ini=Ini(help="directory (relative to the rootdir) for each test's records as JSON lines"),
-        flag=Flag(name="--socks5-record-dir", metavar="DIR"),
-        default_doc="off",
-    ),
-    Option(
-        name="show_passwords",
-        default=False,
-        doc="Show RFC 1929 passwords in transcripts and record files instead of ***.",
-        given_to=_PYTEST,
-        ini=Ini(type="bool", default=False),
-        flag=Flag(name="--socks5-show-passwords", action="store_true"),
-        from_text=bool,
-    ),
+    *PYTEST_OPTIONS,
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}

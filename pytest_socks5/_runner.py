@@ -5,12 +5,14 @@ Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uv
 installed), started on a daemon thread that runs it forever, and given coroutines with
 :func:`asyncio.run_coroutine_threadsafe`. Stopping drains async generators and the default
 executor (a name lookup still running there is not worth failing a stop over), stops the
-loop, joins the thread and closes the loop.
+loop, joins the thread and closes the loop. The default executor's threads carry the loop
+thread's name (``pytest-socks5 …``), by which the leak hook knows the proxy's own lookups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable, Coroutine
@@ -40,6 +42,9 @@ class LoopThread:
 
     def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop], name: str) -> None:
         self.loop = factory()
+        self.loop.set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(thread_name_prefix=name)
+        )
         ready = threading.Event()
 
         def run() -> None:

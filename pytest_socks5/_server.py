@@ -25,6 +25,7 @@ from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
 from ._guard import server_error
+from ._leak_queries import LeakQueries
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
@@ -44,7 +45,7 @@ _RESET_ERROR = (
 _RESET_GRACE = 1.0
 
 
-class SOCKS5Server(RecordQueries):
+class SOCKS5Server(RecordQueries, LeakQueries):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 
     :param host: address to listen on. ``"127.0.0.1"`` (default), ``"::1"``, or

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from . import __version__
+from ._leak_watch import TestLeaks, guard_from_markers
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
 from ._record_files import json_line, record_file_name
 from ._records import ConnectionRecord
@@ -48,6 +49,8 @@ class _Settings:
     transcript: str
     record_dir: Path | None
     show_passwords: bool
+    #: ``leak_guard`` from the ini option or flag: ``None`` off, else allowed patterns.
+    leak_guard: tuple[str, ...] | None
     host: str
     #: :class:`SOCKS5Server` arguments: the fixtures' defaults, under whatever
     #: ``socks5_server_options`` returns and under the marker.
@@ -69,6 +72,7 @@ class _Watched:
 _SETTINGS = pytest.StashKey[_Settings]()
 _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
+_LEAKS = pytest.StashKey[TestLeaks]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -142,6 +146,7 @@ def _read_settings(config: pytest.Config) -> _Settings:
         transcript=values["transcript"],
         record_dir=record_dir,
         show_passwords=values["show_passwords"],
+        leak_guard=option("leak_guard").normalise(values["leak_guard"]),
         host=values["host"],
         server_defaults={
             name: value
@@ -241,6 +246,13 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
     item.stash.setdefault(_WATCHED, []).append(watched)
+    leaks = item.stash.get(_LEAKS, None)
+    if leaks is None:
+        markers = (marker.kwargs for marker in item.iter_markers("socks5"))
+        leaks = item.stash[_LEAKS] = TestLeaks(
+            guard_from_markers(markers, _settings(item.config).leak_guard)
+        )
+    leaks.watch(server)
     return watched
 
 
@@ -269,6 +281,7 @@ def socks5_server(
     """A running :class:`SOCKS5Server`, reset for this test: no records, default
     configuration plus this test's ``@pytest.mark.socks5(...)`` options."""
     options, dedicated = _marker_options(request)
+    options.pop("leak_guard", None)  # the plugin's, not the server's (see _watch)
     item = request.node
     if dedicated:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
@@ -332,6 +345,30 @@ def socks5_server_factory(
         _check_errors(one.server)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Record the client's lookups and connects while a proxy-using test runs."""
+    leaks = item.stash.get(_LEAKS, None)
+    if leaks is None:
+        return (yield)
+    leaks.start()
+    try:
+        return (yield)
+    finally:
+        leaks.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """The leak guard: after the fixtures' teardown, fail a guarded test that leaked."""
+    leaks = item.stash.get(_LEAKS, None)
+    message = leaks.verdict() if leaks is not None else None
+    result = yield
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+    return result
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Add the transcript of the proxies a test used to its report (when it failed, or
@@ -353,8 +390,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for w in watched:
             if w.final is None:
                 w.server._recorder.wait_settled(_SETTLE_TIMEOUT)
-    text = "\n\n".join(
+    parts = [
         render_transcript(w.records(), title=w.label, show_password=settings.show_passwords)
         for w in watched
-    )
+    ]
+    leaks = item.stash.get(_LEAKS, None)
+    leak_lines = leaks.transcript() if leaks is not None else None
+    text = "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])
     report.sections.append((f"socks5 transcript {report.when}", text))

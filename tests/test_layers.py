@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_recorder",
         "_option_model",
         "_option_parsers",
+        "_options_pytest",
         "_options",
         "_option_types",
         "_config",
@@ -45,10 +46,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_answer_plan",
         "_replies",
         "_environ",
+        "_leaks",
+        "_leak_queries",
     ),
     # the I/O pipeline
     (
         "rawclient",
+        "_leak_hook",
         "_guard",
         "_sockets",
         "_shaping",
@@ -71,7 +75,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_engine",
     ),
     # the public server and the public package
-    ("_assertions", "_runner", "_server", "__init__"),
+    ("_assertions", "_runner", "_server", "_leak_watch", "__init__"),
     # entry points
     ("plugin", "__main__"),
 )

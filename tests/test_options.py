@@ -119,7 +119,7 @@ def test_a_validator_must_be_callable() -> None:
 
 
 def test_the_marker_takes_every_marker_option_and_knows_which_need_their_own_server() -> None:
-    every = {name: defaults(Site.CONSTRUCTOR)[name] for name in names(Site.MARKER)}
+    every = defaults(Site.MARKER)
     options, dedicated = marker_options([every])
     assert options == every
     assert dedicated

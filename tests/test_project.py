@@ -35,6 +35,8 @@ def test_public_api_is_pinned() -> None:
         "ConnectionRecord",
         "ECHO",
         "HandshakeMessage",
+        "Leak",
+        "LeakError",
         "NoMatchingConnection",
         "Outcome",
         "Permission",
