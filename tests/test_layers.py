@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_record_files",
         "_policy",
         "_dry_run",
+        "_custom_faults",
         "_answer_plan",
         "_replies",
         "_environ",
@@ -57,6 +58,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_virtual",
         "_dialler",
         "_async_wait",
+        "_checkpoints",
         "_registry",
         "_conversation",
         "_connection",
@@ -71,7 +73,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_engine",
     ),
     # the public server and the public package
-    ("_assertions", "_runner", "_server", "__init__"),
+    ("_assertions", "_runner", "_server_checkpoints", "_server", "testing", "__init__"),
     # entry points
     ("plugin", "__main__"),
 )
