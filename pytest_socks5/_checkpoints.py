@@ -98,6 +98,7 @@ class Gate:
         self._arrived: list[ConnectionRecord] = []
         self._taken = 0
         self._open = False  # released: connections arriving later go on
+        self._released = False  # at the reset (not closed by a stop)
         self._closed = False
         self._wakers: list[Callable[[], None]] = []
 
@@ -181,30 +182,40 @@ class Gate:
                 return False
         return bool(self._faults.pick(phase, record.freeze()))
 
-    async def hold(self, record: LiveRecord) -> Fault | None:
-        """Wait here until released: the fault to answer with, or ``None`` to go on."""
+    async def hold(
+        self, record: LiveRecord, add_cleanup: Callable[[Callable[[], None]], None]
+    ) -> Fault | None:
+        """Wait here until released: the fault to answer with, or ``None`` to go on. If
+        the connection ends while held, its cleanup (run before the record is final)
+        notes how."""
         held = _Held(record)
+        noted = False
+
+        def note(how: str) -> None:
+            nonlocal noted
+            with self._cond:
+                if held in self._held:
+                    self._held.remove(held)
+            if not noted:
+                noted = True
+                seconds = time.monotonic() - held.since
+                record.held(f"at {self.phase.value} by {self!r} for {seconds:.3f}s, {how}")
+
+        def ended() -> None:
+            stopped = self._closed and not self._released
+            note("closed: the server stopped" if stopped else "ended while held")
+
         with self._cond:
             self._held.append(held)
             self._arrived.append(held.snapshot)
             self._cond.notify_all()
             wakers = list(self._wakers)
+        add_cleanup(ended)
         for wake in wakers:
             wake()
-        how = "ended while held (the client closed, or a reset)"
-        try:
-            fault, how = await held.future
-            return fault
-        except asyncio.CancelledError:
-            if self._closed:
-                how = "closed: the server stopped"
-            raise
-        finally:
-            with self._cond:
-                if held in self._held:
-                    self._held.remove(held)
-            seconds = time.monotonic() - held.since
-            record.held(f"at {self.phase.value} by {self!r} for {seconds:.3f}s, {how}")
+        fault, how = await held.future
+        note(how)
+        return fault
 
     def _release(self, fault: Fault | None, how: str, *, open_after: bool) -> None:
         with self._cond:
@@ -216,6 +227,8 @@ class Gate:
 
     def end(self, how: str) -> None:
         """At reset: release every held connection; no more holding."""
+        with self._cond:
+            self._released = self._closed = True
         self._release(None, how, open_after=True)
 
     def close(self) -> None:
@@ -328,15 +341,20 @@ class Checkpoints:
             gate.end(how)
 
     async def visit(
-        self, record: LiveRecord, phase: Phase, holding: Callable[[], None]
+        self,
+        record: LiveRecord,
+        phase: Phase,
+        holding: Callable[[], None],
+        add_cleanup: Callable[[Callable[[], None]], None],
     ) -> list[Fault]:
-        """Hold at the gates that select this connection (``holding`` is called first),
-        then call the hooks; the faults they answer with."""
+        """Hold at the gates that select this connection (``holding`` is called first;
+        ``add_cleanup`` notes a hold the connection's end cut short), then call the
+        hooks; the faults they answer with."""
         faults: list[Fault] = []
         for gate in self.gates:
             if gate.matches(phase, record):
                 holding()
-                fault = await gate.hold(record)
+                fault = await gate.hold(record, add_cleanup)
                 if fault is not None:
                     faults.append(fault)
         for hook in self.hooks.get(phase, ()):

@@ -229,7 +229,11 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         or gate that holds, the test owns the timing (``handshake_timeout`` no longer
         applies). The record notes faults only where they act (``_answers.py``)."""
         checkpoints = self.context.checkpoints
-        extra = await checkpoints.visit(self.record, phase, self._suspend) if checkpoints else []
+        extra = (
+            await checkpoints.visit(self.record, phase, self._suspend, self.add_cleanup)
+            if checkpoints
+            else []
+        )
         hits = self.policy.faults_at(self.record, phase) + extra
         if hits:
             self._suspend()

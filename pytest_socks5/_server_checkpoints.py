@@ -37,7 +37,7 @@ class CheckpointMethods:
         :param selection: the faults' selection keywords (``host``, ``port``,
             ``command``, ``username``, ``client``, ``when``, ``times``, ``nth``, …).
 
-        Returns a :class:`Gate`: ``gate.wait()`` returns each arrival's record,
+        Returns a :class:`~pytest_socks5.Gate`: ``gate.wait()`` returns each arrival's record,
         ``gate.release()`` lets them go on, ``gate.release(fault)`` answers them with a
         fault. Every gate is released at the end of the test (the server's reset); a
         connection held when the server stops is closed.
@@ -51,12 +51,13 @@ class CheckpointMethods:
     def on(self, phase: str, fn: F | None = None) -> F | Callable[[F], F]:
         """Call ``fn`` at the decision point ``phase``, for every connection.
 
-        At ``"greeting"``, ``"auth"``, ``"request"`` or ``"reply"``, ``fn(record)`` (plain
-        or ``async``) gets a :class:`ConnectionRecord` snapshot and returns ``None`` to go
-        on or a fault to answer with. At ``"data"``, ``fn(direction, data)`` (plain) sees
-        each relayed chunk and returns ``None`` or the bytes to pass on instead. An
-        exception in a hook ends the connection as ``INTERNAL_ERROR`` and fails the test
-        with that exception. Hooks are removed at the server's reset. Also a decorator:
+        At ``"greeting"``, ``"auth"``, ``"request"`` or ``"reply"``, ``fn(record)``
+        (plain or ``async``) gets a :class:`~pytest_socks5.ConnectionRecord`
+        snapshot and returns ``None`` to go on or a fault to answer with. At
+        ``"data"``, ``fn(direction, data)`` (plain) sees each relayed chunk and
+        returns ``None`` or the bytes to pass on instead. An exception in a hook
+        ends the connection as ``INTERNAL_ERROR`` and fails the test with that
+        exception. Hooks are removed at the server's reset. Also a decorator:
         ``@socks5_server.on("request")``.
         """
         if fn is None:

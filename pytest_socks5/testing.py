@@ -5,7 +5,8 @@ server itself carries out (``_answer_plan.py``), and a hook is a function of a r
 both run here exactly as the server runs them: :func:`answer` gives the plan for a
 server answer at a phase (by default, the sans-I/O core's own encoding of a typical
 answer), :func:`run_hook` and :func:`run_data_hook` call a hook and check what it returns
-the way the server does, and :func:`record` builds the :class:`ConnectionRecord` a hook
+the way the server does, and :func:`record` builds the
+:class:`~pytest_socks5.ConnectionRecord` a hook
 or a selection sees.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from ._answer_plan import AnswerPlan, plan_answer
@@ -36,7 +37,10 @@ TYPICAL_ANSWERS = {
 
 
 def answer(
-    faults: Fault | Sequence[Fault], data: bytes | None = None, *, at: str | None = None
+    faults: Fault | list[Fault] | tuple[Fault, ...],
+    data: bytes | None = None,
+    *,
+    at: str | None = None,
 ) -> AnswerPlan:
     """What the server does with its answer ``data`` at ``at`` through ``faults``.
 
