@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from . import faults
 from ._auth import Validator
+from ._checkpoints import Gate
 from ._dry_run import Permission
 from ._guard import ServerError
 from ._hosts import ECHO, Sink
@@ -26,6 +27,7 @@ del _version
 # Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
 for _cls in (
     ConnectionRecord,
+    Gate,
     HandshakeMessage,
     Leak,
     LeakError,
@@ -49,6 +51,7 @@ __all__ = [
     "AuthStatus",
     "Command",
     "ConnectionRecord",
+    "Gate",
     "HandshakeMessage",
     "Leak",
     "LeakError",

@@ -4,9 +4,9 @@ Strategy: the handshake faults are plain values; applying them is two steps. Thi
 is the first, pure step: given the faults that hit a connection at a phase and the bytes
 the server would send, :func:`plan_answer` says what to do instead — wait, end the
 connection without answering (close, reset, stall), send other bytes, send them in
-slices, then close or stall — and which of the faults acted, so that a record lists
-exactly those. The I/O layer (``_answers.py``) only carries the plan out, so a fault's
-effect can be checked offline, byte for byte.
+slices, then close or stall; a custom fault's ``rewrite`` — and which of the faults
+acted, so that a record lists exactly those. The I/O layer (``_answers.py``) only
+carries the plan out, so a fault's effect can be checked offline, byte for byte.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ._custom_faults import CustomFault
 from ._fault_types import (
     Close,
     Delay,
@@ -76,6 +77,9 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
             changed.clear()  # what came before is gone
         elif isinstance(fault, Truncate):
             data, then = data[: fault.length], fault.then
+        elif isinstance(fault, CustomFault):
+            data = _rewritten(fault, data)
+            then = fault.then if fault.then is not None else then
         else:
             continue
         changed.append(fault)
@@ -90,3 +94,12 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
         acted=tuple(f for f in faults if f in acting),
         replaced=replaced,
     )
+
+
+def _rewritten(fault: CustomFault, data: bytes) -> bytes:
+    result = fault.rewrite(data)
+    if not isinstance(result, bytes | bytearray):
+        raise TypeError(
+            f"{type(fault).__name__}.rewrite() returned {result!r}; it returns the bytes to send"
+        )
+    return bytes(result)

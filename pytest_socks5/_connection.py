@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
+from ._checkpoints import Checkpoints
 from ._config import EngineConfig
 from ._conversation import (
     MESSAGE_NAMES,
@@ -70,6 +71,8 @@ class ServerContext:
         self.serve = serve
         self.registry = ConnectionRegistry()
         self.faults = FaultSet()
+        #: Gates and hooks a test added (``hold()``, ``on()``).
+        self.checkpoints = Checkpoints()
         self.dialler = Dialler()
         #: Bugs (:class:`InternalError`: traceback and exception), to fail their test.
         self.errors: list[str] = []
@@ -220,14 +223,25 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         finally:
             self._deadline = None
 
-    def faults_at(self, phase: Phase) -> list[Fault]:
-        """The faults that hit this connection at ``phase``; from the first that acts,
-        the faults own the timing (``handshake_timeout`` no longer applies). The record
-        notes them only where they act (``_answers.py``)."""
-        hits = self.policy.faults_at(self.record, phase)
-        if hits and self._deadline is not None:
-            self._deadline.reschedule(None)
+    async def faults_at(self, phase: Phase) -> list[Fault]:
+        """The faults that hit this connection at ``phase``: the test's gates hold it and
+        its hooks are called first (``_checkpoints.py``). From the first fault that acts
+        or gate that holds, the test owns the timing (``handshake_timeout`` no longer
+        applies). The record notes faults only where they act (``_answers.py``)."""
+        checkpoints = self.context.checkpoints
+        extra = (
+            await checkpoints.visit(self.record, phase, self._suspend, self.add_cleanup)
+            if checkpoints
+            else []
+        )
+        hits = self.policy.faults_at(self.record, phase) + extra
+        if hits:
+            self._suspend()
         return hits
+
+    def _suspend(self) -> None:
+        if self._deadline is not None:
+            self._deadline.reschedule(None)
 
     async def next_message(self) -> ClientMessage:
         """The client's next complete message (recorded as it crossed the wire)."""

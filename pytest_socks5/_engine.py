@@ -124,6 +124,7 @@ class Engine:
         ``timeout`` seconds for them to finish, then abort what is left. A connection
         accepted while this runs is closed at once."""
         self.context.registry.closing = True
+        self.context.checkpoints.close()  # held connections are closed with the rest
         await self._close_listeners()
         for holder in self._placeholders:
             holder.close()

@@ -66,6 +66,8 @@ FIELD_CHECKS: dict[str, Check] = {
     "jitter": _SECONDS,
     "bytes_per_second": integer(low=1),
     "after": integer(low=0),
+    # custom faults
+    "function": callable_value,
 }
 
 #: Fields their classes convert themselves (into a ``Phase`` or a ``Direction``).
@@ -78,7 +80,9 @@ def check_fields(fault: Any) -> None:
     for field in dataclasses.fields(fault):
         if field.name in OWN_CHECKS:
             continue
-        check = FIELD_CHECKS[field.name]
+        check = FIELD_CHECKS.get(field.name)
+        if check is None:  # a field of a custom fault: its class checks it
+            continue
         if field.default is None:
             check = optional(check)
         check(f"{kind}: {field.name}", getattr(fault, field.name))

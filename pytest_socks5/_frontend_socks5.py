@@ -39,7 +39,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
     the conversation ended before it)."""
     record, policy = conn.record, conn.policy
     record.greeted(greeting.methods)
-    faults = conn.faults_at(Phase.GREETING)
+    faults = await conn.faults_at(Phase.GREETING)
     method = policy.method_for(greeting.methods, faults)
     forced = [f for f in faults if isinstance(f, ForceMethod)][-1:]  # the last one wins
     record.chose_method(method)
@@ -59,7 +59,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
         credentials = await conn.next_message()
         assert isinstance(credentials, AuthRequest)
         record.gave_credentials(credentials.username, credentials.password)
-        faults = conn.faults_at(Phase.AUTH)
+        faults = await conn.faults_at(Phase.AUTH)
         status, error = policy.credentials(credentials.username, credentials.password, faults)
         record.authenticated_as(status == AuthStatus.SUCCESS)
         if status != AuthStatus.SUCCESS:
@@ -88,7 +88,7 @@ async def serve_request(conn: ClientConnection, request: Request) -> None:
     if command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
         conn.record.replied(Reply.COMMAND_NOT_SUPPORTED)
         error = f"command 0x{command:02x} is not supported"
-        faults = conn.faults_at(Phase.REPLY)
+        faults = await conn.faults_at(Phase.REPLY)
         message = REPLIES.failure(Reply.COMMAND_NOT_SUPPORTED, faults)
         shaped = REPLIES.shaping(faults)
         await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)

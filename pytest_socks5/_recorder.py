@@ -80,6 +80,7 @@ class LiveRecord:
     closed_how: str | None = None
     error: str | None = None
     faults: list[str] = field(default_factory=list)
+    holds: list[str] = field(default_factory=list)
     # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
     mapped_to: str | None = None
     denied_by: str | None = None
@@ -159,6 +160,10 @@ class LiveRecord:
     def fault_acted(self, description: str) -> None:
         """An injected fault acted on this connection."""
         self.faults.append(description)
+
+    def held(self, description: str) -> None:
+        """A gate held this connection: where, for how long, how it was released."""
+        self.holds.append(description)
 
     def udp_client(self, address: tuple[str, int]) -> None:
         """UDP ASSOCIATE: the client's datagrams come from ``address``."""
@@ -268,10 +273,8 @@ class LiveRecord:
 
     def freeze(self) -> ConnectionRecord:
         values = {name: getattr(self, name) for name in _SHARED_FIELDS}
-        values["dialled"] = tuple(self.dialled)
-        values["faults"] = tuple(self.faults)
-        values["drop_reasons"] = tuple(self.drop_reasons)
-        values["handshake"] = tuple(self.handshake)
+        for name in _LIST_FIELDS:
+            values[name] = tuple(getattr(self, name))
         if self.payload_from_client is not None:
             values["payload_from_client"] = bytes(self.payload_from_client)
         if self.payload_to_client is not None:
@@ -287,19 +290,11 @@ class LiveRecord:
         return ConnectionRecord(**values)
 
 
+_LIST_FIELDS = ("dialled", "drop_reasons", "faults", "handshake", "holds")
 _SHARED_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(ConnectionRecord)
-    if f.name
-    not in {
-        "dialled",
-        "drop_reasons",
-        "faults",
-        "handshake",
-        "payload_from_client",
-        "payload_to_client",
-        "timings",
-    }
+    if f.name not in {*_LIST_FIELDS, "payload_from_client", "payload_to_client", "timings"}
 )
 
 

@@ -179,6 +179,8 @@ class ConnectionRecord:
     closed_how: str | None = None
     error: str | None = None
     faults: tuple[str, ...] = ()
+    #: Where a gate held it, for how long, how it was released (``hold()``).
+    holds: tuple[str, ...] = ()
     # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
     mapped_to: str | None = None
     denied_by: str | None = None

@@ -36,6 +36,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: RelaySide | None = None
         self.shaper: Shaper | None = None
+        #: The test's ``on("data")`` hooks for this direction (``None``: none).
+        self.rewrite: Callable[[bytes], bytes] | None = None
         self.eof = False
         self.lost = False
         #: What arrived before the tunnel opened (uvloop may read a transport paused in
@@ -62,6 +64,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.early is not None:
             self._hold(data)
+            return
+        if self.rewrite is not None and not (data := self.rewrite(data)):
             return
         if self.shaper is not None:
             self.shaper.feed(data)

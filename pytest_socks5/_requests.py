@@ -30,14 +30,14 @@ __all__ = ["dial_destination", "refused", "request_phase", "serve_connect"]
 
 async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     """The decision point before the dial. ``False``: a fault answered or ended it."""
-    faults = conn.faults_at(Phase.REQUEST)
+    faults = await conn.faults_at(Phase.REQUEST)
     forced = conn.policy.forced_reply(faults)
     # Delay, Stall and Close act first: a delayed ReplyWith is a slow refusal.
     if not await before_dial(conn, [f for f in faults if f is not forced]):
         return False
     if forced is not None:
         conn.record.replied(replies.code(forced.reply))
-        reply_faults = conn.faults_at(Phase.REPLY)
+        reply_faults = await conn.faults_at(Phase.REPLY)
         error = f"ReplyWith fault: {replies.name(forced.reply)} without dialling"
         message = replies.failure(forced.reply, reply_faults)
         shaped = [forced, *replies.shaping(reply_faults)]
@@ -89,17 +89,25 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
 async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
     """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
     record = conn.record
-    result = await dial_destination(conn, host, port)
-    faults = conn.faults_at(Phase.REPLY)
+    result: RelaySide | int = await dial_destination(conn, host, port)
+    if isinstance(result, RelaySide):
+        conn.upstream = result  # closed with the connection, even while it is held
+    faults = await conn.faults_at(Phase.REPLY)
     shaped = replies.shaping(faults)
-    if isinstance(result, Reply):
+    forced = conn.policy.forced_reply(faults)  # from a gate's release or a hook
+    if forced is not None:
+        if isinstance(result, RelaySide) and result.transport is not None:
+            result.transport.close()  # dialled, but the fault answers instead
+        record.failed(f"ReplyWith fault: {replies.name(forced.reply)} after the dial")
+        result, shaped = forced.reply, [forced, *shaped]
+    if not isinstance(result, RelaySide):
         record.replied(replies.code(result))
         message = replies.failure(result, faults)
         await answer(
             conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=record.error
         )
         return
-    conn.upstream = upstream = result
+    upstream = result
     assert upstream.transport is not None
     bound = address_of(upstream.transport.get_extra_info("sockname"))
     if bound is None:  # a virtual destination has no address: the proxy's own, port 0

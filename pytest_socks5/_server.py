@@ -30,6 +30,7 @@ from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
 from ._runner import LoopThread, loop_factory
+from ._server_checkpoints import CheckpointMethods
 from ._url import proxy_url
 
 __all__ = ["SOCKS5Server"]
@@ -45,7 +46,7 @@ _RESET_ERROR = (
 _RESET_GRACE = 1.0
 
 
-class SOCKS5Server(RecordQueries, LeakQueries):
+class SOCKS5Server(RecordQueries, LeakQueries, CheckpointMethods):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 
     :param host: address to listen on. ``"127.0.0.1"`` (default), ``"::1"``, or
@@ -311,6 +312,7 @@ class SOCKS5Server(RecordQueries, LeakQueries):
         life.
         """
         self._engine.generation += 1
+        self._engine.context.checkpoints.clear("released at the server's reset")
         self._end_earlier()
         self._engine.config = self._default_config
         self._engine.faults.clear()

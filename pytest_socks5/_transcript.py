@@ -93,6 +93,7 @@ def render_record(record: RecordView, *, show_password: bool = False) -> str:
         lines.extend(f"{_PAD}         {line}" for line in error_lines[1:])
     faults = ", ".join(record.faults) if record.faults else "none"
     lines.append(f"{_PAD}faults:  {faults}")
+    lines.extend(f"{_PAD}held:    {hold}" for hold in record.holds)
     lines.extend(_payload_lines(record))
     return "\n".join(lines)
 

@@ -1,11 +1,12 @@
 """Opening the tunnel: the one place that picks how a connection's bytes are relayed.
 
-Strategy: once the success reply is out, the client's transport and the upstream side
-(a dialled destination, a BIND peer, or a virtual destination on a socket pair — they
-look the same here) become a tunnel. Which relay carries it is decided here and nowhere
-else: the zero-copy splice relay when it is asked for and nothing needs to see the
-bytes; otherwise the ordinary relay, with a shaper on each direction that a transfer
-fault acts on. Client bytes that arrived with the request are passed on first.
+Strategy: once the success reply is out, the client's transport and the upstream side (a
+dialled destination, a BIND peer, or a virtual destination on a socket pair — they look
+the same here) become a tunnel. Which relay carries it is decided here and nowhere else:
+the zero-copy splice relay when it is asked for and nothing needs to see the bytes (no
+transfer fault, no capture, no ``on("data")`` hook); otherwise the ordinary relay, with
+the data hooks and a shaper on each direction that a transfer fault acts on. Client
+bytes that arrived with the request are passed on first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import random
 
 from . import _splice as splicing
+from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
 from ._fault_types import Direction
 from ._relay import IdleWatch, RelaySide
@@ -35,10 +37,12 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     upstream.on_error = conn.internal_error  # the client side's is wired by hand_over
     client.peer, upstream.peer = upstream, client
     transfer = conn.policy.transfer_faults(record)
+    data_hooks = conn.context.checkpoints.data_hooks
     if (
         config.splice
         and splicing.AVAILABLE
         and not transfer
+        and not data_hooks  # a data hook sees every chunk
         and not record.payload_limit  # capture needs the bytes in user space
         and transport.get_write_buffer_size() == 0
         and not upstream.early  # bytes the destination sent first go the ordinary way
@@ -58,6 +62,9 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
             acting = [f for f in transfer if f.flows.includes(direction)]
             if acting:
                 side.shaper = Shaper(side, acting, rng)
+    if data_hooks:
+        client.rewrite = data_rewriter(data_hooks, Direction.FROM_CLIENT)
+        upstream.rewrite = data_rewriter(data_hooks, Direction.TO_CLIENT)
     transport.set_protocol(client)
     transport.resume_reading()  # in case the handshake buffer limit paused it
     if config.idle_timeout is not None:

@@ -4,12 +4,15 @@ A fault says *what* goes wrong and *which* connections it hits (:class:`Fault`'s
 selection arguments). Handshake faults act on the server's answer at a :class:`Phase`;
 transfer faults act on the open tunnel in a :class:`Direction`. Add them with
 ``socks5_server.add_fault(...)``, ``with socks5_server.fault(...)``,
-``@pytest.mark.socks5(faults=[...])`` or ``SOCKS5Server(faults=[...])``.
+``@pytest.mark.socks5(faults=[...])`` or ``SOCKS5Server(faults=[...])``. Your own faults
+subclass :class:`CustomFault` (or wrap a function in :class:`FunctionFault`);
+:mod:`pytest_socks5.testing` runs them offline.
 
-Strategy: this module is only the public face; the values live in ``_fault_types.py`` and
-the server's selection (``FaultSet``) in ``_fault_set.py``.
+Strategy: this module is only the public face; the values live in ``_fault_types.py``
+and the server's selection (``FaultSet``) in ``_fault_set.py``.
 """
 
+from ._custom_faults import CustomFault, FunctionFault
 from ._fault_types import (
     Bandwidth,
     Blackhole,
@@ -40,12 +43,14 @@ __all__ = [
     "BoundAddress",
     "Close",
     "CloseAfter",
+    "CustomFault",
     "Delay",
     "Direction",
     "FailAuth",
     "Fault",
     "ForceMethod",
     "Fragment",
+    "FunctionFault",
     "Latency",
     "Phase",
     "RawAnswer",

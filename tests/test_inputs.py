@@ -134,6 +134,8 @@ def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> N
     kwargs: dict[str, Any] = {field: object()}
     if cls is faults.ResetAfter and field not in ("after", "seconds"):
         kwargs["after"] = 1
+    if cls is faults.FunctionFault and field != "function":
+        kwargs["function"] = bytes  # its one required argument
     with pytest.raises(TypeError, match=rf"^{cls.__name__}: {field} must be .*got <object"):
         cls(**kwargs)
 

@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_record_files",
         "_policy",
         "_dry_run",
+        "_custom_faults",
         "_answer_plan",
         "_replies",
         "_environ",
@@ -61,6 +62,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_virtual",
         "_dialler",
         "_async_wait",
+        "_checkpoints",
         "_registry",
         "_conversation",
         "_connection",
@@ -75,7 +77,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_engine",
     ),
     # the public server and the public package
-    ("_assertions", "_runner", "_server", "_leak_watch", "__init__"),
+    (
+        "_assertions",
+        "_runner",
+        "_server_checkpoints",
+        "_server",
+        "_leak_watch",
+        "testing",
+        "__init__",
+    ),
     # entry points
     ("plugin", "__main__"),
 )

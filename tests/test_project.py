@@ -34,6 +34,7 @@ def test_public_api_is_pinned() -> None:
         "Command",
         "ConnectionRecord",
         "ECHO",
+        "Gate",
         "HandshakeMessage",
         "Leak",
         "LeakError",

@@ -1,0 +1,367 @@
+"""Gates and hooks: what a test adds at the decision points every front end reaches.
+
+Strategy: a front end asks its connection for the faults at each decision point
+(``ClientConnection.faults_at``); that one call also visits the server's
+:class:`Checkpoints`, so gates and hooks work the same on SOCKS5 and SOCKS 4 with no
+special case per protocol. A :class:`Gate` selects connections with the faults' own
+selection code (a private ``Hold`` fault in a :class:`FaultSet` of its own, so ``times``,
+``nth`` and ``when`` count as they do for faults); a held connection awaits a future on
+the server's loop, which :meth:`Gate.release` resolves from any thread. The test side
+waits on a condition (or, async, on an event woken through the loop). A hook is called
+with a record snapshot and may return a fault, which joins the faults of that point. A
+data hook is wired into the ordinary relay by ``_tunnel.py``. With nothing added, the
+visit costs one ``if``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ._checks import callable_value, choice, did_you_mean, fail_type, number
+from ._fault_set import FaultSet
+from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
+from ._recorder import LiveRecord
+from ._records import ConnectionRecord
+
+__all__ = [
+    "HOLD_PHASES",
+    "HOOK_PHASES",
+    "Checkpoints",
+    "DataHook",
+    "Gate",
+    "Hook",
+    "check_hook_result",
+    "data_rewriter",
+    "hold_phase",
+]
+
+HOLD_PHASES = tuple(p.value for p in Phase)
+HOOK_PHASES = (*HOLD_PHASES, "data")
+hold_phase = choice(*HOLD_PHASES)
+_hook_phase = choice(*HOOK_PHASES)
+_timeout = number(low=0)
+
+#: ``fn(record) -> Fault | None`` (or a coroutine function returning that).
+Hook = Callable[[ConnectionRecord], "Fault | Awaitable[Fault | None] | None"]
+#: ``fn(direction, data) -> bytes | None``: replacement bytes, or ``None`` to keep them.
+DataHook = Callable[[Direction, bytes], "bytes | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold(_PhaseFault):
+    """Where a gate holds and which connections: a fault that only selects."""
+
+
+def _selection(at: str, selection: dict[str, Any]) -> Hold:
+    unknown = [k for k in selection if k not in _SELECTION]
+    if unknown:
+        raise TypeError(
+            f"hold(): unknown selection keyword {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], _SELECTION)}; valid: {', '.join(_SELECTION)}"
+        )
+    return Hold(at=hold_phase("hold(): at", at), **selection)
+
+
+class _Held:
+    """One connection waiting at a gate."""
+
+    __slots__ = ("future", "loop", "record", "since", "snapshot")
+
+    def __init__(self, record: LiveRecord) -> None:
+        self.record = record
+        self.snapshot = record.freeze()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[tuple[Fault | None, str]] = self.loop.create_future()
+        self.since = time.monotonic()
+
+
+class Gate:
+    """Connections that reach ``at`` and match the selection wait here until released.
+
+    Made by ``socks5_server.hold(at, **selection)``; thread-safe.
+    """
+
+    def __init__(self, at: str, selection: dict[str, Any]) -> None:
+        self._hold = _selection(at, selection)
+        self._faults = FaultSet()
+        self._faults.add(self._hold)
+        self._cond = threading.Condition()
+        self._held: list[_Held] = []
+        self._arrived: list[ConnectionRecord] = []
+        self._taken = 0
+        self._open = False  # released: connections arriving later go on
+        self._released = False  # at the reset (not closed by a stop)
+        self._closed = False
+        self._wakers: list[Callable[[], None]] = []
+
+    @property
+    def phase(self) -> Phase:
+        return self._hold.phase
+
+    def __repr__(self) -> str:
+        given = [f"{k}={getattr(self._hold, k)!r}" for k in _SELECTION]
+        given = [g for g in given if not g.endswith("=None")]
+        return f"hold({', '.join([repr(self.phase.value), *given])})"
+
+    # -- the test's side ---------------------------------------------------------------
+
+    @property
+    def held(self) -> list[ConnectionRecord]:
+        """The records (snapshots at arrival) of the connections waiting now."""
+        with self._cond:
+            return [h.snapshot for h in self._held]
+
+    def wait(self, timeout: float = 5.0) -> ConnectionRecord:
+        """Block until the next connection arrives (one not returned before); its record."""
+        timeout = _timeout("wait(): timeout", timeout)
+        with self._cond:
+            if not self._cond.wait_for(self._ready, timeout):
+                raise self._timed_out(timeout)
+            return self._take()
+
+    async def wait_async(self, timeout: float = 5.0) -> ConnectionRecord:
+        """:meth:`wait` without blocking the event loop."""
+        timeout = _timeout("wait_async(): timeout", timeout)
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(arrived.set)
+
+        with self._cond:
+            self._wakers.append(wake)
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                arrived.clear()
+                with self._cond:
+                    if self._ready():
+                        return self._take()
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise self._timed_out(timeout)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), left)
+        finally:
+            with self._cond:
+                self._wakers.remove(wake)
+
+    def release(self, fault: Fault | None = None) -> None:
+        """Let every held connection go on, or answer them with ``fault``; later arrivals
+        go on at once (use a new gate to hold again)."""
+        if fault is not None and not isinstance(fault, Fault):
+            raise fail_type("release(): fault", "a pytest_socks5.faults.Fault or None", fault)
+        how = "released" if fault is None else f"released with {fault.describe()}"
+        self._release(fault, how, open_after=True)
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    # -- the server's side -------------------------------------------------------------
+
+    def matches(self, phase: Phase, record: LiveRecord) -> bool:
+        with self._cond:
+            if self._open or self._closed:
+                return False
+        return bool(self._faults.pick(phase, record.freeze()))
+
+    async def hold(
+        self, record: LiveRecord, add_cleanup: Callable[[Callable[[], None]], None]
+    ) -> Fault | None:
+        """Wait here until released: the fault to answer with, or ``None`` to go on. If
+        the connection ends while held, its cleanup (run before the record is final)
+        notes how."""
+        held = _Held(record)
+        noted = False
+
+        def note(how: str) -> None:
+            nonlocal noted
+            with self._cond:
+                if held in self._held:
+                    self._held.remove(held)
+            if not noted:
+                noted = True
+                seconds = time.monotonic() - held.since
+                record.held(f"at {self.phase.value} by {self!r} for {seconds:.3f}s, {how}")
+
+        def ended() -> None:
+            stopped = self._closed and not self._released
+            note("closed: the server stopped" if stopped else "ended while held")
+
+        with self._cond:
+            self._held.append(held)
+            self._arrived.append(held.snapshot)
+            self._cond.notify_all()
+            wakers = list(self._wakers)
+        add_cleanup(ended)
+        for wake in wakers:
+            wake()
+        fault, how = await held.future
+        note(how)
+        return fault
+
+    def _release(self, fault: Fault | None, how: str, *, open_after: bool) -> None:
+        with self._cond:
+            held, self._held = self._held, []
+            self._open = self._open or open_after
+        for one in held:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing waits
+                one.loop.call_soon_threadsafe(_resolve, one.future, (fault, how))
+
+    def end(self, how: str) -> None:
+        """At reset: release every held connection; no more holding."""
+        with self._cond:
+            self._released = self._closed = True
+        self._release(None, how, open_after=True)
+
+    def close(self) -> None:
+        """At stop: hold no more (the server closes the connections held now)."""
+        with self._cond:
+            self._closed = self._open = True
+            self._cond.notify_all()
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        return len(self._arrived) > self._taken
+
+    def _take(self) -> ConnectionRecord:
+        record = self._arrived[self._taken]
+        self._taken += 1
+        return record
+
+    def _timed_out(self, timeout: float) -> TimeoutError:
+        arrived = self._arrived[: self._taken]
+        seen = "; ".join(f"#{r.id} {r.target}" for r in arrived) if arrived else "no connection"
+        return TimeoutError(
+            f"{self!r}: no connection arrived within {timeout:g}s "
+            f"(returned before: {seen}; held now: {len(self._held)})"
+        )
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def check_hook_result(result: object, phase: str) -> Fault | None:
+    """A hook's answer: ``None`` or a fault; anything else is a bug in the hook."""
+    if result is None or isinstance(result, Fault):
+        return result
+    raise TypeError(
+        f"the on({phase!r}) hook returned {result!r}; "
+        "a hook returns None (go on) or a pytest_socks5.faults.Fault (answer with it)"
+    )
+
+
+def data_rewriter(hooks: tuple[DataHook, ...], direction: Direction) -> Callable[[bytes], bytes]:
+    """What the relay calls on each chunk going ``direction``: every data hook in turn."""
+
+    def rewrite(data: bytes) -> bytes:
+        for hook in hooks:
+            result = hook(direction, data)
+            if result is None:
+                continue
+            if not isinstance(result, bytes | bytearray | memoryview):
+                raise TypeError(
+                    f"the on('data') hook returned {result!r}; a data hook returns "
+                    "None (pass the chunk on) or the bytes to pass on instead"
+                )
+            data = bytes(result)
+        return data
+
+    return rewrite
+
+
+class Checkpoints:
+    """A server's gates and hooks; thread-safe, empty (and free) unless a test adds some."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.gates: tuple[Gate, ...] = ()
+        self.hooks: dict[Phase, tuple[Hook, ...]] = {}
+        self.data_hooks: tuple[DataHook, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.gates or self.hooks)
+
+    def hold(self, at: str, selection: dict[str, Any]) -> Gate:
+        gate = Gate(at, selection)
+        with self._lock:
+            self.gates = (*self.gates, gate)
+        return gate
+
+    @staticmethod
+    def on_check(phase: str) -> str:
+        return str(_hook_phase("on(): phase", phase))
+
+    def on(self, phase: str, fn: Any) -> None:
+        phase = self.on_check(phase)
+        callable_value("on(): fn", fn)
+        if phase == "data":
+            if inspect.iscoroutinefunction(fn):
+                raise fail_type(
+                    "on(): fn", "a plain function for 'data' (called for each chunk)", fn
+                )
+            with self._lock:
+                self.data_hooks = (*self.data_hooks, fn)
+            return
+        key = Phase(phase)
+        with self._lock:
+            self.hooks = {**self.hooks, key: (*self.hooks.get(key, ()), fn)}
+
+    def close(self) -> None:
+        """The server stops: its gates hold no more; held connections are closed."""
+        for gate in self.gates:
+            gate.close()
+
+    def clear(self, how: str) -> None:
+        """Release every gate (``how`` goes in the records) and forget gates and hooks."""
+        with self._lock:
+            gates, self.gates = self.gates, ()
+            self.hooks, self.data_hooks = {}, ()
+        for gate in gates:
+            gate.end(how)
+
+    async def visit(
+        self,
+        record: LiveRecord,
+        phase: Phase,
+        holding: Callable[[], None],
+        add_cleanup: Callable[[Callable[[], None]], None],
+    ) -> list[Fault]:
+        """Hold at the gates that select this connection (``holding`` is called first;
+        ``add_cleanup`` notes a hold the connection's end cut short), then call the
+        hooks; the faults they answer with."""
+        faults: list[Fault] = []
+        for gate in self.gates:
+            if gate.matches(phase, record):
+                holding()
+                fault = await gate.hold(record, add_cleanup)
+                if fault is not None:
+                    faults.append(fault)
+        for hook in self.hooks.get(phase, ()):
+            result = hook(record.freeze())
+            if inspect.isawaitable(result):
+                result = await result
+            fault = check_hook_result(result, phase.value)
+            if fault is not None:
+                faults.append(fault)
+        return faults
