@@ -7,7 +7,8 @@ transfer faults act on the open tunnel in a :class:`Direction`. Add them with
 ``@pytest.mark.socks5(faults=[...])`` or ``SOCKS5Server(faults=[...])``.
 
 Strategy: this module is only the public face; the values live in ``_fault_types.py`` and
-the server's selection (``FaultSet``) in ``_fault_set.py``.
+the server's selection (``FaultSet``) in ``_fault_set.py``; :func:`every_split` is in
+``_splits.py``.
 """
 
 from ._fault_types import (
@@ -33,6 +34,7 @@ from ._fault_types import (
     Truncate,
     WrongVersion,
 )
+from ._splits import every_split
 
 __all__ = [
     "Bandwidth",
@@ -56,4 +58,5 @@ __all__ = [
     "Stall",
     "Truncate",
     "WrongVersion",
+    "every_split",
 ]

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_dial_errors",
         "_udp_faults",
         "_fault_types",
+        "_splits",
         "_fault_set",
         "_fault_spec",
         "faults",
