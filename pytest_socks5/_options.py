@@ -40,22 +40,11 @@ from ._option_parsers import (
 from ._protocol import Socks4Reply
 from ._recorder import MAX_RECORDS
 
-__all__ = [
-    "CLI_MAX_RECORDS",
-    "OPTIONS",
-    "Flag",
-    "Ini",
-    "Option",
-    "Site",
-    "UnknownOption",
-    "check_names",
-    "config_values",
-    "defaults",
-    "marker_options",
-    "names",
-    "normalise",
-    "option",
-]
+# fmt: off
+__all__ = ["CLI_MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site", "UnknownOption",
+           "check_names", "config_values", "defaults", "marker_options", "names",
+           "normalise", "option"]
+# fmt: on
 
 #: Nothing reads the records of the command-line server (each is logged as it ends), so
 #: it keeps only the most recent ones instead of every record for as long as it runs.
@@ -385,6 +374,15 @@ OPTIONS: tuple[Option, ...] = (
         given_to=_PYTEST,
         ini=Ini(help="directory (relative to the rootdir) for each test's records as JSON lines"),
         flag=Flag(name="--socks5-record-dir", metavar="DIR"),
+        default_doc="off",
+    ),
+    Option(
+        name="pcap",
+        default="",
+        doc="Write each proxy-using test's connections to this directory as a pcapng file.",
+        given_to=_PYTEST,
+        ini=Ini(help="directory (relative to the rootdir) for each test's pcapng capture"),
+        flag=Flag(name="--socks5-pcap", metavar="DIR"),
         default_doc="off",
     ),
     Option(

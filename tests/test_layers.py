@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_option_types",
         "_config",
         "_record_files",
+        "_pcap",
         "_policy",
         "_dry_run",
         "_answer_plan",
