@@ -44,8 +44,8 @@ class AnswerPlan:
     reason: str = ""
     #: The bytes to send (the answer, or what an answer fault made of it).
     data: bytes = b""
-    #: Send ``data`` in slices of this many bytes, this many seconds apart.
-    fragment: tuple[int, float] | None = None
+    #: Send ``data`` cut at these offsets, the pieces this many seconds apart.
+    fragment: tuple[tuple[int, ...], float] | None = None
     #: After sending: close, or say nothing more (``then=`` of ``RawAnswer``/``Truncate``).
     then: str | None = None
     #: The faults that act, in the order given: not one whose effect another undoes (a
@@ -84,7 +84,7 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
             continue
         changed.append(fault)
     fragment = next((f for f in faults if isinstance(f, Fragment)), None)
-    sliced = None if fragment is None else (max(1, fragment.size), fragment.delay)
+    sliced = None if fragment is None else (_cuts(fragment, len(data)), fragment.delay)
     acting = {*delays, *changed, *([fragment] if fragment is not None and data else [])}
     return AnswerPlan(
         delay=delay,
@@ -103,3 +103,10 @@ def _rewritten(fault: CustomFault, data: bytes) -> bytes:
             f"{type(fault).__name__}.rewrite() returned {result!r}; it returns the bytes to send"
         )
     return bytes(result)
+
+
+def _cuts(fragment: Fragment, length: int) -> tuple[int, ...]:
+    """Where ``fragment`` cuts an answer of ``length`` bytes (offsets inside it)."""
+    if fragment.split is not None:
+        return (fragment.split,) if 0 < fragment.split < length else ()
+    return tuple(range(fragment.size, length, fragment.size))

@@ -298,13 +298,13 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             self.record.sent(name, data)
         self.transport.write(data)
 
-    async def write_sliced(self, data: bytes, size: int, delay: float) -> None:
-        """Write ``data`` in slices of ``size`` bytes, ``delay`` seconds apart."""
+    async def write_sliced(self, data: bytes, cuts: tuple[int, ...], delay: float) -> None:
+        """Write ``data`` cut at the offsets ``cuts``, the pieces ``delay`` seconds apart."""
         assert self.transport is not None
-        for start in range(0, len(data), size):
+        for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
             if start:
                 await asyncio.sleep(delay)
-            self.transport.write(data[start : start + size])
+            self.transport.write(data[start:end])
 
     def reject(
         self,

@@ -55,6 +55,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "data": raw_bytes,
     "size": integer(low=1),
     "delay": _SECONDS,
+    "split": integer(low=1),
     "method": byte,
     "status": byte,
     "reply": byte,

@@ -161,6 +161,8 @@ class Fault:
         that were given. Codes (REP, status, method, version, ATYP, CMD) are in hex,
         sizes and counts in decimal."""
         own = [k for k in self.__dataclass_fields__ if k not in _SELECTION and k != "at"]
+        split = getattr(self, "split", None)  # Fragment: a split, or slices of ``size``
+        own = [k for k in own if k not in (("size",) if split else ("split",))]
         given = [k for k in _SELECTION if getattr(self, k) is not None]
         args = [f"{k}={_show(k, getattr(self, k))}" for k in (*own, *given)]
         return f"{type(self).__name__}({', '.join(args)})"
@@ -185,19 +187,8 @@ class Fault:
 
 
 #: The selection arguments, in the order :meth:`Fault.describe` shows them.
-_SELECTION = (
-    "host",
-    "port",
-    "command",
-    "address_type",
-    "username",
-    "client",
-    "when",
-    "times",
-    "nth",
-    "probability",
-    "seed",
-)
+_SELECTION: tuple[str, ...] = ("host", "port", "command", "address_type", "username")
+_SELECTION += ("client", "when", "times", "nth", "probability", "seed")
 #: Arguments that are protocol codes, shown in hex; every other number is decimal.
 _CODES = frozenset(
     {"reply", "status", "method", "version", "bound_type", "command", "address_type"}
@@ -299,10 +290,12 @@ class RawAnswer(_AnswerFault):
 @dataclass(frozen=True, kw_only=True)
 class Fragment(_AnswerFault):
     """Send the correct answer at ``at`` in slices of ``size`` bytes, ``delay`` seconds
-    apart: exposes clients that take one read for one message."""
+    apart: exposes clients that take one read for one message. With ``split=N``, two
+    pieces instead: the first ``N`` bytes, then the rest (``size`` is not used)."""
 
     size: int = 1
     delay: float = 0.01
+    split: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

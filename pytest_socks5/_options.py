@@ -40,22 +40,11 @@ from ._options_pytest import PYTEST_OPTIONS
 from ._protocol import Socks4Reply
 from ._recorder import MAX_RECORDS
 
-__all__ = [
-    "CLI_MAX_RECORDS",
-    "OPTIONS",
-    "Flag",
-    "Ini",
-    "Option",
-    "Site",
-    "UnknownOption",
-    "check_names",
-    "config_values",
-    "defaults",
-    "marker_options",
-    "names",
-    "normalise",
-    "option",
-]
+# fmt: off
+__all__ = ["CLI_MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site", "UnknownOption",
+           "check_names", "config_values", "defaults", "marker_options", "names",
+           "normalise", "option"]
+# fmt: on
 
 #: Nothing reads the records of the command-line server (each is logged as it ends), so
 #: it keeps only the most recent ones instead of every record for as long as it runs.

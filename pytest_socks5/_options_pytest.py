@@ -43,6 +43,15 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         default_doc="off",
     ),
     Option(
+        name="pcap",
+        default="",
+        doc="Write each proxy-using test's connections to this directory as a pcapng file.",
+        given_to=_PYTEST,
+        ini=Ini(help="directory (relative to the rootdir) for each test's pcapng capture"),
+        flag=Flag(name="--socks5-pcap", metavar="DIR"),
+        default_doc="off",
+    ),
+    Option(
         name="show_passwords",
         default=False,
         doc="Show RFC 1929 passwords in transcripts and record files instead of ***.",

@@ -8,8 +8,9 @@ transfer faults act on the open tunnel in a :class:`Direction`. Add them with
 subclass :class:`CustomFault` (or wrap a function in :class:`FunctionFault`);
 :mod:`pytest_socks5.testing` runs them offline.
 
-Strategy: this module is only the public face; the values live in ``_fault_types.py``
-and the server's selection (``FaultSet``) in ``_fault_set.py``.
+Strategy: this module is only the public face; the values live in ``_fault_types.py`` and
+the server's selection (``FaultSet``) in ``_fault_set.py``; :func:`every_split` is in
+``_splits.py``.
 """
 
 from ._custom_faults import CustomFault, FunctionFault
@@ -36,6 +37,7 @@ from ._fault_types import (
     Truncate,
     WrongVersion,
 )
+from ._splits import every_split
 
 __all__ = [
     "Bandwidth",
@@ -61,4 +63,5 @@ __all__ = [
     "Stall",
     "Truncate",
     "WrongVersion",
+    "every_split",
 ]

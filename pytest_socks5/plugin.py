@@ -24,6 +24,7 @@ import pytest
 from . import __version__
 from ._leak_watch import TestLeaks, guard_from_markers
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
+from ._pcap import pcap_file_name, pcapng_bytes
 from ._record_files import json_line, record_file_name
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
@@ -48,6 +49,7 @@ class _Settings:
 
     transcript: str
     record_dir: Path | None
+    pcap_dir: Path | None
     show_passwords: bool
     #: ``leak_guard`` from the ini option or flag: ``None`` off, else allowed patterns.
     leak_guard: tuple[str, ...] | None
@@ -136,15 +138,14 @@ def _read_settings(config: pytest.Config) -> _Settings:
         if one.ini is None and one.flag is None:
             continue
         values[one.name], sources[one.name] = _given(config, one)
-    record_dir: Path | None = None
-    if values["record_dir"]:
-        base = config.invocation_params.dir
-        if sources["record_dir"] == "ini":
-            base = config.rootpath
-        record_dir = base / values["record_dir"]
+    dirs: dict[str, Path | None] = {}
+    for name in ("record_dir", "pcap"):
+        base = config.rootpath if sources[name] == "ini" else config.invocation_params.dir
+        dirs[name] = base / values[name] if values[name] else None
     return _Settings(
         transcript=values["transcript"],
-        record_dir=record_dir,
+        record_dir=dirs["record_dir"],
+        pcap_dir=dirs["pcap"],
         show_passwords=values["show_passwords"],
         leak_guard=option("leak_guard").normalise(values["leak_guard"]),
         host=values["host"],
@@ -260,6 +261,11 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
     """At teardown: keep the final records and write them out if a directory was given."""
     watched.final = tuple(watched.server.connections)
     settings = _settings(item.config)
+    if settings.pcap_dir is not None:  # rewritten whole: every server the test used
+        settings.pcap_dir.mkdir(parents=True, exist_ok=True)
+        name = pcap_file_name(record_file_name(item.nodeid))
+        done = [(w.server.address, w.final) for w in item.stash[_WATCHED] if w.final]
+        (settings.pcap_dir / name).write_bytes(pcapng_bytes(done))
     if settings.record_dir is None:
         return
     path = item.stash.get(_RECORD_FILE, None)

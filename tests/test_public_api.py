@@ -21,8 +21,12 @@ def test_every_public_name_of_faults_is_in_its_all() -> None:
     assert public_names() == sorted(faults.__all__)
 
 
+#: The functions :mod:`pytest_socks5.faults` exports beside its types.
+FUNCTIONS = {"every_split"}
+
+
 def test_faults_exports_only_fault_types_and_enums() -> None:
-    for name in faults.__all__:
+    for name in set(faults.__all__) - FUNCTIONS:
         value = getattr(faults, name)
         assert isinstance(value, type), f"faults.{name} is not a class: {value!r}"
         assert issubclass(value, Fault | enum.Enum), f"faults.{name} is not a fault or enum"
@@ -36,6 +40,10 @@ def test_internals_stay_internal() -> None:
 
 def test_every_public_name_of_faults_is_documented_in_the_reference() -> None:
     documented = set(
-        re.findall(r"^\.\. autoclass:: pytest_socks5\.faults\.(\w+)", REFERENCE.read_text(), re.M)
+        re.findall(
+            r"^\.\. auto(?:class|function):: pytest_socks5\.faults\.(\w+)",
+            REFERENCE.read_text(),
+            re.M,
+        )
     )
     assert documented == set(faults.__all__)

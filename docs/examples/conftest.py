@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 #: Example projects that tests run as pytest sessions of their own, with pytester.
-collect_ignore = ["suite_defaults", "debugging", "xdist_project"]
+collect_ignore = ["suite_defaults", "debugging", "xdist_project", "pcap_project"]
 
 PROXY_VARIABLES = (
     "ALL_PROXY",
