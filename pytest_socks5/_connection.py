@@ -30,6 +30,7 @@ from ._dialler import Dialler
 from ._fault_set import FaultSet
 from ._fault_types import Fault, Phase
 from ._guard import GuardedProtocol, InternalError, OnError, watch_task
+from ._http import HttpAnswer
 from ._policy import Policy
 from ._protocol import (
     NEED_DATA,
@@ -271,7 +272,17 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     def encode(self, message: ServerMessage) -> bytes:
         """The bytes of ``message`` (the protocol state moves on as if it were sent)."""
+        if isinstance(message, HttpAnswer):  # HTTP's state is h11's (_frontend_http.py)
+            self.record.http_answered(message.status)
+            return message.to_bytes()
         return self.conn.send(message)
+
+    def take_data(self) -> tuple[bytes, bool]:
+        """The client bytes not parsed yet, for another parser (HTTP's), and whether EOF
+        followed them; reading resumes if the handshake buffer limit paused it."""
+        if self.transport is not None:
+            self.transport.resume_reading()
+        return self.conn.take_data(), self.conn.client_eof
 
     def send(self, message: ServerMessage) -> None:
         """Write ``message`` to the client, recorded."""
@@ -334,6 +345,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
     def answer_name(self) -> str:
         """What a raw answer (from a :class:`RemoteProtocolError`) answers."""
         record = self.record
+        if record.protocol == "http":
+            return "http response"
         if record.version == 4:
             return "socks4 reply"
         if record.chosen_method == AuthMethod.USERNAME_PASSWORD and record.authenticated is None:

@@ -338,10 +338,11 @@ class FailAuth(Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class ReplyWith(Fault):
-    """Answer the request with REP ``reply`` without dialling, then close — the same bytes
-    and shape as a real server whose dial failed that way."""
+    """Answer with REP ``reply`` without dialling, then close, as a server whose dial
+    failed so; over HTTP, the status for ``reply`` (502/403/504) or ``http_status``."""
 
     reply: int = Reply.GENERAL_FAILURE
+    http_status: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

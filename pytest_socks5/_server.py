@@ -265,6 +265,11 @@ class SOCKS5Server(RecordQueries):
         return self._url("socks5h")
 
     @property
+    def http_url(self) -> str:
+        """``http://[user:password@]host:port``: the same port, as an HTTP proxy."""
+        return self._url("http")
+
+    @property
     def url_masked(self) -> str:
         """:attr:`url` with the password shown as ``***``: for logs and reprs, where a
         password must not appear unless asked for (with :attr:`url`)."""
@@ -429,13 +434,14 @@ class SOCKS5Server(RecordQueries):
     # -- environment -----------------------------------------------------------------
 
     def proxy_env(
-        self, *, remote_dns: bool = False, no_proxy: str | None = None
+        self, *, remote_dns: bool = False, no_proxy: str | None = None, scheme: str = "socks5"
     ) -> ProxyEnvironment:
         """A context manager pointing ``ALL_PROXY``, ``HTTP_PROXY`` and ``HTTPS_PROXY`` (and
-        their lower-case forms) at this server — :attr:`url`, or :attr:`url_remote_dns` with
-        ``remote_dns`` — with ``NO_PROXY`` unset (or set to ``no_proxy``); every variable
-        gets its old value back on exit. ``with`` gives the URL."""
-        return ProxyEnvironment(self.url_remote_dns if remote_dns else self.url, no_proxy=no_proxy)
+        their lower-case forms) at this server — :attr:`url`, :attr:`url_remote_dns` with
+        ``remote_dns``, or :attr:`http_url` with ``scheme="http"`` — with ``NO_PROXY`` unset
+        (or set to ``no_proxy``); every variable gets its old value back on exit."""
+        urls = {"socks5": self.url_remote_dns if remote_dns else self.url, "http": self.http_url}
+        return ProxyEnvironment(urls[scheme], no_proxy=no_proxy)
 
     def __repr__(self) -> str:
         if not (self._engine.sockets and self.is_running):
