@@ -156,11 +156,11 @@ class Fault:
                 )
 
     def describe(self) -> str:
-        """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (all of
-        them, ``at`` aside: a record says where it acted), then the selection arguments
-        that were given. Codes (REP, status, method, version, ATYP, CMD) are in hex,
-        sizes and counts in decimal."""
+        """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (``at``
+        aside, a record says where it acted; ``http_status`` if given), then the selection
+        arguments given. Codes (REP, status, method, ATYP…) in hex, sizes in decimal."""
         own = [k for k in self.__dataclass_fields__ if k not in _SELECTION and k != "at"]
+        own = [k for k in own if k != "http_status" or getattr(self, k) is not None]
         given = [k for k in _SELECTION if getattr(self, k) is not None]
         args = [f"{k}={_show(k, getattr(self, k))}" for k in (*own, *given)]
         return f"{type(self).__name__}({', '.join(args)})"
