@@ -369,3 +369,21 @@ def test_proxy_env_http(socks5_server: SOCKS5Server) -> None:
         assert url == socks5_server.http_url
         assert os.environ["HTTPS_PROXY"] == url
     assert socks5_server.http_url == f"http://127.0.0.1:{socks5_server.port}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.socks5(users={"alice": "s3cret"})
+async def test_websockets_407_is_its_proxy_error(socks5_server: SOCKS5Server, echo_server) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidMessage, ProxyError
+
+    uri = f"ws://127.0.0.1:{echo_server[1]}/"
+    with pytest.raises(ProxyError, match="407"):
+        async with connect(uri, proxy=socks5_server.url_for("http")):
+            pass
+    # With credentials the tunnel opens; the echo server sends the handshake back, which
+    # websockets refuses as a response: proof that its bytes went through.
+    with pytest.raises(InvalidMessage):
+        async with connect(uri, proxy=socks5_server.http_url):
+            pass
+    socks5_server.assert_connected(protocol="http", authenticated=True, reply=Reply.SUCCEEDED)
