@@ -18,8 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
-from ._checkpoints import Checkpoints
-from ._config import EngineConfig
+from ._context import ServerContext
 from ._conversation import (
     MESSAGE_NAMES,
     ClientClosed,
@@ -27,10 +26,9 @@ from ._conversation import (
     Relay,
     ServerMessage,
 )
-from ._dialler import Dialler
-from ._fault_set import FaultSet
 from ._fault_types import Fault, Phase
-from ._guard import GuardedProtocol, InternalError, OnError, watch_task
+from ._guard import GuardedProtocol, OnError, watch_task
+from ._http import HttpAnswer
 from ._policy import Policy
 from ._protocol import (
     NEED_DATA,
@@ -39,13 +37,12 @@ from ._protocol import (
     RemoteProtocolError,
     ServerConnection,
 )
-from ._recorder import LiveRecord, Recorder
+from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
-from ._registry import ConnectionRegistry
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER, reset_transport
 
-__all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection", "ServerContext"]
+__all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection"]
 
 #: After a failure reply, how long to wait for the client to close before closing.
 LINGER = 1.0
@@ -56,40 +53,10 @@ HANDSHAKE_BUFFER_LIMIT = 64 * 1024
 T = TypeVar("T")
 
 
-class ServerContext:
-    """What every connection of one server shares; ``config`` is swapped between tests."""
-
-    def __init__(
-        self,
-        *,
-        config: EngineConfig,
-        recorder: Recorder,
-        serve: Callable[[ClientConnection], Awaitable[None]],
-    ) -> None:
-        self.config = config
-        self.recorder = recorder
-        self.serve = serve
-        self.registry = ConnectionRegistry()
-        self.faults = FaultSet()
-        #: Gates and hooks a test added (``hold()``, ``on()``).
-        self.checkpoints = Checkpoints()
-        self.dialler = Dialler()
-        #: Bugs (:class:`InternalError`: traceback and exception), to fail their test.
-        self.errors: list[str] = []
-
-    def report_error(self, record: LiveRecord | None, exc: Exception | None = None) -> str:
-        """Keep ``exc`` (by default the one being handled); end ``record`` with it."""
-        text = InternalError(exc)
-        self.errors.append(text)
-        if record is not None:
-            record.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=text)
-        return text
-
-
 class ClientConnection(GuardedProtocol, asyncio.Protocol):
     """One client connection from accept to close (or to the RFC's failure answer)."""
 
-    def __init__(self, context: ServerContext) -> None:
+    def __init__(self, context: ServerContext[ClientConnection]) -> None:
         self.context = context
         self.config = config = context.config
         self.policy = Policy(config, context.faults)
@@ -285,7 +252,17 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     def encode(self, message: ServerMessage) -> bytes:
         """The bytes of ``message`` (the protocol state moves on as if it were sent)."""
+        if isinstance(message, HttpAnswer):  # HTTP's state is h11's (_frontend_http.py)
+            self.record.http_answered(message.status)
+            return message.to_bytes()
         return self.conn.send(message)
+
+    def take_data(self) -> tuple[bytes, bool]:
+        """The client bytes not parsed yet, for another parser (HTTP's), and whether EOF
+        followed them; reading resumes if the handshake buffer limit paused it."""
+        if self.transport is not None:
+            self.transport.resume_reading()
+        return self.conn.take_data(), self.conn.client_eof
 
     def send(self, message: ServerMessage) -> None:
         """Write ``message`` to the client, recorded."""
@@ -348,6 +325,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
     def answer_name(self) -> str:
         """What a raw answer (from a :class:`RemoteProtocolError`) answers."""
         record = self.record
+        if record.protocol == "http":
+            return "http response"
         if record.version == 4:
             return "socks4 reply"
         if record.chosen_method == AuthMethod.USERNAME_PASSWORD and record.authenticated is None:

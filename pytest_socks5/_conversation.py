@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ._guard import OnError
+from ._http import HttpAnswer
 from ._protocol import (
     AuthReply,
     AuthRequest,
@@ -25,7 +26,7 @@ from ._protocol import (
 __all__ = ["MESSAGE_NAMES", "ClientClosed", "ClientMessage", "Relay", "ServerMessage"]
 
 ClientMessage = Greeting | AuthRequest | Request | Socks4Request
-ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response
+ServerMessage = MethodSelection | AuthReply | ServerReply | Socks4Response | HttpAnswer
 #: What each message is called in :attr:`ConnectionRecord.handshake`.
 MESSAGE_NAMES: dict[type, str] = {
     Greeting: "greeting",
@@ -36,6 +37,7 @@ MESSAGE_NAMES: dict[type, str] = {
     AuthReply: "auth reply",
     ServerReply: "reply",
     Socks4Response: "socks4 reply",
+    HttpAnswer: "http response",
 }
 
 

@@ -5,7 +5,7 @@ Strategy: :class:`Engine` is plain asyncio and runs in whatever loop calls :meth
 :class:`~pytest_socks5._connection.ClientConnection` served by the front ends
 (``_frontends.py``); what the connections share — configuration, faults, records, the
 registry of open connections and the dialler — is one
-:class:`~pytest_socks5._connection.ServerContext`. The configuration is a frozen value
+:class:`~pytest_socks5._context.ServerContext`. The configuration is a frozen value
 swapped atomically, so each connection sees one consistent configuration.
 """
 
@@ -16,7 +16,8 @@ import contextlib
 import socket
 
 from ._config import EngineConfig
-from ._connection import ClientConnection, ServerContext
+from ._connection import ClientConnection
+from ._context import ServerContext
 from ._dialler import Dialler
 from ._fault_set import FaultSet
 from ._frontends import serve_client
@@ -41,7 +42,9 @@ class Engine:
         self.hosts = hosts
         self.requested_port = port
         self.backlog = backlog
-        self.context = ServerContext(config=config, recorder=recorder, serve=serve_client)
+        self.context: ServerContext[ClientConnection] = ServerContext(
+            config=config, recorder=recorder, serve=serve_client
+        )
         self._placeholders: list[socket.socket] = []
         self.sockets: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []

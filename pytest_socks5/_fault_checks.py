@@ -59,6 +59,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "method": byte,
     "status": byte,
     "reply": byte,
+    "http_status": integer(low=400, high=599),
     "bound_type": byte,
     "bound_host": text,
     "bound_port": port,

@@ -156,13 +156,13 @@ class Fault:
                 )
 
     def describe(self) -> str:
-        """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (all of
-        them, ``at`` aside: a record says where it acted), then the selection arguments
-        that were given. Codes (REP, status, method, version, ATYP, CMD) are in hex,
-        sizes and counts in decimal."""
+        """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (``at``
+        aside, a record says where it acted; ``http_status`` if given), then the selection
+        arguments given. Codes (REP, status, method, ATYP…) in hex, sizes in decimal."""
         own = [k for k in self.__dataclass_fields__ if k not in _SELECTION and k != "at"]
         split = getattr(self, "split", None)  # Fragment: a split, or slices of ``size``
         own = [k for k in own if k not in (("size",) if split else ("split",))]
+        own = [k for k in own if k != "http_status" or getattr(self, k) is not None]
         given = [k for k in _SELECTION if getattr(self, k) is not None]
         args = [f"{k}={_show(k, getattr(self, k))}" for k in (*own, *given)]
         return f"{type(self).__name__}({', '.join(args)})"
@@ -331,10 +331,11 @@ class FailAuth(Fault):
 
 @dataclass(frozen=True, kw_only=True)
 class ReplyWith(Fault):
-    """Answer the request with REP ``reply`` without dialling, then close — the same bytes
-    and shape as a real server whose dial failed that way."""
+    """Answer with REP ``reply`` without dialling, then close, as a server whose dial
+    failed so; over HTTP, the status for ``reply`` (502/403/504) or ``http_status``."""
 
     reply: int = Reply.GENERAL_FAILURE
+    http_status: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -192,6 +192,15 @@ class ConnectionRecord:
     datagram_bytes_to_client: int = 0
     datagrams_dropped: int = 0
     drop_reasons: tuple[str, ...] = ()
+    # -- which protocol asked, and an HTTP proxy request ---------------------------------
+    #: ``"socks5"``, ``"socks4"`` or ``"http"`` (``None``: nothing identified it).
+    protocol: str | None = None
+    #: The first HTTP request line (``CONNECT host:443 HTTP/1.1``, ``GET http://… HTTP/1.1``).
+    http_request: str | None = None
+    #: Its headers, ``Proxy-Authorization`` redacted as ``***``.
+    http_headers: tuple[tuple[str, str], ...] = ()
+    #: The last HTTP status the client was sent (the proxy's, or a forwarded response's).
+    http_status: int | None = None
 
     def __str__(self) -> str:
         return describe_record(self)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ._fault_types import BoundAddress, Fault
+from ._http import HttpAnswer
 from ._protocol import (
     AddressType,
     Reply,
@@ -53,13 +54,14 @@ class Replies(Protocol):
 
     def success(
         self, bound: tuple[str, int], faults: list[Fault] | None = None
-    ) -> ServerReply | Socks4Response:
+    ) -> ServerReply | Socks4Response | HttpAnswer:
         """A granted request, naming ``bound``."""
 
     def failure(
         self, reply: int, faults: list[Fault] | None = None
-    ) -> ServerReply | Socks4Response:
-        """A refused request, for the SOCKS5 REP ``reply``."""
+    ) -> ServerReply | Socks4Response | HttpAnswer:
+        """A refused request, for the SOCKS5 REP ``reply`` (``faults`` may hold the
+        ``ReplyWith`` that asked for it)."""
 
 
 class Socks5Replies:

@@ -39,7 +39,7 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
         conn.record.replied(replies.code(forced.reply))
         reply_faults = await conn.faults_at(Phase.REPLY)
         error = f"ReplyWith fault: {replies.name(forced.reply)} without dialling"
-        message = replies.failure(forced.reply, reply_faults)
+        message = replies.failure(forced.reply, [forced, *reply_faults])
         shaped = [forced, *replies.shaping(reply_faults)]
         await answer(
             conn, reply_faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error

@@ -30,8 +30,8 @@ from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
 from ._runner import LoopThread, loop_factory
+from ._server_addresses import ServerAddresses
 from ._server_checkpoints import CheckpointMethods
-from ._url import proxy_url
 
 __all__ = ["SOCKS5Server"]
 
@@ -46,7 +46,7 @@ _RESET_ERROR = (
 _RESET_GRACE = 1.0
 
 
-class SOCKS5Server(RecordQueries, LeakQueries, CheckpointMethods):
+class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethods):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 
     :param host: address to listen on. ``"127.0.0.1"`` (default), ``"::1"``, or
@@ -222,65 +222,6 @@ class SOCKS5Server(RecordQueries, LeakQueries, CheckpointMethods):
     ) -> None:
         await self.aclose()
 
-    # -- addresses -----------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        """The host clients should use: the listen address (``localhost`` for dual-stack)."""
-        return self._listen_host if self._listen_host != "dual" else "localhost"
-
-    @property
-    def port(self) -> int:
-        """The bound port (the same on every listener of a dual-stack server)."""
-        if not self._engine.sockets:
-            raise RuntimeError("the server is not started yet")
-        return self._engine.sockets[0][1]
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """``(host, port)``."""
-        return (self.host, self.port)
-
-    @property
-    def listen_addresses(self) -> list[tuple[str, int]]:
-        """Every bound socket address (two for a dual-stack server)."""
-        return list(self._engine.sockets)
-
-    def url_for(
-        self, scheme: str = "socks5", *, username: str | None = None, password: str | None = None
-    ) -> str:
-        """A proxy URL with the given scheme and credentials (percent-encoded)."""
-        return proxy_url(self.host, self.port, scheme=scheme, username=username, password=password)
-
-    @property
-    def url(self) -> str:
-        """``socks5://[user:password@]host:port``: by convention the client resolves
-        names itself (requests, curl); some clients (httpx) send names anyway.
-
-        With users configured, the first user's credentials are included.
-        """
-        return self._url("socks5")
-
-    @property
-    def url_remote_dns(self) -> str:
-        """``socks5h://…`` — the client sends names to the proxy to resolve."""
-        return self._url("socks5h")
-
-    @property
-    def url_masked(self) -> str:
-        """:attr:`url` with the password shown as ``***``: for logs and reprs, where a
-        password must not appear unless asked for (with :attr:`url`)."""
-        user = self._engine.config.auth.first_user()
-        if user is None:
-            return self.url_for()
-        return self.url_for(username=user[0]).replace("@", ":***@", 1)
-
-    def _url(self, scheme: str) -> str:
-        user = self._engine.config.auth.first_user()
-        if user is None:
-            return self.url_for(scheme)
-        return self.url_for(scheme, username=user[0], password=user[1])
-
     # -- configuration ----------------------------------------------------------------
 
     def configure(self, **options: Unpack[RuntimeOptions]) -> None:
@@ -377,7 +318,7 @@ class SOCKS5Server(RecordQueries, LeakQueries, CheckpointMethods):
         port reserved, until :meth:`up` — or use it as ``with server.down(): …``.
         Open connections are not touched."""
         self._call(self._engine.go_down())
-        back_up = contextlib.ExitStack()  # its exit brings the server back up
+        back_up = contextlib.ExitStack()  # its exit brings a running server back up
         back_up.callback(self._come_back_up)
         return back_up
 
@@ -432,13 +373,14 @@ class SOCKS5Server(RecordQueries, LeakQueries, CheckpointMethods):
     # -- environment -----------------------------------------------------------------
 
     def proxy_env(
-        self, *, remote_dns: bool = False, no_proxy: str | None = None
+        self, *, remote_dns: bool = False, no_proxy: str | None = None, scheme: str = "socks5"
     ) -> ProxyEnvironment:
         """A context manager pointing ``ALL_PROXY``, ``HTTP_PROXY`` and ``HTTPS_PROXY`` (and
-        their lower-case forms) at this server — :attr:`url`, or :attr:`url_remote_dns` with
-        ``remote_dns`` — with ``NO_PROXY`` unset (or set to ``no_proxy``); every variable
-        gets its old value back on exit. ``with`` gives the URL."""
-        return ProxyEnvironment(self.url_remote_dns if remote_dns else self.url, no_proxy=no_proxy)
+        their lower-case forms) at this server — :attr:`url`, :attr:`url_remote_dns` with
+        ``remote_dns``, or :attr:`http_url` with ``scheme="http"`` — with ``NO_PROXY`` unset
+        (or set to ``no_proxy``); every variable gets its old value back on exit."""
+        urls = {"socks5": self.url_remote_dns if remote_dns else self.url, "http": self.http_url}
+        return ProxyEnvironment(urls[scheme], no_proxy=no_proxy)
 
     def __repr__(self) -> str:
         if not (self._engine.sockets and self.is_running):

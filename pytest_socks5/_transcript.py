@@ -198,7 +198,9 @@ def _summary(r: RecordView, *, details: bool) -> str:
     transcript spells those out on lines of their own)."""
     client = f"{r.client_address[0]}:{r.client_address[1]}"
     parts = [f"#{r.id} {escape_text(client)}"]
-    if r.version is not None:
+    if r.protocol == "http":
+        parts.append("HTTP")
+    elif r.version is not None:
         parts.append(f"SOCKS{r.version}")
     user = _shown_user(r)
     if user is not None:
@@ -217,8 +219,12 @@ def _summary(r: RecordView, *, details: bool) -> str:
             parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
     elif r.chosen_method is not None:
         parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
+    if r.http_request is not None:
+        parts.append(escape_text(repr(r.http_request)))
     if r.reply is not None:
         parts.append("→ REP " + describe(r.reply, Socks4Reply if r.version == 4 else Reply))
+    if r.http_status is not None:
+        parts.append(f"HTTP {r.http_status}")
     parts.append(f"[{r.outcome.value}")
     how = f" ({r.closed_how})" if r.closed_how else ""
     if r.closed_by and r.outcome.value != "open":

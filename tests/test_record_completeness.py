@@ -119,12 +119,13 @@ def test_no_acceptable_method(server: SOCKS5Server) -> None:
 
 
 def test_bytes_that_break_the_protocol_are_kept(open_server: SOCKS5Server) -> None:
-    http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    # A TLS ClientHello sent to the proxy itself: neither SOCKS nor HTTP.
+    hello = bytes.fromhex("16 03 01 00 05") + b"hello"
     with connect(open_server.address) as sock:
-        sock.sendall(http)
+        sock.sendall(hello)
         assert recv_all(sock) == b""
     record = only_record(open_server)
-    assert conversation(record) == [("from_client", "unparsed", http)]
+    assert conversation(record) == [("from_client", "unparsed", hello)]
     assert record.outcome is Outcome.PROTOCOL_ERROR
     assert (record.closed_by, record.closed_how) == ("server", "fin")
 

@@ -31,10 +31,21 @@ def failure(rep: int) -> bytes:
 # -- greeting ------------------------------------------------------------------------
 
 
+def test_an_http_request_that_is_not_a_proxy_request_is_a_400(server: SOCKS5Server) -> None:
+    """An upper-case first byte is HTTP (the proxy's own port asked for a page): HTTP's
+    answer, not SOCKS's silence."""
+    answer = exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    record = only_record(server, timeout=5)
+    assert (record.protocol, record.outcome) == ("http", Outcome.PROTOCOL_ERROR)
+    assert record.http_request == "GET / HTTP/1.1"
+    assert record.http_status == 400
+
+
 @pytest.mark.parametrize(
     "greeting",
-    [b"GET / HTTP/1.1\r\n\r\n", b"\x06\x01\x00", b"\x00", b"\xff\xff"],
-    ids=["http", "version-6", "version-0", "garbage"],
+    [b"\x06\x01\x00", b"\x00", b"\xff\xff", b"\x16\x03\x01\x00\x05hello"],
+    ids=["version-6", "version-0", "garbage", "tls"],
 )
 def test_a_version_other_than_5_is_closed_without_an_answer(
     server: SOCKS5Server, greeting: bytes

@@ -239,6 +239,17 @@ class ServerConnection:
         """
         return bytes(self._buffer), self._eof
 
+    def take_data(self) -> bytes:
+        """Hand every unparsed byte to another protocol's parser (HTTP's), emptying the
+        buffer; :meth:`unread` gives back what that parser did not use."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data`` back in front of the buffer (it arrived before what is there)."""
+        self._buffer[:0] = data
+
     def close(self) -> None:
         """Mark the connection closed (the server is about to close the socket)."""
         self.state = State.CLOSED

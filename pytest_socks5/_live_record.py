@@ -1,0 +1,314 @@
+"""What a running connection fills in: the mutable twin of a record.
+
+Strategy: the server fills a mutable :class:`LiveRecord` (plain attributes, counters and
+timestamps, no copies of payload unless a test asked for them) through typed "what
+happened" methods, one per event, and :meth:`LiveRecord.freeze` turns it into the frozen
+:class:`~pytest_socks5.ConnectionRecord` that readers see. The store that holds them
+(and the lock) is :mod:`pytest_socks5._recorder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+from ._protocol import (
+    AddressType,
+    AuthMethod,
+    Request,
+    Socks4Request,
+    address_type_for,
+    coerce,
+)
+from ._records import (
+    FROM_CLIENT,
+    TO_CLIENT,
+    CloseHow,
+    ConnectionRecord,
+    HandshakeMessage,
+    Outcome,
+    Timings,
+)
+
+__all__ = ["LiveRecord"]
+
+
+@dataclass(kw_only=True, slots=True)
+class LiveRecord:
+    """The mutable twin of :class:`ConnectionRecord` that a running connection fills in
+    (plain attributes, counters and timestamps, so recording costs no copies of payload
+    unless ``payload_limit`` asks for them); see :meth:`freeze`."""
+
+    id: int
+    client_address: tuple[str, int]
+    version: int | None = None
+    offered_methods: tuple[int, ...] = ()
+    chosen_method: int | None = None
+    username: str | None = None
+    raw_username: bytes | None = None
+    raw_password: bytes | None = field(default=None, repr=False)
+    authenticated: bool | None = None
+    command: int | None = None
+    address_type: int | None = None
+    host: str | None = None
+    port: int | None = None
+    raw_address: bytes | None = None
+    user_id: bytes | None = None
+    reply: int | None = None
+    bound_address: tuple[str, int] | None = None
+    upstream_address: tuple[str, int] | None = None
+    dialled: list[tuple[str, int]] = field(default_factory=list)
+    bytes_from_client: int = 0
+    bytes_to_client: int = 0
+    #: Payload capture: the first ``payload_limit`` bytes each way (``None``: off).
+    payload_limit: int = 0
+    payload_from_client: bytearray | None = field(default=None, repr=False)
+    payload_to_client: bytearray | None = field(default=None, repr=False)
+    handshake: list[HandshakeMessage] = field(default_factory=list, repr=False)
+    negotiated_at: float | None = None
+    authenticated_at: float | None = None
+    requested_at: float | None = None
+    replied_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    outcome: Outcome = Outcome.OPEN
+    closed_by: str | None = None
+    closed_how: str | None = None
+    error: str | None = None
+    faults: list[str] = field(default_factory=list)
+    holds: list[str] = field(default_factory=list)
+    # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
+    mapped_to: str | None = None
+    denied_by: str | None = None
+    bind_peer_address: tuple[str, int] | None = None
+    udp_client_address: tuple[str, int] | None = None
+    datagrams_from_client: int = 0
+    datagrams_to_client: int = 0
+    datagram_bytes_from_client: int = 0
+    datagram_bytes_to_client: int = 0
+    datagrams_dropped: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
+    protocol: str | None = None
+    http_request: str | None = None
+    http_headers: tuple[tuple[str, str], ...] = ()
+    http_status: int | None = None
+
+    # -- filled in by the server -------------------------------------------------
+
+    def capture_payload(self, limit: int) -> None:
+        """Keep the first ``limit`` payload bytes each way (call before the tunnel opens)."""
+        if limit > 0:
+            self.payload_limit = limit
+            self.payload_from_client = bytearray()
+            self.payload_to_client = bytearray()
+
+    # What happened, in the order it can happen. The server writes a record only
+    # through these methods (and received/sent/note_close/end below).
+
+    def greeted(self, methods: tuple[int, ...]) -> None:
+        """A SOCKS5 greeting offered ``methods``."""
+        self.version, self.protocol = 5, "socks5"
+        self.offered_methods = methods
+
+    def chose_method(self, method: int) -> None:
+        """The proxy answered the greeting with ``method``."""
+        self.chosen_method = coerce(method, AuthMethod)
+
+    def gave_credentials(self, username: bytes, password: bytes) -> None:
+        """The client sent RFC 1929 credentials."""
+        self.raw_username, self.raw_password = username, password
+        self.username = username.decode("utf-8", "backslashreplace")
+
+    def authenticated_as(self, ok: bool) -> None:
+        """The credentials (or SOCKS 4 USERID) were accepted or refused."""
+        self.authenticated = ok
+
+    def mapped(self, to: str) -> None:
+        """``host_map`` sent the destination elsewhere (``"unresolvable"``, an address,
+        a virtual destination)."""
+        self.mapped_to = to
+
+    def denied(self, reason: str) -> None:
+        """A rule refused the destination."""
+        self.denied_by = reason
+
+    def dialling(self, address: tuple[str, int]) -> None:
+        """The proxy is connecting to ``address``."""
+        self.dialled.append(address)
+
+    def connected(self, upstream: tuple[str, int] | None, bound: tuple[str, int]) -> None:
+        """The destination answered: ``upstream`` is its address, ``bound`` the proxy's end."""
+        self.upstream_address = upstream
+        self.bound_address = bound
+
+    def bound(self, address: tuple[str, int]) -> None:
+        """BIND listens (or UDP ASSOCIATE relays) at ``address``."""
+        self.bound_address = address
+
+    def bind_peer(self, address: tuple[str, int]) -> None:
+        """The incoming BIND connection came from ``address``."""
+        self.bind_peer_address = address
+
+    def replied(self, code: int) -> None:
+        """The answer to the request carries ``code`` (REP, or SOCKS 4 CD)."""
+        self.reply = code
+
+    def asked_http(
+        self, line: str, headers: tuple[tuple[str, str], ...], host: str, port: int, command: int
+    ) -> None:
+        """An HTTP proxy request (the connection's first) for ``host:port``: ``command`` is
+        CONNECT for a tunnel and for a forwarded request alike (both dial ``host:port``)."""
+        self.protocol, self.http_request, self.http_headers = "http", line, headers
+        self.command, self.host, self.port = command, host, port
+        self.address_type = address_type_for(host)
+
+    def http_answered(self, status: int) -> None:
+        """The proxy (or the destination, for a forwarded request) answered ``status``."""
+        self.http_status = status
+
+    def failed(self, error: str) -> None:
+        """What went wrong, before the connection ends (a dial error)."""
+        self.error = error
+
+    def fault_acted(self, description: str) -> None:
+        """An injected fault acted on this connection."""
+        self.faults.append(description)
+
+    def held(self, description: str) -> None:
+        """A gate held this connection: where, for how long, how it was released."""
+        self.holds.append(description)
+
+    def udp_client(self, address: tuple[str, int]) -> None:
+        """UDP ASSOCIATE: the client's datagrams come from ``address``."""
+        self.udp_client_address = address
+
+    def datagram_from_client(self, size: int) -> None:
+        self.datagrams_from_client += 1
+        self.datagram_bytes_from_client += size
+
+    def datagram_to_client(self, size: int) -> None:
+        self.datagrams_to_client += 1
+        self.datagram_bytes_to_client += size
+
+    def datagram_dropped(self, reason: str, *, keep: int) -> None:
+        """A datagram was dropped; ``reason`` is kept if new and fewer than ``keep`` are."""
+        self.datagrams_dropped += 1
+        if reason not in self.drop_reasons and len(self.drop_reasons) < keep:
+            self.drop_reasons.append(reason)
+
+    def delivered_from_client(self, data: bytes) -> None:
+        """``data`` was handed to the destination's socket (payload, not handshake)."""
+        self.bytes_from_client += len(data)
+        capture = self.payload_from_client
+        if capture is not None and len(capture) < self.payload_limit:
+            capture += data[: self.payload_limit - len(capture)]
+
+    def delivered_to_client(self, data: bytes) -> None:
+        """``data`` was handed to the client's socket."""
+        self.bytes_to_client += len(data)
+        capture = self.payload_to_client
+        if capture is not None and len(capture) < self.payload_limit:
+            capture += data[: self.payload_limit - len(capture)]
+
+    def spliced(self, name: str, size: int) -> None:
+        """``size`` bytes entered the splice pipe from side ``name`` (negative: bytes the
+        pipe held when the tunnel closed, never delivered)."""
+        if name == "client":
+            self.bytes_from_client += size
+        else:
+            self.bytes_to_client += size
+
+    def received(self, name: str, data: bytes) -> None:
+        """The proxy parsed a client message called ``name``."""
+        at = time.time()
+        self.handshake.append(HandshakeMessage(direction=FROM_CLIENT, name=name, data=data, at=at))
+        if name in ("request", "socks4 request", "http request") and self.requested_at is None:
+            self.requested_at = at
+
+    def sent(self, name: str, data: bytes) -> None:
+        """The proxy wrote a message called ``name`` to the client."""
+        at = time.time()
+        self.handshake.append(HandshakeMessage(direction=TO_CLIENT, name=name, data=data, at=at))
+        if name == "method selection":
+            self.negotiated_at = self.negotiated_at or at
+        elif name == "auth reply":
+            self.authenticated_at = self.authenticated_at or at
+        elif name in ("reply", "socks4 reply", "http response"):
+            self.replied_at = self.replied_at or at
+
+    def note_close(self, side: str, how: CloseHow) -> None:
+        """``side`` closed (``how``: FIN, RST or another error); only the first counts."""
+        if self.closed_by is None:
+            self.closed_by, self.closed_how = side, how
+
+    def end(
+        self,
+        outcome: Outcome,
+        *,
+        closed_by: str | None = None,
+        how: CloseHow = "fin",
+        error: str | None = None,
+    ) -> bool:
+        """Record the end once; later calls are ignored. Returns whether this call ended it.
+
+        ``closed_by`` and ``how`` count only if no side was recorded closing before.
+        """
+        if self.outcome is not Outcome.OPEN:
+            return False
+        self.outcome = outcome
+        if closed_by is not None:
+            self.note_close(closed_by, how)
+        if error is not None:
+            self.error = error
+        self.ended_at = time.time()
+        return True
+
+    def note_request(self, request: Request | Socks4Request) -> None:
+        """Fill in what a parsed SOCKS5 or SOCKS 4/4a request says (also for a request
+        refused while parsing, which is why the version may still be unknown)."""
+        if self.version is None:
+            self.version = 4 if isinstance(request, Socks4Request) else 5
+            self.protocol = f"socks{self.version}"
+        self.command = request.command
+        self.host = request.host
+        self.port = request.port
+        if isinstance(request, Request):
+            self.address_type = request.address_type
+            self.raw_address = request.raw_address
+            return
+        self.user_id = request.user_id
+        self.username = request.user_id.decode("utf-8", "backslashreplace")
+        if request.domain is not None:
+            self.address_type = AddressType.DOMAIN
+            self.raw_address = request.domain
+        else:
+            self.address_type = AddressType.IPV4
+            self.raw_address = ipaddress.IPv4Address(request.ip).packed
+
+    def freeze(self) -> ConnectionRecord:
+        values = {name: getattr(self, name) for name in _SHARED_FIELDS}
+        for name in _LIST_FIELDS:
+            values[name] = tuple(getattr(self, name))
+        if self.payload_from_client is not None:
+            values["payload_from_client"] = bytes(self.payload_from_client)
+        if self.payload_to_client is not None:
+            values["payload_to_client"] = bytes(self.payload_to_client)
+        values["timings"] = Timings(
+            accepted=self.started_at,
+            negotiated=self.negotiated_at,
+            authenticated=self.authenticated_at,
+            requested=self.requested_at,
+            replied=self.replied_at,
+            closed=self.ended_at,
+        )
+        return ConnectionRecord(**values)
+
+
+_LIST_FIELDS = ("dialled", "drop_reasons", "faults", "handshake", "holds")
+_SHARED_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ConnectionRecord)
+    if f.name not in {*_LIST_FIELDS, "payload_from_client", "payload_to_client", "timings"}
+)
