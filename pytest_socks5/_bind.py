@@ -17,8 +17,10 @@ import asyncio
 import ipaddress
 import socket
 
+from ._answers import answer
 from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
+from ._fault_types import Phase
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import AddressType, Reply, Request, Socks4Request, address_type_for
 from ._recorder import LiveRecord
@@ -107,6 +109,25 @@ async def _wait_for_peer(conn: ClientConnection, arrived: asyncio.Future[_Peer])
     return arrived.result()
 
 
+async def _first_reply(
+    conn: ClientConnection, replies: Replies, listening: tuple[str, int]
+) -> bool:
+    """The reply decision point, as for CONNECT: faults (and gates and hooks) act on the
+    first reply, which names the listening address. ``False``: they ended it."""
+    faults = await conn.faults_at(Phase.REPLY)
+    shaped = replies.shaping(faults)
+    forced = conn.policy.forced_reply(faults)
+    if forced is not None:
+        conn.record.replied(replies.code(forced.reply))
+        error = f"ReplyWith fault: {replies.name(forced.reply)} instead of listening"
+        message = replies.failure(forced.reply, faults)
+        shaped = [forced, *shaped]
+        await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
+        return False
+    conn.record.replied(replies.granted)
+    return await answer(conn, faults, replies.success(listening, faults), shaped=shaped)
+
+
 def _fail(conn: ClientConnection, replies: Replies, reply: int, error: str) -> None:
     conn.record.replied(replies.code(reply))
     conn.reject(Outcome.REJECTED, replies.failure(reply), error=error)
@@ -145,8 +166,8 @@ async def serve_bind(
         listening = address_of(server.sockets[0].getsockname())
         assert listening is not None
         record.bound(listening)
-        record.replied(replies.granted)
-        conn.send(replies.success(listening))
+        if not await _first_reply(conn, replies, listening):
+            return
         try:
             async with asyncio.timeout(config.bind_timeout):
                 peer = await _wait_for_peer(conn, arrived)

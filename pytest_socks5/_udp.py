@@ -32,7 +32,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from ._answers import answer
 from ._connection import ClientConnection
+from ._fault_types import Phase
 from ._guard import GuardedProtocol, OnError, guarded, watch_task
 from ._hosts import Echo, Sink, Unresolvable
 from ._protocol import (
@@ -46,10 +48,13 @@ from ._protocol import (
     parse_udp_datagram,
 )
 from ._records import CloseHow, Outcome
+from ._replies import Socks5Replies
 from ._udp_faults import DatagramDirection as Direction
 from ._udp_faults import UdpFaultState
 
 __all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]
+
+REPLIES = Socks5Replies()
 
 #: A record keeps this many distinct reasons for dropped datagrams (the count is exact).
 MAX_DROP_REASONS = 20
@@ -164,15 +169,11 @@ class UdpAssociation:
         sockname = relay.get_extra_info("sockname")
         bound = (str(sockname[0]), int(sockname[1]))
         record.bound(bound)
+        faults = await conn.faults_at(Phase.REPLY)  # the reply decision point
         record.replied(Reply.SUCCEEDED)
-        conn.send(
-            ServerReply(
-                reply=Reply.SUCCEEDED,
-                address_type=address_type_for(bound[0]),
-                host=bound[0],
-                port=bound[1],
-            )
-        )
+        shaped = REPLIES.shaping(faults)
+        if not await answer(conn, faults, REPLIES.success(bound, faults), shaped=shaped):
+            return
         self.pump = loop.create_task(self._pump())
         watch_task(self.pump, self)
         conn.hand_over(self)

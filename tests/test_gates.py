@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pytest_socks5 import Outcome, Reply, ServerError, Socks4Reply, SOCKS5Server, testing
+from pytest_socks5 import Command, Outcome, Reply, ServerError, Socks4Reply, SOCKS5Server, testing
 from pytest_socks5 import rawclient as raw
 from pytest_socks5.faults import Close, FunctionFault, ReplyWith
 
@@ -176,3 +176,50 @@ def test_nothing_added_costs_one_if(socks5_server: SOCKS5Server) -> None:
     socks5_server.on("data", lambda direction, data: None)
     assert not checkpoints  # a data hook is wired into the tunnel, not the handshake
     assert checkpoints.data_hooks
+
+
+# -- BIND and UDP ASSOCIATE reach the reply decision point too -------------------------------
+
+
+@pytest.mark.parametrize("command", [Command.BIND, Command.UDP_ASSOCIATE])
+def test_the_reply_gate_holds_bind_and_udp_associate(
+    socks5_server: SOCKS5Server, command: int
+) -> None:
+    gate = socks5_server.hold("reply", command=command)
+    with raw.connect(socks5_server.address) as sock:
+        sock.sendall(raw.greeting() + raw.socks5_request("127.0.0.1", 0, command))
+        assert raw.recv_exactly(sock, 2) == b"\x05\x00"
+        held = gate.wait(timeout=5.0)
+        assert held.command == command
+        assert [r.id for r in gate.held] == [held.id]
+        gate.release()
+        assert raw.reply_code(raw.read_reply(sock)) == Reply.SUCCEEDED
+    (record,) = socks5_server.wait_for_connections(1, ended=True)
+    (hold,) = record.holds
+    assert hold.endswith("released")
+
+
+@pytest.mark.parametrize("command", [Command.BIND, Command.UDP_ASSOCIATE])
+def test_reply_faults_act_on_bind_and_udp_associate(
+    socks5_server: SOCKS5Server, command: int
+) -> None:
+    socks5_server.add_fault(Close(at="reply", command=command))
+    with raw.connect(socks5_server.address) as sock:
+        sock.sendall(raw.greeting() + raw.socks5_request("127.0.0.1", 0, command))
+        assert raw.recv_all(sock) == b"\x05\x00"  # the method choice, then FIN
+    (record,) = socks5_server.wait_for_connections(1, ended=True)
+    assert record.outcome is Outcome.FAULT
+    assert record.faults == (f"Close(reset=False, command=0x{command:02x}) at reply",)
+
+
+def test_a_released_reply_with_refuses_a_bind(socks5_server: SOCKS5Server) -> None:
+    gate = socks5_server.hold("reply", command=Command.BIND)
+    with raw.connect(socks5_server.address) as sock:
+        sock.sendall(raw.greeting() + raw.socks5_request("127.0.0.1", 0, Command.BIND))
+        assert raw.recv_exactly(sock, 2) == b"\x05\x00"
+        gate.wait(timeout=5.0)
+        gate.release(ReplyWith(reply=Reply.NETWORK_UNREACHABLE))
+        assert raw.reply_code(raw.read_reply(sock)) == Reply.NETWORK_UNREACHABLE
+    (record,) = socks5_server.wait_for_connections(1, ended=True)
+    assert record.outcome is Outcome.REJECTED
+    assert record.reply == Reply.NETWORK_UNREACHABLE
