@@ -104,4 +104,4 @@ async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
 def _note(conn: ClientConnection, faults: Iterable[Fault]) -> None:
     """Note in the record that ``faults`` acted, with where."""
     for fault in faults:
-        conn.policy.note(conn.record, fault)
+        conn.policy.note(conn.record, fault, conn.acts_at(fault))

@@ -77,6 +77,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self._lingering = False
         self._deadline: asyncio.Timeout | None = None
         self._cleanups: list[Callable[[], None]] = []
+        self._acts_at: dict[int, Phase] = {}
         self._failed = False
         self.on_error: OnError = self.internal_error
 
@@ -201,10 +202,17 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             if checkpoints
             else []
         )
+        for fault in extra:  # a gate's or hook's fault acts here, whatever its own phase
+            self._acts_at[id(fault)] = phase
         hits = self.policy.faults_at(self.record, phase) + extra
         if hits:
             self._suspend()
         return hits
+
+    def acts_at(self, fault: Fault) -> Phase | None:
+        """Where ``fault`` acts on this connection (a released or hooked fault: where it
+        was given; any other: its own phase)."""
+        return self._acts_at.get(id(fault), fault.phase)
 
     def _suspend(self) -> None:
         if self._deadline is not None:

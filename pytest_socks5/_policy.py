@@ -50,9 +50,8 @@ class Policy:
         return self.faults.pick(phase, record.freeze())
 
     @staticmethod
-    def note(record: LiveRecord, fault: Fault) -> None:
-        """Note in ``record`` that ``fault`` acted: ``Stall() at greeting``."""
-        phase = fault.phase
+    def note(record: LiveRecord, fault: Fault, phase: Phase | None) -> None:
+        """Note in ``record`` that ``fault`` acted at ``phase``: ``Stall() at greeting``."""
         record.fault_acted(fault.describe() + (f" at {phase.value}" if phase is not None else ""))
 
     # -- greeting and authentication ---------------------------------------------------
@@ -138,7 +137,7 @@ class Policy:
         """The transfer faults for a tunnel about to open, noted: they act on it."""
         hits = [f for f in self.faults_at(record, None) if isinstance(f, TransferFault)]
         for fault in hits:
-            self.note(record, fault)
+            self.note(record, fault, None)
         return hits
 
     @property
