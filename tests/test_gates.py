@@ -223,19 +223,3 @@ def test_a_released_reply_with_refuses_a_bind(socks5_server: SOCKS5Server) -> No
     (record,) = socks5_server.wait_for_connections(1, ended=True)
     assert record.outcome is Outcome.REJECTED
     assert record.reply == Reply.NETWORK_UNREACHABLE
-
-
-def test_a_fault_released_at_a_gate_is_recorded_where_it_acted(
-    socks5_server: SOCKS5Server,
-) -> None:
-    """``ReplyWith`` belongs to the request phase; released at a reply gate it acts at the
-    reply, after the dial, and the record says so."""
-    gate = socks5_server.hold("reply")
-    with raw.connect(socks5_server.address) as sock:
-        sock.sendall(raw.greeting() + raw.socks5_request(*socks5_server.address))
-        assert raw.recv_exactly(sock, 2) == b"\x05\x00"
-        gate.wait(timeout=5.0)
-        gate.release(ReplyWith(reply=Reply.HOST_UNREACHABLE))
-        assert raw.reply_code(raw.read_reply(sock)) == Reply.HOST_UNREACHABLE
-    (record,) = socks5_server.wait_for_connections(1, ended=True, command=Command.CONNECT)
-    assert record.faults == ("ReplyWith(reply=0x04) at reply",)
