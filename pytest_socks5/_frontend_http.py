@@ -10,7 +10,9 @@ shared. An absolute-form request (``GET http://host/path``) runs the same reques
 rules and dial, then is relayed one exchange at a time: the request rewritten to origin
 form through an h11 client connection to the destination, the response back through the
 client's h11 server connection — so keep-alive, ``Content-Length`` and chunked bodies are
-h11's business, and a later request to another origin dials again.
+h11's business, and a later request to another origin dials again. The reply faults act
+on each origin's first response head (``_answers.answer_head``); a kept-alive request's
+first byte must come within ``idle_timeout`` and its head within ``handshake_timeout``.
 """
 
 from __future__ import annotations
@@ -276,7 +278,9 @@ async def _forward(conn: ClientConnection, start: HttpStart) -> None:
             break
         h.start_next_cycle()
         up.start_next_cycle()
-        event = await next_event(conn, h)
+        event = await _next_request(conn, h)
+        if event is None:
+            return  # a timeout ended it
         if not isinstance(event, h11.Request):
             break  # the client closed its keep-alive connection
         request = event
@@ -290,8 +294,42 @@ async def _forward(conn: ClientConnection, start: HttpStart) -> None:
     else:
         return  # answered or ended by _open
     conn.record.end(Outcome.CLOSED, closed_by="server")
-    assert conn.transport is not None
-    conn.transport.close()
+    _close_both(conn)
+
+
+async def _next_request(conn: ClientConnection, h: h11.Connection) -> object | None:
+    """The next event on a kept-alive connection: its first byte within ``idle_timeout``,
+    then the whole head within ``handshake_timeout``. ``None``: one ran out (recorded,
+    both sides closed)."""
+    idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
+    try:
+        async with asyncio.timeout(idle):
+            while not any(h.trailing_data):  # no byte of a next request, no EOF yet
+                data, eof = conn.take_data()
+                if data or eof:
+                    h.receive_data(data)
+                elif conn.lost:
+                    raise ConnectionResetError("the client connection was lost")
+                else:
+                    await conn.wakeup()
+    except TimeoutError:
+        error = f"no next request for {idle:g}s on a kept-alive connection (idle_timeout)"
+        conn.record.end(Outcome.IDLE_TIMEOUT, closed_by="server", error=error)
+        _close_both(conn)
+        return None
+    try:
+        async with asyncio.timeout(head):
+            return await next_event(conn, h)
+    except TimeoutError:
+        error = f"no complete request head within {head:g}s (handshake_timeout)"
+        conn.reject(Outcome.TIMEOUT, error=error, linger=False)
+        _close_both(conn)
+        return None
+
+
+def _close_both(conn: ClientConnection) -> None:
+    if conn.transport is not None:
+        conn.transport.close()
     if conn.upstream is not None and conn.upstream.transport is not None:
         conn.upstream.transport.close()
 

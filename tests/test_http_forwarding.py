@@ -6,6 +6,7 @@ Every client ignores the environment (``trust_env`` off): only the proxy given i
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import threading
 from collections.abc import Iterator
@@ -149,3 +150,43 @@ def test_two_requests_on_one_connection_are_both_recorded(
     assert socks5_server.assert_connected(http_requests="GET */missing HTTP/1.1") == record
     assert socks5_server.assert_connected(http_statuses=404) == record
     assert ConnectionRecord.from_json(record.to_json()).http_requests == record.http_requests
+
+
+# -- timeouts between and within kept-alive requests -----------------------------------
+
+
+def _proxy_connection(server: SOCKS5Server) -> http.client.HTTPConnection:
+    """A plain HTTP/1.1 connection to the proxy (http.client reads no proxy variables)."""
+    host, port = server.address
+    return http.client.HTTPConnection(host, port, timeout=5)
+
+
+def test_idle_timeout_between_kept_alive_requests(socks5_server_factory, origin: str) -> None:
+    server = socks5_server_factory(idle_timeout=0.3)
+    client = _proxy_connection(server)
+    client.request("GET", origin + "/one")
+    assert client.getresponse().read() == b"hello from /one"
+    # nothing more is sent: the proxy ends the kept-alive connection
+    record = ended(server, outcome=Outcome.IDLE_TIMEOUT)
+    assert record.error is not None
+    assert "idle_timeout" in record.error
+    assert record.http_requests == (f"GET {origin}/one HTTP/1.1",)
+    assert record.http_statuses == (200,)
+    assert client.sock is not None
+    assert client.sock.recv(1) == b""  # the client sees the close
+    client.close()
+
+
+def test_handshake_timeout_bounds_a_later_request_head(socks5_server_factory, origin: str) -> None:
+    server = socks5_server_factory(handshake_timeout=0.3)
+    client = _proxy_connection(server)
+    client.request("GET", origin + "/one")
+    assert client.getresponse().read() == b"hello from /one"
+    assert client.sock is not None
+    client.sock.sendall(f"GET {origin}/two HTTP/1.1\r\nHost: x\r\n".encode())  # no end
+    record = ended(server, outcome=Outcome.TIMEOUT)
+    assert record.error is not None
+    assert "handshake_timeout" in record.error
+    assert record.http_statuses == (200,)
+    assert client.sock.recv(1) == b""
+    client.close()
