@@ -149,7 +149,10 @@ def test_two_requests_on_one_connection_are_both_recorded(
     # one value (or glob) finds a connection whose later request matches
     assert socks5_server.assert_connected(http_requests="GET */missing HTTP/1.1") == record
     assert socks5_server.assert_connected(http_statuses=404) == record
-    assert ConnectionRecord.from_json(record.to_json()).http_requests == record.http_requests
+    assert ConnectionRecord.from_json(record.to_json()) == record
+    transcript = record.transcript()
+    assert f"http #1: GET {origin}/first HTTP/1.1 → 200" in transcript
+    assert f"http #2: GET {origin}/missing HTTP/1.1 → 404" in transcript
 
 
 # -- timeouts between and within kept-alive requests -----------------------------------
