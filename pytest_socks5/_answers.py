@@ -8,13 +8,14 @@ without answering, send other bytes or the same bytes in slices, then close or s
 Every front end answers through here, so a fault means the same on every protocol, and
 here a fault is noted in the record: when it acts, not when it is picked. A fault that
 shaped the message itself (``ForceMethod``, ``FailAuth``, ``ReplyWith``, ``BoundAddress``)
-is passed as ``shaped`` and acts if that message goes out.
+is passed as ``shaped`` and acts if that message goes out. Bytes another party wrote (a
+forwarded HTTP response head) go through the same plan (:func:`answer_head`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import ClientConnection
@@ -22,7 +23,7 @@ from ._conversation import MESSAGE_NAMES, ServerMessage
 from ._fault_types import Fault
 from ._records import Outcome
 
-__all__ = ["answer", "before_dial"]
+__all__ = ["answer", "answer_head", "before_dial"]
 
 
 async def answer(
@@ -48,12 +49,46 @@ async def answer(
         conn.reject(outcome, message, error=error)
         return False
     plan = plan_answer(faults, conn.encode(message))
+    name = MESSAGE_NAMES[type(message)]
+    return await _carry_out(conn, plan, name, shaped=shaped, outcome=outcome, error=error)
+
+
+async def answer_head(
+    conn: ClientConnection,
+    faults: list[Fault],
+    name: str,
+    data: bytes,
+    on_sent: Callable[[], None],
+) -> bool:
+    """Send ``data`` that another party wrote (a forwarded response head, recorded as
+    ``name``) through ``faults``, as :func:`answer` sends the server's own answer;
+    ``on_sent`` runs if bytes go out (not when a fault closes or stalls instead).
+    Returns ``False`` when a fault ended the conversation (what follows is not sent)."""
+    if not faults:
+        on_sent()
+        conn.write(name, data)
+        return True
+    return await _carry_out(conn, plan_answer(faults, data), name, on_sent=on_sent)
+
+
+async def _carry_out(
+    conn: ClientConnection,
+    plan: AnswerPlan,
+    name: str,
+    *,
+    shaped: Sequence[Fault] = (),
+    outcome: Outcome | None = None,
+    error: str | None = None,
+    on_sent: Callable[[], None] | None = None,
+) -> bool:
     if not await _wait_or_end(conn, plan):
         return False
     _note(conn, [*([] if plan.replaced else shaped), *plan.acted])
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
-        conn.record.sent(MESSAGE_NAMES[type(message)], data)
+        if on_sent is not None:
+            on_sent()
+        conn.record.sent(name, data)
     if outcome is not None:
         conn.record.end(outcome, closed_by="server", error=error)
     if plan.fragment is None:

@@ -10,21 +10,24 @@ shared. An absolute-form request (``GET http://host/path``) runs the same reques
 rules and dial, then is relayed one exchange at a time: the request rewritten to origin
 form through an h11 client connection to the destination, the response back through the
 client's h11 server connection — so keep-alive, ``Content-Length`` and chunked bodies are
-h11's business, and a later request to another origin dials again.
+h11's business, and a later request to another origin dials again. The reply faults act
+on each origin's first response head (``_answers.answer_head``); a kept-alive request's
+first byte must come within ``idle_timeout`` and its head within ``handshake_timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import h11
 
-from ._answers import answer, before_dial
+from ._answers import answer, answer_head
 from ._connection import ClientConnection
 from ._conversation import ClientClosed
-from ._fault_types import FailAuth, Phase
+from ._fault_types import FailAuth, Fault, Phase
 from ._http import (
     HttpAnswer,
     HttpReplies,
@@ -201,8 +204,11 @@ class _Upstream(asyncio.Protocol):
                 await self.waiter
 
 
-async def _open(conn: ClientConnection, host: str, port: int) -> _Upstream | None:
-    """The request phase, the rules and the dial for one origin; ``None``: answered."""
+async def _open(
+    conn: ClientConnection, host: str, port: int
+) -> tuple[_Upstream, list[Fault]] | None:
+    """The request phase, the rules and the dial for one origin; ``None``: answered.
+    The reply faults picked here act on the origin's first response head."""
     record = conn.record
     if not await request_phase(conn, REPLIES):
         return None
@@ -220,10 +226,8 @@ async def _open(conn: ClientConnection, host: str, port: int) -> _Upstream | Non
             error=record.error,
         )
         return None
-    if not await before_dial(conn, faults):  # delay, stall or close the response
-        return None
     conn.upstream = result
-    return _take_over(conn, result)
+    return _take_over(conn, result), faults
 
 
 def _take_over(conn: ClientConnection, side: RelaySide) -> _Upstream:
@@ -246,9 +250,10 @@ def _take_over(conn: ClientConnection, side: RelaySide) -> _Upstream:
 async def _forward(conn: ClientConnection, start: HttpStart) -> None:
     """Relay absolute-form requests and their responses until one side closes."""
     h, request, origin = start.h, start.request, (start.host, start.port)
-    upstream = await _open(conn, *origin)
+    opened = await _open(conn, *origin)
     up = h11.Connection(h11.CLIENT)
-    while upstream is not None:
+    while opened is not None:
+        upstream, faults = opened
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
         writer = conn.upstream.transport
@@ -259,7 +264,8 @@ async def _forward(conn: ClientConnection, start: HttpStart) -> None:
             writer.write(up.send(event))
         writer.write(up.send(event))
         try:
-            await _relay_response(conn, h, up, upstream)
+            if not await _relay_response(conn, h, up, upstream, faults):
+                return  # a fault on the response head ended the connection
         except h11.RemoteProtocolError as exc:
             conn.record.replied(Reply.GENERAL_FAILURE)
             conn.reject(
@@ -272,34 +278,83 @@ async def _forward(conn: ClientConnection, start: HttpStart) -> None:
             break
         h.start_next_cycle()
         up.start_next_cycle()
-        event = await next_event(conn, h)
+        event = await _next_request(conn, h)
+        if event is None:
+            return  # a timeout ended it
         if not isinstance(event, h11.Request):
             break  # the client closed its keep-alive connection
         request = event
         conn.record.received("http request", request_head(_line(event), event.headers.raw_items()))
+        conn.record.asked_http_again(_line(event))
+        opened = (upstream, [])
         if destination(request) != origin:
             writer.close()
             origin, up = destination(request), h11.Connection(h11.CLIENT)
-            upstream = await _open(conn, *origin)
+            opened = await _open(conn, *origin)
     else:
         return  # answered or ended by _open
     conn.record.end(Outcome.CLOSED, closed_by="server")
-    assert conn.transport is not None
-    conn.transport.close()
+    _close_both(conn)
+
+
+async def _next_request(conn: ClientConnection, h: h11.Connection) -> object | None:
+    """The next event on a kept-alive connection: its first byte within ``idle_timeout``,
+    then the whole head within ``handshake_timeout``. ``None``: one ran out (recorded,
+    both sides closed)."""
+    idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
+    try:
+        async with asyncio.timeout(idle):
+            while not any(h.trailing_data):  # no byte of a next request, no EOF yet
+                data, eof = conn.take_data()
+                if data or eof:
+                    h.receive_data(data)
+                elif conn.lost:
+                    raise ConnectionResetError("the client connection was lost")
+                else:
+                    await conn.wakeup()
+    except TimeoutError:
+        error = f"no next request for {idle:g}s on a kept-alive connection (idle_timeout)"
+        conn.record.end(Outcome.IDLE_TIMEOUT, closed_by="server", error=error)
+        _close_both(conn)
+        return None
+    try:
+        async with asyncio.timeout(head):
+            return await next_event(conn, h)
+    except TimeoutError:
+        error = f"no complete request head within {head:g}s (handshake_timeout)"
+        conn.reject(Outcome.TIMEOUT, error=error, linger=False)
+        _close_both(conn)
+        return None
+
+
+def _close_both(conn: ClientConnection) -> None:
+    if conn.transport is not None:
+        conn.transport.close()
     if conn.upstream is not None and conn.upstream.transport is not None:
         conn.upstream.transport.close()
 
 
 async def _relay_response(
-    conn: ClientConnection, h: h11.Connection, up: h11.Connection, upstream: _Upstream
-) -> None:
+    conn: ClientConnection,
+    h: h11.Connection,
+    up: h11.Connection,
+    upstream: _Upstream,
+    faults: list[Fault],
+) -> bool:
+    """One response, head then body; the head goes out through the reply ``faults``
+    (``False``: they ended the connection, and the body is not relayed)."""
     while True:
         event = await upstream.next_event(up)
         if isinstance(event, h11.ConnectionClosed):
             raise h11.RemoteProtocolError("the destination closed before its response")
-        if isinstance(event, h11.InformationalResponse | h11.Response):
-            conn.record.http_answered(event.status_code)
+        if isinstance(event, h11.InformationalResponse):
             conn.write("http response", h.send(event) or b"")
+            continue
+        if isinstance(event, h11.Response):
+            head, status = h.send(event) or b"", event.status_code
+            sent = partial(conn.record.http_answered, status)
+            if not await answer_head(conn, faults, "http response", head, sent):
+                return False
             continue
         assert isinstance(event, h11.Data | h11.EndOfMessage)
         assert conn.transport is not None
@@ -308,7 +363,7 @@ async def _relay_response(
             conn.record.delivered_to_client(event.data)
         conn.transport.write(data)
         if isinstance(event, h11.EndOfMessage):
-            return
+            return True
 
 
 def _origin_form(request: h11.Request, host: str, port: int) -> h11.Request:

@@ -94,6 +94,8 @@ class LiveRecord:
     http_request: str | None = None
     http_headers: tuple[tuple[str, str], ...] = ()
     http_status: int | None = None
+    http_requests: list[str] = field(default_factory=list)
+    http_statuses: list[int] = field(default_factory=list)
 
     # -- filled in by the server -------------------------------------------------
 
@@ -161,12 +163,18 @@ class LiveRecord:
         """An HTTP proxy request (the connection's first) for ``host:port``: ``command`` is
         CONNECT for a tunnel and for a forwarded request alike (both dial ``host:port``)."""
         self.protocol, self.http_request, self.http_headers = "http", line, headers
+        self.http_requests.append(line)
         self.command, self.host, self.port = command, host, port
         self.address_type = address_type_for(host)
+
+    def asked_http_again(self, line: str) -> None:
+        """A later request forwarded on the same kept-alive connection."""
+        self.http_requests.append(line)
 
     def http_answered(self, status: int) -> None:
         """The proxy (or the destination, for a forwarded request) answered ``status``."""
         self.http_status = status
+        self.http_statuses.append(status)
 
     def failed(self, error: str) -> None:
         """What went wrong, before the connection ends (a dial error)."""
@@ -306,7 +314,15 @@ class LiveRecord:
         return ConnectionRecord(**values)
 
 
-_LIST_FIELDS = ("dialled", "drop_reasons", "faults", "handshake", "holds")
+_LIST_FIELDS = (
+    "dialled",
+    "drop_reasons",
+    "faults",
+    "handshake",
+    "holds",
+    "http_requests",
+    "http_statuses",
+)
 _SHARED_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(ConnectionRecord)

@@ -201,6 +201,10 @@ class ConnectionRecord:
     http_headers: tuple[tuple[str, str], ...] = ()
     #: The last HTTP status the client was sent (the proxy's, or a forwarded response's).
     http_status: int | None = None
+    #: Every request line, in order (the first is ``http_request``; then kept-alive ones).
+    http_requests: tuple[str, ...] = ()
+    #: Every final status sent, in order: ``http_statuses[i]`` answered ``http_requests[i]``.
+    http_statuses: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         return describe_record(self)
@@ -250,7 +254,7 @@ class ConnectionRecord:
         wrong = []
         for name, wanted in criteria.items():
             actual = getattr(self, name)
-            if not value_matches(actual, wanted):
+            if not field_matches(name, actual, wanted):
                 wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
         return wrong
 
@@ -277,6 +281,16 @@ class ConnectionRecord:
             data = json.loads(data)
         assert isinstance(data, Mapping)
         return record_from_dict(data)
+
+
+#: Fields where one value or glob matches any item (``http_requests="POST *"``).
+MEMBER_FIELDS = frozenset({"faults", "holds", "drop_reasons", "http_requests", "http_statuses"})
+
+
+def field_matches(name: str, actual: Any, wanted: Any) -> bool:
+    if name in MEMBER_FIELDS and not isinstance(wanted, tuple) and not callable(wanted):
+        return any(value_matches(a, wanted) for a in actual)
+    return value_matches(actual, wanted)
 
 
 def value_matches(actual: Any, wanted: Any) -> bool:
@@ -329,16 +343,8 @@ class NoMatchingConnection(AssertionError):
 
 # -- JSON ---------------------------------------------------------------------------------
 
-_BYTES = frozenset(
-    {
-        "raw_username",
-        "raw_password",
-        "raw_address",
-        "user_id",
-        "payload_from_client",
-        "payload_to_client",
-    }
-)
+_PAYLOAD = ("payload_from_client", "payload_to_client")
+_BYTES = frozenset({"raw_username", "raw_password", "raw_address", "user_id", *_PAYLOAD})
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ConnectionRecord))
 
 
@@ -352,9 +358,7 @@ def _lists(value: Any) -> Any:
 
 
 def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def redact_auth_request(data: bytes) -> bytes:

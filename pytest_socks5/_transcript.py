@@ -94,6 +94,11 @@ def render_record(record: RecordView, *, show_password: bool = False) -> str:
     faults = ", ".join(record.faults) if record.faults else "none"
     lines.append(f"{_PAD}faults:  {faults}")
     lines.extend(f"{_PAD}held:    {hold}" for hold in record.holds)
+    if len(record.http_requests) > 1:  # a kept-alive connection: each request, its status
+        statuses = [str(status) for status in record.http_statuses]
+        for i, line in enumerate(record.http_requests):
+            status = statuses[i] if i < len(statuses) else "no answer"
+            lines.append(f"{_PAD}http #{i + 1}: {escape_text(line)} → {status}")
     lines.extend(_payload_lines(record))
     return "\n".join(lines)
 

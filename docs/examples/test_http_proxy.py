@@ -100,6 +100,16 @@ def test_a_refusal_is_a_502(socks5_server, website):
 # -- httpx -----------------------------------------------------------------------------
 
 
+def test_keep_alive_records(socks5_server, website):
+    with httpx.Client(proxy=socks5_server.http_url) as client:
+        client.get(f"{website.url}first")
+        client.get(f"{website.url}second")
+    record = socks5_server.assert_connected(http_requests="GET */second HTTP/1.1")
+    assert record.http_request == f"GET {website.url}first HTTP/1.1"  # the first
+    assert record.http_requests[1] == f"GET {website.url}second HTTP/1.1"
+    assert record.http_statuses == (200, 200)
+
+
 def test_httpx(socks5_server, website, https_site, ca_file):
     context = ssl.create_default_context(cafile=ca_file)
     with httpx.Client(proxy=socks5_server.http_url, verify=context) as client:
