@@ -266,3 +266,34 @@ def test_rates(text: str, rate: float) -> None:
 def test_bad_rates(text: str) -> None:
     with pytest.raises(ValueError, match="socks5_chaos must be a rate"):
         text_chaos(text)
+
+
+def test_unseeded_run_prints_a_seed_that_replays_it(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    options = ("--socks5-chaos=0.3", "-p", "no:cacheprovider")
+    first = pytester.runpytest_subprocess(*options, "-n", "2")  # the workers share the seed
+    seed = re.search(r"chaos: rate 0\.3, seed (\d+)", first.stdout.str())
+    assert seed is not None
+    plan = _plan(first.stdout.str())
+    assert f"socks5 chaos plan (seed {seed[1]})" in first.stdout.str()
+    again = pytester.runpytest_subprocess(*options, "--socks5-seed", seed[1])
+    assert _plan(again.stdout.str()) == plan
+
+
+def test_pytest_randomly_seed_is_used(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        CONFTEST
+        + """
+
+def pytest_addoption(parser):  # stands in for pytest-randomly's option
+    parser.addoption("--randomly-seed", dest="randomly_seed", type=int, default=777)
+"""
+    )
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess("--socks5-chaos=0.3", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*chaos: rate 0.3, seed 777*", "*socks5 chaos plan (seed 777)*"])
+    given = pytester.runpytest_subprocess(
+        "--socks5-chaos=0.3", "--socks5-seed", "5", "-p", "no:cacheprovider"
+    )
+    given.stdout.fnmatch_lines(["*chaos: rate 0.3, seed 5 *"])
