@@ -72,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A malformed value (a NAME:PASSWORD without a colon, say) stops the run here.
     config.stash[_SETTINGS] = _read_settings(config)
+    if not hasattr(config, "workerinput"):  # xdist's controller shows the plan
+        config.pluginmanager.register(_ChaosPlan(config.stash[_SETTINGS]), "socks5-chaos-plan")
     marker_names = names(Site.MARKER)
     shared = [n for n in marker_names if not option(n).own_listener]
     own = [n for n in marker_names if option(n).own_listener]
@@ -411,20 +413,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.sections.append((f"socks5 transcript {report.when}", text))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect chaos mode's plan (from xdist's workers too) for the terminal summary."""
-    for name, plan in report.user_properties:
-        if name == "socks5_chaos" and isinstance(plan, list):
-            _PLANS.setdefault(report.nodeid, []).extend(plan)
+class _ChaosPlan:
+    """Chaos mode's plan of one session (from xdist's workers too): test id -> the faults
+    that acted, for the terminal summary."""
 
+    def __init__(self, settings: _Settings) -> None:
+        self.settings = settings
+        self.plans: dict[str, list[str]] = {}
 
-#: Chaos mode's plan of this process: test id -> the faults that acted.
-_PLANS: dict[str, list[str]] = {}
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, plan in report.user_properties:
+            if name == "socks5_chaos" and isinstance(plan, list):
+                self.plans.setdefault(report.nodeid, []).extend(plan)
 
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    settings = _settings(config)
-    if (settings.chaos or _PLANS) and not hasattr(config, "workerinput"):
-        terminalreporter.write_sep("-", f"socks5 chaos plan (seed {settings.chaos_seed})")
-        for line in _chaos.plan_lines(_PLANS) or ["no chaos fault acted"]:
-            terminalreporter.write_line(line)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.settings.chaos or self.plans:
+            seed = self.settings.chaos_seed
+            terminalreporter.write_sep("-", f"socks5 chaos plan (seed {seed})")
+            for line in _chaos.plan_lines(self.plans) or ["no chaos fault acted"]:
+                terminalreporter.write_line(line)

@@ -80,7 +80,9 @@ def test_app(socks5_server, echo_port, n):
 
 def _plan(output: str) -> list[str]:
     lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if "socks5 chaos plan" in line)
+    starts = [i for i, line in enumerate(lines) if "socks5 chaos plan" in line]
+    assert starts, output
+    start = starts[0]
     plan = []
     for line in lines[start + 1 :]:
         if line.startswith(("=", "-")):
