@@ -59,7 +59,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
     def __init__(self, context: ServerContext[ClientConnection]) -> None:
         self.context = context
         self.config = config = context.config
-        self.policy = Policy(config, context.faults)
+        self.policy = Policy(config, context.faults, context.chaos)
         self.dialler = context.dialler
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=config.socks4)

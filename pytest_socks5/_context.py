@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from ._chaos import Chaos
 from ._checkpoints import Checkpoints
 from ._config import EngineConfig
 from ._dialler import Dialler
@@ -42,6 +43,8 @@ class ServerContext(Generic[C]):
         self.serve = serve
         self.registry = ConnectionRegistry()
         self.faults = FaultSet()
+        #: Chaos mode's per-test source of extra faults (``_chaos.py``), or ``None``.
+        self.chaos: Chaos | None = None
         #: Gates and hooks a test added (``hold()``, ``on()``).
         self.checkpoints = Checkpoints()
         self.dialler = Dialler()

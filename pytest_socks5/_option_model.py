@@ -44,6 +44,8 @@ class Flag:
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     const: Any = None
+    #: ``"?"``: the value may be left out (then it is ``const``).
+    nargs: str | None = None
     #: ``python -m``: the value when the flag is absent, if not the option's default.
     default: Any = None
     help: str = ""
@@ -56,6 +58,7 @@ class Flag:
             "metavar": self.metavar,
             "choices": self.choices,
             "const": self.const,
+            "nargs": self.nargs,
         }
         return {k: v for k, v in given.items() if v is not None}
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._auth import AuthPolicy
 from ._checks import (
+    boolean,
     byte,
     callable_value,
     choice,
@@ -39,6 +40,7 @@ __all__ = [
     "none_or_seconds_above_zero",
     "parse_seconds",
     "parse_user",
+    "pcap_switch",
     "rules",
     "seconds_above_zero",
     "socks4_user_id_reply",
@@ -192,7 +194,14 @@ def text_bytes(value: str | int) -> int:
         raise ValueError(f"expected a number of bytes, got {value!r}") from None
 
 
+def pcap_switch(name: str, value: Any) -> bool | str:
+    """The marker's ``pcap=``: True or False (``""``, the unset default, passes too)."""
+    return value if value == "" else boolean(name, value)
+
+
 def text_seed(value: str | int) -> int:
+    if value == "":  # not given: 0 (chaos mode then picks a seed of its own)
+        return 0
     try:
         return int(value)
     except ValueError:

@@ -318,7 +318,7 @@ OPTIONS: tuple[Option, ...] = (
         doc="Seeds the RNG of faults with a probability, so runs replay exactly.",
         given_to=_SERVER,
         check=integer(),
-        ini=Ini(default="0", help="seed for faults with a probability"),
+        ini=Ini(help="seed for faults with a probability and for chaos mode (default 0)"),
         flag=Flag(
             name="--socks5-seed",
             type=int,

@@ -8,8 +8,9 @@ Pure.
 
 from __future__ import annotations
 
+from ._chaos import DEFAULT_RATE, marker_chaos, text_chaos
 from ._option_model import Flag, Ini, Option, Site
-from ._option_parsers import leak_guard, text_choice
+from ._option_parsers import leak_guard, pcap_switch, text_choice
 
 __all__ = ["PYTEST_OPTIONS"]
 
@@ -45,10 +46,34 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
     Option(
         name="pcap",
         default="",
-        doc="Write each proxy-using test's connections to this directory as a pcapng file.",
-        given_to=_PYTEST,
+        doc="Write each proxy-using test's connections to this directory as a pcapng file; "
+        "the marker's pcap=True writes this test's (to socks5-pcap if no directory is "
+        "given), pcap=False none.",
+        given_to=frozenset({Site.MARKER}),
+        check=pcap_switch,
         ini=Ini(help="directory (relative to the rootdir) for each test's pcapng capture"),
         flag=Flag(name="--socks5-pcap", metavar="DIR"),
+        default_doc="off",
+    ),
+    Option(
+        name="chaos",
+        default=0.0,
+        doc="Chaos mode: give each connection, with this probability, one fault of a "
+        "faithful catalog, seeded per test from socks5_seed; the marker's chaos=False "
+        "opts a test out.",
+        given_to=frozenset({Site.MARKER}),
+        check=marker_chaos,
+        ini=Ini(help="chaos mode's rate, from 0 (off, the default) to 1"),
+        flag=Flag(
+            name="--socks5-chaos",
+            nargs="?",
+            const=str(DEFAULT_RATE),
+            metavar="RATE",
+            help="chaos mode: each connection gets, with probability RATE (default "
+            f"{DEFAULT_RATE}), one fault real proxies and networks produce; seeded by "
+            "--socks5-seed",
+        ),
+        from_text=text_chaos,
         default_doc="off",
     ),
     Option(

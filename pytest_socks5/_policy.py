@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._chaos import Chaos
 from ._config import EngineConfig
 from ._fault_set import FaultSet
 from ._fault_types import FailAuth, Fault, ForceMethod, Phase, ReplyWith, TransferFault
@@ -35,19 +36,22 @@ class Denial:
 class Policy:
     """Configuration and faults, asked one decision point at a time."""
 
-    __slots__ = ("config", "faults")
+    __slots__ = ("chaos", "config", "faults")
 
-    def __init__(self, config: EngineConfig, faults: FaultSet) -> None:
+    def __init__(self, config: EngineConfig, faults: FaultSet, chaos: Chaos | None = None) -> None:
         self.config = config
         self.faults = faults
+        #: Chaos mode's source of extra faults (``_chaos.py``), or ``None``.
+        self.chaos = chaos
 
     def faults_at(self, record: LiveRecord, phase: Phase | None) -> list[Fault]:
         """The faults that hit this connection at ``phase`` (``None``: the open tunnel).
         Not noted: a picked fault may never act (its answer replaced, or not one the
         protocol can express)."""
-        if not self.faults:
-            return []
-        return self.faults.pick(phase, record.freeze())
+        hits = self.faults.pick(phase, record.freeze()) if self.faults else []
+        if self.chaos is not None:
+            hits += self.chaos.pick(phase, record)
+        return hits
 
     @staticmethod
     def note(record: LiveRecord, fault: Fault, phase: Phase | None) -> None:

@@ -254,6 +254,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         """
         self._engine.generation += 1
         self._engine.context.checkpoints.clear("released at the server's reset")
+        self._engine.context.chaos = None
         self._end_earlier()
         self._engine.config = self._default_config
         self._engine.faults.clear()

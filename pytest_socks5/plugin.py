@@ -15,18 +15,18 @@ bad ``socks5`` marker errors its test at setup, in one line.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import __version__
+from . import __version__, _chaos
 from ._leak_watch import TestLeaks, guard_from_markers
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
 from ._pcap import pcap_file_name, pcapng_bytes
+from ._plugin_state import Settings as _Settings
+from ._plugin_state import Watched as _Watched
 from ._record_files import json_line, record_file_name
-from ._records import ConnectionRecord
 from ._server import SOCKS5Server
 from ._transcript import render_transcript
 
@@ -41,34 +41,6 @@ __all__ = [
 
 #: Seconds a failing test's report waits for its open connections to finish.
 _SETTLE_TIMEOUT = 0.25
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """The ini and command-line options, read once per session."""
-
-    transcript: str
-    record_dir: Path | None
-    pcap_dir: Path | None
-    show_passwords: bool
-    #: ``leak_guard`` from the ini option or flag: ``None`` off, else allowed patterns.
-    leak_guard: tuple[str, ...] | None
-    host: str
-    #: :class:`SOCKS5Server` arguments: the fixtures' defaults, under whatever
-    #: ``socks5_server_options`` returns and under the marker.
-    server_defaults: dict[str, Any]
-
-
-@dataclass
-class _Watched:
-    """A server a test used: its label in reports and, after teardown, its final records."""
-
-    label: str
-    server: SOCKS5Server
-    final: tuple[ConnectionRecord, ...] | None = None
-
-    def records(self) -> tuple[ConnectionRecord, ...]:
-        return self.final if self.final is not None else tuple(self.server.connections)
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
@@ -100,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A malformed value (a NAME:PASSWORD without a colon, say) stops the run here.
     config.stash[_SETTINGS] = _read_settings(config)
+    if not hasattr(config, "workerinput"):  # xdist's controller shows the plan
+        config.pluginmanager.register(_ChaosPlan(config.stash[_SETTINGS]), "socks5-chaos-plan")
     marker_names = names(Site.MARKER)
     shared = [n for n in marker_names if not option(n).own_listener]
     own = [n for n in marker_names if option(n).own_listener]
@@ -138,6 +112,7 @@ def _read_settings(config: pytest.Config) -> _Settings:
         if one.ini is None and one.flag is None:
             continue
         values[one.name], sources[one.name] = _given(config, one)
+    seed_given = sources["seed"] == "command line" or config.getini("socks5_seed") != ""
     dirs: dict[str, Path | None] = {}
     for name in ("record_dir", "pcap"):
         base = config.rootpath if sources[name] == "ini" else config.invocation_params.dir
@@ -149,6 +124,12 @@ def _read_settings(config: pytest.Config) -> _Settings:
         show_passwords=values["show_passwords"],
         leak_guard=option("leak_guard").normalise(values["leak_guard"]),
         host=values["host"],
+        chaos=values["chaos"],
+        chaos_seed=_chaos.session_seed(
+            getattr(config, "workerinput", {}),
+            values["seed"] if seed_given else None,
+            getattr(config.option, "randomly_seed", None),
+        ),
         server_defaults={
             name: value
             for name, value in values.items()
@@ -157,18 +138,30 @@ def _read_settings(config: pytest.Config) -> _Settings:
     )
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker gets the controller's chaos seed."""
+    node.workerinput["socks5_chaos_seed"] = _settings(node.config).chaos_seed
+
+
 def _settings(config: pytest.Config) -> _Settings:
     return config.stash[_SETTINGS]
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _marker_value(item: pytest.Item, name: str) -> Any:
+    """The closest ``socks5`` marker's ``name`` option, or ``None``."""
+    return next((m.kwargs[name] for m in item.iter_markers("socks5") if name in m.kwargs), None)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = _settings(config)
     users = settings.server_defaults["users"]
     auth = f", {len(users)} user(s) required" if users else ""
-    return (
+    lines = [
         f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
         "(started on first use)"
-    )
+    ]
+    return lines + ([_chaos.header(settings.chaos, settings.chaos_seed)] if settings.chaos else [])
 
 
 def _defaults(config: pytest.Config, *, users: bool = True) -> dict[str, Any]:
@@ -246,7 +239,13 @@ def _check_errors(server: SOCKS5Server) -> None:
 def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
-    item.stash.setdefault(_WATCHED, []).append(watched)
+    siblings = item.stash.setdefault(_WATCHED, [])
+    settings = _settings(item.config)
+    rate = _chaos.rate_for_test(settings.chaos, _marker_value(item, "chaos"))
+    if rate:
+        seed = _chaos.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
+        watched.chaos = server._engine.context.chaos = _chaos.Chaos(rate, seed)
+    siblings.append(watched)
     leaks = item.stash.get(_LEAKS, None)
     if leaks is None:
         markers = (marker.kwargs for marker in item.iter_markers("socks5"))
@@ -261,11 +260,13 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
     """At teardown: keep the final records and write them out if a directory was given."""
     watched.final = tuple(watched.server.connections)
     settings = _settings(item.config)
-    if settings.pcap_dir is not None:  # rewritten whole: every server the test used
-        settings.pcap_dir.mkdir(parents=True, exist_ok=True)
+    wanted = _marker_value(item, "pcap")
+    pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
+    if wanted or (wanted is None and settings.pcap_dir is not None):
+        pcap_dir.mkdir(parents=True, exist_ok=True)  # rewritten whole: all servers' connections
         name = pcap_file_name(record_file_name(item.nodeid))
         done = [(w.server.address, w.final) for w in item.stash[_WATCHED] if w.final]
-        (settings.pcap_dir / name).write_bytes(pcapng_bytes(done))
+        (pcap_dir / name).write_bytes(pcapng_bytes(done))
     if settings.record_dir is None:
         return
     path = item.stash.get(_RECORD_FILE, None)
@@ -287,7 +288,8 @@ def socks5_server(
     """A running :class:`SOCKS5Server`, reset for this test: no records, default
     configuration plus this test's ``@pytest.mark.socks5(...)`` options."""
     options, dedicated = _marker_options(request)
-    options.pop("leak_guard", None)  # the plugin's, not the server's (see _watch)
+    for name in ("leak_guard", "chaos", "pcap"):  # the plugin's, not the server's (_watch)
+        options.pop(name, None)
     item = request.node
     if dedicated:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
@@ -385,6 +387,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     settings = _settings(item.config)
+    chaos = [(w.label, w.chaos) for w in watched if w.chaos is not None]
+    if chaos and report.when == "teardown":
+        report.user_properties.append(("socks5_chaos", _chaos.plan_entry(chaos)))
+    if chaos and report.failed and (lines := _chaos.report_lines(chaos)):
+        report.sections.append((f"socks5 chaos {report.when}", "\n".join(lines)))
     wanted = report.failed or (
         settings.transcript == "all" and report.when == "call" and report.passed
     )
@@ -404,3 +411,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     leak_lines = leaks.transcript() if leaks is not None else None
     text = "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])
     report.sections.append((f"socks5 transcript {report.when}", text))
+
+
+class _ChaosPlan:
+    """Chaos mode's plan of one session (from xdist's workers too): test id -> the faults
+    that acted, for the terminal summary."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self.settings = settings
+        self.plans: dict[str, list[str]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, plan in report.user_properties:
+            if name == "socks5_chaos" and isinstance(plan, list):
+                self.plans.setdefault(report.nodeid, []).extend(plan)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.settings.chaos or self.plans:
+            seed = self.settings.chaos_seed
+            terminalreporter.write_sep("-", f"socks5 chaos plan (seed {seed})")
+            for line in _chaos.plan_lines(self.plans) or ["no chaos fault acted"]:
+                terminalreporter.write_line(line)

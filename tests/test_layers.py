@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_config",
         "_record_files",
         "_pcap",
+        "_chaos",
         "_policy",
         "_dry_run",
         "_custom_faults",
@@ -94,6 +95,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "__init__",
     ),
     # entry points
+    ("_plugin_state",),
     ("plugin", "__main__"),
 )
 
