@@ -62,6 +62,8 @@ class _Record(Protocol):
     @property
     def faults(self) -> tuple[str, ...]: ...
     @property
+    def holds(self) -> tuple[str, ...]: ...
+    @property
     def timings(self) -> _Timings: ...
 
 
@@ -106,7 +108,8 @@ def pcapng_bytes(proxies: Iterable[tuple[tuple[str, int], Iterable[_Record]]]) -
 def _connection(record: _Record, proxy: tuple[str, int]) -> list[_Packet]:
     end = record.ended_at if record.ended_at is not None else record.started_at
     front = _Stream(record.client_address, proxy)
-    packets = front.open(record.started_at, "; ".join(f"fault: {f}" for f in record.faults))
+    events = [f"fault: {f}" for f in record.faults] + [f"held: {h}" for h in record.holds]
+    packets = front.open(record.started_at, "; ".join(events))
     for message in record.handshake:
         packets += front.send(message.direction == "from_client", message.data, message.at)
     reply_at = record.timings.replied or end

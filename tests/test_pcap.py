@@ -33,11 +33,11 @@ def captures(pytester: pytest.Pytester) -> dict[str, tuple[str, str]]:
     pytester.makeini(INI)
     pytester.makeconftest(WEBSITE)
     pytester.makepyfile(test_suite=(SUITE / "test_captured.py").read_text())  # "pcap_project"
-    run(pytester, "--socks5-pcap=caps").assert_outcomes(passed=3)
+    run(pytester, "--socks5-pcap=caps").assert_outcomes(passed=4)
     files = sorted(os.listdir(pytester.path / "caps"))
-    assert len(files) == 3
+    assert len(files) == 4
     out = {}
-    for name in ("ok", "refused", "reset"):
+    for name in ("ok", "refused", "reset", "held"):
         (path,) = [f for f in files if f"test_{name}-" in f and f.endswith(".pcapng")]
         port = (pytester.path / f"port-{name}").read_text()
         out[name] = (str(pytester.path / "caps" / path), port)
@@ -75,3 +75,10 @@ def test_a_reset_tunnel_ends_with_rst(captures: dict[str, tuple[str, str]]) -> N
     assert socks_fields(path, port)[-1] == ["", "", "", "", "0"]
     flags = tshark(path, port, "-Y", "tcp.flags.reset==1", "-T", "fields", "-e", "tcp.srcport")
     assert port in flags.split()  # the proxy reset the client's connection
+
+
+def test_a_gate_event_is_a_packet_comment(captures: dict[str, tuple[str, str]]) -> None:
+    assert socks_fields(*captures["held"])[-1] == ["", "", "", "", "0"]
+    comments = tshark(*captures["held"], "-T", "fields", "-e", "frame.comment")
+    assert "held: at reply by hold('reply') for " in comments
+    assert ", released" in comments

@@ -1,5 +1,6 @@
 """How-to (pcap): a suite run with --socks5-pcap; each test writes the port it used."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,12 @@ def test_reset(socks5_server, website):
     with pytest.raises(requests.exceptions.ConnectionError):
         get(socks5_server, website)
     Path("port-reset").write_text(str(socks5_server.port))
+
+
+def test_held(socks5_server, website):
+    with ThreadPoolExecutor(1) as pool, socks5_server.hold("reply") as gate:
+        answer = pool.submit(get, socks5_server, website)
+        gate.wait(timeout=5)
+        gate.release()
+        assert answer.result(timeout=5).status_code == 200
+    Path("port-held").write_text(str(socks5_server.port))
