@@ -65,31 +65,6 @@ class FaultSpecError(ValueError):
     """A ``--fault`` spec that does not make a fault; the message says why, in one line."""
 
 
-#: Every fault, by class name, in the order of the docs' catalog.
-FAULTS: dict[str, type[Fault]] = {
-    cls.__name__: cls
-    for cls in (
-        Stall,
-        Delay,
-        Close,
-        Truncate,
-        WrongVersion,
-        RawAnswer,
-        Fragment,
-        ForceMethod,
-        FailAuth,
-        ReplyWith,
-        BoundAddress,
-        Latency,
-        Bandwidth,
-        Slicer,
-        Blackhole,
-        CloseAfter,
-        ResetAfter,
-        SlowClose,
-    )
-}
-
 #: The keywords bare values fill, in order (after the optional phase or direction).
 POSITIONAL: dict[type[Fault], tuple[str, ...]] = {
     Stall: (),
@@ -111,6 +86,9 @@ POSITIONAL: dict[type[Fault], tuple[str, ...]] = {
     ResetAfter: ("after",),
     SlowClose: ("seconds",),
 }
+
+#: Every fault, by class name, in the order of the docs' catalog (``POSITIONAL``'s).
+FAULTS: dict[str, type[Fault]] = {cls.__name__: cls for cls in POSITIONAL}
 
 #: Integer keywords that also take the RFC's names.
 _NAMED: dict[str, type[enum.IntEnum]] = {

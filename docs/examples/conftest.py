@@ -1,4 +1,5 @@
-"""Fixtures shared by the documentation examples: a tiny website on loopback.
+"""Fixtures shared by the documentation examples: a tiny website and a WebSocket echo
+server on loopback.
 
 Nothing here leaves the machine. The website answers every ``GET`` with
 ``hello from <path>`` and listens on 127.0.0.1 and, where the machine has it, on ::1 with
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from websockets.sync.server import serve
 
 #: Example projects that tests run as pytest sessions of their own, with pytester.
 collect_ignore = ["suite_defaults", "debugging", "xdist_project", "pcap_project"]
@@ -109,3 +111,19 @@ def website() -> Iterator[Website]:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+@pytest.fixture
+def echo_server():
+    """A WebSocket server on 127.0.0.1 that sends every message back."""
+
+    def echo(websocket):
+        for message in websocket:
+            websocket.send(message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        server.shutdown()
+        thread.join()

@@ -1,30 +1,11 @@
 """Client page: websockets, through its own proxy= argument or a python-socks socket."""
 
-import threading
-
 import pytest
 from python_socks.async_.asyncio import Proxy
 from websockets.asyncio.client import connect
 from websockets.exceptions import ProxyError
-from websockets.sync.server import serve
 
 from pytest_socks5 import AddressType, Outcome
-
-
-@pytest.fixture
-def echo_server():
-    """A WebSocket server on 127.0.0.1 that sends every message back."""
-
-    def echo(websocket):
-        for message in websocket:
-            websocket.send(message)
-
-    with serve(echo, "127.0.0.1", 0) as server:
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
-        server.shutdown()
-        thread.join()
 
 
 @pytest.mark.asyncio

@@ -13,7 +13,6 @@ import pytest
 import requests
 import trustme
 from websockets.asyncio.client import connect
-from websockets.sync.server import serve
 
 from pytest_socks5 import Outcome, Reply, faults
 
@@ -131,20 +130,6 @@ async def test_aiohttp_proxy_argument(socks5_server, website, https_site, ca_fil
 
 
 # -- websockets ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def echo_server():
-    def echo(websocket):
-        for message in websocket:
-            websocket.send(message)
-
-    with serve(echo, "127.0.0.1", 0) as server:
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
-        server.shutdown()
-        thread.join()
 
 
 @pytest.mark.asyncio
