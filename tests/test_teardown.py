@@ -245,7 +245,7 @@ def test_ctrl_c_in_a_pytest_session_with_open_tunnels_ends_promptly(
     pytester.makepyfile(
         textwrap.dedent(
             """
-            import os, signal, socket
+            import signal, socket, threading, time
 
             KEEP = []  # every socket stays open until the process ends
 
@@ -272,7 +272,11 @@ def test_ctrl_c_in_a_pytest_session_with_open_tunnels_ends_promptly(
                 half.shutdown(socket.SHUT_WR)
                 KEEP.extend([target, stalled, up, half, target.accept()[0]])
                 socks5_server.wait_for_connections(2)
-                os.kill(os.getpid(), signal.SIGINT)
+                # Ctrl-C while the test runs: to the main thread, as a terminal's SIGINT
+                # lands (os.kill may pick the server's thread, and the interrupt then
+                # waits for the main thread's next bytecode, wherever that is).
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                time.sleep(30)  # interrupted at once
             """
         )
     )
