@@ -26,9 +26,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from . import __version__
 from ._fault_spec import parse_fault
 from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
+from ._runner import loop_factory, resolve_loop
 from ._server import SOCKS5Server
 from ._transcript import describe_record
 
@@ -80,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
             help=option.main.help or option.doc,
             **arguments,
         )
+    parser.add_argument(  # the flag of releases before --loop
+        "--uvloop", dest="loop", action="store_const", const="uvloop", help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--fault",
         dest="faults",
@@ -195,6 +200,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         url = server.url if args.show_credentials else server.url_masked
         print(f"pytest-socks5 listening on {url}", flush=True)
+        print(f"pytest-socks5 {__version__}: event loop {args.loop}", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
         await server.aclose()
@@ -206,17 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check(parser, args)
-    loop_factory = None
-    if args.loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            return _error("--uvloop needs uvloop: pip install 'pytest-socks5[fast]'")
-        loop_factory = uvloop.new_event_loop
+    args.loop = resolve_loop(args.loop)
+    try:
+        factory = loop_factory(args.loop)
+    except ImportError as exc:
+        return _error(f"--loop uvloop: {exc}")
     if hasattr(sys.stdout, "reconfigure"):  # arrows in log lines on a non-UTF-8 terminal
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(_serve(args))
     except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
         print("pytest-socks5 stopped (SIGINT)", file=sys.stderr, flush=True)

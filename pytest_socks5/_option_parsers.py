@@ -32,6 +32,7 @@ from ._rules import Rule, parse_allow
 from ._udp_faults import UdpFaults
 
 __all__ = [
+    "LOOP_NAMES",
     "allow_patterns",
     "callable_or_none",
     "faults",
@@ -58,7 +59,9 @@ __all__ = [
 seconds_above_zero = number(above=0)
 none_or_seconds_above_zero = optional(number(above=0))
 callable_or_none = optional(callable_value)
-loop_name = choice("asyncio", "uvloop")
+#: ``loop=``: ``"auto"`` is uvloop when it is installed, else asyncio.
+LOOP_NAMES = ("auto", "uvloop", "asyncio")
+loop_name = choice(*LOOP_NAMES)
 
 
 def _allow(name: str, pattern: Any) -> Rule:

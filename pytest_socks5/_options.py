@@ -19,6 +19,7 @@ from ._checks import boolean, did_you_mean, integer, optional, port, text
 from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
+    LOOP_NAMES,
     allow_patterns,
     callable_or_none,
     faults,
@@ -328,15 +329,27 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         name="loop",
-        default="asyncio",
-        doc='The server thread\'s event loop: "asyncio" or "uvloop" (ignored by async with).',
+        default="auto",
+        doc='The server thread\'s event loop: "uvloop", "asyncio", or "auto" (uvloop when '
+        "installed). Never the caller's loop; ignored by ``async with``.",
         given_to=_SERVER,
         check=loop_name,
+        ini=Ini(
+            default="auto",
+            help="event loop of the server thread: auto (default), uvloop or asyncio",
+        ),
+        flag=Flag(
+            name="--socks5-loop",
+            metavar="NAME",
+            choices=LOOP_NAMES,
+            help="event loop of the server thread: auto (uvloop when installed), uvloop "
+            "or asyncio (default: ini socks5_loop or auto)",
+        ),
         main=Flag(
-            name="--uvloop",
-            action="store_const",
-            const="uvloop",
-            help="run on uvloop (pip install 'pytest-socks5[fast]')",
+            name="--loop",
+            metavar="NAME",
+            choices=LOOP_NAMES,
+            help="event loop: auto (default: uvloop when installed), uvloop or asyncio",
         ),
     ),
     Option(

@@ -29,7 +29,7 @@ from ._leak_queries import LeakQueries
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
-from ._runner import LoopThread, loop_factory
+from ._runner import LoopThread, loop_factory, resolve_loop
 from ._server_addresses import ServerAddresses
 from ._server_checkpoints import CheckpointMethods
 
@@ -132,7 +132,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
             backlog=values["backlog"],
         )
         self._engine.faults.seed = values["seed"]
-        self._loop_factory = loop_factory(values["loop"])
+        self._loop_name = resolve_loop(values["loop"])
+        self._loop_factory = loop_factory(self._loop_name)
         self._default_faults: tuple[Fault, ...] = values["faults"]
         for fault in self._default_faults:
             self._engine.faults.add(fault)
@@ -334,6 +335,12 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     @property
     def is_down(self) -> bool:
         return self._engine.is_down
+
+    @property
+    def loop_name(self) -> str:
+        """The event loop :meth:`start` runs the server on: ``"uvloop"`` or ``"asyncio"``
+        (``loop="auto"`` resolved). ``async with`` runs it on the caller's loop instead."""
+        return self._loop_name
 
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
         runner = self._runner

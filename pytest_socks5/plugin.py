@@ -27,6 +27,7 @@ from ._pcap import pcap_file_name, pcapng_bytes
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
 from ._record_files import json_line, record_file_name
+from ._runner import resolve_loop
 from ._server import SOCKS5Server
 from ._transcript import render_transcript
 
@@ -157,9 +158,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = _settings(config)
     users = settings.server_defaults["users"]
     auth = f", {len(users)} user(s) required" if users else ""
+    loop = resolve_loop(settings.server_defaults.get("loop", "auto"))
     lines = [
         f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
-        "(started on first use)"
+        f"(started on first use), event loop {loop}"
     ]
     return lines + ([_chaos.header(settings.chaos, settings.chaos_seed)] if settings.chaos else [])
 

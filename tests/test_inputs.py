@@ -69,7 +69,7 @@ INI = "[pytest]\n" + (
         ({"max_connections": -1}, ValueError, "max_connections must be None or a whole number >= 0, got -1"),
         ({"max_records": 1.5}, TypeError, "max_records must be None or a whole number >= 0, got 1.5 (float)"),
         ({"seed": "1"}, TypeError, "seed must be a whole number, got '1' (str)"),
-        ({"loop": "uvlop"}, ValueError, "loop must be one of 'asyncio', 'uvloop', got 'uvlop' (did you mean uvloop?)"),
+        ({"loop": "uvlop"}, ValueError, "loop must be one of 'auto', 'uvloop', 'asyncio', got 'uvlop' (did you mean uvloop?)"),
         ({"port": 70000}, ValueError, "port must be a port from 0 to 65535, got 70000"),
         ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
         ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),

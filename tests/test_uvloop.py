@@ -53,5 +53,7 @@ def test_failure_answers_and_faults_on_uvloop(refused_port: int, echo_server) ->
 
 
 def test_unknown_loop_name() -> None:
-    with pytest.raises(ValueError, match=r"^loop must be one of 'asyncio', 'uvloop', got 'trio'$"):
+    with pytest.raises(
+        ValueError, match=r"^loop must be one of 'auto', 'uvloop', 'asyncio', got 'trio'$"
+    ):
         SOCKS5Server(loop="trio")
