@@ -22,13 +22,14 @@ from typing import Any
 
 from . import settings
 from .audit import bench_audit
-from .connections import bench_at_once, bench_handshake, bench_pingpong, bench_scale
+from .connections import bench_handshake, bench_pingpong
 from .inprocess import bench_fixture, bench_request, bench_startstop
 from .processes import FINISHED, kill_children, on_signal, start_watchdog
 from .report import print_table
 from .settings import NAMES, NETWORK, PROXY_ARGS, SIZES, log, raise_nofile
 from .targets import serve_echo_target
 from .throughput import bench_echo, bench_oneway, bench_parallel
+from .tunnels import bench_at_once, bench_scale
 
 BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "oneway": bench_oneway,
