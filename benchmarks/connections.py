@@ -52,14 +52,25 @@ def _handshake(cfg: argparse.Namespace) -> dict[str, Any]:
     best = {m: min(meters[m], key=lambda x: x.wall) for m in meters}
     rate = {m: (n // 2) / best[m].wall for m in best}
     ratio = rate["proxied"] / rate["direct"]
+    p50 = {m: median(v) for m, v in lat.items()}
+    p50_ratio = p50["proxied"] / p50["direct"]
+    # The proxy process's CPU (all its threads) over every timed proxied handshake.
+    cpu_ms = sum(m.pcpu for m in meters["proxied"]) / len(lat["proxied"]) * 1e3
+    cpu_v, p50_v = verdict("handshake_cpu", cpu_ms), verdict("handshake_p50", p50_ratio)
     return {
         "count": len(lat["proxied"]),
         "direct_per_s": round(rate["direct"]),
         "proxied_per_s": round(rate["proxied"]),
-        "direct_p50_us": round(median(lat["direct"]) * 1e6, 1),
+        "direct_p50_us": round(p50["direct"] * 1e6, 1),
         "direct_p99_us": round(pct(lat["direct"], 0.99) * 1e6, 1),
-        "proxied_p50_us": round(median(lat["proxied"]) * 1e6, 1),
+        "proxied_p50_us": round(p50["proxied"] * 1e6, 1),
         "proxied_p99_us": round(pct(lat["proxied"], 0.99) * 1e6, 1),
+        "p50_ratio": round(p50_ratio, 3),
+        "p50_target": p50_v["target"],
+        "p50_met": p50_v["met"],
+        "proxy_cpu_per_handshake_ms": round(cpu_ms, 4),
+        "cpu_target": cpu_v["target"],
+        "cpu_met": cpu_v["met"],
         "ratio": round(ratio, 3),
         "cpu": cpu_info(best),
         **verdict("handshake", ratio),

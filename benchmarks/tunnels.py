@@ -34,15 +34,15 @@ def bench_at_once(cfg: argparse.Namespace) -> dict[str, Any]:
                 open_conn(target.addr, proxy.addr).close()
             target.wait_idle()
             time.sleep(0.2)
-            rss_before = proxy.rss_kib()
-            rss_after = rss_closed = 0
+            rss_before, pss_before = proxy.rss_kib(), proxy.pss_kib()
+            rss_after = rss_closed = pss_after = 0
             for rnd in range(cfg.rounds):
                 for mode, proxied in modes():
                     with Meter(proxy) as meter:
                         elapsed, socks = open_many(n, target.addr, proxy.addr if proxied else None)
                     if proxied and rnd == 0:
                         time.sleep(0.2)
-                        rss_after = proxy.rss_kib()
+                        rss_after, pss_after = proxy.rss_kib(), proxy.pss_kib()
                     for sock in socks:
                         sock.close()
                     target.wait_idle()
@@ -59,6 +59,10 @@ def bench_at_once(cfg: argparse.Namespace) -> dict[str, Any]:
     mem_mib = (rss_after - rss_before) / 1024
     mem_1000 = mem_mib * 1000 / n
     mem_verdict = verdict("at_once_mem", mem_1000)
+    # Issue #13's row is the whole process's PSS with 1000 tunnels open; with fewer
+    # (--quick) the increase is scaled to 1000.
+    pss_1000 = (pss_before + (pss_after - pss_before) * 1000 / n) / 1024
+    pss_verdict = verdict("at_once_pss", pss_1000)
     return {
         "count": n,
         "direct_ms": round(direct * 1e3, 1),
@@ -72,6 +76,12 @@ def bench_at_once(cfg: argparse.Namespace) -> dict[str, Any]:
         "rss_per_tunnel_kib": round((rss_after - rss_before) / n, 1),
         "mem_target": mem_verdict["target"],
         "mem_met": mem_verdict["met"],
+        "pss_before_mib": round(pss_before / 1024, 2),
+        "pss_with_tunnels_mib": round(pss_after / 1024, 2),
+        "pss_1000_mib": round(pss_1000, 2),
+        "pss_1000_estimated": n != 1000,
+        "pss_target": pss_verdict["target"],
+        "pss_met": pss_verdict["met"],
         "cpu": cpu_info(meters),
         **verdict("at_once", ratio),
     }
