@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .settings import CLK_TCK, IO_TIMEOUT, LOOPBACK, PROXY_ARGS, ROOT, clean_env
 
 CHILDREN: set[subprocess.Popen[bytes]] = set()
@@ -83,6 +84,21 @@ def run_child(cmd: list[str], *, timeout: float, env: dict[str, str], cwd: str) 
     return text
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size of process ``pid`` in KiB: its private pages plus its share of
+    the pages it shares (``Pss:`` of ``/proc/PID/smaps_rollup``, else summed from
+    ``smaps``)."""
+    for name in ("smaps_rollup", "smaps"):
+        try:
+            with open(f"/proc/{pid}/{name}") as f:
+                total = sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except FileNotFoundError:
+            continue
+        if total:
+            return total
+    raise RuntimeError(f"no Pss for process {pid}")
+
+
 def read_line(
     fd: int, pending: bytearray, timeout: float, who: str, why: Callable[[], str]
 ) -> str:
@@ -104,18 +120,21 @@ def read_line(
 
 
 class ProxyProcess:
-    """``python -m pytest_socks5 --port 0 --quiet`` in a child process."""
+    """``python -m pytest_socks5 --port 0 --quiet [--loop LOOP]`` in a child process.
+
+    ``start_s`` is the time from spawning it to its first line (the listening banner)."""
 
     def __init__(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        loop = ["--loop", settings.LOOP] if settings.LOOP else []
+        cmd = [sys.executable, "-m", "pytest_socks5", "--port", "0", "--quiet", *loop]
+        t0 = time.perf_counter()
         self.proc = spawn(
-            [sys.executable, "-m", "pytest_socks5", "--port", "0", "--quiet", *PROXY_ARGS],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=str(ROOT),
+            [*cmd, *PROXY_ARGS], stdout=subprocess.PIPE, stderr=self._stderr, cwd=str(ROOT)
         )
         try:
             line = self._first_line(15.0)
+            self.start_s = time.perf_counter() - t0
             m = re.search(r"listening on socks5://([0-9.]+):(\d+)", line)
             if not m or m.group(1) != LOOPBACK:
                 raise RuntimeError(f"unexpected first line from the proxy: {line!r}")
@@ -129,8 +148,21 @@ class ProxyProcess:
         return read_line(self.proc.stdout.fileno(), bytearray(), timeout, "the proxy", self.stderr)
 
     def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")[-3000:]
+        # pread: the child writes through the same file offset, so it must not move.
+        fd = self._stderr.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")[-3000:]
+
+    def loop_name(self, timeout: float = 5.0) -> str:
+        """The event loop the proxy says it runs (its stderr line after the banner)."""
+        deadline = time.monotonic() + timeout
+        while not (m := re.search(r"pytest-socks5 \S+: event loop (\w+)", self.stderr())):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"the proxy did not name its event loop: {self.stderr()}")
+            time.sleep(0.005)
+        return m.group(1)
+
+    def pss_kib(self) -> int:
+        return pss_kib(self.proc.pid)
 
     def cpu(self) -> float:
         """CPU seconds of the proxy process so far: the sum of its threads' run time from

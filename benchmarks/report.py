@@ -10,7 +10,7 @@ from typing import Any
 
 from .settings import NETWORK, PROXY_ARGS
 
-SUBPROCESS = "proxy: separate process (python -m pytest_socks5)"
+SUBPROCESS = "proxy: separate process (python -m pytest_socks5 --loop NAME)"
 
 IN_PROCESS = "proxy: in-process SOCKS5Server (thread)"
 
@@ -50,8 +50,12 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             cpu(t)
     if r := results.get("handshake"):
         ratio(f"handshake x{r['count']}", "per second", r, "direct_per_s", "proxied_per_s")
-        add("", "latency p50 µs", r["direct_p50_us"], r["proxied_p50_us"], "", "")
+        p50 = (r["direct_p50_us"], r["proxied_p50_us"], f"{r['p50_ratio']:.2f}x")
+        add("", "latency p50 µs", *p50, f"{r['p50_target']}x", met=r["p50_met"])
         add("", "latency p99 µs", r["direct_p99_us"], r["proxied_p99_us"], "", "")
+        ms = r["proxy_cpu_per_handshake_ms"]
+        cpu_t = f"{r['cpu_target']} ms"
+        add("", "proxy CPU per handshake ms", "-", ms, f"{ms:.3f} ms", cpu_t, met=r["cpu_met"])
         cpu(r)
     if r := results.get("at_once"):
         ratio(f"{r['count']} at once", "ms until all established", r, "direct_ms", "proxied_ms")
@@ -64,6 +68,16 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             f"{r['rss_increase_per_1000_mib']:.1f} MiB/1000",
             f"{r['mem_target']} MiB",
             met=r["mem_met"],
+        )
+        est = " (est.)" if r["pss_1000_estimated"] else ""
+        add(
+            "",
+            f"proxy PSS MiB: idle / {r['count']} open",
+            "-",
+            f"{r['pss_before_mib']} / {r['pss_with_tunnels_mib']}",
+            f"{r['pss_1000_mib']:.1f} MiB at 1000{est}",
+            f"{r['pss_target']} MiB",
+            met=r["pss_met"],
         )
         cpu(r)
     if r := results.get("scale"):
@@ -99,6 +113,23 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             "", "RTT p99 µs", r["direct_p99_us"], r["proxied_p99_us"], f"{r['p99_ratio']:.2f}x", ""
         )
         cpu(r)
+    if r := results.get("startup"):
+        title = f"CLI start x{r['count']}"
+        direct = f"{r['direct_start_ms']} ({r['direct_start_best_ms']})"
+        proxied = f"{r['start_ms']} ({r['start_best_ms']})"
+        value, target = f"{r['start_ms']:.0f} ms", f"{r['start_target']} ms"
+        add(
+            title,
+            "ms to listening, median (best)",
+            direct,
+            proxied,
+            value,
+            target,
+            met=r["start_met"],
+        )
+        value, target = f"{r['idle_pss_mib']:.1f} MiB", f"{r['pss_target']} MiB"
+        pss = (r["direct_pss_mib"], r["idle_pss_mib"], value, target)
+        add("", "idle PSS MiB, median", *pss, met=r["pss_met"])
     if r := results.get("fixture"):
         add(
             f"fixture x{r['tests']}",
@@ -154,40 +185,50 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def print_table(results: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+def print_table(sections: dict[str, dict[str, dict[str, Any]]], errors: dict[str, str]) -> None:
+    """One table, a section per heading (``proxy on asyncio``, ``proxy on uvloop``, ``in
+    this process``), then the footnotes."""
     header = ["benchmark", "metric", "direct", "proxied", "result", "target", ""]
-    rows = table_rows(results)
+    parts = {title: table_rows(results) for title, results in sections.items() if results}
+    rows = [row for part in parts.values() for row in part]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
     print(line)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for title, part in parts.items():
+        print(line)
+        print(f"[{title}]")
+        for row in part:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     print(line)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    print(line)
-    net = [n for n in NETWORK if n in results and n != "scale"]
+    merged = {n: r for results in sections.values() for n, r in results.items()}
+    net = [n for n in NETWORK if n in merged and n != "scale"]
     if net:
         print(f"{', '.join(net)}: {SUBPROCESS}; client and targets: threads of this process")
-    if r := results.get("scale"):
-        print(
-            f"scale: {SUBPROCESS}; client: one selectors loop; echo target: a third process; "
-            f"at most {r['window']} tunnels connecting at a time; "
-            f"RLIMIT_NOFILE {r['nofile'][0]}"
-            + (f" ({r['nofile_note']})" if r["nofile_note"] else "")
-        )
-        if r["error_samples"]:
-            print(f"scale errors, for example: {'; '.join(r['error_samples'])}")
-        if r["proxy_stderr"]:
-            print(f"scale: the proxy's stderr: {r['proxy_stderr']}")
-    pins = {n: r["pinned_cpu"] for n, r in results.items() if r.get("pinned_cpu") is not None}
+    if "startup" in merged:
+        print(f"CLI start: {SUBPROCESS}, alone; direct: python -c (print a line, sleep)")
+    for title, results in sections.items():
+        if r := results.get("scale"):
+            print(
+                f"scale ({title}): {SUBPROCESS}; client: one selectors loop; echo target: a "
+                f"third process; at most {r['window']} tunnels connecting at a time; "
+                f"RLIMIT_NOFILE {r['nofile'][0]}"
+                + (f" ({r['nofile_note']})" if r["nofile_note"] else "")
+            )
+            if r["error_samples"]:
+                print(f"scale errors, for example: {'; '.join(r['error_samples'])}")
+            if r["proxy_stderr"]:
+                print(f"scale: the proxy's stderr: {r['proxy_stderr']}")
+    pins = {n: r["pinned_cpu"] for n, r in merged.items() if r.get("pinned_cpu") is not None}
     if pins:
         cpus = sorted(set(pins.values()))
         print(f"{', '.join(pins)}: client, targets and proxy pinned to CPU {cpus[0]} (--no-pin)")
-    local = [n for n in ("fixture", "request", "startstop") if n in results]
+    local = [n for n in ("fixture", "request", "startstop") if n in merged]
     if local:
-        loop = f" (default loop: {' '.join(PROXY_ARGS)} does not apply)" if PROXY_ARGS else ""
+        args = f"; {' '.join(PROXY_ARGS)} does not apply" if PROXY_ARGS else ""
+        loop = f" (loop 'auto': uvloop when installed{args})"
         print(f"{', '.join(local)}: {IN_PROCESS}{loop}")
-    if "audit" in results:
+    if "audit" in merged:
         print("audit: a child process, without the leak hook and then with it installed, idle")
     for name, err in errors.items():
         print(f"ERROR in {name}: {err}")
