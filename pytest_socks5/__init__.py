@@ -4,8 +4,6 @@ The public API is re-exported here; the pytest glue lives in :mod:`pytest_socks5
 which this package never imports.
 """
 
-from importlib.metadata import version as _version
-
 from . import faults
 from ._auth import Validator
 from ._checkpoints import Gate
@@ -20,9 +18,18 @@ from ._server import SOCKS5Server
 from ._udp_faults import UdpFaults
 from ._url import proxy_url
 
-#: The installed distribution's version: ``pyproject.toml`` is the one place it is written.
-__version__ = _version("pytest-socks5")
-del _version
+
+def __getattr__(name: str) -> str:
+    """``__version__``, the installed distribution's (``pyproject.toml`` is the one place
+    it is written), read on first use: :mod:`importlib.metadata` costs a proxy process
+    about 20 ms of start-up and 1 MiB, and an uninstalled source tree still imports."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        globals()["__version__"] = value = version("pytest-socks5")
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Public classes say "pytest_socks5.X" in tracebacks, not the private module they live in.
 for _cls in (

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__
 from ._fault_spec import parse_fault
 from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
@@ -200,7 +199,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         url = server.url if args.show_credentials else server.url_masked
         print(f"pytest-socks5 listening on {url}", flush=True)
-        print(f"pytest-socks5 {__version__}: event loop {args.loop}", file=sys.stderr, flush=True)
+        print(f"pytest-socks5: event loop {args.loop}", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
         await server.aclose()
