@@ -56,6 +56,30 @@ T = TypeVar("T")
 class ClientConnection(GuardedProtocol, asyncio.Protocol):
     """One client connection from accept to close (or to the RFC's failure answer)."""
 
+    __slots__ = (
+        "_acts_at",
+        "_cleanups",
+        "_deadline",
+        "_failed",
+        "_lingering",
+        "_stopping",
+        "_waiter",
+        "config",
+        "conn",
+        "context",
+        "dialler",
+        "done",
+        "generation",
+        "lost",
+        "on_error",
+        "policy",
+        "record",
+        "relay",
+        "task",
+        "transport",
+        "upstream",
+    )
+
     def __init__(self, context: ServerContext[ClientConnection]) -> None:
         self.context = context
         self.config = config = context.config

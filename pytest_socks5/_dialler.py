@@ -20,13 +20,20 @@ from ._relay import RelaySide
 __all__ = ["Dialler"]
 
 
+def _address(host: str) -> list[tuple[int, str]] | None:
+    """``[(family, host)]`` when ``host`` is an IP address, else ``None`` (a name)."""
+    if address_type_for(host) is AddressType.DOMAIN:
+        return None
+    return [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
+
+
 class Dialler:
     """Looks up, connects and sends datagrams for one server."""
 
     async def resolve(self, host: str, port: int, kind: int) -> list[tuple[int, str]]:
         """``(family, address)`` pairs for ``host`` (looked up only if it is a name)."""
-        if address_type_for(host) is not AddressType.DOMAIN:
-            return [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
+        if (address := _address(host)) is not None:
+            return address
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
         except UnicodeError as exc:  # IDNA refuses it ("a..b", a 64-byte label, U+202E)
@@ -48,7 +55,8 @@ class Dialler:
         """Resolve (domain names only) and connect; each address tried is noted in
         ``record``. Raises the last error if every address fails."""
         loop = asyncio.get_running_loop()
-        targets = await self.resolve(host, port, socket.SOCK_STREAM)
+        # an address needs no lookup (and no coroutine for one)
+        targets = _address(host) or await self.resolve(host, port, socket.SOCK_STREAM)
         error: BaseException | None = None
         make_side = functools.partial(RelaySide, record, "upstream")
         for family, ip in targets:

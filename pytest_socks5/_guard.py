@@ -107,6 +107,8 @@ class GuardedProtocol:
     """A base for protocol classes: the asyncio callbacks (:data:`CALLBACKS`) that a
     subclass defines run under :func:`guarded`. The subclass provides ``on_error``."""
 
+    __slots__ = ()  # a subclass with slots keeps them
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         for name in CALLBACKS:

@@ -12,6 +12,7 @@ a rule's ``network`` matches the address the client asked for, never a resolved 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -272,6 +273,7 @@ class Decision:
     rule: Rule | None = None
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per request: the same few hosts
 def _is_local(host: str) -> bool:
     ip = _ip(host)
     if ip is None:

@@ -78,4 +78,6 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     elif eof:
         client.eof_received()
     upstream.replay_early()
+    client.go_direct()
+    upstream.go_direct()
     upstream.transport.resume_reading()
