@@ -7,7 +7,9 @@ import json
 import re
 import shutil
 
+import httpx
 import pytest
+import requests
 
 from pytest_socks5 import ConnectionRecord
 
@@ -61,8 +63,12 @@ def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # A subprocess: requests does not survive pytester's in-process module snapshots.
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    # In-process (a subprocess pays pytest's start-up, seconds under coverage, each run).
+    # requests and httpx are imported by this module, before pytester's module snapshot:
+    # imported fresh inside a run, requests breaks on the next (two CookieJar classes).
+    assert requests
+    assert httpx
+    return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", *args)
 
 
 # -- the must-shows ----------------------------------------------------------------------
