@@ -11,7 +11,11 @@ EXAMPLE = Path(__file__).parent / "debugging" / "test_forecast.py"
 
 def run_example(pytester, *options):
     pytester.makepyfile(test_forecast=EXAMPLE.read_text(encoding="utf-8"))
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *options)
+    # In this process (a subprocess would pay pytest's start-up); the example needs no
+    # pytest-asyncio, which would warn here about its unset loop scope.
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:asyncio", *options
+    )
 
 
 def test_the_transcript_of_a_failing_test(pytester):
