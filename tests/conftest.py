@@ -5,6 +5,11 @@ from typing import Any
 
 import pytest
 
+# Imported here, before any of pytester's in-process runs takes its sys.modules snapshot:
+# imported afresh inside such a run and dropped after it, requests breaks in the next run
+# ("You can only merge into CookieJar"). Inner runs then share this one copy.
+import requests  # noqa: F401
+
 from pytest_socks5 import SOCKS5Server
 from pytest_socks5._splice import AVAILABLE as SPLICE_AVAILABLE
 

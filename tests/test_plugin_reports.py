@@ -7,9 +7,7 @@ import json
 import re
 import shutil
 
-import httpx
 import pytest
-import requests
 
 from pytest_socks5 import ConnectionRecord
 
@@ -63,11 +61,8 @@ def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # In-process (a subprocess pays pytest's start-up, seconds under coverage, each run).
-    # requests and httpx are imported by this module, before pytester's module snapshot:
-    # imported fresh inside a run, requests breaks on the next (two CookieJar classes).
-    assert requests
-    assert httpx
+    # In-process: a subprocess pays pytest's start-up, seconds under coverage, each run
+    # (requests is imported by tests/conftest.py, so that it survives such runs).
     return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", *args)
 
 

@@ -87,7 +87,7 @@ def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
     assert example is not None
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_readme=example.group(1))
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 #: The first and last line of an unresolved merge conflict (the middle one, seven
