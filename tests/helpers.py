@@ -30,6 +30,7 @@ from pytest_socks5.rawclient import tunnel as socks5_tunnel
 __all__ = [
     "PYTESTER_ECHO_CONFTEST",
     "TIMEOUT",
+    "TWO_WORKERS",
     "closed_port",
     "connect",
     "digest_target",
@@ -56,6 +57,12 @@ def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:
     """The one ended connection matching ``criteria`` (a failure if there are more)."""
     (record,) = server.wait_for_connections(1, ended=True, **criteria)
     return record
+
+
+#: Options for an inner pytest run on two pytest-xdist workers. Hypothesis's pytest plugin
+#: is left out: it imports all of Hypothesis (~0.7 s, more under coverage) at the end of
+#: every process's session, three processes a run, and no inner suite uses Hypothesis.
+TWO_WORKERS = ("-n", "2", "-p", "no:hypothesispytest")
 
 
 #: A conftest for pytester runs: an ``echo`` fixture (a loopback TCP echo server's

@@ -21,6 +21,7 @@ from pytest_socks5._chaos import (
 )
 from pytest_socks5._live_record import LiveRecord
 
+from .helpers import TWO_WORKERS
 from .test_plugin import INI
 
 pytest_plugins = ["pytester"]
@@ -122,7 +123,7 @@ def test_same_faults_alone_under_xdist_and_reversed(
     assert len(plan) >= 5, plan  # 60 connections at 0.3: chaos hit many tests
     assert all(re.match(r"test_suite.py::test_app\[\d+\]: socks5_server: \w+\(", p) for p in plan)
     assert _plan(_run(pytester).stdout.str()) == plan
-    assert _plan(_run(pytester, "-n", "2").stdout.str()) == plan
+    assert _plan(_run(pytester, *TWO_WORKERS).stdout.str()) == plan
     monkeypatch.setenv("CHAOS_REVERSED", "1")
     reversed_run = _run(pytester, "-v")
     names = re.findall(r"test_app\[(\d+)\] \w+", reversed_run.stdout.str())
@@ -210,7 +211,7 @@ def test_replay_line_reproduces_the_failure(pytester: pytest.Pytester) -> None:
 def test_off_unless_asked(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-n", "2")
+    result = pytester.runpytest("-p", "no:cacheprovider", *TWO_WORKERS)
     result.assert_outcomes(passed=20)
     assert "chaos" not in result.stdout.str()
 
@@ -288,7 +289,7 @@ def test_unseeded_run_prints_a_seed_that_replays_it(pytester: pytest.Pytester) -
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)
     options = ("--socks5-chaos=0.3", "-p", "no:cacheprovider")
-    first = pytester.runpytest(*options, "-n", "2")  # the workers share the seed
+    first = pytester.runpytest(*options, *TWO_WORKERS)  # the workers share the seed
     seed = re.search(r"chaos: rate 0\.3, seed (\d+)", first.stdout.str())
     assert seed is not None
     plan = _plan(first.stdout.str())

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import PYTESTER_ECHO_CONFTEST
+from .helpers import PYTESTER_ECHO_CONFTEST, TWO_WORKERS
 
 ECHO = PYTESTER_ECHO_CONFTEST
 
@@ -345,7 +345,7 @@ def test_runs_under_xdist(pytester: pytest.Pytester) -> None:
         """
     )
     # The controller runs in-process; the tests run in two worker processes.
-    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest(*TWO_WORKERS, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
 
 

@@ -9,6 +9,8 @@ import pytest
 
 import pytest_socks5
 
+from .helpers import TWO_WORKERS
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -194,7 +196,7 @@ def test_coverage_measures_the_xdist_workers(pytester: pytest.Pytester) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     coverage = [sys.executable, "-m", "coverage"]
     for command in (
-        [*coverage, "run", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        [*coverage, "run", "-m", "pytest", *TWO_WORKERS, "-p", "no:cacheprovider"],
         [*coverage, "json", "-o", "coverage.json"],
     ):
         subprocess.run(command, cwd=pytester.path, env=env, check=True, timeout=120)

@@ -17,7 +17,7 @@ from python_socks.async_.anyio import Proxy as AnyioProxy
 
 from pytest_socks5 import AddressType, SOCKS5Server
 
-from .helpers import PYTESTER_ECHO_CONFTEST, http_target
+from .helpers import PYTESTER_ECHO_CONFTEST, TWO_WORKERS, http_target
 
 ROOT = Path(__file__).parent.parent
 SCOPES = ("function", "module", "session")
@@ -195,7 +195,9 @@ def test_pytest_asyncio_under_xdist(asyncio_project: pytest.Pytester) -> None:
     )
     # loadfile: each module on one worker, so a module-scoped server serves both its tests.
     # The controller runs in this process; the tests, in two worker processes.
-    result = asyncio_project.runpytest("-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile")
+    result = asyncio_project.runpytest(
+        "-p", "no:cacheprovider", *TWO_WORKERS, "--dist", "loadfile"
+    )
     result.assert_outcomes(passed=3 * len(SCOPES))
 
 
