@@ -132,6 +132,8 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+#: The loopback targets' serve_forever loops poll every 5 ms: shutdown() waits for the next
+#: poll, and a target is stopped after every test that used one (2,000 teardowns a run).
 @contextmanager
 def tcp_target(
     handler: type[socketserver.BaseRequestHandler], host: str = "127.0.0.1"
@@ -139,7 +141,7 @@ def tcp_target(
     cls = _Server6 if ":" in host else _Server
     server = cls((host, 0), handler)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:
@@ -187,7 +189,7 @@ def http_target(host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
     cls = _HTTPServer6 if ":" in host else _HTTPServer
     server = cls((host, 0), _Hello)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:

@@ -31,7 +31,7 @@ class Hello(http.server.BaseHTTPRequestHandler):
 def website():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005})
     thread.start()
     yield server.server_address[1]
     server.shutdown()
