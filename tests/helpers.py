@@ -28,6 +28,7 @@ from pytest_socks5.rawclient import (
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
 
 __all__ = [
+    "NO_HYPOTHESIS",
     "PYTESTER_ECHO_CONFTEST",
     "TIMEOUT",
     "TWO_WORKERS",
@@ -59,10 +60,12 @@ def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:
     return record
 
 
-#: Options for an inner pytest run on two pytest-xdist workers. Hypothesis's pytest plugin
-#: is left out: it imports all of Hypothesis (~0.7 s, more under coverage) at the end of
-#: every process's session, three processes a run, and no inner suite uses Hypothesis.
-TWO_WORKERS = ("-n", "2", "-p", "no:hypothesispytest")
+#: For an inner pytest run in processes of its own: Hypothesis's pytest plugin is left
+#: out. It imports all of Hypothesis (~0.7 s, more under coverage) at the end of every
+#: process's session, and no inner suite uses Hypothesis.
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+#: Options for an inner pytest run on two pytest-xdist workers (three processes).
+TWO_WORKERS = ("-n", "2", *NO_HYPOTHESIS)
 
 
 #: A conftest for pytester runs: an ``echo`` fixture (a loopback TCP echo server's

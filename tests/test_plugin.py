@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import PYTESTER_ECHO_CONFTEST, TWO_WORKERS
+from .helpers import NO_HYPOTHESIS, PYTESTER_ECHO_CONFTEST, TWO_WORKERS
 
 ECHO = PYTESTER_ECHO_CONFTEST
 
@@ -318,7 +318,7 @@ def test_plugin_changes_nothing_for_tests_that_do_not_use_it(pytester: pytest.Py
             assert not any(n.startswith("pytest-socks5") for n in names)
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS, "-W", "error")
     result.assert_outcomes(passed=1)
 
 
@@ -426,7 +426,9 @@ def test_seed_option_replays_a_probabilistic_fault(pytester: pytest.Pytester) ->
     # The first run in a fresh interpreter, the replay and the other seed in this one: the
     # pattern replays across processes (a subprocess each would pay pytest's start-up).
     runs = [
-        pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--socks5-seed", "1"),
+        pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", *NO_HYPOTHESIS, "-s", "--socks5-seed", "1"
+        ),
         pytester.runpytest("-p", "no:cacheprovider", "-s", "--socks5-seed", "1"),
         pytester.runpytest("-p", "no:cacheprovider", "-s", "--socks5-seed", "2"),
     ]
