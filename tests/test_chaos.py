@@ -125,13 +125,12 @@ def test_same_faults_alone_under_xdist_and_reversed(
     assert _plan(_run(pytester).stdout.str()) == plan
     assert _plan(_run(pytester, *TWO_WORKERS).stdout.str()) == plan
     monkeypatch.setenv("CHAOS_REVERSED", "1")
-    reversed_run = _run(pytester, "-v")
+    records = pytester.path / "records"
+    reversed_run = _run(pytester, "-v", f"--socks5-record-dir={records}")
     names = re.findall(r"test_app\[(\d+)\] \w+", reversed_run.stdout.str())
     assert names[:2] == ["19", "18"]
     assert _plan(reversed_run.stdout.str()) == plan
-    # The plan is what the records say acted.
-    records = pytester.path / "records"
-    _run(pytester, f"--socks5-record-dir={records}")
+    # The plan is what the records (of the reversed run) say acted.
     acted = sorted(
         fault
         for path in records.iterdir()
