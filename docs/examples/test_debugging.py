@@ -11,11 +11,7 @@ EXAMPLE = Path(__file__).parent / "debugging" / "test_forecast.py"
 
 def run_example(pytester, *options):
     pytester.makepyfile(test_forecast=EXAMPLE.read_text(encoding="utf-8"))
-    # In this process (a subprocess would pay pytest's start-up); the example needs no
-    # pytest-asyncio, which would warn here about its unset loop scope.
-    return pytester.runpytest(
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:asyncio", *options
-    )
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *options)
 
 
 def test_the_transcript_of_a_failing_test(pytester):
