@@ -3,7 +3,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# httpcore, httpx and requests: the clients inner test suites use in pytester's in-process
+# runs are imported here, before any run takes its sys.modules snapshot (the modules a run
+# imports are dropped after it). Half-dropped, a library breaks in the next run: requests
+# ("You can only merge into CookieJar"), and httpx, which imports httpcore on first use and
+# caches its exception classes (an httpcore.ProxyError from a re-imported httpcore is no
+# longer mapped to httpx.ProxyError). Imported here, every run shares one copy of each.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import pytest
+import requests  # noqa: F401
 
 from pytest_socks5 import SOCKS5Server
 from pytest_socks5._splice import AVAILABLE as SPLICE_AVAILABLE

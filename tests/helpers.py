@@ -28,8 +28,10 @@ from pytest_socks5.rawclient import (
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
 
 __all__ = [
+    "NO_HYPOTHESIS",
     "PYTESTER_ECHO_CONFTEST",
     "TIMEOUT",
+    "TWO_WORKERS",
     "closed_port",
     "connect",
     "digest_target",
@@ -56,6 +58,14 @@ def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:
     """The one ended connection matching ``criteria`` (a failure if there are more)."""
     (record,) = server.wait_for_connections(1, ended=True, **criteria)
     return record
+
+
+#: For an inner pytest run in processes of its own: Hypothesis's pytest plugin is left
+#: out. It imports all of Hypothesis (~0.7 s, more under coverage) at the end of every
+#: process's session, and no inner suite uses Hypothesis.
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+#: Options for an inner pytest run on two pytest-xdist workers (three processes).
+TWO_WORKERS = ("-n", "2", *NO_HYPOTHESIS)
 
 
 #: A conftest for pytester runs: an ``echo`` fixture (a loopback TCP echo server's
@@ -125,6 +135,8 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+#: The loopback targets' serve_forever loops poll every 5 ms: shutdown() waits for the next
+#: poll, and a target is stopped after every test that used one (2,000 teardowns a run).
 @contextmanager
 def tcp_target(
     handler: type[socketserver.BaseRequestHandler], host: str = "127.0.0.1"
@@ -132,7 +144,7 @@ def tcp_target(
     cls = _Server6 if ":" in host else _Server
     server = cls((host, 0), handler)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:
@@ -180,7 +192,7 @@ def http_target(host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
     cls = _HTTPServer6 if ":" in host else _HTTPServer
     server = cls((host, 0), _Hello)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:

@@ -21,6 +21,9 @@ from pytest_socks5._chaos import (
 )
 from pytest_socks5._live_record import LiveRecord
 
+from .helpers import TWO_WORKERS
+from .test_plugin import INI
+
 pytest_plugins = ["pytester"]
 
 CONFTEST = """
@@ -94,8 +97,17 @@ def _plan(output: str) -> list[str]:
     return plan
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Inner runs get the ini a real project has, so pytest-asyncio stays quiet. They run
+    in this process (a subprocess pays pytest's start-up, seconds under coverage, for each
+    run); ``-n 2`` runs still put their tests in two worker processes."""
+    pytester.makeini(INI)
+    return pytester
+
+
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest(
         "--socks5-chaos=0.3", "--socks5-seed", "42", "-p", "no:cacheprovider", *args
     )
 
@@ -111,15 +123,14 @@ def test_same_faults_alone_under_xdist_and_reversed(
     assert len(plan) >= 5, plan  # 60 connections at 0.3: chaos hit many tests
     assert all(re.match(r"test_suite.py::test_app\[\d+\]: socks5_server: \w+\(", p) for p in plan)
     assert _plan(_run(pytester).stdout.str()) == plan
-    assert _plan(_run(pytester, "-n", "2").stdout.str()) == plan
+    assert _plan(_run(pytester, *TWO_WORKERS).stdout.str()) == plan
     monkeypatch.setenv("CHAOS_REVERSED", "1")
-    reversed_run = _run(pytester, "-v")
+    records = pytester.path / "records"
+    reversed_run = _run(pytester, "-v", f"--socks5-record-dir={records}")
     names = re.findall(r"test_app\[(\d+)\] \w+", reversed_run.stdout.str())
     assert names[:2] == ["19", "18"]
     assert _plan(reversed_run.stdout.str()) == plan
-    # The plan is what the records say acted.
-    records = pytester.path / "records"
-    _run(pytester, f"--socks5-record-dir={records}")
+    # The plan is what the records (of the reversed run) say acted.
     acted = sorted(
         fault
         for path in records.iterdir()
@@ -159,7 +170,7 @@ def _faults(records: Path) -> list[str]:
 def test_replay_line_reproduces_the_failure(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     path = pytester.makepyfile(test_app=FAILING)
-    chaos = pytester.runpytest_subprocess(
+    chaos = pytester.runpytest(
         "--socks5-chaos=1",
         "--socks5-seed",
         "3",
@@ -179,12 +190,12 @@ def test_replay_line_reproduces_the_failure(pytester: pytest.Pytester) -> None:
     error = next(line for line in out.splitlines() if line.startswith("E "))
     text = path.read_text()
     path.write_text(imports + "\n" + text.replace("def test_app", marker + "\ndef test_app"))
-    replay = pytester.runpytest_subprocess("--socks5-record-dir=replay", "-p", "no:cacheprovider")
+    replay = pytester.runpytest("--socks5-record-dir=replay", "-p", "no:cacheprovider")
     replay.assert_outcomes(failed=1)
     assert error in replay.stdout.str().splitlines()
     assert _faults(pytester.path / "replay") == _faults(pytester.path / "chaos")
     # Under chaos too, the marker's chaos=False keeps it to the pasted faults.
-    again = pytester.runpytest_subprocess(
+    again = pytester.runpytest(
         "--socks5-chaos=1",
         "--socks5-seed",
         "99",
@@ -199,7 +210,7 @@ def test_replay_line_reproduces_the_failure(pytester: pytest.Pytester) -> None:
 def test_off_unless_asked(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result = pytester.runpytest("-p", "no:cacheprovider", *TWO_WORKERS)
     result.assert_outcomes(passed=20)
     assert "chaos" not in result.stdout.str()
 
@@ -212,7 +223,7 @@ def test_opt_out_and_pcap_marker(pytester: pytest.Pytester) -> None:
             '@pytest.mark.socks5(chaos=False, pcap=True)\n@pytest.mark.parametrize("n", range(4))',
         )
     )
-    result = pytester.runpytest_subprocess("--socks5-chaos=1", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--socks5-chaos=1", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*no chaos fault acted*"])
     assert len(list((pytester.path / "socks5-pcap").iterdir())) == 4
@@ -277,12 +288,12 @@ def test_unseeded_run_prints_a_seed_that_replays_it(pytester: pytest.Pytester) -
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)
     options = ("--socks5-chaos=0.3", "-p", "no:cacheprovider")
-    first = pytester.runpytest_subprocess(*options, "-n", "2")  # the workers share the seed
+    first = pytester.runpytest(*options, *TWO_WORKERS)  # the workers share the seed
     seed = re.search(r"chaos: rate 0\.3, seed (\d+)", first.stdout.str())
     assert seed is not None
     plan = _plan(first.stdout.str())
     assert f"socks5 chaos plan (seed {seed[1]})" in first.stdout.str()
-    again = pytester.runpytest_subprocess(*options, "--socks5-seed", seed[1])
+    again = pytester.runpytest(*options, "--socks5-seed", seed[1])
     assert _plan(again.stdout.str()) == plan
 
 
@@ -296,9 +307,9 @@ def pytest_addoption(parser):  # stands in for pytest-randomly's option
 """
     )
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest_subprocess("--socks5-chaos=0.3", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--socks5-chaos=0.3", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*chaos: rate 0.3, seed 777*", "*socks5 chaos plan (seed 777)*"])
-    given = pytester.runpytest_subprocess(
+    given = pytester.runpytest(
         "--socks5-chaos=0.3", "--socks5-seed", "5", "-p", "no:cacheprovider"
     )
     given.stdout.fnmatch_lines(["*chaos: rate 0.3, seed 5 *"])

@@ -287,7 +287,7 @@ def dual_stack_http() -> Iterator[int]:
     else:
         raise RuntimeError("no port free on both 127.0.0.1 and ::1")
     threads = [
-        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
         for s in (v4, v6)
     ]
     for thread in threads:

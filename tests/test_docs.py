@@ -86,7 +86,7 @@ def test_the_landing_page_example_runs_as_written(pytester: pytest.Pytester) -> 
     assert "def test_" in code
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_example=code)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_every_fixture_has_a_reference_entry() -> None:

@@ -76,7 +76,7 @@ def _serve(tls: ssl.SSLContext | None) -> Iterator[tuple[str, int]]:
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005})
     thread.start()
     yield ("127.0.0.1", server.server_address[1])
     server.shutdown()

@@ -52,7 +52,7 @@ def bind_both():
 @pytest.fixture
 def website():
     servers = bind_both()
-    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05})
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.005})
                for s in servers]
     for t in threads:
         t.start()

@@ -218,6 +218,6 @@ def test_the_fixture_reset_ends_what_a_test_left_open(pytester: pytest.Pytester)
             KEEP[0].close()
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
     assert log.read_text().splitlines() == [f"server-stopped: {RESET_ERROR}"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import PYTESTER_ECHO_CONFTEST
+from .helpers import NO_HYPOTHESIS, PYTESTER_ECHO_CONFTEST, TWO_WORKERS
 
 ECHO = PYTESTER_ECHO_CONFTEST
 
@@ -318,7 +318,7 @@ def test_plugin_changes_nothing_for_tests_that_do_not_use_it(pytester: pytest.Py
             assert not any(n.startswith("pytest-socks5") for n in names)
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS, "-W", "error")
     result.assert_outcomes(passed=1)
 
 
@@ -344,7 +344,8 @@ def test_runs_under_xdist(pytester: pytest.Pytester) -> None:
             print("worker", os.environ.get("PYTEST_XDIST_WORKER"), socks5_server.port)
         """
     )
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    # The controller runs in-process; the tests run in two worker processes.
+    result = pytester.runpytest(*TWO_WORKERS, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
 
 
@@ -422,9 +423,14 @@ def test_seed_option_replays_a_probabilistic_fault(pytester: pytest.Pytester) ->
             print("PATTERN", "".join("x" if r else "." for r in replies))
         """
     )
+    # The first run in a fresh interpreter, the replay and the other seed in this one: the
+    # pattern replays across processes (a subprocess each would pay pytest's start-up).
     runs = [
-        pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--socks5-seed", seed)
-        for seed in ("1", "1", "2")
+        pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", *NO_HYPOTHESIS, "-s", "--socks5-seed", "1"
+        ),
+        pytester.runpytest("-p", "no:cacheprovider", "-s", "--socks5-seed", "1"),
+        pytester.runpytest("-p", "no:cacheprovider", "-s", "--socks5-seed", "2"),
     ]
     patterns = [next(line for line in r.outlines if "PATTERN" in line) for r in runs]
     assert patterns[0] == patterns[1]

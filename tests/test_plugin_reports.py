@@ -31,7 +31,7 @@ class Hello(http.server.BaseHTTPRequestHandler):
 def website():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005})
     thread.start()
     yield server.server_address[1]
     server.shutdown()
@@ -61,8 +61,9 @@ def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # A subprocess: requests does not survive pytester's in-process module snapshots.
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    # In-process: a subprocess pays pytest's start-up, seconds under coverage, each run
+    # (requests is imported by tests/conftest.py, so that it survives such runs).
+    return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", *args)
 
 
 # -- the must-shows ----------------------------------------------------------------------

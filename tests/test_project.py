@@ -9,6 +9,8 @@ import pytest
 
 import pytest_socks5
 
+from .helpers import TWO_WORKERS
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -87,7 +89,7 @@ def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
     assert example is not None
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_readme=example.group(1))
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 #: The first and last line of an unresolved merge conflict (the middle one, seven
@@ -194,7 +196,7 @@ def test_coverage_measures_the_xdist_workers(pytester: pytest.Pytester) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     coverage = [sys.executable, "-m", "coverage"]
     for command in (
-        [*coverage, "run", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        [*coverage, "run", "-m", "pytest", *TWO_WORKERS, "-p", "no:cacheprovider"],
         [*coverage, "json", "-o", "coverage.json"],
     ):
         subprocess.run(command, cwd=pytester.path, env=env, check=True, timeout=120)

@@ -17,7 +17,7 @@ from python_socks.async_.anyio import Proxy as AnyioProxy
 
 from pytest_socks5 import AddressType, SOCKS5Server
 
-from .helpers import PYTESTER_ECHO_CONFTEST, http_target
+from .helpers import PYTESTER_ECHO_CONFTEST, TWO_WORKERS, http_target
 
 ROOT = Path(__file__).parent.parent
 SCOPES = ("function", "module", "session")
@@ -194,8 +194,9 @@ def test_pytest_asyncio_under_xdist(asyncio_project: pytest.Pytester) -> None:
         **{f"test_{scope}_loop": STRICT_MODULE.format(scope=scope) for scope in SCOPES}
     )
     # loadfile: each module on one worker, so a module-scoped server serves both its tests.
-    result = asyncio_project.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"
+    # The controller runs in this process; the tests, in two worker processes.
+    result = asyncio_project.runpytest(
+        "-p", "no:cacheprovider", *TWO_WORKERS, "--dist", "loadfile"
     )
     result.assert_outcomes(passed=3 * len(SCOPES))
 
@@ -240,9 +241,7 @@ def test_sync(socks5_server):
 def test_a_project_without_pytest_asyncio(pytester: pytest.Pytester) -> None:
     """No pytest-asyncio: the plugin loads, sync and anyio tests pass, nothing warns."""
     pytester.makepyfile(test_no_asyncio=ANYIO_PROJECT)
-    result = pytester.runpytest_subprocess(
-        "-p", "no:asyncio", "-p", "no:cacheprovider", "-W", "error"
-    )
+    result = pytester.runpytest("-p", "no:asyncio", "-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=3)
     _no_warnings(result)
     assert "asyncio" not in result.stdout.str().split("plugins:", 1)[-1].split("\n", 1)[0]

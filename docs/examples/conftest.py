@@ -78,7 +78,7 @@ class Website:
 
 def _serve(server: _Server) -> threading.Thread:
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     return thread

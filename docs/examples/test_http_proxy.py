@@ -53,7 +53,8 @@ def https_site(ca):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
     server.daemon_threads = True
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever)
+    # shutdown() waits for the server's next poll: every 5 ms, not the default 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005})
     thread.start()
     yield f"https://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

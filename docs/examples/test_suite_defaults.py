@@ -10,6 +10,6 @@ def test_suite_defaults(pytester):
     for path in EXAMPLE.glob("*.py"):
         pytester.makepyfile(**{path.stem: path.read_text(encoding="utf-8")})
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio")
 
     result.assert_outcomes(passed=3)

@@ -13,7 +13,9 @@ def test_two_workers_two_proxies(pytester):
     for path in EXAMPLE.glob("*.py"):
         pytester.makepyfile(**{path.stem: path.read_text(encoding="utf-8")})
 
-    result = pytester.runpytest_subprocess("-n", "2", "-rP", "-p", "no:cacheprovider")
+    # In-process; -p no:...: plugins this example does not need stay out of its processes.
+    options = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:hypothesispytest"]
+    result = pytester.runpytest("-n", "2", "-rP", *options)
 
     result.assert_outcomes(passed=4)
     urls = dict(re.findall(r"(gw\d) uses (socks5://\S+)", result.stdout.str()))
