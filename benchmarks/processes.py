@@ -155,7 +155,7 @@ class ProxyProcess:
     def loop_name(self, timeout: float = 5.0) -> str:
         """The event loop the proxy says it runs (its stderr line after the banner)."""
         deadline = time.monotonic() + timeout
-        while not (m := re.search(r"pytest-socks5 \S+: event loop (\w+)", self.stderr())):
+        while not (m := re.search(r"pytest-socks5[^:]*: event loop (\w+)", self.stderr())):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"the proxy did not name its event loop: {self.stderr()}")
             time.sleep(0.005)

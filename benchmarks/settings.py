@@ -13,6 +13,7 @@ import contextlib
 import os
 import resource
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,10 +124,19 @@ def log(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
+#: Where the child processes keep their bytecode: a user's installed package has its
+#: ``.pyc`` files, so a start-up measured without them (``PYTHONDONTWRITEBYTECODE`` in
+#: this environment, say) would time the compiler. Outside the source tree.
+PYCACHE = Path(tempfile.gettempdir()) / "pytest-socks5-bench-pycache"
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without proxy settings (so nothing leaves loopback)."""
+    """The environment without proxy settings (so nothing leaves loopback), with bytecode
+    cached as an installed package has it (:data:`PYCACHE`)."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(extra)
     return env
 
