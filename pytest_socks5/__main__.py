@@ -127,11 +127,14 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 class _Log:
     """Prints each ended connection: a timestamp, then its one-line description. Cheap:
-    the date and time are formatted once a second, and only a refusal is re-worded."""
+    the date and time are formatted once a second, only a refusal is re-worded, and the
+    lines are flushed together, at most :data:`LOG_FLUSH` seconds after the first of them
+    (one write for a burst of connections instead of one each)."""
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._flush: asyncio.TimerHandle | None = None
 
     def __call__(self, record: ConnectionRecord) -> None:
         at = record.ended_at or time.time()
@@ -142,7 +145,16 @@ class _Log:
         if record.denied_by is not None:
             record = _with_cli_hint(record)
         millis = int((at - second) * 1000)
-        print(f"{self._prefix}.{millis:03d} {describe_record(record)}", flush=True)
+        sys.stdout.write(f"{self._prefix}.{millis:03d} {describe_record(record)}\n")
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(LOG_FLUSH, self.flush)
+
+    def flush(self) -> None:
+        """Write out the lines not flushed yet (also at the stop, before its message)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        sys.stdout.flush()
 
 
 def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
@@ -162,6 +174,10 @@ def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
         f"restart with --allow {pattern} (repeatable: host globs or networks, optionally "
         ":port), or with --no-hermetic to allow every destination.",
     )
+
+
+#: Seconds a log line may wait to be written with the ones that follow it.
+LOG_FLUSH = 0.05
 
 
 def _error(message: str) -> int:
@@ -185,9 +201,8 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, on_signal, signum)
 
     options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
-    server = SOCKS5Server(
-        **options, faults=args.faults, on_connection_end=None if args.quiet else _Log()
-    )
+    log = None if args.quiet else _Log()
+    server = SOCKS5Server(**options, faults=args.faults, on_connection_end=log)
     try:
         await server.astart()
     except OSError as exc:
@@ -203,6 +218,8 @@ async def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         await server.aclose()
+        if log is not None:
+            log.flush()  # the connections the stop ended, before "stopped"
     print(f"pytest-socks5 stopped ({received[0].name})", file=sys.stderr, flush=True)
     return 0
 
