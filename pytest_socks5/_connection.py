@@ -40,7 +40,7 @@ from ._protocol import (
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
-from ._sockets import WRITE_HIGH_WATER, reset_transport
+from ._sockets import WRITE_HIGH_WATER, address_of, reset_transport
 
 __all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection"]
 
@@ -70,8 +70,10 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         "dialler",
         "done",
         "generation",
+        "local_address",
         "lost",
         "on_error",
+        "peer_address",
         "policy",
         "record",
         "relay",
@@ -111,8 +113,11 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        self.record = self.context.recorder.new((str(peer[0]), int(peer[1])))
+        # Read once, now: uvloop asks the socket each time, and a client that has reset
+        # its side since has none (``None``: gone before it was accepted).
+        self.local_address = address_of(transport.get_extra_info("sockname"))
+        self.peer_address = address_of(transport.get_extra_info("peername"))
+        self.record = self.context.recorder.new(self.peer_address or ("?", 0))
         self.record.capture_payload(self.config.capture_payload)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         registry = self.context.registry
@@ -276,9 +281,9 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     @property
     def local_ip(self) -> str:
-        """The address the client reached the proxy at."""
-        assert self.transport is not None
-        return str(self.transport.get_extra_info("sockname")[0])
+        """The address the client reached the proxy at (``0.0.0.0`` if the socket was
+        gone before it was accepted)."""
+        return self.local_address[0] if self.local_address is not None else "0.0.0.0"
 
     # -- answering ---------------------------------------------------------------------
 

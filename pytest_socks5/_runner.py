@@ -5,7 +5,8 @@ Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uv
 installed), started on a daemon thread that runs it forever, and given coroutines with
 :func:`asyncio.run_coroutine_threadsafe`. Stopping drains async generators and the default
 executor (a name lookup still running there is not worth failing a stop over), stops the
-loop, joins the thread and closes the loop. The default executor's threads carry the loop
+loop, which its thread then closes, and joins the thread: a stop that cannot finish
+raises instead of hanging. The default executor's threads carry the loop
 thread's name (``pytest-socks5 …``), by which the leak hook knows the proxy's own lookups.
 """
 
@@ -61,6 +62,10 @@ class LoopThread:
             asyncio.set_event_loop(self.loop)
             self.loop.call_soon(ready.set)
             self.loop.run_forever()
+            # Closed here, not by stop()'s caller: should a close never finish (uvloop's
+            # waits for every handle, and a leaked one would hold it forever), this daemon
+            # thread waits, and stop() reports it instead of hanging the test run.
+            self.loop.close()
 
         self.thread = threading.Thread(target=run, name=name, daemon=True)
         self.thread.start()
@@ -89,4 +94,8 @@ class LoopThread:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             self.thread.join(5)
-            loop.close()
+        if self.thread.is_alive():
+            raise RuntimeError(
+                "pytest-socks5's event loop did not stop and close within 5 s "
+                "(a transport left open?); its thread is left behind"
+            )

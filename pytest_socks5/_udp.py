@@ -85,6 +85,22 @@ class _Endpoint(GuardedProtocol, asyncio.DatagramProtocol):
     ) -> None:
         self.on_datagram = on_datagram
         self.on_error = on_error
+        self.transport: asyncio.BaseTransport | None = None
+        #: Its creation was cancelled (the association closed meanwhile): close the
+        #: transport as soon as it exists, for uvloop leaves it open and its loop would
+        #: never finish closing.
+        self.abandoned = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        if self.abandoned:
+            transport.close()
+
+    def abandon(self) -> None:
+        """Close the transport now, or when it is made (see :attr:`abandoned`)."""
+        self.abandoned = True
+        if self.transport is not None:
+            self.transport.close()
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.on_datagram(data, (str(addr[0]), int(addr[1])))
@@ -149,12 +165,16 @@ class UdpAssociation:
         control = conn.transport
         assert control is not None
         self.control = control
-        local_ip = str(control.get_extra_info("sockname")[0])
+        local_ip = conn.local_ip
         declared = request.address_type in (AddressType.IPV4, AddressType.IPV6)
         if declared and not _ip(request.host).is_unspecified:
             self.client_ip = _ip(request.host)
-        else:
-            self.client_ip = _ip(str(control.get_extra_info("peername")[0]))
+        elif conn.peer_address is not None:
+            self.client_ip = _ip(conn.peer_address[0])
+        else:  # reset before it was accepted: no address to relay for, and no one to tell
+            record.end(Outcome.RESET, closed_by="client", how="rst", error="the client was gone")
+            control.close()
+            return
         self.client_port = request.port or None
         loop = asyncio.get_running_loop()
         conn.add_cleanup(self.close_sockets)
@@ -191,13 +211,15 @@ class UdpAssociation:
         kept so that closing the association frees its port at once."""
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        protocol = _Endpoint(receive, self.conn.internal_error)
         try:
             sock.setblocking(False)
             sock.bind(local)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: _Endpoint(receive, self.conn.internal_error), sock=sock
+                lambda: protocol, sock=sock
             )
-        except BaseException:
+        except BaseException:  # a cancel too: the association closed while it was made
+            protocol.abandon()
             sock.close()
             raise
         self.endpoints.append((transport, sock))
