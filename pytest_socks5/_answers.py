@@ -22,6 +22,7 @@ from ._connection import ClientConnection
 from ._conversation import MESSAGE_NAMES, ServerMessage
 from ._fault_types import Fault
 from ._records import Outcome
+from ._sockets import reset_transport
 
 __all__ = ["answer", "answer_head", "before_dial"]
 
@@ -95,12 +96,12 @@ async def _carry_out(
         assert conn.transport is not None
         conn.transport.write(data)
     else:
-        await conn.write_sliced(data, *plan.fragment)
+        await _write_sliced(conn, data, *plan.fragment)
     if plan.then == "stall":
-        await conn.stall()
+        await _stall(conn)
         return False
     if plan.then == "close":
-        conn.close_for_fault(f"the answer was cut short ({len(data)} bytes sent)")
+        _close_for_fault(conn, f"the answer was cut short ({len(data)} bytes sent)")
         return False
     if outcome is not None:
         conn.reject(outcome, b"", error=error)
@@ -128,10 +129,10 @@ async def _wait_or_end(conn: ClientConnection, plan: AnswerPlan) -> bool:
     if plan.instead is not None:
         _note(conn, plan.acted)
     if plan.instead == "stall":
-        await conn.stall()
+        await _stall(conn)
         return False
     if plan.instead is not None:
-        conn.close_for_fault(plan.reason, reset=plan.instead == "reset")
+        _close_for_fault(conn, plan.reason, reset=plan.instead == "reset")
         return False
     return True
 
@@ -140,3 +141,44 @@ def _note(conn: ClientConnection, faults: Iterable[Fault]) -> None:
     """Note in the record that ``faults`` acted, with where."""
     for fault in faults:
         conn.policy.note(conn.record, fault, conn.acts_at(fault))
+
+
+# -- what a fault does instead of an ordinary answer ------------------------------------
+
+
+async def _write_sliced(
+    conn: ClientConnection, data: bytes, cuts: tuple[int, ...], delay: float
+) -> None:
+    """Write ``data`` cut at the offsets ``cuts``, the pieces ``delay`` seconds apart."""
+    assert conn.transport is not None
+    for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
+        if start:
+            await asyncio.sleep(delay)
+        conn.transport.write(data[start:end])
+
+
+async def _stall(conn: ClientConnection) -> None:
+    """Say nothing until the client gives up (EOF or reset) or the server stops."""
+    while not (conn.client_eof or conn.lost):
+        await conn.wakeup()
+    conn.conn.close()
+    if conn.transport is not None:
+        conn.transport.close()
+    conn.close_upstream()
+
+
+def _close_for_fault(conn: ClientConnection, what: str, *, reset: bool = False) -> None:
+    """End the connection because a fault said so (FIN, or RST with ``reset``)."""
+    assert conn.transport is not None
+    conn.record.end(
+        Outcome.FAULT,
+        closed_by="server",
+        how="rst" if reset else "fin",
+        error=f"closed by a fault: {what}",
+    )
+    conn.conn.close()
+    if reset:
+        reset_transport(conn.transport)
+    else:
+        conn.transport.close()
+    conn.close_upstream()

@@ -40,7 +40,7 @@ from ._protocol import (
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
-from ._sockets import WRITE_HIGH_WATER, address_of, reset_transport
+from ._sockets import WRITE_HIGH_WATER, address_of
 
 __all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection"]
 
@@ -312,14 +312,6 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             self.record.sent(name, data)
         self.transport.write(data)
 
-    async def write_sliced(self, data: bytes, cuts: tuple[int, ...], delay: float) -> None:
-        """Write ``data`` cut at the offsets ``cuts``, the pieces ``delay`` seconds apart."""
-        assert self.transport is not None
-        for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
-            if start:
-                await asyncio.sleep(delay)
-            self.transport.write(data[start:end])
-
     def reject(
         self,
         outcome: Outcome,
@@ -370,32 +362,9 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             return "auth reply"
         return "reply"
 
-    async def stall(self) -> None:
-        """Say nothing until the client gives up (EOF or reset) or the server stops."""
-        while not (self.conn.client_eof or self.lost):
-            await self.wakeup()
-        self.conn.close()
-        if self.transport is not None:
-            self.transport.close()
-        self._close_upstream()
-
-    def close_for_fault(self, what: str, *, reset: bool = False) -> None:
-        """End the connection because a fault said so (FIN, or RST with ``reset``)."""
-        assert self.transport is not None
-        self.record.end(
-            Outcome.FAULT,
-            closed_by="server",
-            how="rst" if reset else "fin",
-            error=f"closed by a fault: {what}",
-        )
-        self.conn.close()
-        if reset:
-            reset_transport(self.transport)
-        else:
-            self.transport.close()
-        self._close_upstream()
-
-    def _close_upstream(self) -> None:
+    def close_upstream(self) -> None:
+        """Close the dialled destination (if any) of a connection that ends before its
+        tunnel opens."""
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.close()
 
@@ -426,7 +395,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         while self._cleanups:
             self._cleanups.pop()()
         if self.relay is None:
-            self._close_upstream()  # dialled, but the tunnel never opened
+            self.close_upstream()  # dialled, but the tunnel never opened
         self.done.set_result(None)
         self.context.registry.discard(self)
         self.context.recorder.ended(self.record)

@@ -30,7 +30,6 @@ import dataclasses
 import ipaddress
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from ._answers import answer
 from ._connection import ClientConnection
@@ -49,6 +48,7 @@ from ._protocol import (
 )
 from ._records import CloseHow, Outcome
 from ._replies import Socks5Replies
+from ._udp_endpoint import UdpEndpoint
 from ._udp_faults import DatagramDirection as Direction
 from ._udp_faults import UdpFaultState
 
@@ -75,38 +75,6 @@ def _ip(text: str) -> IPAddress:
 def _show(address: tuple[str, int]) -> str:
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class _Endpoint(GuardedProtocol, asyncio.DatagramProtocol):
-    """A UDP socket of the association: passes what it receives to ``on_datagram``."""
-
-    def __init__(
-        self, on_datagram: Callable[[bytes, tuple[str, int]], None], on_error: OnError
-    ) -> None:
-        self.on_datagram = on_datagram
-        self.on_error = on_error
-        self.transport: asyncio.BaseTransport | None = None
-        #: Its creation was cancelled (the association closed meanwhile): close the
-        #: transport as soon as it exists, for uvloop leaves it open and its loop would
-        #: never finish closing.
-        self.abandoned = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        if self.abandoned:
-            transport.close()
-
-    def abandon(self) -> None:
-        """Close the transport now, or when it is made (see :attr:`abandoned`)."""
-        self.abandoned = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.on_datagram(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors (a closed port on loopback): UDP promises nothing, so neither do we."""
 
 
 class _Control(GuardedProtocol, asyncio.Protocol):
@@ -211,7 +179,7 @@ class UdpAssociation:
         kept so that closing the association frees its port at once."""
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        protocol = _Endpoint(receive, self.conn.internal_error)
+        protocol = UdpEndpoint(receive, self.conn.internal_error)
         try:
             sock.setblocking(False)
             sock.bind(local)

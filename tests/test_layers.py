@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "rawclient",
         "_leak_hook",
         "_guard",
+        "_udp_endpoint",
         "_sockets",
         "_shaping",
         "_relay",
