@@ -448,3 +448,30 @@ def test_garbage_datagrams_never_disturb_the_relay(server: SOCKS5Server, echo) -
     assert record.datagrams_dropped + record.datagrams_from_client == 315
     assert record.datagrams_to_client == 15
     assert server.errors == []
+
+
+def test_an_abandoned_endpoint_closes_its_transport_whenever_it_is_made() -> None:
+    """A UDP endpoint whose creation was cancelled closes its transport, before or after
+    the transport reaches it (uvloop leaves a cancelled endpoint's transport open, and its
+    loop then never finishes closing)."""
+    from pytest_socks5._udp_endpoint import UdpEndpoint
+
+    closed: list[object] = []
+
+    class Transport:
+        def close(self) -> None:
+            closed.append(self)
+
+    def ignore(exc: Exception) -> None:
+        raise exc
+
+    early = UdpEndpoint(lambda data, addr: None, ignore)
+    early.abandon()  # cancelled before the loop made the transport
+    first = Transport()
+    early.connection_made(first)  # type: ignore[arg-type]
+    late = UdpEndpoint(lambda data, addr: None, ignore)
+    second = Transport()
+    late.connection_made(second)  # type: ignore[arg-type]
+    assert closed == [first]  # a transport made for a live endpoint stays open
+    late.abandon()
+    assert closed == [first, second]
