@@ -78,7 +78,9 @@ class LoopThread:
         """Run ``coro`` on the loop and wait up to ``timeout`` seconds for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drain, stop and close the loop, waiting up to ``timeout`` seconds for each of
+        the drain and the thread; raise if the thread is still running then."""
         loop = self.loop
 
         async def drain() -> None:
@@ -90,12 +92,12 @@ class LoopThread:
             # A name lookup still running in the executor is not worth failing a stop
             # over; the thread ends on its own when the lookup does.
             with contextlib.suppress(TimeoutError):
-                drained.result(5)
+                drained.result(timeout)
         finally:
             loop.call_soon_threadsafe(loop.stop)
-            self.thread.join(5)
+            self.thread.join(timeout)
         if self.thread.is_alive():
             raise RuntimeError(
-                "pytest-socks5's event loop did not stop and close within 5 s "
+                f"pytest-socks5's event loop did not stop and close within {timeout:g} s "
                 "(a transport left open?); its thread is left behind"
             )

@@ -11,7 +11,7 @@ from importlib.util import find_spec
 import pytest
 
 from pytest_socks5 import ConnectionRecord, SOCKS5Server, rawclient
-from pytest_socks5._runner import resolve_loop
+from pytest_socks5._runner import LoopThread, resolve_loop
 
 from .cli_process import CliProcess, run_cli
 
@@ -100,3 +100,24 @@ def test_the_cli_refuses_an_unknown_loop_in_one_line() -> None:
     assert result.returncode == 2
     assert "argument --loop: invalid choice: 'trio'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_loop_that_cannot_close_makes_stop_raise_instead_of_hanging() -> None:
+    """The loop closes on its own thread: should the close never finish (uvloop's waits
+    for every handle, and a leaked one holds it forever), stop() says so in time."""
+    release = threading.Event()
+
+    class StuckLoop(asyncio.SelectorEventLoop):
+        def close(self) -> None:
+            release.wait(10)  # a close that does not finish while the test waits
+            super().close()
+
+    runner = LoopThread(StuckLoop, "pytest-socks5 test")
+    runner.wait_ready(5)
+    try:
+        with pytest.raises(RuntimeError, match=r"did not stop and close within 0\.2 s"):
+            runner.stop(timeout=0.2)
+    finally:
+        release.set()
+        runner.thread.join(5)
+    assert runner.loop.is_closed()
