@@ -4,7 +4,8 @@ Strategy: pure bytes from records, no capture and no privileges. Each connection
 synthetic TCP over raw IP (``LINKTYPE_RAW``): the client<->proxy stream and, when the
 proxy dialled, the proxy<->destination stream, each with its real addresses and ports, a
 SYN handshake, sequence and acknowledgement numbers that add up, and the close as it
-happened (FIN, or RST from the side that reset). Timestamps are the record's: the accept,
+happened (FIN, or RST from the side that reset; none for a connection still open when
+the capture was taken). Timestamps are the record's: the accept,
 each handshake message's own time, the dial, the end. The handshake bytes are always
 there (records keep them); the tunnel's bytes only when the server ran with
 ``capture_payload`` — each way as one segment at the time of the reply, since records keep
@@ -106,7 +107,9 @@ def pcapng_bytes(proxies: Iterable[tuple[tuple[str, int], Iterable[_Record]]]) -
 
 
 def _connection(record: _Record, proxy: tuple[str, int]) -> list[_Packet]:
-    end = record.ended_at if record.ended_at is not None else record.started_at
+    times = [record.started_at, *(m.at for m in record.handshake), record.timings.replied or 0]
+    end = record.ended_at if record.ended_at is not None else max(times)
+    still_open = record.ended_at is None  # captured while open: no close, nothing after
     front = _Stream(record.client_address, proxy)
     events = [f"fault: {f}" for f in record.faults] + [f"held: {h}" for h in record.holds]
     packets = front.open(record.started_at, "; ".join(events))
@@ -116,13 +119,15 @@ def _connection(record: _Record, proxy: tuple[str, int]) -> list[_Packet]:
     packets += front.send(True, record.payload_from_client or b"", reply_at)
     packets += front.send(False, record.payload_to_client or b"", reply_at)
     reset = record.closed_how == "rst"
-    packets += front.close(record.closed_by != "server", reset, end)
+    if not still_open:
+        packets += front.close(record.closed_by != "server", reset, end)
     if record.bound_address is not None and record.upstream_address is not None:
         back = _Stream(record.bound_address, record.upstream_address)
         packets += back.open(record.timings.requested or record.started_at)
         packets += back.send(True, record.payload_from_client or b"", reply_at)
         packets += back.send(False, record.payload_to_client or b"", reply_at)
-        packets += back.close(record.closed_by == "server", reset, end)
+        if not still_open:
+            packets += back.close(record.closed_by == "server", reset, end)
     return packets
 
 

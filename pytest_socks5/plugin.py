@@ -260,11 +260,16 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
 
 def _settle(item: pytest.Item, watched: _Watched) -> None:
     """At teardown: keep the final records and write them out if a directory was given."""
-    watched.final = tuple(watched.server.connections)
     settings = _settings(item.config)
     wanted = _marker_value(item, "pcap")
+    pcap = wanted or (wanted is None and settings.pcap_dir is not None)
+    if pcap or settings.record_dir is not None:
+        # The shared server outlives the test: a client that closed as the test ended
+        # may not have been read yet. Files say how a connection ended when they can.
+        watched.server._recorder.wait_settled(_SETTLE_TIMEOUT)
+    watched.final = tuple(watched.server.connections)
     pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
-    if wanted or (wanted is None and settings.pcap_dir is not None):
+    if pcap:
         pcap_dir.mkdir(parents=True, exist_ok=True)  # rewritten whole: all servers' connections
         name = pcap_file_name(record_file_name(item.nodeid))
         done = [(w.server.address, w.final) for w in item.stash[_WATCHED] if w.final]

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_socks5 import ECHO, Outcome, SOCKS5Server, rawclient
+from pytest_socks5._pcap import pcapng_bytes
+
 from .test_plugin import INI
 from .test_plugin_reports import WEBSITE, run
 
@@ -82,3 +85,26 @@ def test_a_gate_event_is_a_packet_comment(captures: dict[str, tuple[str, str]]) 
     comments = tshark(*captures["held"], "-T", "fields", "-e", "frame.comment")
     assert "held: at reply by hold('reply') for " in comments
     assert ", released" in comments
+
+
+def test_a_connection_still_open_is_captured_without_a_close(tmp_path: Path) -> None:
+    # A session server's test may end before its client's close is read: the capture
+    # then shows the handshake in order and the stream still open, never a FIN first.
+    server = SOCKS5Server(host_map={"echo.test": ECHO})
+    with server, rawclient.tunnel(server.address, "echo.test", 7) as (sock, reply):
+        assert rawclient.reply_code(reply) == 0
+        sock.sendall(b"ping")
+        assert rawclient.recv_exactly(sock, 4) == b"ping"
+        (record,) = server.connections
+        assert record.outcome is Outcome.OPEN
+        path = tmp_path / "open.pcapng"
+        path.write_bytes(pcapng_bytes([(server.address, [record])]))
+    port = str(server.port)
+    assert socks_fields(str(path), port) == [
+        ["0", "", "", "", ""],
+        ["", "0", "", "", ""],
+        ["", "", "1", "echo.test", ""],
+        ["", "", "", "", "0"],
+    ]
+    flags = tshark(str(path), port, "-Y", "tcp.flags.fin==1 or tcp.flags.reset==1")
+    assert flags == ""

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from pytest_socks5 import ConnectionRecord
+from pytest_socks5 import ConnectionRecord, Outcome
 
 from .test_plugin import INI
 
@@ -448,6 +448,30 @@ def test_record_dir_writes_reloadable_json_lines(pytester: pytest.Pytester) -> N
         ]
         assert record.timings.replied is not None
     assert (pytester.path / "artefacts" / files[2]).read_text() == ""
+
+
+def test_record_dir_says_how_a_connection_closed_as_the_test_ended(
+    pytester: pytest.Pytester,
+) -> None:
+    """The shared server outlives the test: a client that closes on the test's last line
+    is read before the file is written, so the record is ended, not left open."""
+    pytester.makepyfile(
+        """
+        from pytest_socks5 import ECHO, rawclient
+
+        def test_last_line_closes(socks5_server):
+            socks5_server.configure(host_map={"echo.test": ECHO})
+            with rawclient.tunnel(socks5_server.address, "echo.test", 7) as (sock, reply):
+                sock.sendall(b"bye")
+                assert rawclient.recv_exactly(sock, 3) == b"bye"
+        """
+    )
+    run(pytester, "--socks5-record-dir=artefacts").assert_outcomes(passed=1)
+    (path,) = (pytester.path / "artefacts").iterdir()
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    record = ConnectionRecord.from_json(line)
+    assert (record.outcome, record.closed_by) == (Outcome.CLOSED, "client")
+    assert (record.bytes_from_client, record.bytes_to_client) == (3, 3)
 
 
 def test_record_dir_gives_ids_that_sanitize_alike_a_file_each(pytester: pytest.Pytester) -> None:
