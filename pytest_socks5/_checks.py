@@ -13,7 +13,6 @@ and a ``str`` never for a sequence of values. Pure; imports nothing of the packa
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -62,6 +61,8 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """``" (did you mean users?)"`` for the nearest of ``choices``, or ``""``."""
     if not isinstance(value, str):
         return ""
+    import difflib  # only for a mistake: not at start-up
+
     near = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     if not near:
         lowered = {c.lower(): c for c in choices}

@@ -28,7 +28,6 @@ is refused with the same words as the constructor.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 from typing import Any
 
@@ -144,6 +143,8 @@ def _fault_class(name: str) -> type[Fault]:
     cls = _BY_KEY.get(_key(name))
     if cls is not None:
         return cls
+    import difflib  # only for a mistake: not at start-up
+
     near = difflib.get_close_matches(_key(name), list(_BY_KEY), n=1, cutoff=0.6)
     hint = f" (did you mean {_BY_KEY[near[0]].__name__}?)" if near else ""
     raise FaultSpecError(f"unknown fault {name!r}{hint}; the faults: {', '.join(FAULTS)}")
@@ -192,6 +193,8 @@ def _unknown_keyword(cls: type[Fault], key: str) -> str:
     selection = [f.name for f in dataclasses.fields(Fault) if f.name != "when"]
     own = [f.name for f in dataclasses.fields(cls) if f.name not in (*selection, "when")]
     valid = own + selection
+    import difflib  # only for a mistake: not at start-up
+
     near = difflib.get_close_matches(key, valid, n=1)
     hint = f" (did you mean {near[0]}?)" if near else ""
     return f"{cls.__name__} has no keyword {key!r}{hint}; its keywords: {', '.join(valid)}"
