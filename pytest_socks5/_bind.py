@@ -21,6 +21,7 @@ from ._answers import answer
 from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
 from ._fault_types import Phase
+from ._guard import KeptError, take_over
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import AddressType, Reply, Request, Socks4Request, address_type_for
 from ._recorder import LiveRecord
@@ -42,12 +43,30 @@ def _ip(text: str) -> IPAddress:
     return ip
 
 
+class _KeptUntilTaken(KeptError):
+    """A bug in a peer before the BIND connection takes it: the wait for the peer raises
+    it, or, once the peer has arrived, :func:`take_over` does."""
+
+    __slots__ = ("arrived",)
+
+    def __init__(self, arrived: asyncio.Future[_Peer]) -> None:
+        super().__init__()
+        self.arrived = arrived
+
+    def __call__(self, exc: Exception) -> None:
+        if self.arrived.done():
+            super().__call__(exc)
+        else:
+            self.arrived.set_exception(exc)
+
+
 class _Peer(RelaySide):
     """The incoming connection: the upstream side of the tunnel once it is accepted."""
 
     def __init__(self, record: LiveRecord, arrived: asyncio.Future[_Peer]) -> None:
         super().__init__(record, "upstream")
         self.arrived = arrived
+        self.on_error = _KeptUntilTaken(arrived)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -149,7 +168,7 @@ async def serve_bind(
     arrived: asyncio.Future[_Peer] = loop.create_future()
 
     def close_peer() -> None:
-        if arrived.done() and not arrived.cancelled():
+        if arrived.done() and not arrived.cancelled() and arrived.exception() is None:
             peer = arrived.result()
             if peer.transport is not None and conn.relay is None:
                 peer.transport.abort()
@@ -186,11 +205,13 @@ async def serve_bind(
         record.end(Outcome.CLIENT_CLOSED, closed_by="client")
         control.close()
         return
+    take_over(peer, conn.internal_error)  # raises a bug it had before it arrived
     assert peer.transport is not None
+    # None if the peer reset at once (uvloop asks the socket each time).
     peer_address = address_of(peer.transport.get_extra_info("peername"))
-    assert peer_address is not None
-    record.bind_peer(peer_address)
-    if peer.lost:
+    if peer_address is not None:
+        record.bind_peer(peer_address)
+    if peer.lost or peer_address is None:
         _fail(conn, replies, Reply.GENERAL_FAILURE, "BIND: the peer was gone at once")
         return
     if expected is not None and _ip(peer_address[0]) not in expected:

@@ -20,7 +20,6 @@ from ._fault_set import FaultSet
 from ._guard import InternalError
 from ._live_record import LiveRecord
 from ._recorder import Recorder
-from ._records import Outcome
 from ._registry import ConnectionRegistry
 
 __all__ = ["ServerContext"]
@@ -56,5 +55,5 @@ class ServerContext(Generic[C]):
         text = InternalError(exc)
         self.errors.append(text)
         if record is not None:
-            record.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=text)
+            record.end_by_bug(text)
         return text

@@ -25,14 +25,17 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 __all__ = [
     "CALLBACKS",
+    "Adoptable",
     "Guarded",
     "GuardedProtocol",
     "InternalError",
+    "KeptError",
     "OnError",
     "ServerError",
     "guarded",
     "reraise",
     "server_error",
+    "take_over",
     "watch_task",
 ]
 
@@ -88,6 +91,35 @@ def reraise(exc: Exception) -> None:
     raise exc
 
 
+class KeptError:
+    """The ``on_error`` of an object whose callbacks run before a connection takes it (a
+    dialled destination's side runs ``connection_made`` inside the dial): the first bug
+    is kept, and :func:`take_over` raises it in the connection's own code."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def __call__(self, exc: Exception) -> None:
+        if self.error is None:
+            self.error = exc
+
+
+class Adoptable(Protocol):
+    """A guarded object whose ``on_error`` a connection sets when it takes it."""
+
+    on_error: OnError
+
+
+def take_over(owned: Adoptable, on_error: OnError) -> None:
+    """``owned`` now reports to ``on_error``; a bug it kept before is raised here, in the
+    caller's code, with its own type."""
+    kept, owned.on_error = owned.on_error, on_error
+    if isinstance(kept, KeptError) and kept.error is not None:
+        raise kept.error
+
+
 def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P], R | None]:
     """``method``, with any :exc:`Exception` it raises passed to ``self.on_error``."""
 
@@ -103,9 +135,29 @@ def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P
     return call
 
 
+def _guarded_setup(
+    method: Callable[[G, asyncio.BaseTransport], None],
+) -> Callable[[G, asyncio.BaseTransport], None]:
+    """``connection_made`` under :func:`guarded`; a bug in it also aborts the transport,
+    which the protocol may not have kept and cannot serve (left open, it would leak,
+    and uvloop's ``close()`` would wait for it forever)."""
+
+    @functools.wraps(method)
+    def call(self: G, transport: asyncio.BaseTransport) -> None:
+        try:
+            method(self, transport)
+        except Exception as exc:
+            transport.abort()  # type: ignore[attr-defined]  # every asyncio transport has it
+            self.on_error(exc)
+
+    call.__guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
 class GuardedProtocol:
     """A base for protocol classes: the asyncio callbacks (:data:`CALLBACKS`) that a
-    subclass defines run under :func:`guarded`. The subclass provides ``on_error``."""
+    subclass defines run under :func:`guarded` (``connection_made`` under a guard that
+    also aborts its transport). The subclass provides ``on_error``."""
 
     __slots__ = ()  # a subclass with slots keeps them
 
@@ -114,7 +166,8 @@ class GuardedProtocol:
         for name in CALLBACKS:
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "__guarded__", False):
-                setattr(cls, name, guarded(method))
+                guard = _guarded_setup if name == "connection_made" else guarded
+                setattr(cls, name, guard(method))
 
 
 def watch_task(task: asyncio.Task[None], owner: Guarded) -> None:

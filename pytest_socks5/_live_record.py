@@ -273,6 +273,13 @@ class LiveRecord:
         self.ended_at = time.time()
         return True
 
+    def end_by_bug(self, error: str) -> None:
+        """A bug in the proxy ends the connection: the record says so even if a side's
+        close had ended it a moment before (the test fails with the bug)."""
+        ended = self.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=error)
+        if not ended and self.outcome is not Outcome.INTERNAL_ERROR:  # the first bug stays
+            self.outcome, self.error = Outcome.INTERNAL_ERROR, error
+
     def note_request(self, request: Request | Socks4Request) -> None:
         """Fill in what a parsed SOCKS5 or SOCKS 4/4a request says (also for a request
         refused while parsing, which is why the version may still be unknown)."""

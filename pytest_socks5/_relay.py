@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from ._guard import GuardedProtocol, OnError, guarded, reraise
+from ._guard import GuardedProtocol, KeptError, OnError, guarded
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
@@ -62,8 +62,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
         self.early: list[bytes] | None = []
         self.tunnel_done: Callable[[], None] = lambda: None
-        #: Where a bug in a callback goes (the connection's, once it takes this side).
-        self.on_error: OnError = reraise
+        #: Where a bug in a callback goes: kept until the connection takes this side
+        #: (``take_over``), then the connection's.
+        self.on_error: OnError = KeptError()
         #: Counts what this side's bytes delivered to the other side.
         self.delivered: Callable[[bytes], None] = (
             record.delivered_from_client if name == "client" else record.delivered_to_client

@@ -16,6 +16,7 @@ from ._answers import answer, before_dial
 from ._connection import ClientConnection
 from ._dial_errors import reply_for_dial_error
 from ._fault_types import Phase
+from ._guard import take_over
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import Reply
 from ._records import Outcome
@@ -92,6 +93,7 @@ async def serve_connect(conn: ClientConnection, replies: Replies, host: str, por
     result: RelaySide | int = await dial_destination(conn, host, port)
     if isinstance(result, RelaySide):
         conn.upstream = result  # closed with the connection, even while it is held
+        take_over(result, conn.internal_error)  # raises a bug it had in the dial
     faults = await conn.faults_at(Phase.REPLY)
     shaped = replies.shaping(faults)
     forced = conn.policy.forced_reply(faults)  # from a gate's release or a hook

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
-from ._guard import GuardedProtocol, OnError, reraise
+from ._guard import GuardedProtocol, KeptError, OnError
 from ._hosts import Echo, Sink, VirtualDestination
 from ._recorder import LiveRecord
 from ._relay import RelaySide
@@ -33,10 +33,12 @@ class _Service(GuardedProtocol, asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.answered = False
         self.side: RelaySide | None = None
+        #: A bug before ``side`` exists (a sink that speaks first answers at connect).
+        self.kept = KeptError()
 
     @property
     def on_error(self) -> OnError:
-        return self.side.on_error if self.side is not None else reraise
+        return self.side.on_error if self.side is not None else self.kept
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
@@ -109,4 +111,6 @@ async def open_virtual(
         service_transport.close()
         raise
     service.side = side
+    if service.kept.error is not None:  # raised when the connection takes the side
+        side.on_error(service.kept.error)
     return side

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from pytest_socks5 import Outcome, ServerError, Sink, SOCKS5Server
+from pytest_socks5 import Command, Outcome, ServerError, Sink, SOCKS5Server, _relay
 from pytest_socks5._protocol import ServerConnection
 from pytest_socks5._recorder import LiveRecord
 from pytest_socks5._virtual import _Service
 from pytest_socks5.faults import Latency
+from pytest_socks5.rawclient import read_reply, reply_address, socks5_request
 
 from .helpers import connect, only_record, socks5_tunnel
 from .peers import UdpClient
@@ -106,4 +107,51 @@ def test_a_udp_endpoint(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch
     with UdpClient(server.address) as client:
         client.send("127.0.0.1", 9, b"ping")
         assert_closed(client.control)
+    assert_ended_by_the_bug(server)
+
+
+def test_the_dialled_sides_connection_made(
+    make_server: MakeServer, echo_server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The destination's side runs its first callback inside the dial, before the
+    connection takes it: the bug is kept and raised when it does."""
+    server = make_server()
+    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        sock.sendall(socks5_request("127.0.0.1", echo_server[1]))
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_a_virtual_service_answering_at_connect(
+    make_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sink that speaks first answers inside its ``connection_made``, before the tunnel
+    has an upstream side to report through."""
+    server = make_server(host_map={"banner.test": Sink(response=b"hi", on_connect=True)})
+    monkeypatch.setattr(_Service, "_answer", explode)
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        sock.sendall(socks5_request("banner.test", 25))
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
+
+
+def test_a_bind_peers_connection_made(
+    make_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The BIND peer is accepted by the proxy's listener before the connection takes it:
+    the wait for the peer raises the bug."""
+    server = make_server(bind_timeout=5)
+    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    with connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", 0, command=Command.BIND))
+        assert sock.recv(2) == b"\x05\x00"
+        listening = read_reply(sock)
+        with socket.create_connection(reply_address(listening), timeout=5) as peer:
+            assert_closed(sock)
+            assert_closed(peer)
     assert_ended_by_the_bug(server)
