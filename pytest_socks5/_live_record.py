@@ -220,6 +220,14 @@ class LiveRecord:
         if capture is not None and len(capture) < self.payload_limit:
             capture += data[: self.payload_limit - len(capture)]
 
+    def undelivered(self, name: str, size: int) -> None:
+        """``size`` bytes counted as delivered to side ``name`` (``"client"`` or
+        ``"upstream"``) were lost when the proxy closed that side at once."""
+        if name == "client":
+            self.bytes_to_client -= size
+        else:
+            self.bytes_from_client -= size
+
     def spliced(self, name: str, size: int) -> None:
         """``size`` bytes entered the splice pipe from side ``name`` (negative: bytes the
         pipe held when the tunnel closed, never delivered)."""

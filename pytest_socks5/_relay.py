@@ -18,7 +18,7 @@ from ._guard import GuardedProtocol, KeptError, OnError, guarded
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
-from ._sockets import WRITE_HIGH_WATER, reset_transport
+from ._sockets import WRITE_HIGH_WATER, reset_transport, unsent_in_kernel
 
 __all__ = ["IdleWatch", "RelaySide"]
 
@@ -42,6 +42,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         "on_error",
         "peer",
         "record",
+        "reset_socket",
         "rewrite",
         "shaper",
         "transport",
@@ -71,6 +72,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         )
         #: The peer's transport while nothing stands between the two (see go_direct).
         self.direct: asyncio.Transport | None = None
+        #: This side's socket once the proxy reset it, until the transport closes it.
+        self.reset_socket: object | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
@@ -199,6 +202,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self.reset_socket is not None:  # dropped with RST: its unsent bytes are lost
+            self.record.undelivered(self.name, unsent_in_kernel(self.reset_socket))
+            self.reset_socket = None
         record, peer = self.record, self.peer
         if peer is not None:
             peer.direct = None  # nowhere to deliver now
@@ -215,7 +221,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
             record.end(Outcome.RESET, closed_by=self.name, how=how, error=f"{self.name}: {exc!r}")
         if peer is not None and peer.transport is not None and not peer.lost:
             if exc is not None:
-                reset_transport(peer.transport)  # pass the reset on as a reset, not a FIN
+                peer.drop(reset=True)  # pass the reset on as a reset, not a FIN
             else:
                 peer.transport.close()
         if peer is None or peer.lost:
@@ -228,9 +234,25 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         for side in (self, self.peer):
             if side is not None and side.transport is not None and not side.lost:
                 if abort:
-                    side.transport.abort()
+                    side.drop(reset=False)
                 else:
                     side.transport.close()
+
+    def drop(self, *, reset: bool) -> None:
+        """Close this side's socket at once, with RST if ``reset``. Bytes written to it
+        and not sent are lost: they are taken back from the record's count (those in the
+        transport's buffer, and with a reset those in the kernel's send queue too)."""
+        transport = self.transport
+        assert transport is not None
+        self.record.undelivered(self.name, transport.get_write_buffer_size())
+        if reset:
+            # The kernel's queue is read in connection_lost, which both loops call just
+            # before they close the socket: the closer to the RST, the fewer bytes a
+            # reading client can take in between.
+            self.reset_socket = transport.get_extra_info("socket")
+            reset_transport(transport)
+        else:
+            transport.abort()
 
     def reset_tunnel(self, fault: str) -> None:
         """End both sides with RST because the transfer fault ``fault`` fired."""
@@ -243,7 +265,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         )
         for side in (self, self.peer):
             if side is not None and side.transport is not None and not side.lost:
-                reset_transport(side.transport)
+                side.drop(reset=True)
 
 
 def _close_how(exc: Exception | None) -> CloseHow:
@@ -305,7 +327,7 @@ class IdleWatch:
         for side in (self.side, self.side.peer):
             if side is not None and side.transport is not None and not side.lost:
                 if side.transport.get_write_buffer_size():
-                    side.transport.abort()
+                    side.drop(reset=False)
                 else:
                     side.transport.close()
 

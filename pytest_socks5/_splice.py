@@ -5,9 +5,11 @@ With ``splice`` they go socket → pipe → socket without ever entering Python,
 the proxy's CPU per byte. It is used (``SOCKS5Server(splice=True)``) only for a tunnel
 that no transfer fault and no payload capture has to see; everything else takes the
 ordinary relay. The sockets are duplicated out of their asyncio transports (closing a
-duplicate sends nothing), and each direction is driven by the event loop's reader and
-writer callbacks: read into the pipe when the source is readable, drain the pipe into the
-destination, and stop reading the source while the destination is full (backpressure).
+duplicate sends nothing), and each direction is driven by readiness events: read into the
+pipe when the source is readable, drain the pipe into the destination, and stop reading
+the source while the destination is full (backpressure). The events come from an epoll
+set of the tunnel's own, which the loop watches as one descriptor (see ``_Readiness``:
+uvloop drops a raw socket's watcher at its first error).
 EOF is forwarded with ``shutdown(SHUT_WR)``, so half-close is honoured as in the ordinary
 relay.
 """
@@ -19,6 +21,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import select
 import socket
 import struct
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from ._guard import OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
+from ._sockets import unsent_in_kernel
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -71,20 +75,14 @@ class _Direction:
         self._read(True)
 
     def _read(self, on: bool) -> None:
-        loop = self.tunnel.loop
-        if on and not self.reading:
-            loop.add_reader(self.src.fileno(), self.readable)
-        elif not on and self.reading:
-            loop.remove_reader(self.src.fileno())
-        self.reading = on
+        if on != self.reading:
+            self.reading = on
+            self.tunnel.interest_changed(self.src.fileno())
 
     def _write(self, on: bool) -> None:
-        loop = self.tunnel.loop
-        if on and not self.writing:
-            loop.add_writer(self.dst.fileno(), self.writable)
-        elif not on and self.writing:
-            loop.remove_writer(self.dst.fileno())
-        self.writing = on
+        if on != self.writing:
+            self.writing = on
+            self.tunnel.interest_changed(self.dst.fileno())
 
     @guarded
     def readable(self) -> None:
@@ -144,6 +142,51 @@ class _Direction:
                 os.close(fd)
 
 
+class _Readiness:
+    """The two sockets' readiness, from an epoll set of the tunnel's own that the event
+    loop watches as one readable descriptor.
+
+    Why not ``loop.add_reader`` on the sockets: libuv (uvloop) drops the watcher of a
+    socket that reports an error — a reset — and tells only the loop's exception handler,
+    so a reset arriving while a direction waited hung the tunnel on uvloop. An epoll
+    descriptor never errors; a socket's error arrives here as an event like any other,
+    on either loop. A socket that hangs up while nobody waits on it is parked (taken out
+    of the set, which would otherwise report it forever) until someone waits on it again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ready: Callable[[int, int], None]):
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.ready = ready
+        self.masks: dict[int, int] = {}  # registered sockets and their masks
+        loop.add_reader(self.epoll.fileno(), self._poll)
+
+    def want(self, fd: int, mask: int) -> None:
+        """Wait for ``mask`` (EPOLLIN/EPOLLOUT) on ``fd``; 0: only for its errors."""
+        current = self.masks.get(fd)
+        if current is None:
+            if not mask:
+                return  # parked, or never waited on: nothing to wait for
+            self.epoll.register(fd, mask)
+        elif current != mask:
+            self.epoll.modify(fd, mask)
+        self.masks[fd] = mask
+
+    def park(self, fd: int) -> None:
+        if self.masks.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+
+    def _poll(self) -> None:
+        for fd, events in self.epoll.poll(0):
+            if fd in self.masks:  # not parked or closed by an earlier event
+                self.ready(fd, events)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+        self.masks.clear()
+
+
 class SpliceTunnel:
     """Both directions of a tunnel relayed with ``splice``; ``on_done`` runs once at the end."""
 
@@ -166,6 +209,46 @@ class SpliceTunnel:
         self.closed = False
         #: Where a bug in a callback goes (the connection's, once it takes the tunnel).
         self.on_error: OnError = reraise
+        self.readiness = _Readiness(self.loop, self.ready)
+
+    def interest_changed(self, fd: int) -> None:
+        """A direction started or stopped waiting on ``fd``."""
+        mask = 0
+        for direction in self.directions:
+            if direction.reading and direction.src.fileno() == fd:
+                mask |= select.EPOLLIN
+            if direction.writing and direction.dst.fileno() == fd:
+                mask |= select.EPOLLOUT
+        self.readiness.want(fd, mask)
+
+    @guarded
+    def ready(self, fd: int, events: int) -> None:
+        """``fd`` is readable, writable or in error: call whoever waits on it."""
+        error = events & (select.EPOLLERR | select.EPOLLHUP)
+        waited = False
+        for direction in self.directions:
+            if self.closed:
+                return
+            if direction.reading and direction.src.fileno() == fd:
+                waited = True
+                if events & select.EPOLLIN or error:
+                    direction.readable()
+            if self.closed:
+                return
+            if direction.writing and direction.dst.fileno() == fd:
+                waited = True
+                if events & select.EPOLLOUT or error:
+                    direction.writable()
+        if not error or waited or self.closed:
+            return
+        sock, name = (
+            (self.client, "client") if fd == self.client.fileno() else (self.upstream, "upstream")
+        )
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:  # a reset while nobody waits: passed on at once, as the plain relay does
+            self.fail(name, OSError(code, os.strerror(code)))
+        else:  # a hang-up (both ways closed): seen when a direction next waits on it
+            self.readiness.park(fd)
 
     @guarded
     def start(self, early_data: bytes = b"", early_eof: bool = False) -> None:
@@ -203,9 +286,13 @@ class SpliceTunnel:
         self.closed = True
         for direction in self.directions:
             direction.close()
-        for sock in (self.client, self.upstream):
+        self.readiness.close()
+        for sock, into in ((self.client, "upstream"), (self.upstream, "client")):
             if abort:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # The reset discards what the kernel has not sent: taken back, read just
+                # before the close (a reader may take a few more bytes in between).
+                self.record.spliced(into, -unsent_in_kernel(sock))
             sock.close()
         self.on_done()

@@ -3,13 +3,16 @@ ended, where the proxy dialled, and (opt-in) the payload."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
+import threading
 from collections.abc import Callable
 
 import pytest
 
 from pytest_socks5 import AuthMethod, ConnectionRecord, Outcome, Reply, SOCKS5Server
+from pytest_socks5.rawclient import handshake, reply_code
 
 from .helpers import (
     connect,
@@ -334,3 +337,79 @@ def test_a_spliced_tunnel_records_who_closed(echo_server) -> None:
         record = only_record(server)
     assert record.payload_from_client is None
     assert (record.closed_by, record.closed_how) == ("client", "fin")
+
+
+def test_a_reset_passed_on_counts_only_what_reached_the_client(make_server: MakeServer) -> None:
+    """The destination sends 256 KiB and resets while the client reads nothing: the proxy
+    passes the reset on at once (on every relay and loop), and the bytes it had counted
+    but not yet sent to the client — in its buffer, or in the kernel's send queue, or in
+    the splice pipe — are lost with the reset and taken back from ``bytes_to_client``."""
+    server = make_server()
+    size, go = 256 * 1024, threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as target:
+
+        def destination() -> None:
+            conn, _ = target.accept()
+            with conn:
+                go.wait(5)  # the tunnel is open
+                conn.sendall(b"x" * size)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        thread = threading.Thread(target=destination, daemon=True)
+        thread.start()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client reading slowly
+        with sock:
+            sock.settimeout(5)
+            sock.connect(server.address)
+            assert reply_code(handshake(sock, *target.getsockname())) == Reply.SUCCEEDED
+            go.set()
+            (record,) = server.wait_for_connections(ended=True)  # before the client reads
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    received += len(chunk)
+        thread.join(5)
+    assert (record.outcome, record.closed_by, record.closed_how) == (
+        Outcome.RESET,
+        "upstream",
+        "rst",
+    )
+    assert 0 < received < size
+    assert record.bytes_to_client == received
+
+
+def test_a_reset_while_the_client_reads_reaches_it(make_server: MakeServer) -> None:
+    """The destination sends 2 MiB and resets while the client is reading: the client
+    gets bytes then the reset (or EOF), never silence (uvloop dropped the splice relay's
+    watcher of a socket at its reset, and the tunnel hung). The record counts what the
+    client got; a client reading at the very instant of the reset may take up to one
+    receive window more between the proxy's last look at its send queue and the RST."""
+    server = make_server()
+    size, go = 2 * 1024 * 1024, threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as target:
+
+        def destination() -> None:
+            conn, _ = target.accept()
+            with conn:
+                go.wait(5)
+                conn.sendall(b"x" * size)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        thread = threading.Thread(target=destination, daemon=True)
+        thread.start()
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            sock.settimeout(5)
+            sock.connect(server.address)
+            assert reply_code(handshake(sock, *target.getsockname())) == Reply.SUCCEEDED
+            go.set()
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(4096):
+                    received += len(chunk)
+            window = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        thread.join(5)
+    (record,) = server.wait_for_connections(ended=True)
+    assert (record.outcome, record.closed_by) == (Outcome.RESET, "upstream")
+    assert received - window <= record.bytes_to_client <= received
