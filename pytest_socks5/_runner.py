@@ -3,7 +3,8 @@ caller's loop.
 
 Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uvloop when
 installed), started on a daemon thread that runs it forever, and given coroutines with
-:func:`asyncio.run_coroutine_threadsafe`. Stopping drains async generators and the default
+:func:`asyncio.run_coroutine_threadsafe`; an exception that reaches the loop's own handler
+goes to the server's errors, never only to a log. Stopping drains async generators and the default
 executor (a name lookup still running there is not worth failing a stop over), stops the
 loop, which its thread then closes, and joins the thread: a stop that cannot finish
 raises instead of hanging. The default executor's threads carry the loop
@@ -48,14 +49,39 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
 
 
+def _handler(
+    on_error: Callable[[Exception], None],
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """The private loop's exception handler: an exception that reaches the loop itself
+    (outside every guarded callback: a loop's own failure, such as uvloop giving up a
+    watcher, or a socket ``accept`` out of descriptors) goes to ``on_error``, which fails
+    the test with it; a message without one is logged as by default."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, Exception):
+            on_error(exc)
+        else:
+            loop.default_exception_handler(context)
+
+    return handle
+
+
 class LoopThread:
     """An event loop running forever on a daemon thread of its own."""
 
-    def __init__(self, factory: Callable[[], asyncio.AbstractEventLoop], name: str) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], asyncio.AbstractEventLoop],
+        name: str,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         self.loop = factory()
         self.loop.set_default_executor(
             concurrent.futures.ThreadPoolExecutor(thread_name_prefix=name)
         )
+        if on_error is not None:
+            self.loop.set_exception_handler(_handler(on_error))
         ready = threading.Event()
 
         def run() -> None:

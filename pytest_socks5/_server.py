@@ -152,7 +152,9 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         """Start on a private event loop in a daemon thread; return once bound."""
         if self._loop is not None:
             raise RuntimeError("the server is already running")
-        runner = LoopThread(self._loop_factory, f"pytest-socks5 {self._listen_host}")
+        runner = LoopThread(
+            self._loop_factory, f"pytest-socks5 {self._listen_host}", self._loop_error
+        )
         runner.wait_ready(timeout)
         try:
             runner.run(self._engine.start(), timeout)
@@ -161,6 +163,11 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
             raise
         self._loop, self._runner = runner.loop, runner
         return self
+
+    def _loop_error(self, exc: Exception) -> None:
+        """An exception that reached the private loop's own handler: kept, to fail the
+        test with (``errors``)."""
+        self._engine.context.report_error(None, exc)
 
     def stop(self, *, timeout: float = 2.0) -> None:
         """Stop accepting, close every connection (queued bytes are flushed), wait up to

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -155,3 +156,19 @@ def test_a_bind_peers_connection_made(
             assert_closed(sock)
             assert_closed(peer)
     assert_ended_by_the_bug(server)
+
+
+def test_an_exception_that_reaches_the_loop_itself(make_server: MakeServer) -> None:
+    """Outside every guarded callback (a loop's own failure, such as uvloop giving up a
+    socket's watcher): the private loop's handler keeps it for the test to fail with."""
+    server = make_server()
+    loop, ran = server._loop, threading.Event()
+    assert loop is not None
+    loop.call_soon_threadsafe(explode)
+    loop.call_soon_threadsafe(ran.set)  # callbacks run in order: explode has run
+    assert ran.wait(5)
+    (error,) = server.errors
+    assert "ZeroDivisionError: a bug in a callback" in error
+    with pytest.raises(ServerError) as raised:
+        server.raise_errors()
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
