@@ -11,6 +11,7 @@ as an abort).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import cast
 
@@ -33,6 +34,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
     """
 
     __slots__ = (
+        "after_reset",
         "delivered",
         "direct",
         "early",
@@ -72,8 +74,10 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         )
         #: The peer's transport while nothing stands between the two (see go_direct).
         self.direct: asyncio.Transport | None = None
-        #: This side's socket once the proxy reset it, until the transport closes it.
+        #: This side's socket once the proxy reset it, until the transport closes it,
+        #: and what to call then (see _reset_then_end).
         self.reset_socket: object | None = None
+        self.after_reset: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
@@ -187,10 +191,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
             try:
                 peer.transport.write_eof()
             except OSError as exc:  # the peer is already gone
-                self.record.end(
-                    Outcome.RESET, closed_by=peer.name, how="rst", error=f"{peer.name}: {exc!r}"
-                )
-                self.close_tunnel(abort=True)
+                self.record.note_close(peer.name, "rst")
+                self.close_tunnel(abort=True)  # the counts first, then the end
+                self.record.end(Outcome.RESET, error=f"{peer.name}: {exc!r}")
 
     def pause_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
@@ -205,6 +208,20 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         if self.reset_socket is not None:  # dropped with RST: its unsent bytes are lost
             self.record.undelivered(self.name, unsent_in_kernel(self.reset_socket))
             self.reset_socket = None
+            # Both loops close the socket (the RST) as this returns; the rest waits for
+            # that, so a reader who sees the record end finds this side's count final.
+            asyncio.get_running_loop().call_soon(self._closed_after_reset, exc)
+            return
+        self._lost(exc)
+
+    @guarded
+    def _closed_after_reset(self, exc: Exception | None) -> None:
+        after, self.after_reset = self.after_reset, None
+        if after is not None:
+            after()
+        self._lost(exc)
+
+    def _lost(self, exc: Exception | None) -> None:
         record, peer = self.record, self.peer
         if peer is not None:
             peer.direct = None  # nowhere to deliver now
@@ -217,14 +234,18 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         for side in (self, peer):
             if side is not None and side.shaper is not None:
                 side.shaper.cancel()
-        if exc is not None:
-            record.end(Outcome.RESET, closed_by=self.name, how=how, error=f"{self.name}: {exc!r}")
-        if peer is not None and peer.transport is not None and not peer.lost:
-            if exc is not None:
-                peer.drop(reset=True)  # pass the reset on as a reset, not a FIN
-            else:
-                peer.transport.close()
+        if exc is not None:  # pass the reset on as a reset, not a FIN
+            error = f"{self.name}: {exc!r}"
+            self._reset_then_end(
+                functools.partial(
+                    record.end, Outcome.RESET, closed_by=self.name, how=how, error=error
+                )
+            )
+        elif peer is not None and peer.transport is not None and not peer.lost:
+            peer.transport.close()
         if peer is None or peer.lost:
+            if peer is not None and peer.after_reset is not None:
+                return  # the peer's reset is settling: it ends the tunnel
             record.end(Outcome.CLOSED, closed_by=record.closed_by)
             self.tunnel_done()
 
@@ -257,15 +278,33 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
     def reset_tunnel(self, fault: str) -> None:
         """End both sides with RST because the transfer fault ``fault`` fired."""
         self.record.fault_acted(f"{fault} fired")
-        self.record.end(
-            Outcome.FAULT,
-            closed_by="server",
-            how="rst",
-            error="reset by an injected fault",
+        self.record.note_close("server", "rst")
+        self._reset_then_end(
+            functools.partial(self.record.end, Outcome.FAULT, error="reset by an injected fault")
         )
-        for side in (self, self.peer):
-            if side is not None and side.transport is not None and not side.lost:
-                side.drop(reset=True)
+
+    def _reset_then_end(self, end: Callable[[], object]) -> None:
+        """Drop the sides still open with RST, and call ``end`` once each one's socket is
+        closed: only then are the counts final, and a reader who sees the record ended
+        must see the counts it ends with."""
+        alive = [
+            side
+            for side in (self, self.peer)
+            if side is not None and side.transport is not None and not side.lost
+        ]
+        left = len(alive)
+
+        def closed() -> None:
+            nonlocal left
+            left -= 1
+            if not left:
+                end()
+
+        if not alive:
+            end()
+        for side in alive:
+            side.after_reset = closed
+            side.drop(reset=True)
 
 
 def _close_how(exc: Exception | None) -> CloseHow:

@@ -276,11 +276,16 @@ class SpliceTunnel:
     def fail(self, name: str, exc: OSError) -> None:
         how: CloseHow = "rst" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "error"
         self.record.note_close(name, how)
-        self.record.end(Outcome.RESET, closed_by=name, how=how, error=f"{name}: {exc!r}")
-        self.close_tunnel(abort=True)
+        error = f"{name}: {exc!r}"
+        # Ended once the sockets are closed: a reader who sees it ended sees final counts.
+        self.close_tunnel(
+            abort=True,
+            then=lambda: self.record.end(Outcome.RESET, closed_by=name, how=how, error=error),
+        )
 
-    def close_tunnel(self, *, abort: bool) -> None:
-        """Close both sockets (with RST when ``abort``) and tell the handshake."""
+    def close_tunnel(self, *, abort: bool, then: Callable[[], object] | None = None) -> None:
+        """Close both sockets (with RST when ``abort``), call ``then``, and tell the
+        handshake."""
         if self.closed:
             return
         self.closed = True
@@ -295,4 +300,6 @@ class SpliceTunnel:
                 # before the close (a reader may take a few more bytes in between).
                 self.record.spliced(into, -unsent_in_kernel(sock))
             sock.close()
+        if then is not None:
+            then()
         self.on_done()
