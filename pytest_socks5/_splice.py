@@ -33,10 +33,14 @@ from ._sockets import unsent_in_kernel
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
-AVAILABLE = hasattr(os, "splice")
+AVAILABLE = hasattr(os, "splice") and hasattr(select, "epoll")
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: What a direction waits for: its source readable, its destination writable (epoll's
+#: values; read with getattr so the module imports where there is no epoll).
+_IN, _OUT = getattr(select, "EPOLLIN", 1), getattr(select, "EPOLLOUT", 4)
+_KINDS = (_IN, _OUT)
 
 
 def _adopt(transport: asyncio.Transport) -> socket.socket:
@@ -73,6 +77,20 @@ class _Direction:
 
     def start(self) -> None:
         self._read(True)
+
+    def waits(self, kind: int, fd: int) -> bool:
+        """Whether this direction waits for ``kind`` (EPOLLIN: its source readable;
+        EPOLLOUT: its destination writable) on ``fd``."""
+        if kind == _IN:
+            return self.reading and self.src.fileno() == fd
+        return self.writing and self.dst.fileno() == fd
+
+    def act(self, kind: int) -> None:
+        """What ``kind`` of readiness (or an error on that socket) sets going."""
+        if kind == _IN:
+            self.readable()
+        else:
+            self.writable()
 
     def _read(self, on: bool) -> None:
         if on != self.reading:
@@ -215,10 +233,9 @@ class SpliceTunnel:
         """A direction started or stopped waiting on ``fd``."""
         mask = 0
         for direction in self.directions:
-            if direction.reading and direction.src.fileno() == fd:
-                mask |= select.EPOLLIN
-            if direction.writing and direction.dst.fileno() == fd:
-                mask |= select.EPOLLOUT
+            for kind in _KINDS:
+                if direction.waits(kind, fd):
+                    mask |= kind
         self.readiness.want(fd, mask)
 
     @guarded
@@ -227,18 +244,13 @@ class SpliceTunnel:
         error = events & (select.EPOLLERR | select.EPOLLHUP)
         waited = False
         for direction in self.directions:
-            if self.closed:
-                return
-            if direction.reading and direction.src.fileno() == fd:
-                waited = True
-                if events & select.EPOLLIN or error:
-                    direction.readable()
-            if self.closed:
-                return
-            if direction.writing and direction.dst.fileno() == fd:
-                waited = True
-                if events & select.EPOLLOUT or error:
-                    direction.writable()
+            for kind in _KINDS:
+                if self.closed:
+                    return
+                if direction.waits(kind, fd):
+                    waited = True
+                    if events & kind or error:
+                        direction.act(kind)
         if not error or waited or self.closed:
             return
         sock, name = (
