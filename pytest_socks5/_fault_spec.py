@@ -31,6 +31,7 @@ import dataclasses
 import enum
 from typing import Any
 
+from ._checks import did_you_mean
 from ._fault_types import (
     Bandwidth,
     Blackhole,
@@ -180,11 +181,18 @@ def _positional(cls: type[Fault], values: list[str]) -> dict[str, str]:
         if values and values[0].lower() in words:
             kwargs[key] = values.pop(0)
     if len(values) > len(names):
-        shown = " then ".join(names) if names else "none"
+        shown = " then ".join(names) if names else "no other value"
         lead = "".join(f"[{key}] " for key in leading)
-        raise FaultSpecError(
-            f"too many values: {cls.__name__} takes {lead}{shown} (give the rest as key=value)"
-        )
+        takes = f"{cls.__name__} takes {lead}{shown}"
+        for key, words in leading.items():
+            word = values[0]
+            if key not in kwargs and not word.replace(".", "", 1).isdigit():
+                what = "phase" if key == "at" else "direction"
+                raise FaultSpecError(
+                    f"{word!r} is not a {what}{did_you_mean(word.lower(), sorted(words))}; "
+                    f"{takes}, where {key} is one of: {', '.join(sorted(words))}"
+                )
+        raise FaultSpecError(f"too many values: {takes} (give the rest as key=value)")
     kwargs.update(zip(names, values, strict=False))
     return kwargs
 

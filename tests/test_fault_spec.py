@@ -110,6 +110,12 @@ def test_every_keyword_of_every_fault_has_a_text_form() -> None:
         ("delay:secs=1", ["Delay has no keyword 'secs' (did you mean seconds?)", "at, seconds"]),
         ("delay:request:x", ["Delay seconds=x: expected seconds"]),
         ("delay:1:2", ["too many values: Delay takes [at] seconds"]),
+        (
+            "delay:requst:0.1",
+            ["'requst' is not a phase (did you mean request?)", "auth, greeting"],
+        ),
+        ("stall:handshake", ["'handshake' is not a phase; Stall takes [at] no other value"]),
+        ("latency:sidewys:1:2", ["'sidewys' is not a direction", "from_client, to_client"]),
         ("delay:seconds=1,0.5", ["the value '0.5' comes after a key=value"]),
         ("delay:seconds=1,seconds=2", ["seconds is given twice"]),
         ("delay::1", ["an empty value"]),
