@@ -20,6 +20,7 @@ from pytest_socks5 import (
     Sink,
     SOCKS5Server,
     UdpFaults,
+    _connection,
 )
 from pytest_socks5._udp import MAX_DROP_REASONS
 
@@ -475,3 +476,24 @@ def test_an_abandoned_endpoint_closes_its_transport_whenever_it_is_made() -> Non
     assert closed == [first]  # a transport made for a live endpoint stays open
     late.abandon()
     assert closed == [first, second]
+
+
+def test_a_client_gone_before_it_was_accepted_is_a_reset_not_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that resets between accept and ``connection_made`` has no peer address
+    (uvloop asks the socket): a UDP ASSOCIATE for 0.0.0.0:0 then has no address to relay
+    for. The record says the client was gone; the server has no error."""
+    monkeypatch.setattr(_connection, "address_of", lambda sockname: None)  # no address
+    with SOCKS5Server() as server:
+        with connect(server.address) as control:
+            control.sendall(GREETING + socks5_request("0.0.0.0", 0, command=Command.UDP_ASSOCIATE))
+            assert recv_exactly(control, 2) == b"\x05\x00"
+            assert recv_all(control) == b""  # closed, never answered
+        (record,) = server.wait_for_connections(ended=True)
+    assert (record.outcome, record.closed_by, record.error) == (
+        Outcome.RESET,
+        "client",
+        "the client was gone",
+    )
+    assert server.errors == []
