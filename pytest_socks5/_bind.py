@@ -19,6 +19,7 @@ import socket
 
 from ._answers import answer
 from ._connection import ClientConnection
+from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
 from ._fault_types import Phase
 from ._guard import KeptError, take_over
@@ -111,7 +112,7 @@ async def _expected_peer(conn: ClientConnection, host: str, port: int) -> set[IP
         ip = _ip(name)
         return None if ip.is_unspecified else {ip}
     try:
-        async with asyncio.timeout(conn.config.connect_timeout):
+        with Deadline(conn.config.connect_timeout):
             found = await conn.dialler.resolve(name, port, socket.SOCK_STREAM)
     except (OSError, TimeoutError) as exc:
         raise BindFailed(reply_for_dial_error(exc), f"resolving {name} failed: {exc!r}") from None
@@ -188,7 +189,7 @@ async def serve_bind(
         if not await _first_reply(conn, replies, listening):
             return
         try:
-            async with asyncio.timeout(config.bind_timeout):
+            with Deadline(config.bind_timeout):
                 peer = await _wait_for_peer(conn, arrived)
         except TimeoutError:
             _fail(

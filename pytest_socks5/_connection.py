@@ -26,6 +26,7 @@ from ._conversation import (
     Relay,
     ServerMessage,
 )
+from ._deadline import Deadline
 from ._fault_types import Fault, Phase
 from ._guard import GuardedProtocol, OnError, watch_task
 from ._http import HttpAnswer
@@ -101,7 +102,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._stopping = False
         self._lingering = False
-        self._deadline: asyncio.Timeout | None = None
+        self._deadline: Deadline | None = None
         self._cleanups: list[Callable[[], None]] = []
         self._acts_at: dict[int, Phase] = {}
         self._failed = False
@@ -208,7 +209,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         close, and return ``None``. Faults that act suspend the deadline."""
         timeout = self.config.handshake_timeout
         try:
-            async with asyncio.timeout(timeout) as self._deadline:
+            with Deadline(timeout) as self._deadline:
                 return await negotiation
         except TimeoutError:
             self.reject(
@@ -245,7 +246,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     def _suspend(self) -> None:
         if self._deadline is not None:
-            self._deadline.reschedule(None)
+            self._deadline.lift()
 
     async def next_message(self) -> ClientMessage:
         """The client's next complete message (recorded as it crossed the wire)."""

@@ -27,6 +27,7 @@ import h11
 from ._answers import answer, answer_head
 from ._connection import ClientConnection
 from ._conversation import ClientClosed
+from ._deadline import Deadline
 from ._fault_types import FailAuth, Fault, Phase
 from ._http import (
     HttpAnswer,
@@ -303,7 +304,7 @@ async def _next_request(conn: ClientConnection, h: h11.Connection) -> object | N
     both sides closed)."""
     idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
     try:
-        async with asyncio.timeout(idle):
+        with Deadline(idle):
             while not any(h.trailing_data):  # no byte of a next request, no EOF yet
                 data, eof = conn.take_data()
                 if data or eof:
@@ -318,7 +319,7 @@ async def _next_request(conn: ClientConnection, h: h11.Connection) -> object | N
         _close_both(conn)
         return None
     try:
-        async with asyncio.timeout(head):
+        with Deadline(head):
             return await next_event(conn, h)
     except TimeoutError:
         error = f"no complete request head within {head:g}s (handshake_timeout)"

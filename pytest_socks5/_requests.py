@@ -10,10 +10,9 @@ faults, the reply and the tunnel. The protocol's wording comes from a
 
 from __future__ import annotations
 
-import asyncio
-
 from ._answers import answer, before_dial
 from ._connection import ClientConnection
+from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
 from ._fault_types import Phase
 from ._guard import take_over
@@ -78,7 +77,7 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
     if target != (host, port):
         record.mapped(describe_target(target))
     try:
-        async with asyncio.timeout(conn.config.connect_timeout):
+        with Deadline(conn.config.connect_timeout):
             if isinstance(target, Echo | Sink):
                 return await open_virtual(target, record, conn.add_cleanup)
             return await conn.dialler.dial(*target, record)

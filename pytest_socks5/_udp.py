@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 from ._answers import answer
 from ._connection import ClientConnection
+from ._deadline import Deadline
 from ._fault_types import Phase
 from ._guard import GuardedProtocol, OnError, guarded, watch_task
 from ._hosts import Echo, Sink, Unresolvable
@@ -353,7 +354,7 @@ class UdpAssociation:
             resolved = (int(socket.AF_INET6 if ":" in target[0] else socket.AF_INET), target[0])
         if resolved is None:
             try:
-                async with asyncio.timeout(self.config.connect_timeout):
+                with Deadline(self.config.connect_timeout):
                     found = await self.conn.dialler.resolve(*target, socket.SOCK_DGRAM)
             except (OSError, TimeoutError) as exc:
                 self.drop(f"resolving {target[0]} failed: {exc!r}")

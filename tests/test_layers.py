@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "rawclient",
         "_leak_hook",
         "_guard",
+        "_deadline",
         "_udp_endpoint",
         "_sockets",
         "_shaping",
