@@ -12,6 +12,10 @@ pytest-socks5, never a network error, which the callbacks handle themselves) goe
 the owner's ``on_error``, which the connection wires to
 :meth:`~pytest_socks5._connection.ClientConnection.internal_error` — the connection
 ends as ``INTERNAL_ERROR`` and the exception object is kept for the test to fail with.
+An object whose callbacks can run before a connection owns it (the destination's side
+of a dial, a BIND peer) keeps its first bug in a :class:`KeptError`, which
+:func:`take_over` raises in the connection's own code when it takes the object; a bug in
+``connection_made`` also aborts that transport, which nobody else would close.
 """
 
 from __future__ import annotations
