@@ -13,6 +13,7 @@ caller's code, and the scheme or setting that usually causes it. Pure.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterable
@@ -63,6 +64,7 @@ def is_loopback(host: str) -> bool:
     return is_address(host) and ipaddress.ip_address(_address_key(host)).is_loopback
 
 
+@functools.lru_cache(maxsize=256)  # pure; asked for the same few hosts every test
 def _address_key(host: str) -> str:
     """``host`` as compared with a proxy's listen address (``::ffff:127.0.0.1`` is
     ``127.0.0.1``)."""

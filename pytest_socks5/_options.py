@@ -11,6 +11,7 @@ suggested. Static types are spelt in :mod:`._option_types`. Pure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -375,13 +376,19 @@ def option(name: str) -> Option:
 
 def names(site: Site) -> list[str]:
     """The options that may be given at ``site``, in the table's order."""
-    return [o.name for o in OPTIONS if site in o.sites]
+    return list(_names(site))
+
+
+@functools.cache
+def _names(site: Site) -> tuple[str, ...]:
+    # The table is fixed at import; every test's marker is checked against it.
+    return tuple(o.name for o in OPTIONS if site in o.sites)
 
 
 def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
     """Refuse names not given at ``site``: ``"<context>: user (did you mean users?); …"``."""
-    valid = names(site)
-    unknown = sorted(set(given) - set(valid))
+    valid = _names(site)
+    unknown = sorted(set(given).difference(valid))
     if not unknown:
         return
     described = [name + did_you_mean(name, valid) for name in unknown]
