@@ -268,8 +268,8 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
         # may not have been read yet. Files say how a connection ended when they can.
         watched.server._recorder.wait_settled(_SETTLE_TIMEOUT)
     watched.final = tuple(watched.server.connections)
-    pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
     if pcap:
+        pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
         pcap_dir.mkdir(parents=True, exist_ok=True)  # rewritten whole: all servers' connections
         name = pcap_file_name(record_file_name(item.nodeid))
         done = [(w.server.address, w.final) for w in item.stash[_WATCHED] if w.final]
