@@ -17,14 +17,15 @@ from ._protocol import AddressType, address_type_for
 from ._recorder import LiveRecord
 from ._relay import RelaySide
 
-__all__ = ["Dialler"]
+__all__ = ["Dialler", "literal_address"]
 
 
-def _address(host: str) -> list[tuple[int, str]] | None:
-    """``[(family, host)]`` when ``host`` is an IP address, else ``None`` (a name)."""
+def literal_address(host: str) -> tuple[int, str] | None:
+    """``(family, host)`` when ``host`` is an IP address, which needs no lookup; ``None``
+    for a name."""
     if address_type_for(host) is AddressType.DOMAIN:
         return None
-    return [(int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)]
+    return (int(socket.AF_INET6 if ":" in host else socket.AF_INET), host)
 
 
 class Dialler:
@@ -32,8 +33,8 @@ class Dialler:
 
     async def resolve(self, host: str, port: int, kind: int) -> list[tuple[int, str]]:
         """``(family, address)`` pairs for ``host`` (looked up only if it is a name)."""
-        if (address := _address(host)) is not None:
-            return address
+        if (address := literal_address(host)) is not None:
+            return [address]
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
         except UnicodeError as exc:  # IDNA refuses it ("a..b", a 64-byte label, U+202E)
@@ -56,7 +57,8 @@ class Dialler:
         ``record``. Raises the last error if every address fails."""
         loop = asyncio.get_running_loop()
         # an address needs no lookup (and no coroutine for one)
-        targets = _address(host) or await self.resolve(host, port, socket.SOCK_STREAM)
+        address = literal_address(host)
+        targets = [address] if address else await self.resolve(host, port, socket.SOCK_STREAM)
         error: BaseException | None = None
         make_side = functools.partial(RelaySide, record, "upstream")
         for family, ip in targets:

@@ -5,12 +5,11 @@ synthetic TCP over raw IP (``LINKTYPE_RAW``): the client<->proxy stream and, whe
 proxy dialled, the proxy<->destination stream, each with its real addresses and ports, a
 SYN handshake, sequence and acknowledgement numbers that add up, and the close as it
 happened (FIN, or RST from the side that reset; none for a connection still open when
-the capture was taken). Timestamps are the record's: the accept,
-each handshake message's own time, the dial, the end. The handshake bytes are always
-there (records keep them); the tunnel's bytes only when the server ran with
-``capture_payload`` — each way as one segment at the time of the reply, since records keep
-the bytes, not when each chunk crossed. Faults that acted are comments on the packet
-that opens the stream. A pcapng file is three block types: SHB, IDB, EPB.
+the capture was taken). Timestamps are the record's: the accept, each handshake
+message's own time, the dial, the end. The handshake bytes are always there (records
+keep them); the tunnel's bytes only when the server ran with ``capture_payload`` — each
+way as one segment at the time of the reply, since records keep the bytes, not when
+each chunk crossed. Faults that acted are comments on the packet that opens the stream. A pcapng file is three block types: SHB, IDB, EPB.
 """
 
 from __future__ import annotations

@@ -252,12 +252,19 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
     def close_tunnel(self, *, abort: bool) -> None:
         # Counts only when neither side closed first: then the proxy did (a fault).
         self.record.note_close("server", "rst" if abort else "fin")
-        for side in (self, self.peer):
-            if side is not None and side.transport is not None and not side.lost:
-                if abort:
-                    side.drop(reset=False)
-                else:
-                    side.transport.close()
+        for side, transport in self.open_sides():
+            if abort:
+                side.drop(reset=False)
+            else:
+                transport.close()
+
+    def open_sides(self) -> list[tuple[RelaySide, asyncio.Transport]]:
+        """This side and its peer, with their transports, those still open."""
+        return [
+            (side, side.transport)
+            for side in (self, self.peer)
+            if side is not None and side.transport is not None and not side.lost
+        ]
 
     def drop(self, *, reset: bool) -> None:
         """Close this side's socket at once, with RST if ``reset``. Bytes written to it
@@ -287,11 +294,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         """Drop the sides still open with RST, and call ``end`` once each one's socket is
         closed: only then are the counts final, and a reader who sees the record ended
         must see the counts it ends with."""
-        alive = [
-            side
-            for side in (self, self.peer)
-            if side is not None and side.transport is not None and not side.lost
-        ]
+        alive = [side for side, _ in self.open_sides()]
         left = len(alive)
 
         def closed() -> None:
@@ -363,12 +366,11 @@ class IdleWatch:
             closed_by="server",
             error=f"no bytes either way for {self.timeout:g}s (idle_timeout)",
         )
-        for side in (self.side, self.side.peer):
-            if side is not None and side.transport is not None and not side.lost:
-                if side.transport.get_write_buffer_size():
-                    side.drop(reset=False)
-                else:
-                    side.transport.close()
+        for side, transport in self.side.open_sides():
+            if transport.get_write_buffer_size():
+                side.drop(reset=False)
+            else:
+                transport.close()
 
     def cancel(self) -> None:
         """Stop watching (the tunnel has ended)."""

@@ -3,12 +3,13 @@ caller's loop.
 
 Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uvloop when
 installed), started on a daemon thread that runs it forever, and given coroutines with
-:func:`asyncio.run_coroutine_threadsafe`; an exception that reaches the loop's own handler
-goes to the server's errors, never only to a log. Stopping drains async generators and the default
-executor (a name lookup still running there is not worth failing a stop over), stops the
-loop, which its thread then closes, and joins the thread: a stop that cannot finish
-raises instead of hanging. The default executor's threads carry the loop
-thread's name (``pytest-socks5 …``), by which the leak hook knows the proxy's own lookups.
+:func:`asyncio.run_coroutine_threadsafe`; an exception that reaches the loop's own
+handler goes to the server's errors, never only to a log. Stopping drains async
+generators and the default executor (a name lookup still running there is not worth
+failing a stop over), stops the loop, which its thread then closes, and joins the thread:
+a stop that cannot finish raises instead of hanging. The default executor's threads carry
+the loop thread's name (``pytest-socks5 …``), by which the leak hook knows the proxy's
+own lookups.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from ._answers import answer
 from ._connection import ClientConnection
 from ._deadline import Deadline
+from ._dialler import literal_address
 from ._fault_types import Phase
 from ._guard import GuardedProtocol, OnError, guarded, watch_task
 from ._hosts import Echo, Sink, Unresolvable
@@ -44,7 +45,6 @@ from ._protocol import (
     Request,
     ServerReply,
     UdpDatagram,
-    address_type_for,
     parse_udp_datagram,
 )
 from ._records import CloseHow, Outcome
@@ -349,9 +349,7 @@ class UdpAssociation:
 
             self._with_faults("from_client", payload, deliver)
             return
-        resolved = self.resolved.get(target)
-        if resolved is None and address_type_for(target[0]) is not AddressType.DOMAIN:
-            resolved = (int(socket.AF_INET6 if ":" in target[0] else socket.AF_INET), target[0])
+        resolved = self.resolved.get(target) or literal_address(target[0])
         if resolved is None:
             try:
                 with Deadline(self.config.connect_timeout):

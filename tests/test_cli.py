@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import signal
@@ -226,3 +227,27 @@ def test_a_bad_fault_spec_lists_the_faults_and_the_nearest() -> None:
     assert "argument --fault: 'delya:request:0.01': unknown fault 'delya'" in line
     assert "(did you mean Delay?)" in line
     assert ", ".join(FAULTS) in line
+
+
+def test_the_server_loads_only_what_it_needs() -> None:
+    """Start-up cost: the CLI and a running server (either loop) load neither h11 (the
+    HTTP front end loads with the first HTTP client), difflib (the first mistake loads
+    it) nor importlib.metadata (``__version__`` reads it on first use)."""
+    code = (
+        "import sys\n"
+        "import pytest_socks5.__main__\n"
+        "from pytest_socks5 import SOCKS5Server\n"
+        "for loop in ('asyncio', 'uvloop'):\n"
+        "    SOCKS5Server(loop=loop).start().stop()\n"
+        "lazy = ('h11', 'difflib', 'importlib.metadata')\n"
+        "print(' '.join(m for m in lazy if m in sys.modules))\n"
+        "import pytest_socks5\n"
+        "print(pytest_socks5.__version__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, version = result.stdout.splitlines()
+    assert loaded == ""
+    assert version == importlib.metadata.version("pytest-socks5")
