@@ -356,7 +356,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="splice",
         default=False,
-        doc="Relay tunnels no transfer fault needs to see with Linux splice(2).",
+        doc="Relay with Linux splice(2) the tunnels nothing needs to see: no transfer "
+        "fault, payload capture, data hook or idle_timeout (those take the ordinary relay).",
         given_to=_SERVER,
         per_connection=True,
         check=boolean,

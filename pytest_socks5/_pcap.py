@@ -9,7 +9,8 @@ the capture was taken). Timestamps are the record's: the accept, each handshake
 message's own time, the dial, the end. The handshake bytes are always there (records
 keep them); the tunnel's bytes only when the server ran with ``capture_payload`` — each
 way as one segment at the time of the reply, since records keep the bytes, not when
-each chunk crossed. Faults that acted are comments on the packet that opens the stream. A pcapng file is three block types: SHB, IDB, EPB.
+each chunk crossed. Faults that acted are comments on the packet that opens the stream.
+A pcapng file is three block types: SHB, IDB, EPB.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Strategy: once the success reply is out, the client's transport and the upstream
 dialled destination, a BIND peer, or a virtual destination on a socket pair — they look
 the same here) become a tunnel. Which relay carries it is decided here and nowhere else:
 the zero-copy splice relay when it is asked for and nothing needs to see the bytes (no
-transfer fault, no capture, no ``on("data")`` hook); otherwise the ordinary relay, with
-the data hooks and a shaper on each direction that a transfer fault acts on. Client
-bytes that arrived with the request are passed on first.
+transfer fault, no capture, no ``on("data")`` hook, no ``idle_timeout``); otherwise the
+ordinary relay, with the data hooks and a shaper on each direction that a transfer fault
+acts on. Client bytes that arrived with the request are passed on first.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
         and not transfer
         and not data_hooks  # a data hook sees every chunk
         and not record.payload_limit  # capture needs the bytes in user space
+        and config.idle_timeout is None  # the idle watch reads the relay's write queues
         and transport.get_write_buffer_size() == 0
         and not upstream.early  # bytes the destination sent first go the ordinary way
     ):

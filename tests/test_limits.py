@@ -26,15 +26,18 @@ READ_CHUNK = 256 * 1024
 # -- idle timeout ------------------------------------------------------------------------
 
 
-def test_idle_tunnel_is_closed_and_recorded(echo_server: tuple[str, int]) -> None:
-    with SOCKS5Server(idle_timeout=0.3) as server:
-        with socks5_tunnel(server.address, *echo_server) as (sock, reply):
-            assert reply[1] == 0
-            sock.sendall(b"ping")
-            assert recv_exactly(sock, 4) == b"ping"
-            # Now nothing moves: the server closes both sides, the client reads EOF.
-            assert recv_all(sock) == b""
-        record = only_record(server)
+def test_idle_tunnel_is_closed_and_recorded(
+    make_server: Callable[..., SOCKS5Server], echo_server: tuple[str, int]
+) -> None:
+    """On every variant: with ``splice=True`` an idle timeout takes the ordinary relay."""
+    server = make_server(idle_timeout=0.3)
+    with socks5_tunnel(server.address, *echo_server) as (sock, reply):
+        assert reply[1] == 0
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+        # Now nothing moves: the server closes both sides, the client reads EOF.
+        assert recv_all(sock) == b""
+    record = only_record(server)
     assert record.outcome is Outcome.IDLE_TIMEOUT
     assert record.closed_by == "server"
     assert record.error == "no bytes either way for 0.3s (idle_timeout)"
