@@ -227,7 +227,6 @@ async def _open(
             error=record.error,
         )
         return None
-    conn.upstream = result
     return _take_over(conn, result), faults
 
 

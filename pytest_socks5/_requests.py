@@ -66,7 +66,8 @@ def refused(
 
 async def dial_destination(conn: ClientConnection, host: str, port: int) -> RelaySide | Reply:
     """Apply ``host_map`` (an address, a virtual destination, or unresolvable), then dial.
-    A failure becomes the REP a faithful server sends."""
+    A failure becomes the REP a faithful server sends. The dialled side becomes the
+    connection's ``upstream`` (closed with it), and a bug it had in the dial is raised."""
     record = conn.record
     try:
         target = conn.policy.destination(host, port)
@@ -79,20 +80,21 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
     try:
         with Deadline(conn.config.connect_timeout):
             if isinstance(target, Echo | Sink):
-                return await open_virtual(target, record, conn.add_cleanup)
-            return await conn.dialler.dial(*target, record)
+                side = await open_virtual(target, record, conn.add_cleanup)
+            else:
+                side = await conn.dialler.dial(*target, record)
     except (OSError, TimeoutError) as exc:
         record.failed(f"dialling {host}:{port} failed: {exc!r}")
         return reply_for_dial_error(exc)
+    conn.upstream = side  # closed with the connection, even while it is held
+    take_over(side, conn.internal_error)  # a bug it had in the dial, with its own type
+    return side
 
 
 async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
     """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
     record = conn.record
     result: RelaySide | int = await dial_destination(conn, host, port)
-    if isinstance(result, RelaySide):
-        conn.upstream = result  # closed with the connection, even while it is held
-        take_over(result, conn.internal_error)  # raises a bug it had in the dial
     faults = await conn.faults_at(Phase.REPLY)
     shaped = replies.shaping(faults)
     forced = conn.policy.forced_reply(faults)  # from a gate's release or a hook

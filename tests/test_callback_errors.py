@@ -172,3 +172,17 @@ def test_an_exception_that_reaches_the_loop_itself(make_server: MakeServer) -> N
     with pytest.raises(ServerError) as raised:
         server.raise_errors()
     assert isinstance(raised.value.__cause__, ZeroDivisionError)
+
+
+def test_the_dialled_sides_connection_made_for_a_forwarded_http_request(
+    make_server: MakeServer, echo_server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP front end dials the same way for a forwarded request (not a tunnel): the
+    bug is raised there too."""
+    server = make_server()
+    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    host, port = echo_server
+    with connect(server.address) as sock:
+        sock.sendall(f"GET http://{host}:{port}/ HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert_closed(sock)
+    assert_ended_by_the_bug(server)
