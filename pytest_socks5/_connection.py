@@ -4,8 +4,11 @@ Strategy: :class:`ClientConnection` is the :class:`asyncio.Protocol` of an accep
 socket and the owner of everything that connection holds: the transport, the sans-I/O
 :class:`~pytest_socks5._protocol.ServerConnection` its bytes are fed to, its live record,
 its cleanups and, once the tunnel opens, the relay. It runs one coroutine, the front end
-chosen by the engine (``serve``), and offers it a small vocabulary: the next client
-message, send an answer, refuse and close, stall, hand the socket to a relay, finish.
+chosen by the engine (``serve``), as an :class:`~._inline_task.InlineTask`: started in
+``connection_made`` and resumed in the very callback that brings the client's bytes, so
+an answer leaves in the loop turn that read its question. It offers the coroutine a
+small vocabulary: the next client message, send an answer, refuse and close, stall,
+hand the socket to a relay, finish.
 What to answer is decided elsewhere (``_policy.py``); how faults change an answer is
 carried out in ``_answers.py``. The record is settled *before* a final answer is
 written, so a client that has read the answer always finds the outcome recorded.
@@ -28,8 +31,9 @@ from ._conversation import (
 )
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
-from ._guard import GuardedProtocol, OnError, watch_task
+from ._guard import GuardedProtocol, OnError
 from ._http import HttpAnswer
+from ._inline_task import InlineTask
 from ._policy import Policy
 from ._protocol import (
     NEED_DATA,
@@ -96,7 +100,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self.relay: Relay | None = None
         #: The dialled destination, before the tunnel opens.
         self.upstream: RelaySide | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: InlineTask | None = None
         self.lost = False
         self.record: LiveRecord
         self._waiter: asyncio.Future[None] | None = None
@@ -133,8 +137,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             )
             return
         registry.add(self)
-        self.task = asyncio.get_running_loop().create_task(self._run())
-        watch_task(self.task, self)
+        self.task = InlineTask(self._run(), self.internal_error)
+        self.task.start()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -156,12 +160,12 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._wake()
         if self.relay is None:
             if self.task is not None and not self.task.done():
                 self.task.cancel()
             how: CloseHow = "fin" if exc is None else "rst"
             self.finish(Outcome.CLIENT_CLOSED, closed_by="client", how=how)
+        self._wake()
 
     # -- the conversation --------------------------------------------------------------
 
@@ -268,13 +272,19 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             return event
 
     def wakeup(self) -> asyncio.Future[None]:
-        """A future resolved at the client's next bytes, EOF or loss."""
-        self._waiter = asyncio.get_running_loop().create_future()
-        return self._waiter
+        """A future resolved at the client's next bytes, EOF or loss. Awaited by the
+        conversation, it resumes it in the callback that brought them."""
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        if self.task is not None:
+            self.task.wait_directly(waiter)
+        return waiter
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+            if self.task is not None:
+                self.task.wake(waiter)
 
     @property
     def client_eof(self) -> bool:

@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_leak_hook",
         "_guard",
         "_deadline",
+        "_inline_task",
         "_udp_endpoint",
         "_sockets",
         "_shaping",
