@@ -69,7 +69,7 @@ class _Peer(RelaySide):
         self.arrived = arrived
         self.on_error = _KeptUntilTaken(arrived)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.arrived.done():  # only the first connection counts
             assert self.transport is not None

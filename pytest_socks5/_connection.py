@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from ._context import ServerContext
 from ._conversation import (
@@ -76,6 +76,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         "done",
         "generation",
         "local_address",
+        "loop",
         "lost",
         "on_error",
         "peer_address",
@@ -94,7 +95,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self.dialler = context.dialler
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=config.socks4)
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = loop.create_future()
         self.generation = 0
         #: What carries the traffic once the handshake is over.
         self.relay: Relay | None = None
@@ -114,9 +116,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
-        transport = cast(asyncio.Transport, transport)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # A stream's transport, never checked: uvloop's transports are not asyncio classes.
         self.transport = transport
         # Read once, now: uvloop asks the socket each time, and a client that has reset
         # its side since has none (``None``: gone before it was accepted).
@@ -137,7 +138,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
             )
             return
         registry.add(self)
-        self.task = InlineTask(self._run(), self.internal_error)
+        self.task = InlineTask(self._run(), self.internal_error, self.loop)
         self.task.start()
 
     def data_received(self, data: bytes) -> None:
@@ -274,7 +275,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
     def wakeup(self) -> asyncio.Future[None]:
         """A future resolved at the client's next bytes, EOF or loss. Awaited by the
         conversation, it resumes it in the callback that brought them."""
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter = self.loop.create_future()
         if self.task is not None:
             self.task.wait_directly(waiter)
         return waiter
@@ -357,7 +358,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         except OSError:  # the client is already gone (reset or not connected)
             transport.abort()
             return
-        handle = asyncio.get_running_loop().call_later(LINGER, transport.close)
+        handle = self.loop.call_later(LINGER, transport.close)
         self.done.add_done_callback(lambda _: handle.cancel())
         self._lingering = True
         transport.resume_reading()  # if the handshake buffer limit paused it

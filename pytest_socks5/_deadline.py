@@ -31,8 +31,9 @@ class Deadline:
         self._task = task
         #: Whether the time ran out (the task was cancelled for it).
         self.expired = False
-        loop = asyncio.get_running_loop()
-        self._handle = None if seconds is None else loop.call_later(seconds, self._expire)
+        self._handle = (
+            None if seconds is None else task.get_loop().call_later(seconds, self._expire)
+        )
 
     def _expire(self) -> None:
         self._handle = None

@@ -49,10 +49,11 @@ class InlineTask:
         self,
         coro: Coroutine[Any, Any, None],
         on_error: Callable[[Exception], None],
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self._coro = coro
         self._on_error = on_error
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._done = False
         self._running = False
         self._must_cancel = False
@@ -67,6 +68,10 @@ class InlineTask:
         self._step()
 
     # -- what a task offers ------------------------------------------------------------
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop it runs on."""
+        return self._loop
 
     def done(self) -> bool:
         """Whether the coroutine has ended."""

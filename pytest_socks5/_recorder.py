@@ -54,9 +54,11 @@ class Recorder:
         self.dropped = 0
         self.on_end = on_end
         self._wakers: list[Callable[[], None]] = []
+        self._waiting = 0  # threads in wait_for or wait_settled
 
     def _changed(self) -> None:  # under the lock
-        self._lock.notify_all()
+        if self._waiting:
+            self._lock.notify_all()
         for wake in self._wakers:
             wake()
 
@@ -135,7 +137,7 @@ class Recorder:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise self.waited_in_vain(count, timeout, criteria, ended=ended)
-                self._lock.wait(min(left, 0.05))
+                self._wait(left)
         return found
 
     def wait_settled(self, timeout: float) -> None:
@@ -147,7 +149,14 @@ class Recorder:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                self._lock.wait(min(left, 0.05))
+                self._wait(left)
+
+    def _wait(self, left: float) -> None:  # under the lock
+        self._waiting += 1
+        try:
+            self._lock.wait(min(left, 0.05))
+        finally:
+            self._waiting -= 1
 
     def explain(self, criteria: Mapping[str, Any], *, limit: int = 10) -> str:
         """What was recorded, closest to ``criteria`` first, with the fields that differ."""

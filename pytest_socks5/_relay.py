@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import cast
 
 from ._guard import GuardedProtocol, KeptError, OnError, guarded
 from ._recorder import LiveRecord
@@ -79,11 +78,10 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         self.reset_socket: object | None = None
         self.after_reset: Callable[[], None] | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # Only the upstream side is created by a connect; hold its bytes until the tunnel
         # is open, so nothing reaches the client before the success reply.
-        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
-        transport = cast(asyncio.Transport, transport)
+        # A stream's transport, never checked: uvloop's transports are not asyncio classes.
         self.transport = transport
         transport.pause_reading()
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from pytest_socks5 import Command, Outcome, ServerError, Sink, SOCKS5Server, _relay
+from pytest_socks5 import Command, Outcome, ServerError, Sink, SOCKS5Server, _guard
 from pytest_socks5._protocol import ServerConnection
 from pytest_socks5._recorder import LiveRecord
+from pytest_socks5._relay import RelaySide
 from pytest_socks5._virtual import _Service
 from pytest_socks5.faults import Latency
 from pytest_socks5.rawclient import read_reply, reply_address, socks5_request
@@ -31,6 +32,12 @@ MakeServer = Callable[..., SOCKS5Server]
 
 def explode(*args: Any, **kwargs: Any) -> None:
     raise ZeroDivisionError("a bug in a callback")
+
+
+def break_connection_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the relay side's ``connection_made``, under its guard as the class has it:
+    on the dialled side of a tunnel, a BIND peer's and a forwarded request's."""
+    monkeypatch.setattr(RelaySide, "connection_made", _guard._guarded_setup(explode))
 
 
 def assert_ended_by_the_bug(server: SOCKS5Server) -> None:
@@ -117,7 +124,7 @@ def test_the_dialled_sides_connection_made(
     """The destination's side runs its first callback inside the dial, before the
     connection takes it: the bug is kept and raised when it does."""
     server = make_server()
-    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    break_connection_made(monkeypatch)
     with connect(server.address) as sock:
         sock.sendall(b"\x05\x01\x00")
         assert sock.recv(2) == b"\x05\x00"
@@ -147,7 +154,7 @@ def test_a_bind_peers_connection_made(
     """The BIND peer is accepted by the proxy's listener before the connection takes it:
     the wait for the peer raises the bug."""
     server = make_server(bind_timeout=5)
-    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    break_connection_made(monkeypatch)
     with connect(server.address) as sock:
         sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", 0, command=Command.BIND))
         assert sock.recv(2) == b"\x05\x00"
@@ -180,7 +187,7 @@ def test_the_dialled_sides_connection_made_for_a_forwarded_http_request(
     """The HTTP front end dials the same way for a forwarded request (not a tunnel): the
     bug is raised there too."""
     server = make_server()
-    monkeypatch.setattr(_relay, "cast", explode)  # the first call in connection_made
+    break_connection_made(monkeypatch)
     host, port = echo_server
     with connect(server.address) as sock:
         sock.sendall(f"GET http://{host}:{port}/ HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())

@@ -61,7 +61,7 @@ def test_it_runs_up_to_its_first_await_at_start_and_resumes_in_the_waking_call(
             await waiter
             steps.append("woken")
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         assert steps == []  # nothing runs before start()
         await in_callback(task.start)
         assert steps == ["started"]
@@ -91,7 +91,7 @@ def test_other_awaits_resume_it_as_a_task_and_it_is_the_current_task(loop: str) 
             seen.append(await future)
             seen.append(asyncio.current_task())
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         assert asyncio.current_task() is not task  # left behind after each step
         await settled(task)
@@ -119,7 +119,7 @@ def test_timeouts_work_inside_it(loop: str) -> None:
                 outcomes.append("Deadline")
             assert task.cancelling() == 0
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         await settled(task)
         assert outcomes == ["asyncio.timeout", "Deadline"]
@@ -142,7 +142,7 @@ def test_a_cancellation_is_raised_where_it_waits_and_cancels_what_it_waits_on(
                 caught.append("cancelled")
                 raise
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         assert task.cancel()
         await settled(task)
@@ -168,7 +168,7 @@ def test_a_cancellation_of_a_direct_wait_comes_next_turn_and_a_late_wake_is_igno
             except asyncio.CancelledError:
                 caught.append("cancelled")
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
 
         def cancelled_then_woken() -> None:
@@ -196,7 +196,7 @@ def test_a_cancellation_during_a_step_cancels_the_next_await(loop: str) -> None:
             except asyncio.CancelledError:
                 caught.append("cancelled")
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         await settled(task)
         assert caught == ["cancelled"]
@@ -217,7 +217,7 @@ def test_a_step_never_runs_inside_another_task(loop: str) -> None:
             await waiter
             seen.append(asyncio.current_task())
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
 
         async def waker() -> None:
@@ -241,7 +241,7 @@ def test_an_exception_that_ends_it_goes_to_on_error(loop: str) -> None:
             await asyncio.sleep(0)
             raise LookupError("a bug in the conversation")
 
-        task = InlineTask(conversation(), errors.append)
+        task = InlineTask(conversation(), errors.append, asyncio.get_running_loop())
         await in_callback(task.start)
         await settled(task)
         assert [type(e) for e in errors] == [LookupError]
@@ -263,7 +263,7 @@ def test_a_cancellation_during_a_step_cancels_a_direct_wait_too(loop: str) -> No
             except asyncio.CancelledError:
                 caught.append("cancelled")
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         await settled(task)
         assert caught == ["cancelled"]
@@ -288,7 +288,7 @@ def test_a_cancellation_after_the_awaited_future_is_done_still_cancels(loop: str
             assert task.uncancel() == 0
             assert task.uncancel() == 0  # never below zero
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
 
         def done_then_cancelled() -> None:
@@ -309,7 +309,7 @@ def test_an_interpreter_exit_is_not_kept_as_an_error(loop: str) -> None:
             await asyncio.sleep(0)
             raise SystemExit(3)
 
-        task = InlineTask(conversation(), fail)
+        task = InlineTask(conversation(), fail, asyncio.get_running_loop())
         await in_callback(task.start)
         await asyncio.sleep(5)  # ended by the SystemExit, which leaves the loop
 

@@ -59,6 +59,10 @@ class State(enum.Enum):
     #: The server must close the connection; nothing more may be sent or parsed.
     CLOSED = "closed"
 
+    # Members are singletons compared by identity: hash them so, in C (``Enum`` hashes
+    # the name in Python, and the parser looks the state up once per message).
+    __hash__ = object.__hash__
+
 
 class _Sentinel(enum.Enum):
     NEED_DATA = "NEED_DATA"

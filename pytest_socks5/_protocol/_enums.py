@@ -116,7 +116,4 @@ def describe(value: int, enum_type: type[enum.IntEnum]) -> str:
 
 def coerce(value: int, enum_type: type[enum.IntEnum]) -> int:
     """Return the enum member for ``value`` when the RFC names it, else the plain int."""
-    try:
-        return enum_type(value)
-    except ValueError:
-        return value
+    return enum_type._value2member_map_.get(value, value)  # type: ignore[return-value]
