@@ -41,7 +41,6 @@ class InlineTask:
         "_loop",
         "_must_cancel",
         "_on_error",
-        "_running",
         "_waiting",
     )
 
@@ -55,7 +54,6 @@ class InlineTask:
         self._on_error = on_error
         self._loop = loop
         self._done = False
-        self._running = False
         self._must_cancel = False
         self._cancel_requests = 0
         #: The future the coroutine waits on (``None``: running, or ready to run).
@@ -111,8 +109,8 @@ class InlineTask:
 
     def wake(self, future: asyncio.Future[Any]) -> None:
         """``future``, given to :meth:`wait_directly`, is done: resume the coroutine now
-        if it waits on it."""
-        if self._waiting is future and not self._running:
+        if it waits on it (while a step runs it waits on nothing)."""
+        if self._waiting is future:
             self._waiting = None
             self._step()
 
@@ -131,15 +129,16 @@ class InlineTask:
 
     def _step(self, exc: BaseException | None = None) -> None:
         # One step is pending at a time: every path here first clears ``_waiting``.
+        loop = self._loop
         try:
-            _enter_task(self._loop, self)  # type: ignore[arg-type]  # a task's stand-in
+            _enter_task(loop, self)  # type: ignore[arg-type]  # a task's stand-in
         except RuntimeError:  # called from inside another task: run on the next turn
-            self._loop.call_soon(self._step, exc)
+            loop.call_soon(self._step, exc)
             return
         if self._must_cancel:
             self._must_cancel = False
             exc = asyncio.CancelledError()
-        self._running = True
+        waited: asyncio.Future[Any] | None
         try:
             waited = self._coro.send(None) if exc is None else self._coro.throw(exc)
         except StopIteration:
@@ -154,20 +153,19 @@ class InlineTask:
                 self._on_error(error)
             return
         finally:
-            self._running = False
-            _leave_task(self._loop, self)  # type: ignore[arg-type]
-        self._wait_on(waited)
-
-    def _wait_on(self, waited: asyncio.Future[Any] | None) -> None:
+            _leave_task(loop, self)  # type: ignore[arg-type]
         if waited is None:  # a bare yield (``asyncio.sleep(0)``): the next turn
-            self._loop.call_soon(self._step)
+            loop.call_soon(self._step)
             return
-        assert getattr(waited, "_asyncio_future_blocking", False), f"awaited {waited!r}"
+        # A future, as a task accepts it (``await`` on anything else is a bug here).
         waited._asyncio_future_blocking = False
-        self._waiting = waited
-        if self._must_cancel and waited.cancel():
+        cancelled = self._must_cancel and waited.cancel()  # cancelled during the step
+        if cancelled:
             self._must_cancel = False
         if waited is not self._direct:
-            waited.add_done_callback(self._wakeup)
-        elif waited.done():  # cancelled just now: resume with the cancellation
-            self._loop.call_soon(self._wakeup, waited)
+            self._waiting = waited
+            waited.add_done_callback(self._wakeup)  # a cancelled one calls it next turn
+        elif cancelled:  # nobody will wake a cancelled direct wait: resume next turn
+            loop.call_soon(self._step, asyncio.CancelledError())
+        else:
+            self._waiting = waited
