@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import fnmatch
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -271,6 +270,8 @@ class ConnectionRecord:
 
     def to_json(self, *, show_password: bool = False) -> str:
         """:meth:`to_dict` as one line of JSON."""
+        import json  # loaded with the first record written or read (not by a server)
+
         return json.dumps(self.to_dict(show_password=show_password), separators=(",", ":"))
 
     @classmethod
@@ -278,6 +279,8 @@ class ConnectionRecord:
         """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
         keys that are not fields are ignored."""
         if isinstance(data, str | bytes):
+            import json
+
             data = json.loads(data)
         assert isinstance(data, Mapping)
         return record_from_dict(data)

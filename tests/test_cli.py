@@ -232,14 +232,15 @@ def test_a_bad_fault_spec_lists_the_faults_and_the_nearest() -> None:
 def test_the_server_loads_only_what_it_needs() -> None:
     """Start-up cost: the CLI and a running server (either loop) load neither h11 (the
     HTTP front end loads with the first HTTP client), difflib (the first mistake loads
-    it) nor importlib.metadata (``__version__`` reads it on first use)."""
+    it), importlib.metadata (``__version__`` reads it on first use), hmac (the first
+    credentials), json (the first record written or read) nor hashlib (chaos seeds)."""
     code = (
         "import sys\n"
         "import pytest_socks5.__main__\n"
         "from pytest_socks5 import SOCKS5Server\n"
         "for loop in ('asyncio', 'uvloop'):\n"
         "    SOCKS5Server(loop=loop).start().stop()\n"
-        "lazy = ('h11', 'difflib', 'importlib.metadata')\n"
+        "lazy = ('h11', 'difflib', 'importlib.metadata', 'hmac', 'json', 'hashlib')\n"
         "print(' '.join(m for m in lazy if m in sys.modules))\n"
         "import pytest_socks5\n"
         "print(pytest_socks5.__version__)\n"
