@@ -195,6 +195,10 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
                 self.finish(Outcome.CLIENT_CLOSED, closed_by="client")
         except Exception as exc:
             self.internal_error(exc)
+        finally:
+            # Over (the relay carries the tunnel now): the task, its coroutine and the
+            # last wake-up future are freed, not held as long as the tunnel is open.
+            self.task = self._waiter = None
 
     def internal_error(self, exc: Exception) -> None:
         """A bug: ``exc`` escaped a callback or the conversation. Keep it (to fail the

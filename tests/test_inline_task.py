@@ -4,14 +4,21 @@ task's contract for what it awaits, on both loops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
+from pytest_socks5 import Outcome, SOCKS5Server
+from pytest_socks5._connection import ClientConnection
 from pytest_socks5._deadline import Deadline
 from pytest_socks5._inline_task import InlineTask
 from pytest_socks5._runner import loop_factory
+
+from .helpers import recv_exactly, socks5_tunnel
 
 LOOPS = ["asyncio", "uvloop"]
 
@@ -315,3 +322,25 @@ def test_an_interpreter_exit_is_not_kept_as_an_error(loop: str) -> None:
 
     with pytest.raises(SystemExit):
         run(loop, main)
+
+
+def test_an_open_tunnel_holds_no_conversation(
+    make_server: Callable[..., SOCKS5Server], echo_server: tuple[str, int]
+) -> None:
+    """Memory per tunnel: once the relay carries a tunnel, its conversation (the task,
+    the coroutine, its last wake-up future) is freed, on every variant."""
+    server = make_server()
+    with contextlib.ExitStack() as stack:
+        for _ in range(5):
+            sock, _ = stack.enter_context(socks5_tunnel(server.address, *echo_server))
+            sock.sendall(b"ping")
+            assert recv_exactly(sock, 4) == b"ping"
+        assert server.wait_for_connections(5, timeout=5)
+        gc.collect()
+        conversations = [
+            o
+            for o in gc.get_objects()
+            if inspect.iscoroutine(o) and o.cr_code is ClientConnection._run.__code__
+        ]
+        assert conversations == []
+        assert [r.outcome for r in server.connections] == [Outcome.OPEN] * 5  # still open
