@@ -278,12 +278,11 @@ class ConnectionRecord:
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> ConnectionRecord:
         """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
         keys that are not fields are ignored."""
-        if isinstance(data, str | bytes):
-            import json
+        import json
 
-            data = json.loads(data)
-        assert isinstance(data, Mapping)
-        return record_from_dict(data)
+        loaded = json.loads(data) if isinstance(data, str | bytes) else data
+        assert isinstance(loaded, Mapping)
+        return record_from_dict(loaded)
 
 
 #: Fields where one value or glob matches any item (``http_requests="POST *"``).
