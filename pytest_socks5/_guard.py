@@ -6,8 +6,9 @@ prints it; tasks keep theirs until someone asks. Either way the connection would
 open and the test would pass. So every protocol class derives from
 :class:`GuardedProtocol`, whose subclasses get each asyncio callback they define wrapped
 in :func:`guarded` (a subclass overriding one cannot forget it); every other callback
-(reader/writer callbacks, timers) is decorated with :func:`guarded`, and every background
-task is watched with :func:`watch_task`. An exception (a bug in
+(reader/writer callbacks, timers) is decorated with :func:`guarded`, every background
+task is watched with :func:`watch_task`, and a connection's conversation
+(``_inline_task.py``) hands what ends it to its owner. An exception (a bug in
 pytest-socks5, never a network error, which the callbacks handle themselves) goes to
 the owner's ``on_error``, which the connection wires to
 :meth:`~pytest_socks5._connection.ClientConnection.internal_error` — the connection
