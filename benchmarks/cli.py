@@ -25,6 +25,7 @@ from typing import Any
 
 from . import settings
 from .audit import bench_audit
+from .bytecodes import bench_bytecodes
 from .connections import bench_handshake, bench_pingpong
 from .inprocess import bench_fixture, bench_request, bench_startstop
 from .processes import FINISHED, kill_children, on_signal, start_watchdog
@@ -45,6 +46,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "scale": bench_scale,
     "pingpong": bench_pingpong,
     "startup": bench_startup,
+    "bytecodes": bench_bytecodes,
     "fixture": bench_fixture,
     "request": bench_request,
     "startstop": bench_startstop,

@@ -169,6 +169,11 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 target,
                 met=r[what + "_met"],
             )
+    if r := results.get("bytecodes"):
+        # Counted, not timed: the proxy's own Python work, with no direct counterpart.
+        split = f"ours {r['pytest_socks5']}, asyncio {r['asyncio']}, other {r['other']}"
+        title, metric = f"bytecodes x{r['count']}", "per handshake (server thread)"
+        add(title, metric, "", r["per_handshake"], split, "")
     if r := results.get("audit"):
         # A cost to know, not a target: shown as a ratio, never met or missed.
         for i, (what, metric) in enumerate(
@@ -228,6 +233,11 @@ def print_table(sections: dict[str, dict[str, dict[str, Any]]], errors: dict[str
         args = f"; {' '.join(PROXY_ARGS)} does not apply" if PROXY_ARGS else ""
         loop = f" (loop 'auto': uvloop when installed{args})"
         print(f"{', '.join(local)}: {IN_PROCESS}{loop}")
+    if "bytecodes" in merged:
+        print(
+            "bytecodes: a child process, SOCKS5Server on the run's loop, its thread traced "
+            "(Python bytecodes only, not the C code of uvloop or the interpreter)"
+        )
     if "audit" in merged:
         print("audit: a child process, without the leak hook and then with it installed, idle")
     for name, err in errors.items():

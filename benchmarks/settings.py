@@ -39,6 +39,7 @@ NAMES = (
     "scale",
     "pingpong",
     "startup",
+    "bytecodes",
     "fixture",
     "request",
     "startstop",
@@ -49,7 +50,7 @@ NAMES = (
 NETWORK = ("oneway", "echo", "parallel", "handshake", "at_once", "scale", "pingpong")
 
 #: The benchmarks run once per event loop of the proxy (``--loops``).
-PER_LOOP = (*NETWORK, "startup")
+PER_LOOP = (*NETWORK, "startup", "bytecodes")
 
 #: The proxy's event loops (``python -m pytest_socks5 --loop NAME``).
 LOOP_NAMES = ("asyncio", "uvloop")
@@ -99,6 +100,7 @@ SIZES = {
     "scale": (10000, 500),
     "pingpong": (20000, 2000),
     "startups": (9, 3),
+    "bytecode_handshakes": (1000, 200),
     "fixture_tests": (300, 300),
     "fixture_runs": (7, 5),
     "requests": (300, 300),
