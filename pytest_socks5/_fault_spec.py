@@ -201,10 +201,7 @@ def _unknown_keyword(cls: type[Fault], key: str) -> str:
     selection = [f.name for f in dataclasses.fields(Fault) if f.name != "when"]
     own = [f.name for f in dataclasses.fields(cls) if f.name not in (*selection, "when")]
     valid = own + selection
-    import difflib  # only for a mistake: not at start-up
-
-    near = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {near[0]}?)" if near else ""
+    hint = did_you_mean(key, valid)
     return f"{cls.__name__} has no keyword {key!r}{hint}; its keywords: {', '.join(valid)}"
 
 

@@ -16,7 +16,13 @@ import socket
 import struct
 from typing import Any
 
-__all__ = ["WRITE_HIGH_WATER", "address_of", "reset_transport", "unsent_in_kernel"]
+__all__ = [
+    "WRITE_HIGH_WATER",
+    "address_of",
+    "reset_on_close",
+    "reset_transport",
+    "unsent_in_kernel",
+]
 
 #: Bytes a side may have queued for writing before the other side stops being read.
 WRITE_HIGH_WATER = 1024 * 1024
@@ -24,12 +30,18 @@ WRITE_HIGH_WATER = 1024 * 1024
 _SIOCOUTQNSD = 0x894B
 
 
+def reset_on_close(sock: Any) -> None:
+    """Make closing ``sock`` send RST, not FIN: SO_LINGER with a zero timeout (nothing,
+    if the socket is already gone)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 def reset_transport(transport: asyncio.BaseTransport) -> None:
-    """Close with RST, not FIN: SO_LINGER with a zero timeout, then abort."""
+    """Close with RST, not FIN: :func:`reset_on_close`, then abort."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset_on_close(sock)
     transport.abort()  # type: ignore[attr-defined]
 
 

@@ -23,13 +23,12 @@ import fcntl
 import os
 import select
 import socket
-import struct
 from collections.abc import Callable
 
 from ._guard import OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
-from ._sockets import unsent_in_kernel
+from ._sockets import reset_on_close, unsent_in_kernel
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -306,8 +305,7 @@ class SpliceTunnel:
         self.readiness.close()
         for sock, into in ((self.client, "upstream"), (self.upstream, "client")):
             if abort:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                reset_on_close(sock)
                 # The reset discards what the kernel has not sent: taken back, read just
                 # before the close (a reader may take a few more bytes in between).
                 self.record.spliced(into, -unsent_in_kernel(sock))

@@ -13,7 +13,6 @@ import asyncio
 import functools
 import socket
 from collections.abc import Callable
-from typing import cast
 
 from ._guard import GuardedProtocol, KeptError, OnError
 from ._hosts import Echo, Sink, VirtualDestination
@@ -40,9 +39,8 @@ class _Service(GuardedProtocol, asyncio.Protocol):
     def on_error(self) -> OnError:
         return self.side.on_error if self.side is not None else self.kept
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A cast, not an isinstance check: uvloop's transports are not asyncio classes.
-        transport = cast(asyncio.Transport, transport)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # A stream's transport, never checked: uvloop's transports are not asyncio classes.
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if isinstance(self.destination, Sink) and self.destination.on_connect:
