@@ -55,7 +55,7 @@ Hook = Callable[[ConnectionRecord], "Fault | Awaitable[Fault | None] | None"]
 DataHook = Callable[[Direction, bytes], "bytes | None"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Hold(_PhaseFault):
     """Where a gate holds and which connections: a fault that only selects."""
 

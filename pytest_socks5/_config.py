@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._auth import AuthPolicy
+from ._field_values import FieldValues
 from ._hosts import HostMap
 from ._protocol import Socks4Reply
 from ._rules import Rule
@@ -21,8 +22,8 @@ from ._udp_faults import UdpFaults
 __all__ = ["EngineConfig"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class EngineConfig:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class EngineConfig(FieldValues):
     """Behaviour that can change between tests without rebinding the listener."""
 
     auth: AuthPolicy = field(default_factory=AuthPolicy)

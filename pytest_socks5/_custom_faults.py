@@ -17,7 +17,7 @@ from ._fault_types import _AnswerFault
 __all__ = ["CustomFault", "FunctionFault"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CustomFault(_AnswerFault):
     """Base of your own faults: subclass it (a frozen, keyword-only dataclass) and override
     :meth:`rewrite`. It takes every selection keyword of :class:`Fault` and ``at``
@@ -37,7 +37,7 @@ class CustomFault(_AnswerFault):
         return answer
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class FunctionFault(CustomFault):
     """A custom fault from a function: ``FunctionFault(function=fn, at="reply")`` sends
     ``fn(answer)`` instead of the answer."""

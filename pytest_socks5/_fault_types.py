@@ -1,7 +1,8 @@
 """The fault values: what goes wrong, and which connections it hits.
 
 Strategy: every fault is a frozen, keyword-only dataclass. :class:`Fault` holds the
-selection fields and checks them against a :class:`~pytest_socks5.ConnectionRecord`;
+selection fields and checks them against a :class:`~pytest_socks5.ConnectionRecord`
+(its ``repr``, ``==`` and hash are ``_field_values.FieldValues``');
 handshake faults say at which :class:`Phase` they act, transfer faults
 (:class:`TransferFault`) in which :class:`Direction`. Nothing here acts: the server asks a
 :class:`~pytest_socks5._fault_set.FaultSet` which faults hit a connection and applies them
@@ -22,6 +23,7 @@ from typing import Any
 
 from ._checks import choice
 from ._fault_checks import check_fields
+from ._field_values import FieldValues
 from ._protocol import AddressType, AuthStatus, Reply
 from ._records import ConnectionRecord
 
@@ -107,8 +109,8 @@ _PHASE = choice(*(p.value for p in Phase))
 _REQUEST_FIELDS = ("host", "port", "command", "address_type")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Fault:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Fault(FieldValues):
     """Base of every fault: which connections it hits, and how often.
 
     :param host: requested host, exact or glob (``"*.example.test"``).
@@ -215,7 +217,7 @@ def _phase(value: Phase | str, name: str) -> Phase:
 # -- handshake faults: what the server answers ------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class _PhaseFault(Fault):
     at: Phase | str = Phase.REPLY
 
@@ -229,27 +231,27 @@ class _PhaseFault(Fault):
         return self.at
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Stall(_PhaseFault):
     """Never answer at ``at``: the connection stays open, silent, until the client gives
     up or the server stops (the server's ``handshake_timeout`` does not cut it short)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Delay(_PhaseFault):
     """Answer at ``at`` only after ``seconds``."""
 
     seconds: float = 1.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Close(_PhaseFault):
     """Close instead of answering at ``at``: FIN, or RST with ``reset=True``."""
 
     reset: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class _AnswerFault(_PhaseFault):
     """Faults that change the answer's bytes, so there must be an answer to change."""
 
@@ -262,7 +264,7 @@ class _AnswerFault(_PhaseFault):
             )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Truncate(_AnswerFault):
     """Send only the first ``length`` bytes of the answer at ``at``, then close (or stall,
     with ``then="stall"``)."""
@@ -271,14 +273,14 @@ class Truncate(_AnswerFault):
     then: str = "close"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class WrongVersion(_AnswerFault):
     """Answer at ``at`` with ``version`` as the VER byte (the rest unchanged)."""
 
     version: int = 0x04
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class RawAnswer(_AnswerFault):
     """Send ``data`` instead of the answer at ``at``, then close (or stall, with
     ``then="stall"``)."""
@@ -287,7 +289,7 @@ class RawAnswer(_AnswerFault):
     then: str = "close"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fragment(_AnswerFault):
     """Send the correct answer at ``at`` in slices of ``size`` bytes, ``delay`` seconds
     apart: exposes clients that take one read for one message. With ``split=N``, two
@@ -298,7 +300,7 @@ class Fragment(_AnswerFault):
     split: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ForceMethod(Fault):
     """Answer the greeting with ``method`` (``0xFF``, or one the client did not offer).
 
@@ -313,7 +315,7 @@ class ForceMethod(Fault):
         return Phase.GREETING
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class FailAuth(Fault):
     """Answer the RFC 1929 sub-negotiation with ``status`` (non-zero), then close."""
 
@@ -329,7 +331,7 @@ class FailAuth(Fault):
         return Phase.AUTH
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ReplyWith(Fault):
     """Answer with REP ``reply`` without dialling, then close, as a server whose dial
     failed so; over HTTP, the status for ``reply`` (502/403/504) or ``http_status``."""
@@ -347,7 +349,7 @@ class ReplyWith(Fault):
         return Phase.REQUEST
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class BoundAddress(Fault):
     """Put this ``BND.ADDR``/``BND.PORT`` in the reply (success or failure): any ATYP
     ``bound_type``, including invalid ones (``0x00``), with ``raw`` as the address bytes
@@ -366,7 +368,7 @@ class BoundAddress(Fault):
 # -- transfer faults: what happens in the open tunnel -----------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class TransferFault(Fault):
     """Base of the faults that act on an open tunnel, one ``direction`` or both."""
 
@@ -383,7 +385,7 @@ class TransferFault(Fault):
         return self.direction
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Latency(TransferFault):
     """Deliver each chunk ``seconds`` (± uniform ``jitter``) after it arrived; order kept."""
 
@@ -391,14 +393,14 @@ class Latency(TransferFault):
     jitter: float = 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Bandwidth(TransferFault):
     """Forward at most ``bytes_per_second``."""
 
     bytes_per_second: int = 100_000
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Slicer(TransferFault):
     """Forward in writes of ``size`` bytes, ``delay`` seconds apart."""
 
@@ -406,7 +408,7 @@ class Slicer(TransferFault):
     delay: float = 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Blackhole(TransferFault):
     """After ``after`` bytes, stop forwarding: what arrives is read and dropped, and so is
     the sender's close (FIN or RST). The other side hears nothing more — the connection
@@ -415,14 +417,14 @@ class Blackhole(TransferFault):
     after: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CloseAfter(TransferFault):
     """After ``after`` bytes, close the tunnel cleanly (FIN both ways)."""
 
     after: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ResetAfter(TransferFault):
     """After ``after`` bytes, or ``seconds`` after the tunnel opened, reset (RST) both
     sides."""
@@ -436,7 +438,7 @@ class ResetAfter(TransferFault):
             raise ValueError("ResetAfter takes exactly one of after= (bytes) or seconds=")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SlowClose(TransferFault):
     """Pass on an EOF or close only ``seconds`` after it happened."""
 

@@ -17,6 +17,7 @@ from typing import Final
 
 from ._checks import fail_type, fail_value
 from ._checks import port as check_port
+from ._field_values import FieldValues
 
 __all__ = [
     "ECHO",
@@ -34,8 +35,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Echo:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class Echo(FieldValues):
     """A virtual destination inside the proxy that sends back what it receives: every
     byte of a TCP tunnel (and the end of the stream), every UDP datagram. Use the
     instance :data:`ECHO`."""
@@ -48,8 +49,8 @@ class Echo:
 ECHO: Final = Echo()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Sink:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class Sink(FieldValues):
     """A virtual destination inside the proxy that swallows what it receives and answers
     with a fixed ``response``.
 

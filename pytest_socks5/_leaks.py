@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._field_values import FieldValues
 from ._rules import Rule, parse_allow
 
 __all__ = [
@@ -77,8 +78,8 @@ def _address_key(host: str) -> str:
     return str(ip)
 
 
-@dataclass(frozen=True)
-class Leak:
+@dataclass(frozen=True, repr=False, eq=False)
+class Leak(FieldValues):
     """One name lookup (``kind="lookup"``) or connect (``kind="connect"``) the test
     process made itself, outside the proxy."""
 

@@ -35,7 +35,7 @@ from ._records import (
 __all__ = ["LiveRecord"]
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True, eq=False)
 class LiveRecord:
     """The mutable twin of :class:`ConnectionRecord` that a running connection fills in
     (plain attributes, counters and timestamps, so recording costs no copies of payload

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._checks import Check
+from ._field_values import FieldValues
 
 __all__ = ["Flag", "Ini", "Option", "Site", "UnknownOption"]
 
@@ -34,8 +35,8 @@ class UnknownOption(TypeError):
     """An option name that is not in the table (for the place it was given)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Flag:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Flag(FieldValues):
     """A command-line form: what argparse's ``add_argument`` needs besides ``dest``."""
 
     name: str
@@ -63,8 +64,8 @@ class Flag:
         return {k: v for k, v in given.items() if v is not None}
 
 
-@dataclass(frozen=True, kw_only=True)
-class Ini:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Ini(FieldValues):
     """An ini form, named ``socks5_<option>``: pytest's ``addini`` type and default."""
 
     type: Literal["string", "bool", "args", "linelist"] = "string"
@@ -80,8 +81,8 @@ def _anything(name: str, value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
-class Option:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Option(FieldValues):
     """One option, and every place it may be given."""
 
     name: str

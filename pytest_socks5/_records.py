@@ -1,9 +1,8 @@
 """What happened on a connection, as frozen values: how tests match them, and JSON.
 
-Strategy: a :class:`ConnectionRecord` is a frozen snapshot (the server fills a mutable
-twin, :class:`pytest_socks5._recorder.LiveRecord`, and freezes it). Each handshake message
-is kept as the exact bytes that crossed the wire, with the time it did; the per-phase
-:class:`Timings` are read off those messages, so there is one place where a phase begins.
+Strategy: a :class:`ConnectionRecord` is a frozen snapshot of a ``LiveRecord``. Each
+handshake message is kept as the exact bytes that crossed the wire, with the time it did;
+the :class:`Timings` are read off those messages, so there is one place where a phase begins.
 Matching is shared by every query and assertion: keyword criteria, where a value may be an
 exact value, a glob (for text fields) or a predicate. JSON is one function each way, driven
 by the field list, so that a field added to :class:`ConnectionRecord` is written and read
@@ -24,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._field_values import FieldValues
 from ._protocol import AddressType, AuthMethod, Command, Reply, Socks4Reply, coerce
 from ._transcript import describe_record, render_record
 
@@ -91,8 +91,8 @@ class Outcome(enum.Enum):
     CONNECTION_LIMIT = "connection-limit"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HandshakeMessage:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class HandshakeMessage(FieldValues):
     """One handshake message exactly as it crossed the wire.
 
     ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
@@ -113,8 +113,8 @@ class HandshakeMessage:
         return f"HandshakeMessage({self.direction}, {self.name!r}, {shown}, at={self.at:.6f})"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Timings:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class Timings(FieldValues):
     """:func:`time.time` at each phase of a connection; ``None`` for a phase it never
     reached. :meth:`elapsed` gives seconds since ``accepted``."""
 
@@ -137,8 +137,8 @@ class Timings:
         return None if at is None else at - self.accepted
 
 
-@dataclass(frozen=True, kw_only=True)
-class ConnectionRecord:
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class ConnectionRecord(FieldValues):
     """One client connection to the proxy, as the proxy saw it.
 
     Fields that a connection never reached (a request when authentication failed) are

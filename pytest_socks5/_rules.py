@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._checks import choice, fail_type, fail_value, port, text
+from ._field_values import FieldValues
 from ._hosts import HostMap, is_mapped
 from ._protocol import Command
 
@@ -109,8 +110,8 @@ def command_name(command: int) -> str:
         return f"CMD 0x{command:02x}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Rule:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class Rule(FieldValues):
     """One line of the proxy's rule list: allow or deny the requests it matches.
 
     Build rules with :meth:`allow` and :meth:`deny`. Every criterion given must hold for
@@ -263,8 +264,8 @@ def parse_allow(pattern: str, name: str = "allow") -> Rule:
     return Rule.allow(network=host, port=number)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Decision:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class Decision(FieldValues):
     """The verdict on one request: allowed or not, and what decided (a rule's text, or the
     hermetic default's reason)."""
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from ._checks import Check, integer, number, optional, probability
 from ._fault_types import Direction, to_direction
+from ._field_values import FieldValues
 
 __all__ = ["DatagramDirection", "FaultAction", "UdpFaultState", "UdpFaults"]
 
@@ -34,8 +35,8 @@ _CHECKS: dict[str, Check] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class UdpFaults:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class UdpFaults(FieldValues):
     """Misbehaviour of the UDP relay, for every association made while it is configured.
 
     :param drop: probability (0 to 1) that a datagram is dropped.
@@ -76,8 +77,8 @@ class UdpFaults:
         return UdpFaultState(faults=self, rng=random.Random(self.seed))
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FaultAction:
+@dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
+class FaultAction(FieldValues):
     """What to do with one datagram: drop it, or send ``data`` after ``delay`` seconds.
     ``applied`` names the faults that changed something (for the record)."""
 
@@ -87,7 +88,7 @@ class FaultAction:
     applied: tuple[str, ...] = ()
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True, eq=False)
 class UdpFaultState:
     """The faults of one association: its random generator and counters."""
 
