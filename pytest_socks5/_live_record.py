@@ -59,7 +59,7 @@ class LiveRecord:
     reply: int | None = None
     bound_address: tuple[str, int] | None = None
     upstream_address: tuple[str, int] | None = None
-    dialled: list[tuple[str, int]] = field(default_factory=list)
+    dialled: tuple[tuple[str, int], ...] = ()
     bytes_from_client: int = 0
     bytes_to_client: int = 0
     #: Payload capture: the first ``payload_limit`` bytes each way (``None``: off).
@@ -77,8 +77,8 @@ class LiveRecord:
     closed_by: str | None = None
     closed_how: str | None = None
     error: str | None = None
-    faults: list[str] = field(default_factory=list)
-    holds: list[str] = field(default_factory=list)
+    faults: tuple[str, ...] = ()
+    holds: tuple[str, ...] = ()
     # -- host mapping, destination rules, BIND and UDP ASSOCIATE --------------------
     mapped_to: str | None = None
     denied_by: str | None = None
@@ -89,13 +89,13 @@ class LiveRecord:
     datagram_bytes_from_client: int = 0
     datagram_bytes_to_client: int = 0
     datagrams_dropped: int = 0
-    drop_reasons: list[str] = field(default_factory=list)
+    drop_reasons: tuple[str, ...] = ()
     protocol: str | None = None
     http_request: str | None = None
     http_headers: tuple[tuple[str, str], ...] = ()
     http_status: int | None = None
-    http_requests: list[str] = field(default_factory=list)
-    http_statuses: list[int] = field(default_factory=list)
+    http_requests: tuple[str, ...] = ()
+    http_statuses: tuple[int, ...] = ()
 
     # -- filled in by the server -------------------------------------------------
 
@@ -138,7 +138,7 @@ class LiveRecord:
 
     def dialling(self, address: tuple[str, int]) -> None:
         """The proxy is connecting to ``address``."""
-        self.dialled.append(address)
+        self.dialled += (address,)
 
     def connected(self, upstream: tuple[str, int] | None, bound: tuple[str, int]) -> None:
         """The destination answered: ``upstream`` is its address, ``bound`` the proxy's end."""
@@ -163,18 +163,18 @@ class LiveRecord:
         """An HTTP proxy request (the connection's first) for ``host:port``: ``command`` is
         CONNECT for a tunnel and for a forwarded request alike (both dial ``host:port``)."""
         self.protocol, self.http_request, self.http_headers = "http", line, headers
-        self.http_requests.append(line)
+        self.http_requests += (line,)
         self.command, self.host, self.port = command, host, port
         self.address_type = address_type_for(host)
 
     def asked_http_again(self, line: str) -> None:
         """A later request forwarded on the same kept-alive connection."""
-        self.http_requests.append(line)
+        self.http_requests += (line,)
 
     def http_answered(self, status: int) -> None:
         """The proxy (or the destination, for a forwarded request) answered ``status``."""
         self.http_status = status
-        self.http_statuses.append(status)
+        self.http_statuses += (status,)
 
     def failed(self, error: str) -> None:
         """What went wrong, before the connection ends (a dial error)."""
@@ -182,11 +182,11 @@ class LiveRecord:
 
     def fault_acted(self, description: str) -> None:
         """An injected fault acted on this connection."""
-        self.faults.append(description)
+        self.faults += (description,)
 
     def held(self, description: str) -> None:
         """A gate held this connection: where, for how long, how it was released."""
-        self.holds.append(description)
+        self.holds += (description,)
 
     def udp_client(self, address: tuple[str, int]) -> None:
         """UDP ASSOCIATE: the client's datagrams come from ``address``."""
@@ -204,7 +204,7 @@ class LiveRecord:
         """A datagram was dropped; ``reason`` is kept if new and fewer than ``keep`` are."""
         self.datagrams_dropped += 1
         if reason not in self.drop_reasons and len(self.drop_reasons) < keep:
-            self.drop_reasons.append(reason)
+            self.drop_reasons += (reason,)
 
     def delivered_from_client(self, data: bytes) -> None:
         """``data`` was handed to the destination's socket (payload, not handshake)."""
@@ -312,8 +312,7 @@ class LiveRecord:
 
     def freeze(self) -> ConnectionRecord:
         values = {name: getattr(self, name) for name in _SHARED_FIELDS}
-        for name in _LIST_FIELDS:
-            values[name] = tuple(getattr(self, name))
+        values["handshake"] = tuple(self.handshake)
         if self.payload_from_client is not None:
             values["payload_from_client"] = bytes(self.payload_from_client)
         if self.payload_to_client is not None:
@@ -329,17 +328,8 @@ class LiveRecord:
         return ConnectionRecord(**values)
 
 
-_LIST_FIELDS = (
-    "dialled",
-    "drop_reasons",
-    "faults",
-    "handshake",
-    "holds",
-    "http_requests",
-    "http_statuses",
-)
 _SHARED_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(ConnectionRecord)
-    if f.name not in {*_LIST_FIELDS, "payload_from_client", "payload_to_client", "timings"}
+    if f.name not in {"handshake", "payload_from_client", "payload_to_client", "timings"}
 )

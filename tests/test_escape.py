@@ -116,7 +116,7 @@ def test_describe_record_is_one_printable_line_without_the_password(
     live.username = username.decode("utf-8", "backslashreplace")
     live.command, live.address_type, live.port = 1, AddressType.DOMAIN, 80
     live.raw_address, live.host = domain, domain.decode("utf-8", "backslashreplace")
-    live.faults.append(fault)
+    live.fault_acted(fault)
     live.end(Outcome.PROTOCOL_ERROR, closed_by="server", error=error or None)
     record = live.freeze()
     line = describe_record(record)

@@ -209,8 +209,8 @@ def test_faults_appended_by_the_server_are_frozen_in_order() -> None:
 
     recorder = Recorder()
     live = recorder.new(("127.0.0.1", 1))
-    live.faults.append("delay greeting answer 0.5s")
-    live.faults.append("reset after 10 bytes upstream→client")
+    live.fault_acted("delay greeting answer 0.5s")
+    live.fault_acted("reset after 10 bytes upstream→client")
     (record,) = recorder.snapshot()
     assert record.faults == ("delay greeting answer 0.5s", "reset after 10 bytes upstream→client")
 
