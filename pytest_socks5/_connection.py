@@ -218,7 +218,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         close, and return ``None``. Faults that act suspend the deadline."""
         timeout = self.config.handshake_timeout
         try:
-            with Deadline(timeout) as self._deadline:
+            with Deadline(timeout, self.task) as self._deadline:
                 return await negotiation
         except TimeoutError:
             self.reject(

@@ -15,19 +15,31 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Protocol
 
 __all__ = ["Deadline"]
 
 
+class Cancellable(Protocol):
+    """What a deadline needs of the task it cancels (an asyncio task, an ``InlineTask``)."""
+
+    def get_loop(self) -> asyncio.AbstractEventLoop: ...
+    def cancel(self, msg: object | None = None) -> bool: ...
+    def uncancel(self) -> int: ...
+
+
 class Deadline:
     """``with Deadline(seconds):`` in a task: :exc:`TimeoutError` if the block is still
-    running ``seconds`` from now (``None``: never)."""
+    running ``seconds`` from now (``None``: never). ``task`` is the task running the
+    block, when the caller holds it (a connection its conversation's): looking up the
+    current task costs a system call per deadline on Python 3.11."""
 
     __slots__ = ("_handle", "_task", "expired")
 
-    def __init__(self, seconds: float | None) -> None:
-        task = asyncio.current_task()
-        assert task is not None, "a Deadline runs inside a task"
+    def __init__(self, seconds: float | None, task: Cancellable | None = None) -> None:
+        if task is None:
+            task = asyncio.current_task()
+            assert task is not None, "a Deadline runs inside a task"
         self._task = task
         #: Whether the time ran out (the task was cancelled for it).
         self.expired = False

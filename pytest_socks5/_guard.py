@@ -48,19 +48,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 OnError = Callable[[Exception], None]
 
-#: The methods asyncio calls on a protocol (stream or datagram).
-CALLBACKS = frozenset(
-    {
-        "connection_made",
-        "data_received",
-        "eof_received",
-        "connection_lost",
-        "pause_writing",
-        "resume_writing",
-        "datagram_received",
-        "error_received",
-    }
-)
+#: The methods asyncio calls on a protocol (stream or datagram), with how many
+#: arguments it passes each.
+_ARGUMENTS = {
+    "connection_made": 1,
+    "data_received": 1,
+    "eof_received": 0,
+    "connection_lost": 1,
+    "pause_writing": 0,
+    "resume_writing": 0,
+    "datagram_received": 2,
+    "error_received": 1,
+}
+CALLBACKS = frozenset(_ARGUMENTS)
 
 
 class Guarded(Protocol):
@@ -140,6 +140,32 @@ def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P
     return call
 
 
+def _guarded_callback(method: Callable[..., R], arguments: int) -> Callable[..., R | None]:
+    """:func:`guarded` for an asyncio callback taking no argument or one: called with
+    them as they are rather than packed into ``*args, **kwargs``, which was two thirds
+    of the wrapper's cost (about 240 ns a call here, ten calls a handshake)."""
+
+    def call0(self: G) -> R | None:
+        try:
+            return method(self)
+        except Exception as exc:
+            self.on_error(exc)
+            return None
+
+    def call1(self: G, argument: object) -> R | None:
+        try:
+            return method(self, argument)
+        except Exception as exc:
+            self.on_error(exc)
+            return None
+
+    if arguments > 1:
+        return guarded(method)
+    call = functools.wraps(method)(call1 if arguments else call0)
+    call.__guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
 def _guarded_setup(
     method: Callable[[G, asyncio.BaseTransport], None],
 ) -> Callable[[G, asyncio.BaseTransport], None]:
@@ -171,8 +197,10 @@ class GuardedProtocol:
         for name in CALLBACKS:
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "__guarded__", False):
-                guard = _guarded_setup if name == "connection_made" else guarded
-                setattr(cls, name, guard(method))
+                if name == "connection_made":
+                    setattr(cls, name, _guarded_setup(method))
+                else:
+                    setattr(cls, name, _guarded_callback(method, _ARGUMENTS[name]))
 
 
 def watch_task(task: asyncio.Task[None], owner: Guarded) -> None:

@@ -63,7 +63,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         #: What arrived before the tunnel opened (uvloop may read a transport paused in
         #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
         self.early: list[bytes] | None = []
-        self.tunnel_done: Callable[[], None] = lambda: None
+        self.tunnel_done: Callable[[], None] = _nothing
         #: Where a bug in a callback goes: kept until the connection takes this side
         #: (``take_over``), then the connection's.
         self.on_error: OnError = KeptError()
@@ -306,6 +306,10 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         for side in alive:
             side.after_reset = closed
             side.drop(reset=True)
+
+
+def _nothing() -> None:
+    """What a side calls when its tunnel is done, until the connection says otherwise."""
 
 
 def _close_how(exc: Exception | None) -> CloseHow:

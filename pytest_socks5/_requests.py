@@ -78,7 +78,7 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
     if target != (host, port):
         record.mapped(describe_target(target))
     try:
-        with Deadline(conn.config.connect_timeout):
+        with Deadline(conn.config.connect_timeout, conn.task):
             if isinstance(target, Echo | Sink):
                 side = await open_virtual(target, record, conn.add_cleanup)
             else:
