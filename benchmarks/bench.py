@@ -7,8 +7,8 @@ Usage: python benchmarks/bench.py [--quick] [--json-only] [--only NAME ...]
 Every proxied figure is compared with the same client and target code talking to the
 target directly. Clients and targets run in this process (plain blocking sockets and
 threads, or one ``selectors`` loop); the proxy runs in a separate process
-(``python -m pytest_socks5 --loop NAME``, once per loop of ``--loops``) for the network
-benchmarks and the command line's start-up, and in this process
+(``python -m pytest_socks5 --port 0 --quiet --loop NAME``, once per loop of ``--loops``)
+for the network benchmarks and the command line's start-up, and in this process
 (``SOCKS5Server`` on its own thread, as the fixture does) for fixture, request and
 start/stop. ``scale`` puts its echo target in a third process (``--echo-target``), so no
 process needs more than two file descriptors per tunnel. Only loopback (127.0.0.1) is

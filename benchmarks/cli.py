@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "loops": args.loops,
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
         "proxy_mode": {
-            ",".join(NETWORK): "subprocess (python -m pytest_socks5 --loop NAME)",
-            "startup": "subprocess (python -m pytest_socks5 --loop NAME), alone",
+            ",".join(NETWORK): "subprocess (python -m pytest_socks5 --port 0 --quiet --loop NAME)",
+            "startup": "subprocess (python -m pytest_socks5 --port 0 --quiet --loop NAME), alone",
             "scale target": "subprocess (bench.py --echo-target)",
             "fixture,request,startstop": "in-process SOCKS5Server thread",
         },

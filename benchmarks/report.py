@@ -10,7 +10,7 @@ from typing import Any
 
 from .settings import NETWORK, PROXY_ARGS
 
-SUBPROCESS = "proxy: separate process (python -m pytest_socks5 --loop NAME)"
+SUBPROCESS = "proxy: separate process (python -m pytest_socks5 --port 0 --quiet --loop NAME)"
 
 IN_PROCESS = "proxy: in-process SOCKS5Server (thread)"
 

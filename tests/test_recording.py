@@ -29,6 +29,31 @@ def test_freezing_fills_every_field_of_the_frozen_record() -> None:
     assert dataclasses.asdict(live.freeze()).keys() == frozen
 
 
+def test_a_frozen_record_is_what_its_constructor_builds() -> None:
+    """freeze() fills the record's fields directly: each one, none left to a default."""
+    live = LiveRecord(id=7, client_address=("127.0.0.1", 2))
+    live.greeted((0, 2))
+    live.chose_method(2)
+    live.gave_credentials(b"user", b"pw")
+    live.dialling(("127.0.0.1", 9))
+    live.connected(("127.0.0.1", 9), ("127.0.0.1", 3))
+    live.capture_payload(4)
+    live.delivered_from_client(b"abcdef")
+    live.received("greeting", b"\x05\x01\x00")
+    live.fault_acted("a fault")
+    live.end(Outcome.CLOSED, closed_by="client")
+    record = live.freeze()
+    names = [f.name for f in dataclasses.fields(ConnectionRecord)]
+    assert sorted(vars(record)) == sorted(names)
+    assert record == ConnectionRecord(**{name: getattr(record, name) for name in names})
+    assert record.payload_from_client == b"abcd"
+    assert record.payload_to_client == b""
+    assert record.dialled == (("127.0.0.1", 9),)
+    assert record.faults == ("a fault",)
+    assert record.timings.closed == live.ended_at
+    assert record.username == "user"
+
+
 def test_records_are_frozen() -> None:
     record = LiveRecord(id=1, client_address=("127.0.0.1", 1)).freeze()
     with pytest.raises(dataclasses.FrozenInstanceError):
