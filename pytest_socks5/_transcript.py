@@ -27,6 +27,7 @@ from ._protocol import (
     Reply,
     Socks4Reply,
     describe,
+    name_of,
     parse_auth_request,
     parse_greeting,
     parse_request,
@@ -211,11 +212,7 @@ def _summary(r: RecordView, *, details: bool) -> str:
     if user is not None:
         parts.append(f"user={user}")
     if r.command is not None:
-        cmd = (
-            Command(r.command).name
-            if r.command in Command.__members__.values()
-            else f"CMD 0x{r.command:02x}"
-        )
+        cmd = name_of(r.command, Command) or f"CMD 0x{r.command:02x}"
         atyp = describe(r.address_type, AddressType) if r.address_type is not None else "?"
         parts.append(f"{cmd} {_shown_target(r)} (ATYP {atyp})")
         if r.mapped_to is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server
@@ -171,3 +173,25 @@ def test_host_map_rules_bind_and_udp_are_shown() -> None:
     assert "datagrams: 3 client → destination (30 bytes), 0 destination → client" in text
     assert "1 dropped; client's UDP address 127.0.0.1:5353" in text
     assert "dropped: from another source" in text
+
+
+def test_codes_are_named_by_the_rfc_or_shown_as_unassigned() -> None:
+    """The one-line description names every code the RFC names, and shows any other."""
+    named = ConnectionRecord(
+        id=1,
+        client_address=("127.0.0.1", 1),
+        version=5,
+        command=1,
+        address_type=1,
+        host="127.0.0.1",
+        port=80,
+        reply=0x05,
+        outcome=Outcome.CLOSED,
+    )
+    assert "CONNECT 127.0.0.1:80 (ATYP 0x01 (IPV4))" in str(named)
+    assert "→ REP 0x05 (CONNECTION_REFUSED)" in str(named)
+    odd = dataclasses.replace(named, command=0x09, address_type=0x07, reply=0x2A)
+    assert "CMD 0x09 127.0.0.1:80 (ATYP 0x07 (unassigned))" in str(odd)
+    assert "→ REP 0x2a (unassigned)" in str(odd)
+    socks4 = dataclasses.replace(named, version=4, reply=0x5B)
+    assert "→ REP 0x5b (REJECTED)" in str(socks4)

@@ -16,6 +16,7 @@ from ._enums import (
     Version,
     coerce,
     describe,
+    name_of,
 )
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._messages import (
@@ -72,6 +73,7 @@ __all__ = [
     "describe",
     "encode_address",
     "failure_reply",
+    "name_of",
     "parse_auth_request",
     "parse_greeting",
     "parse_request",

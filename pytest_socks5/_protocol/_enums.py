@@ -18,6 +18,7 @@ __all__ = [
     "Socks4Reply",
     "Version",
     "describe",
+    "name_of",
 ]
 
 
@@ -107,11 +108,15 @@ _ENUMS_BY_FIELD: dict[str, type[enum.IntEnum]] = {
 
 def describe(value: int, enum_type: type[enum.IntEnum]) -> str:
     """``0x05 (CONNECTION_REFUSED)`` for a named value, ``0x2a (unassigned)`` otherwise."""
-    try:
-        name = enum_type(value).name
-    except ValueError:
-        name = "unassigned"
-    return f"0x{value:02x} ({name})"
+    return f"0x{value:02x} ({name_of(value, enum_type) or 'unassigned'})"
+
+
+def name_of(value: int, enum_type: type[enum.IntEnum]) -> str | None:
+    """The RFC's name for ``value`` (``"CONNECT"``), ``None`` if it names none. Looked up
+    in the enum's own table, not through ``enum_type(value)``, whose constructor and
+    ``.name`` run in Python: a log line names three codes."""
+    member = enum_type._value2member_map_.get(value)
+    return None if member is None else member._name_
 
 
 def coerce(value: int, enum_type: type[enum.IntEnum]) -> int:
