@@ -28,6 +28,7 @@ from ._records import (
     TO_CLIENT,
     CloseHow,
     ConnectionRecord,
+    Direction,
     HandshakeMessage,
     Outcome,
     Timings,
@@ -67,7 +68,12 @@ class LiveRecord:
     payload_limit: int = 0
     payload_from_client: bytearray | None = field(default=None, repr=False)
     payload_to_client: bytearray | None = field(default=None, repr=False)
-    handshake: list[HandshakeMessage] = field(default_factory=list, repr=False)
+    #: Each handshake message as ``(direction, name, data, at)``: a plain tuple, made in C;
+    #: :meth:`freeze` makes each a :class:`HandshakeMessage` once (``frozen_messages``),
+    #: so a connection that is never frozen (``--quiet``, a test that asks nothing) never
+    #: pays for four frozen values per handshake.
+    handshake: list[tuple[Direction, str, bytes, float]] = field(default_factory=list, repr=False)
+    frozen_messages: tuple[HandshakeMessage, ...] = field(default=(), init=False, repr=False)
     negotiated_at: float | None = None
     authenticated_at: float | None = None
     requested_at: float | None = None
@@ -240,14 +246,14 @@ class LiveRecord:
     def received(self, name: str, data: bytes) -> None:
         """The proxy parsed a client message called ``name``."""
         at = time.time()
-        self.handshake.append(HandshakeMessage(direction=FROM_CLIENT, name=name, data=data, at=at))
+        self.handshake.append((FROM_CLIENT, name, data, at))
         if name in ("request", "socks4 request", "http request") and self.requested_at is None:
             self.requested_at = at
 
     def sent(self, name: str, data: bytes) -> None:
         """The proxy wrote a message called ``name`` to the client."""
         at = time.time()
-        self.handshake.append(HandshakeMessage(direction=TO_CLIENT, name=name, data=data, at=at))
+        self.handshake.append((TO_CLIENT, name, data, at))
         if name == "method selection":
             self.negotiated_at = self.negotiated_at or at
         elif name == "auth reply":
@@ -323,7 +329,14 @@ class LiveRecord:
         record = object.__new__(ConnectionRecord)
         values = record.__dict__
         values.update(zip(_SHARED_FIELDS, _read_shared(self), strict=True))
-        values["handshake"] = tuple(self.handshake)
+        frozen = self.frozen_messages
+        if len(frozen) < len(self.handshake):
+            frozen += tuple(
+                HandshakeMessage(direction=direction, name=name, data=data, at=at)
+                for direction, name, data, at in self.handshake[len(frozen) :]
+            )
+            self.frozen_messages = frozen
+        values["handshake"] = frozen
         payload = self.payload_from_client
         values["payload_from_client"] = None if payload is None else bytes(payload)
         payload = self.payload_to_client

@@ -54,6 +54,21 @@ def test_a_frozen_record_is_what_its_constructor_builds() -> None:
     assert record.username == "user"
 
 
+def test_handshake_messages_are_made_once_and_in_order() -> None:
+    live = LiveRecord(id=1, client_address=("127.0.0.1", 1))
+    live.received("greeting", b"\x05\x01\x00")
+    first = live.freeze().handshake
+    live.sent("method selection", b"\x05\x00")
+    second = live.freeze().handshake
+    assert [(m.direction, m.name, m.data) for m in second] == [
+        ("from_client", "greeting", b"\x05\x01\x00"),
+        ("to_client", "method selection", b"\x05\x00"),
+    ]
+    assert second[0] is first[0], "a message already frozen is not made again"
+    assert live.freeze().handshake is second
+    assert second[1].at == live.freeze().timings.negotiated
+
+
 def test_records_are_frozen() -> None:
     record = LiveRecord(id=1, client_address=("127.0.0.1", 1)).freeze()
     with pytest.raises(dataclasses.FrozenInstanceError):
