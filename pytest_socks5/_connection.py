@@ -31,7 +31,7 @@ from ._conversation import (
 )
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
-from ._guard import GuardedProtocol, OnError
+from ._guard import GuardedProtocol
 from ._http import HttpAnswer
 from ._inline_task import InlineTask
 from ._policy import Policy
@@ -78,7 +78,6 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         "local_address",
         "loop",
         "lost",
-        "on_error",
         "peer_address",
         "policy",
         "record",
@@ -112,7 +111,6 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         self._cleanups: list[Callable[[], None]] = []
         self._acts_at: dict[int, Phase] = {}
         self._failed = False
-        self.on_error: OnError = self.internal_error
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -247,6 +245,11 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         if hits:
             self._suspend()
         return hits
+
+    #: Where a bug in a callback goes (the guard's contract). A method, not an attribute
+    #: holding the bound method: that would tie the connection to itself in a reference
+    #: cycle, which only the garbage collector frees.
+    on_error = internal_error
 
     def acts_at(self, fault: Fault) -> Phase | None:
         """Where ``fault`` acts on this connection (a released or hooked fault: where it

@@ -72,4 +72,9 @@ class Dialler:
                 continue
             return side
         assert error is not None
-        raise error
+        try:
+            raise error
+        finally:
+            # The traceback holds this frame: without this, the frame would hold the
+            # error in a reference cycle, and with it the connection that dialled.
+            del error

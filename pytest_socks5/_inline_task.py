@@ -125,6 +125,10 @@ class InlineTask:
             self._step(exc)
         else:
             self._step()
+        # An exception's traceback holds this frame: without this, the frame would hold
+        # the future and the future its exception, a reference cycle (asyncio's tasks
+        # break it the same way).
+        del future, self
 
     # -- a step ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 
-from ._guard import GuardedProtocol, KeptError, OnError, guarded
+from ._guard import GuardedProtocol, KeptError, OnError, guarded, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
@@ -246,6 +246,18 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
                 return  # the peer's reset is settling: it ends the tunnel
             record.end(Outcome.CLOSED, closed_by=record.closed_by)
             self.tunnel_done()
+            if peer is not None:  # an open tunnel, over (a side alone is not yet taken)
+                self.release()
+                peer.release()
+
+    def release(self) -> None:
+        """The tunnel is over and both transports are gone: let go of the peer, the
+        transport and the connection's callbacks, so that nothing of the tunnel is held
+        in a reference cycle (transport and protocol, the two sides, a side and its
+        connection) for the garbage collector to find."""
+        self.peer = self.direct = self.transport = None
+        self.tunnel_done = _nothing
+        self.on_error = reraise
 
     def close_tunnel(self, *, abort: bool) -> None:
         # Counts only when neither side closed first: then the proxy did (a fault).

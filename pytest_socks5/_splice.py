@@ -204,6 +204,10 @@ class _Readiness:
         self.masks.clear()
 
 
+def _closed(*_: object) -> None:
+    """What a finished tunnel's callbacks become."""
+
+
 class SpliceTunnel:
     """Both directions of a tunnel relayed with ``splice``; ``on_done`` runs once at the end."""
 
@@ -219,7 +223,7 @@ class SpliceTunnel:
         self.on_done = on_done
         self.client = _adopt(client)
         self.upstream = _adopt(upstream)
-        self.directions = (
+        self.directions: tuple[_Direction, ...] = (
             _Direction(self, self.client, self.upstream, "client"),
             _Direction(self, self.upstream, self.client, "upstream"),
         )
@@ -313,3 +317,8 @@ class SpliceTunnel:
         if then is not None:
             then()
         self.on_done()
+        # Over: nothing of it stays in a reference cycle (its directions and readiness
+        # callback hold it, it holds the connection's callbacks) for the collector.
+        self.directions = ()
+        self.readiness.ready = _closed
+        self.on_error, self.on_done = reraise, _closed

@@ -53,7 +53,13 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
             upstream.transport.close()
             return
         upstream.early = None
-        tunnel = splicing.SpliceTunnel(transport, upstream.transport, record, conn.tunnel_done)
+
+        def done() -> None:
+            conn.tunnel_done()
+            client.release()  # the tunnel had both sockets: the sides relayed nothing
+            upstream.release()
+
+        tunnel = splicing.SpliceTunnel(transport, upstream.transport, record, done)
         conn.hand_over(tunnel)
         tunnel.start(data, eof)
         return

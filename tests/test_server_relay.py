@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import socket
+import struct
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from pytest_socks5 import AddressType, Outcome, SOCKS5Server
+from pytest_socks5._connection import ClientConnection
+from pytest_socks5._relay import RelaySide
 from pytest_socks5._splice import AVAILABLE as SPLICE_AVAILABLE
+from pytest_socks5._splice import SpliceTunnel
 
 from .helpers import (
+    closed_port,
     connect,
     digest_target,
     echo_target,
@@ -23,6 +30,8 @@ from .helpers import (
     socks5_request,
     socks5_tunnel,
 )
+
+LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 @pytest.fixture(params=[False, True], ids=["relay", "splice"])
@@ -234,3 +243,46 @@ def test_a_reset_is_passed_on(server: SOCKS5Server) -> None:
                 sock.recv(10)
     record = only_record(server)
     assert record.outcome is Outcome.RESET
+
+
+@pytest.mark.parametrize("ending", ["client closes", "client resets", "refused"])
+def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(
+    make_server: Callable[..., SOCKS5Server], echo_server: tuple[str, int], ending: str
+) -> None:
+    """Once a connection is over, reference counting frees the objects of ours it used
+    (the connection, the relay sides or splice tunnel): none waits in a reference cycle
+    for the collector, which is off here, on every variant."""
+    server = make_server()
+    records = server._recorder._records
+
+    def left() -> list[str]:
+        """The connections, relay sides and splice tunnels of this server still alive."""
+        held = {id(r) for r in records}
+        return sorted(
+            type(o).__qualname__
+            for o in gc.get_objects()
+            if isinstance(o, ClientConnection | RelaySide | SpliceTunnel) and id(o.record) in held
+        )
+
+    gc.collect()
+    gc.disable()
+    try:
+        with closed_port() as refusing:
+            for _ in range(5):
+                if ending == "refused":  # answered with a failure: no tunnel
+                    with connect(server.address) as sock:
+                        sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", refusing))
+                        assert recv_all(sock)[:4] == b"\x05\x00\x05\x05"  # REP 0x05
+                    continue
+                with socks5_tunnel(server.address, *echo_server) as (sock, _):
+                    sock.sendall(b"ping")
+                    assert recv_exactly(sock, 4) == b"ping"
+                    if ending == "client resets":
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+        server.wait_for_connections(5, ended=True, timeout=5)
+        deadline = time.monotonic() + 5
+        while left() and time.monotonic() < deadline:  # the loop's last callbacks
+            time.sleep(0.01)
+        assert left() == []
+    finally:
+        gc.enable()
