@@ -159,6 +159,9 @@ class InlineTask:
             return
         finally:
             _leave_task(loop, self)  # type: ignore[arg-type]
+            # An exception thrown in keeps this frame in its traceback on Python 3.12
+            # and later: without this, the two would hold each other in a cycle.
+            exc = None
         if waited is None:  # a bare yield (``asyncio.sleep(0)``): the next turn
             loop.call_soon(self._step)
             return
