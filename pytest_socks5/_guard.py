@@ -38,6 +38,7 @@ __all__ = [
     "OnError",
     "ServerError",
     "guarded",
+    "ignore",
     "reraise",
     "server_error",
     "take_over",
@@ -88,6 +89,11 @@ class InternalError(str):
         error = super().__new__(cls, "".join(traceback.format_exception(exception)))
         error.exception = exception
         return error
+
+
+def ignore(*_: object) -> None:
+    """A callback that does nothing: what a finished object calls in place of its owner's
+    (a relay side or splice tunnel once its tunnel is over, a side before it has one)."""
 
 
 def reraise(exc: Exception) -> None:

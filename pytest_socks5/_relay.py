@@ -14,7 +14,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 
-from ._guard import GuardedProtocol, KeptError, OnError, guarded, reraise
+from ._guard import GuardedProtocol, KeptError, OnError, guarded, ignore, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
@@ -63,7 +63,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         #: What arrived before the tunnel opened (uvloop may read a transport paused in
         #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
         self.early: list[bytes] | None = []
-        self.tunnel_done: Callable[[], None] = _nothing
+        self.tunnel_done: Callable[[], None] = ignore
         #: Where a bug in a callback goes: kept until the connection takes this side
         #: (``take_over``), then the connection's.
         self.on_error: OnError = KeptError()
@@ -258,7 +258,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         expected: no callback is left) still fails the test, through the server loop's
         exception handler."""
         self.peer = self.direct = self.transport = None
-        self.tunnel_done = _nothing
+        self.tunnel_done = ignore
         self.on_error = reraise
 
     def close_tunnel(self, *, abort: bool) -> None:
@@ -320,10 +320,6 @@ class RelaySide(GuardedProtocol, asyncio.Protocol):
         for side in alive:
             side.after_reset = closed
             side.drop(reset=True)
-
-
-def _nothing() -> None:
-    """What a side calls when its tunnel is done, until the connection says otherwise."""
 
 
 def _close_how(exc: Exception | None) -> CloseHow:

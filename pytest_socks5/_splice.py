@@ -25,7 +25,7 @@ import select
 import socket
 from collections.abc import Callable
 
-from ._guard import OnError, guarded, reraise
+from ._guard import OnError, guarded, ignore, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._sockets import reset_on_close, unsent_in_kernel
@@ -204,10 +204,6 @@ class _Readiness:
         self.masks.clear()
 
 
-def _closed(*_: object) -> None:
-    """What a finished tunnel's callbacks become."""
-
-
 class SpliceTunnel:
     """Both directions of a tunnel relayed with ``splice``; ``on_done`` runs once at the end."""
 
@@ -320,5 +316,5 @@ class SpliceTunnel:
         # Over: nothing of it stays in a reference cycle (its directions and readiness
         # callback hold it, it holds the connection's callbacks) for the collector.
         self.directions = ()
-        self.readiness.ready = _closed
-        self.on_error, self.on_done = reraise, _closed
+        self.readiness.ready = ignore
+        self.on_error, self.on_done = reraise, ignore

@@ -245,7 +245,9 @@ def test_a_reset_is_passed_on(server: SOCKS5Server) -> None:
     assert record.outcome is Outcome.RESET
 
 
-@pytest.mark.parametrize("ending", ["client closes", "client resets", "refused"])
+@pytest.mark.parametrize(
+    "ending", ["client closes", "client resets", "refused", "socks4 tunnel", "http tunnel"]
+)
 def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(
     make_server: Callable[..., SOCKS5Server], echo_server: tuple[str, int], ending: str
 ) -> None:
@@ -269,16 +271,7 @@ def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(
     try:
         with closed_port() as refusing:
             for _ in range(5):
-                if ending == "refused":  # answered with a failure: no tunnel
-                    with connect(server.address) as sock:
-                        sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", refusing))
-                        assert recv_all(sock)[:4] == b"\x05\x00\x05\x05"  # REP 0x05
-                    continue
-                with socks5_tunnel(server.address, *echo_server) as (sock, _):
-                    sock.sendall(b"ping")
-                    assert recv_exactly(sock, 4) == b"ping"
-                    if ending == "client resets":
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+                one_connection(server.address, ending, echo_server[1], refusing)
         server.wait_for_connections(5, ended=True, timeout=5)
         deadline = time.monotonic() + 5
         while left() and time.monotonic() < deadline:  # the loop's last callbacks
@@ -286,3 +279,32 @@ def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(
         assert left() == []
     finally:
         gc.enable()
+
+
+def one_connection(proxy: tuple[str, int], ending: str, echo_port: int, refusing: int) -> None:
+    """A connection through ``proxy`` that ends as ``ending`` says."""
+    if ending == "refused":  # answered with a failure: no tunnel
+        with connect(proxy) as sock:
+            sock.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", refusing))
+            assert recv_all(sock)[:4] == b"\x05\x00\x05\x05"  # REP 0x05
+        return
+    if ending in ("socks4 tunnel", "http tunnel"):
+        with connect(proxy) as sock:
+            if ending == "socks4 tunnel":
+                sock.sendall(b"\x04\x01" + echo_port.to_bytes(2, "big") + b"\x7f\0\0\x01\0")
+                assert recv_exactly(sock, 8)[1] == 0x5A  # granted
+            else:
+                target = f"127.0.0.1:{echo_port}"
+                sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += sock.recv(1024)
+                assert head.startswith(b"HTTP/1.1 200")
+            sock.sendall(b"ping")
+            assert recv_exactly(sock, 4) == b"ping"
+        return
+    with socks5_tunnel(proxy, "127.0.0.1", echo_port) as (sock, _):
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+        if ending == "client resets":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
