@@ -274,6 +274,14 @@ class Decision(FieldValues):
     rule: Rule | None = None
 
 
+# The hermetic default's verdicts: values, so every request shares them.
+_NOT_HERMETIC = Decision(allowed=True, reason="hermetic=False")
+_NO_DESTINATION = Decision(allowed=True, reason="no destination to check")
+_LOOPBACK = Decision(allowed=True, reason="hermetic default: loopback")
+_IN_HOST_MAP = Decision(allowed=True, reason="hermetic default: in host_map")
+_NOT_LOCAL = Decision(allowed=False, reason="hermetic default: not loopback and not in host_map")
+
+
 @functools.lru_cache(maxsize=1024)  # asked once per request: the same few hosts
 def _is_local(host: str) -> bool:
     ip = _ip(host)
@@ -301,17 +309,14 @@ def check_destination(
         if rule.matches(host=host, port=port, command=command, user=user):
             return Decision(allowed=rule.action == "allow", reason=str(rule), rule=rule)
     if not hermetic:
-        return Decision(allowed=True, reason="hermetic=False")
+        return _NOT_HERMETIC
     if host is None or port is None:
-        return Decision(allowed=True, reason="no destination to check")
+        return _NO_DESTINATION
     if _is_local(host):
-        return Decision(allowed=True, reason="hermetic default: loopback")
+        return _LOOPBACK
     if host_map and is_mapped(host_map, host, port):
-        return Decision(allowed=True, reason="hermetic default: in host_map")
-    return Decision(
-        allowed=False,
-        reason="hermetic default: not loopback and not in host_map",
-    )
+        return _IN_HOST_MAP
+    return _NOT_LOCAL
 
 
 def denial_message(decision: Decision, *, command: int, host: str | None, port: int | None) -> str:

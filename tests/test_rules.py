@@ -50,6 +50,19 @@ def test_everything_else_is_refused_by_default(host: str) -> None:
     assert decision.reason == "hermetic default: not loopback and not in host_map"
 
 
+def test_the_hermetic_verdicts_are_shared_values() -> None:
+    """Every request gets the hermetic default's one verdict of each kind, not a new one."""
+    host_map = {"api.example.test": "127.0.0.1:8080", "api.test": "127.0.0.1:8081"}
+    for first, second in [
+        (decide("127.0.0.1"), decide("::1", port=443)),
+        (decide("example.com"), decide("192.0.2.7")),
+        (decide("api.example.test", host_map=host_map), decide("API.test", host_map=host_map)),
+        (decide("example.com", hermetic=False), decide("192.0.2.7", hermetic=False)),
+        (decide(None, None), decide(None, None)),
+    ]:
+        assert second is first
+
+
 def test_mapped_names_are_allowed_whatever_they_map_to() -> None:
     host_map = {"api.example.test": "127.0.0.1:8080", "gone.test": None, "echo.test": ECHO}
     for host in ("api.example.test", "gone.test", "echo.test", "API.Example.Test."):
