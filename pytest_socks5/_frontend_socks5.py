@@ -9,6 +9,8 @@ ASSOCIATE by their own modules, anything else with REP 0x07.
 
 from __future__ import annotations
 
+import functools
+
 from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
@@ -34,6 +36,12 @@ __all__ = ["negotiate", "serve_request"]
 REPLIES = Socks5Replies()
 
 
+@functools.cache
+def _selection(method: int) -> MethodSelection:
+    """One value per METHOD (256 at most), shared by every connection that chooses it."""
+    return MethodSelection(method=method)
+
+
 async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | None:
     """Method selection, the RFC 1929 sub-negotiation, then the request (``None`` when
     the conversation ended before it)."""
@@ -43,7 +51,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
     method = policy.method_for(greeting.methods, faults)
     forced = [f for f in faults if isinstance(f, ForceMethod)][-1:]  # the last one wins
     record.chose_method(method)
-    selection = MethodSelection(method=method)
+    selection = _selection(method)
     refusal = policy.refusal_of(greeting.methods, method)
     if refusal is not None:
         outcome = (

@@ -706,3 +706,56 @@ def test_parsed_udp_datagram_encodes_back_to_the_same_bytes() -> None:
     """Messages hold exactly what the wire held (module docstring), so do Request's bytes."""
     wire = b"\x00\x00\x00\x03\x0ab\xc3\xbccher.de\x00\x35data"
     assert parse_udp_datagram(wire).to_bytes() == wire
+
+
+# -- decoded messages are shared values ------------------------------------------------------
+
+SHARED = [
+    pytest.param(parse_greeting, bytes.fromhex("05 02 00 02"), id="greeting"),
+    pytest.param(parse_request, bytes.fromhex("05 01 00 01 7f 00 00 01 1f 90"), id="request-v4"),
+    pytest.param(parse_request, b"\x05\x01\x00\x03\x09localhost\x00\x50", id="request-domain"),
+    pytest.param(parse_socks4_request, bytes.fromhex("04 01 00 50 7f 00 00 01 6d 65 00"), id="4"),
+    pytest.param(
+        parse_socks4_request, bytes.fromhex("04 01 00 50 00 00 00 01 00") + b"host\x00", id="4a"
+    ),
+]
+
+
+@pytest.mark.parametrize(("parser", "data"), SHARED)
+def test_the_same_bytes_give_the_same_value_however_they_arrive(
+    parser: Parser, data: bytes
+) -> None:
+    """A suite's clients send the same messages again and again: each connection gets the
+    one frozen value those bytes decode to, from a buffer of any type and with anything
+    after the message, instead of building its own."""
+    first, consumed = parser(bytearray(data) + GARBAGE)
+    again, _ = parser(data)
+    assert consumed == len(data)
+    assert again is first
+    assert first.to_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("parser", "data", "response"),
+    [
+        pytest.param(
+            parse_request, b"\x05\x01\x00\x03\x04a\x00bc\x00\x50", GENERAL_FAILURE, id="request"
+        ),
+        pytest.param(
+            parse_socks4_request,
+            bytes.fromhex("04 01 00 50 00 00 00 01 00") + b"a\rb\x00",
+            SOCKS4_REJECTED,
+            id="4a",
+        ),
+    ],
+)
+def test_a_refused_message_is_refused_every_time(
+    parser: Parser, data: bytes, response: bytes
+) -> None:
+    """Only what decodes is kept: the same unusable domain is refused the second time
+    too, with the request attached, as it was the first."""
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError) as info:
+            parser(data)
+        assert info.value.response == response
+        assert info.value.request is not None

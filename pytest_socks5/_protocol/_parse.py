@@ -4,10 +4,17 @@ Strategy: each parser reads only the bytes it may read, returns ``None`` as soon
 buffer holds less than a whole message, and never keeps state, so feeding a stream whole,
 byte by byte or in any other chunking gives the same messages. A field the RFC forbids
 raises :class:`RemoteProtocolError` carrying the bytes the RFC says to answer with.
+
+A parser first finds where the message ends, then decodes those bytes. Messages are
+frozen values, so the decoders keep the last ones they made (``functools.lru_cache``):
+a test suite's clients send the same greeting, and mostly the same few requests, again
+and again, and each connection then shares the value instead of building its own. Only
+a message that decodes is kept; one that is refused raises every time.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import unicodedata
 
@@ -75,8 +82,16 @@ def parse_greeting(buf: Buffer) -> tuple[Greeting, int] | None:
     end = 2 + buf[1]
     if len(buf) < end:
         return None
-    methods = tuple(coerce(m, AuthMethod) for m in buf[2:end])
-    return Greeting(methods=methods), end
+    return _decode_greeting(bytes(buf[:end])), end
+
+
+#: How many decoded messages of each kind the decoders keep.
+_DECODED_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=_DECODED_CACHE_SIZE)
+def _decode_greeting(message: bytes) -> Greeting:
+    return Greeting(methods=tuple(coerce(m, AuthMethod) for m in message[2:]))
 
 
 def parse_auth_request(buf: Buffer) -> tuple[AuthRequest, int] | None:
@@ -113,6 +128,25 @@ def validate_domain(raw: bytes) -> str:
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise ValueError(f"the domain name contains control characters: {raw!r}")
     return text
+
+
+def _address_end(buf: Buffer, offset: int) -> int | None:
+    """Where ``ATYP DST.ADDR DST.PORT`` from ``offset`` ends (``None``: not all here yet);
+    raises ``KeyError`` for an unknown ATYP."""
+    if len(buf) <= offset:
+        return None
+    atyp = buf[offset]
+    if atyp == AddressType.IPV4:
+        end = offset + 7
+    elif atyp == AddressType.IPV6:
+        end = offset + 19
+    elif atyp == AddressType.DOMAIN:
+        if len(buf) <= offset + 1:
+            return None
+        end = offset + 4 + buf[offset + 1]
+    else:
+        raise KeyError(atyp)
+    return end if len(buf) >= end else None
 
 
 def _parse_address(buf: Buffer, offset: int) -> tuple[int, bytes, int] | None:
@@ -168,22 +202,29 @@ def parse_request(buf: Buffer) -> tuple[Request, int] | None:
     if len(buf) < 4:
         return None
     try:
-        parsed = _parse_address(buf, 3)
+        end = _address_end(buf, 3)
     except KeyError:
         raise RemoteProtocolError(
             f"unsupported ATYP 0x{buf[3]:02x} in the request (expected 0x01, 0x03 or 0x04): "
             f"{_hex(buf[:16])}",
             response=failure_reply(Reply.ADDRESS_TYPE_NOT_SUPPORTED),
         ) from None
-    if parsed is None:
+    if end is None:
         return None
+    return _decode_request(bytes(buf[:end])), end
+
+
+@functools.lru_cache(maxsize=_DECODED_CACHE_SIZE)
+def _decode_request(message: bytes) -> Request:
+    parsed = _parse_address(message, 3)
+    assert parsed is not None  # framed by _address_end
     atyp, raw, port_at = parsed
     request = Request(
-        command=coerce(buf[1], Command),
-        reserved=buf[2],
+        command=coerce(message[1], Command),
+        reserved=message[2],
         address_type=coerce(atyp, AddressType),
         host=_host_text(atyp, raw),
-        port=int.from_bytes(buf[port_at : port_at + 2], "big"),
+        port=int.from_bytes(message[port_at : port_at + 2], "big"),
         raw_address=raw,
     )
     if atyp == AddressType.DOMAIN:
@@ -195,7 +236,7 @@ def parse_request(buf: Buffer) -> tuple[Request, int] | None:
                 response=failure_reply(Reply.GENERAL_FAILURE),
                 request=request,
             ) from None
-    return request, port_at + 2
+    return request
 
 
 def _find_nul(buf: Buffer, start: int, what: str, rejected: bytes) -> int:
@@ -216,20 +257,31 @@ def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
     """SOCKS 4/4a: ``VN CD DSTPORT DSTIP USERID NUL``, then ``DOMAIN NUL`` for 4a."""
     if len(buf) < 9:
         return None
-    rejected = bytes((0, 0x5B, 0, 0, 0, 0, 0, 0))
-    user_end = _find_nul(buf, 8, "SOCKS4 USERID", rejected)
+    user_end = _find_nul(buf, 8, "SOCKS4 USERID", _SOCKS4_REJECTED)
     if user_end < 0:
         return None
-    ip_raw = bytes(buf[4:8])
-    command, port = buf[1], int.from_bytes(buf[2:4], "big")
-    ip, user_id = _ipv4_text(ip_raw), bytes(buf[8:user_end])
     end = user_end + 1
-    if not (ip_raw[:3] == b"\x00\x00\x00" and ip_raw[3] != 0):
-        return Socks4Request(command=command, port=port, ip=ip, user_id=user_id, host=ip), end
-    domain_end = _find_nul(buf, end, "SOCKS4a domain", rejected)
-    if domain_end < 0:
-        return None
-    domain = bytes(buf[end:domain_end])
+    if buf[4:7] == b"\x00\x00\x00" and buf[7] != 0:  # 0.0.0.x: SOCKS 4a, a domain follows
+        domain_end = _find_nul(buf, end, "SOCKS4a domain", _SOCKS4_REJECTED)
+        if domain_end < 0:
+            return None
+        end = domain_end + 1
+    return _decode_socks4_request(bytes(buf[:end])), end
+
+
+#: CD 0x5B, "request rejected or failed": the answer to a SOCKS 4 request it cannot parse.
+_SOCKS4_REJECTED = bytes((0, 0x5B, 0, 0, 0, 0, 0, 0))
+
+
+@functools.lru_cache(maxsize=_DECODED_CACHE_SIZE)
+def _decode_socks4_request(message: bytes) -> Socks4Request:
+    ip_raw = message[4:8]
+    user_end = message.index(0, 8)
+    command, port = message[1], int.from_bytes(message[2:4], "big")
+    ip, user_id = _ipv4_text(ip_raw), message[8:user_end]
+    if user_end + 1 == len(message):
+        return Socks4Request(command=command, port=port, ip=ip, user_id=user_id, host=ip)
+    domain = message[user_end + 1 : -1]
     request = Socks4Request(
         command=command,
         port=port,
@@ -242,9 +294,9 @@ def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
         validate_domain(domain)
     except ValueError as exc:
         raise RemoteProtocolError(
-            f"unusable SOCKS4a domain: {exc}", response=rejected, request=request
+            f"unusable SOCKS4a domain: {exc}", response=_SOCKS4_REJECTED, request=request
         ) from None
-    return request, domain_end + 1
+    return request
 
 
 def parse_udp_datagram(data: bytes) -> UdpDatagram:
