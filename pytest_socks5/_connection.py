@@ -87,14 +87,16 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol):
         "upstream",
     )
 
-    def __init__(self, context: ServerContext[ClientConnection]) -> None:
+    def __init__(
+        self, context: ServerContext[ClientConnection], loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.context = context
         self.config = config = context.config
         self.policy = Policy(config, context.faults, context.chaos)
         self.dialler = context.dialler
         self.transport: asyncio.Transport | None = None
         self.conn = ServerConnection(socks4=config.socks4)
-        self.loop = loop = asyncio.get_running_loop()
+        self.loop = loop  # given: on 3.11 each look-up of the running loop calls getpid()
         self.done: asyncio.Future[None] = loop.create_future()
         self.generation = 0
         #: What carries the traffic once the handshake is over.

@@ -110,9 +110,9 @@ class Engine:
             self.sockets.append((sockname[0], sockname[1]))
 
     async def _listen(self, host: str, port: int) -> asyncio.Server:
-        context = self.context
-        server = await asyncio.get_running_loop().create_server(
-            lambda: ClientConnection(context),
+        context, loop = self.context, asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: ClientConnection(context, loop),
             host=host,
             port=port,
             backlog=self.backlog,
