@@ -102,6 +102,8 @@ TRANSITIONS: Final[dict[tuple[State, str], State]] = {
     (State.SOCKS4_BIND_SECOND_REPLY, "socks4: rejected"): State.CLOSED,
 }
 
+_REQUESTS: Final = (Request, Socks4Request)  # a tuple: ``A | B`` is a new object per call
+
 _Parser = Callable[[bytes | bytearray], "tuple[ClientMessage, int] | None"]
 
 _CLIENT_TURN: Final[dict[State, tuple[str, _Parser]]] = {
@@ -180,7 +182,7 @@ class ServerConnection:
         message, consumed = parsed
         self.last_message_bytes = bytes(self._buffer[:consumed])
         del self._buffer[:consumed]
-        if isinstance(message, Request | Socks4Request):
+        if isinstance(message, _REQUESTS):
             self.request = message
         self.state = self._next(type(message).__name__)
         return message
