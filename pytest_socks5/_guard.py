@@ -60,6 +60,8 @@ _ARGUMENTS = {
     "resume_writing": 0,
     "datagram_received": 2,
     "error_received": 1,
+    "get_buffer": 1,
+    "buffer_updated": 1,
 }
 CALLBACKS = frozenset(_ARGUMENTS)
 

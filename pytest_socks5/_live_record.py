@@ -213,14 +213,14 @@ class LiveRecord:
         if reason not in self.drop_reasons and len(self.drop_reasons) < keep:
             self.drop_reasons += (reason,)
 
-    def delivered_from_client(self, data: bytes) -> None:
+    def delivered_from_client(self, data: bytes | memoryview) -> None:
         """``data`` was handed to the destination's socket (payload, not handshake)."""
         self.bytes_from_client += len(data)
         capture = self.payload_from_client
         if capture is not None and len(capture) < self.payload_limit:
             capture += data[: self.payload_limit - len(capture)]
 
-    def delivered_to_client(self, data: bytes) -> None:
+    def delivered_to_client(self, data: bytes | memoryview) -> None:
         """``data`` was handed to the client's socket."""
         self.bytes_to_client += len(data)
         capture = self.payload_to_client
