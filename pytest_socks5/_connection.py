@@ -42,6 +42,7 @@ from ._protocol import (
     RemoteProtocolError,
     ServerConnection,
 )
+from ._read_buffer import BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
@@ -58,7 +59,7 @@ HANDSHAKE_BUFFER_LIMIT = 64 * 1024
 T = TypeVar("T")
 
 
-class ClientConnection(GuardedProtocol, asyncio.Protocol):
+class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
     """One client connection from accept to close (or to the RFC's failure answer)."""
 
     __slots__ = (

@@ -7,13 +7,11 @@ ways). EOF is forwarded one way at a time (``write_eof``), so half-close is hono
 the tunnel closes when both directions have ended or one side is lost (a reset is passed
 on as an abort).
 
-A side is both kinds of asyncio protocol, and each loop takes the one it serves best.
-asyncio sees a buffered protocol: it reads into one buffer that every side of the
-loop's thread shares (:class:`ReadBuffer`) and the chunk goes to the peer as a view of
-it, where it would otherwise make a 256 KiB bytes object for every read, however small
-(1-byte round trips through asyncio took a third less time this way). uvloop calls a
-protocol that is an ``asyncio.Protocol`` with bytes (``data_received``), which costs it
-less per chunk than its buffered reads.
+A side is both kinds of asyncio protocol (:mod:`pytest_socks5._read_buffer`): asyncio
+reads into the thread's read buffer and the chunk goes to the peer as a view of it
+(1-byte round trips through asyncio took a third less time than with a bytes object
+per read); uvloop hands over bytes, which costs it less per chunk than its buffered
+reads.
 """
 
 from __future__ import annotations
@@ -21,42 +19,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-import threading
 from collections.abc import Callable
 
 from ._guard import GuardedProtocol, KeptError, OnError, guarded, ignore, reraise
+from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
 from ._sockets import WRITE_HIGH_WATER, reset_transport, unsent_in_kernel
 
-__all__ = ["READ_SIZE", "IdleWatch", "ReadBuffer", "RelaySide"]
-
-#: The most one read of a relay side takes (asyncio's own reads take as much).
-READ_SIZE = 256 * 1024
+__all__ = ["IdleWatch", "RelaySide"]
 
 
-class ReadBuffer(threading.local):
-    """The buffer the relay sides of one event-loop thread read into, made at the
-    thread's first read. A side writes each chunk to its peer as a view of it. A
-    transport that could not send all of it at once may keep the view (uvloop and
-    asyncio on Python 3.12 and later do; asyncio on 3.11 copies): then the buffer is
-    given up to that transport and a new one made (:meth:`renew`), so a kept chunk is
-    never overwritten. Whether anything kept a view is read from the buffer's reference
-    count, before the chunk's view was made and after it was dropped (a view holds a
-    reference to what it views)."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray(READ_SIZE)
-
-    def renew(self) -> None:
-        self.buffer = bytearray(READ_SIZE)
-
-
-_READ = ReadBuffer()
-
-
-class RelaySide(GuardedProtocol, asyncio.Protocol, asyncio.BufferedProtocol):
+class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
     """One end of an open tunnel: what it reads goes to ``peer``'s transport.
 
     ``shaper`` is set only when a transfer fault acts on this side's direction; then
@@ -128,15 +103,10 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, asyncio.BufferedProtocol):
         if not held and peer is not None and peer.transport is not None and not peer.lost:
             self.direct = peer.transport
 
-    def get_buffer(self, sizehint: int) -> bytearray:
-        return _READ.buffer
-
-    get_buffer.__guarded__ = True  # type: ignore[attr-defined]  # it cannot fail
-
     def buffer_updated(self, nbytes: int) -> None:
         # The hot path, guarded here rather than by a wrapper (one call less per chunk).
         try:
-            direct, buffer = self.direct, _READ.buffer
+            direct, buffer = self.direct, READ.buffer
             if direct is not None:
                 references = sys.getrefcount(buffer)
                 data = memoryview(buffer)[:nbytes]
@@ -144,7 +114,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, asyncio.BufferedProtocol):
                 direct.write(data)
                 del data
                 if sys.getrefcount(buffer) > references:  # the transport kept a view
-                    _READ.renew()
+                    READ.renew()
             else:
                 self._data(bytes(memoryview(buffer)[:nbytes]))
         except Exception as exc:

@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_udp_endpoint",
         "_sockets",
         "_shaping",
+        "_read_buffer",
         "_relay",
         "_splice",
         "_virtual",

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 from pytest_socks5 import SOCKS5Server
 from pytest_socks5._live_record import LiveRecord
-from pytest_socks5._relay import READ_SIZE, ReadBuffer, RelaySide
+from pytest_socks5._read_buffer import READ_SIZE, ReadBuffer
+from pytest_socks5._relay import RelaySide
 from pytest_socks5.rawclient import open_tunnel, recv_all
 
 from .helpers import TIMEOUT
