@@ -10,6 +10,7 @@ import hashlib
 import random
 import socket
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -175,3 +176,33 @@ def test_a_chunk_that_does_not_go_straight_to_the_peer_is_copied_out() -> None:
     buffer[:4] = b"next"
     assert side.early == [b"held"]
     assert side.get_buffer(-1) is buffer
+
+
+def test_asyncio_makes_no_read_sized_object_per_read(echo_server: tuple[str, int]) -> None:
+    """asyncio reads a plain protocol's bytes with ``recv(256 KiB)``, an object of that
+    size per read; the server's protocols are buffered ones, so handshakes and small
+    exchanges through asyncio never allocate one (the peak of traced memory stays far
+    below it). uvloop reads into a buffer of its own either way."""
+    with SOCKS5Server(loop="asyncio") as server:
+        with open_tunnel(server.address, *echo_server) as sock:  # the thread's buffer
+            sock.sendall(b"x")
+            assert sock.recv(1) == b"x"
+        server.wait_for_connections(1)
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            for _ in range(10):
+                with open_tunnel(server.address, *echo_server) as sock:
+                    sock.sendall(b"ping")
+                    assert recv_exactly(sock, 4) == b"ping"
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak - before < READ_SIZE // 2, peak - before
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := sock.recv(size - len(data))):
+        data += chunk
+    return data
