@@ -32,8 +32,15 @@ class ReadBuffer(threading.local):
     given up to that transport and a new one made (:meth:`renew`), so a kept chunk is
     never overwritten."""
 
-    def __init__(self) -> None:
+    buffer: bytearray
+
+    def __getattr__(self, name: str) -> bytearray:
+        # Only for what a thread has not set: its buffer, at its first read (not at
+        # import, which would add it to every idle process).
+        if name != "buffer":
+            raise AttributeError(name)
         self.buffer = bytearray(READ_SIZE)
+        return self.buffer
 
     def renew(self) -> None:
         self.buffer = bytearray(READ_SIZE)
