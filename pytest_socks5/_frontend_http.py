@@ -38,6 +38,7 @@ from ._http import (
     request_head,
 )
 from ._protocol import AuthStatus, Command, Reply
+from ._read_buffer import BufferedReads
 from ._records import Outcome
 from ._relay import RelaySide
 from ._requests import dial_destination, refused, request_phase, serve_connect
@@ -163,7 +164,7 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     return False
 
 
-class _Upstream(asyncio.Protocol):
+class _Upstream(asyncio.Protocol, BufferedReads):
     """The destination's side of forwarded requests: its bytes, fed to h11 on demand."""
 
     def __init__(self) -> None:

@@ -3,7 +3,9 @@
 Strategy: asyncio's socket transport reads a plain protocol's bytes with
 ``recv(256 KiB)``, a new bytes object of that size for every read, however small; a
 buffered protocol it reads into a buffer the protocol gives. The server's protocols are
-both kinds (:class:`BufferedReads`): asyncio then reads into the thread's one
+both kinds (:class:`BufferedReads`; every stream protocol of the server is: the
+handshake, the relay, the HTTP front end's upstream, a virtual destination, the UDP
+control connection): asyncio then reads into the thread's one
 :class:`ReadBuffer`, and uvloop, which calls a protocol that is an ``asyncio.Protocol``
 with bytes, does what costs it less. No connection of the server makes a 256 KiB object
 per read: with the relay alone buffered, the handshake's reads still did, and glibc

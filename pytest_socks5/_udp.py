@@ -47,6 +47,7 @@ from ._protocol import (
     UdpDatagram,
     parse_udp_datagram,
 )
+from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._replies import Socks5Replies
 from ._udp_endpoint import UdpEndpoint
@@ -78,7 +79,7 @@ def _show(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _Control(GuardedProtocol, asyncio.Protocol):
+class _Control(GuardedProtocol, asyncio.Protocol, BufferedReads):
     """The TCP connection the request came on, once the association is open."""
 
     def __init__(self, association: UdpAssociation) -> None:

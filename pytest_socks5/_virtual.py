@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from ._guard import GuardedProtocol, KeptError, OnError
 from ._hosts import Echo, Sink, VirtualDestination
+from ._read_buffer import BufferedReads
 from ._recorder import LiveRecord
 from ._relay import RelaySide
 from ._sockets import WRITE_HIGH_WATER
@@ -23,7 +24,7 @@ from ._sockets import WRITE_HIGH_WATER
 __all__ = ["open_virtual"]
 
 
-class _Service(GuardedProtocol, asyncio.Protocol):
+class _Service(GuardedProtocol, asyncio.Protocol, BufferedReads):
     """The far end of a virtual tunnel; a bug in it goes where the tunnel's upstream
     side sends its own (``side``, set once that side exists)."""
 

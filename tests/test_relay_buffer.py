@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from pytest_socks5 import SOCKS5Server
 from pytest_socks5._live_record import LiveRecord
-from pytest_socks5._read_buffer import READ_SIZE, ReadBuffer
+from pytest_socks5._read_buffer import READ_SIZE, BufferedReads, ReadBuffer
 from pytest_socks5._relay import RelaySide
 from pytest_socks5.rawclient import open_tunnel, recv_all
 
@@ -206,3 +206,27 @@ def recv_exactly(sock: socket.socket, size: int) -> bytes:
     while len(data) < size and (chunk := sock.recv(size - len(data))):
         data += chunk
     return data
+
+
+def test_every_stream_protocol_of_the_server_reads_into_the_buffer() -> None:
+    """The handshake, the relay, the HTTP front end's upstream, virtual destinations and
+    the UDP control connection: each is a buffered protocol on asyncio, so none makes a
+    read-sized object per read (and each is an ``asyncio.Protocol``, which uvloop calls
+    with bytes)."""
+    import asyncio
+    import importlib
+    import pkgutil
+
+    import pytest_socks5
+
+    for module in pkgutil.iter_modules(pytest_socks5.__path__):
+        importlib.import_module(f"pytest_socks5.{module.name}")
+    found, pending = [], list(asyncio.Protocol.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("pytest_socks5."):
+            found.append(cls)
+    names = {cls.__name__ for cls in found}
+    assert {"ClientConnection", "RelaySide", "_Upstream", "_Service", "_Control"} <= names
+    assert [cls for cls in found if not issubclass(cls, BufferedReads)] == []
