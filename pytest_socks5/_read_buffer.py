@@ -41,7 +41,7 @@ class ReadBuffer(threading.local):
         # import, which would add it to every idle process).
         if name != "buffer":
             raise AttributeError(name)
-        self.buffer = bytearray(READ_SIZE)
+        self.renew()
         return self.buffer
 
     def renew(self) -> None:

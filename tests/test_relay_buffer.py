@@ -115,6 +115,7 @@ def test_the_read_buffer_is_the_threads_own_and_renewed_not_reused() -> None:
     """One buffer per thread, made at its first read; :meth:`ReadBuffer.renew` gives a
     new one and leaves a kept view of the old one as it was."""
     read = ReadBuffer()
+    assert "buffer" not in vars(read)  # nothing is made until a thread reads
     first = read.buffer
     assert len(first) == READ_SIZE
     first[:3] = b"abc"

@@ -24,6 +24,7 @@ from ._enums import (
     AuthStatus,
     Command,
     Reply,
+    Socks4Reply,
     Version,
     coerce,
     describe,
@@ -37,6 +38,7 @@ from ._messages import (
     Request,
     ServerReply,
     Socks4Request,
+    Socks4Response,
     UdpDatagram,
 )
 
@@ -58,6 +60,8 @@ MAX_SOCKS4_FIELD = 1024
 
 _NO_ACCEPTABLE = MethodSelection(method=AuthMethod.NO_ACCEPTABLE_METHODS).to_bytes()
 _AUTH_FAILURE = AuthReply(status=AuthStatus.FAILURE).to_bytes()
+#: CD 0x5B, "request rejected or failed": the answer to a SOCKS 4 request it cannot parse.
+_SOCKS4_REJECTED = Socks4Response(status=Socks4Reply.REJECTED).to_bytes()
 
 
 def _hex(data: Buffer) -> str:
@@ -154,22 +158,12 @@ def _parse_address(buf: Buffer, offset: int) -> tuple[int, bytes, int] | None:
 
     Returns ``None`` when incomplete; raises ``KeyError`` for an unknown ATYP.
     """
-    if len(buf) <= offset:
+    end = _address_end(buf, offset)
+    if end is None:
         return None
-    atyp = buf[offset]
-    if atyp == AddressType.IPV4:
-        start, length = offset + 1, 4
-    elif atyp == AddressType.IPV6:
-        start, length = offset + 1, 16
-    elif atyp == AddressType.DOMAIN:
-        if len(buf) <= offset + 1:
-            return None
-        start, length = offset + 2, buf[offset + 1]
-    else:
-        raise KeyError(atyp)
-    if len(buf) < start + length + 2:
-        return None
-    return atyp, bytes(buf[start : start + length]), start + length
+    atyp, port_at = buf[offset], end - 2
+    start = offset + 2 if atyp == AddressType.DOMAIN else offset + 1
+    return atyp, bytes(buf[start:port_at]), port_at
 
 
 def _ipv4_text(raw: bytes) -> str:
@@ -267,10 +261,6 @@ def parse_socks4_request(buf: Buffer) -> tuple[Socks4Request, int] | None:
             return None
         end = domain_end + 1
     return _decode_socks4_request(bytes(buf[:end])), end
-
-
-#: CD 0x5B, "request rejected or failed": the answer to a SOCKS 4 request it cannot parse.
-_SOCKS4_REJECTED = bytes((0, 0x5B, 0, 0, 0, 0, 0, 0))
 
 
 @functools.lru_cache(maxsize=_DECODED_CACHE_SIZE)
