@@ -71,7 +71,9 @@ from pytest_socks5 import rawclient
 
 
 def talk(proxy, port):
-    with rawclient.tunnel(proxy, "127.0.0.1", port, timeout=0.5) as (sock, reply):
+    # Long enough that a loaded machine never fails a connection chaos left alone (0.5 s
+    # did, once, under coverage with two workers), short enough that a Stall costs little.
+    with rawclient.tunnel(proxy, "127.0.0.1", port, timeout=2) as (sock, reply):
         assert rawclient.reply_code(reply) == 0
         sock.sendall(b"ping")
         assert rawclient.recv_exactly(sock, 4) == b"ping"
