@@ -16,6 +16,7 @@ import socket
 from ._protocol import AddressType, address_type_for
 from ._recorder import LiveRecord
 from ._relay import RelaySide
+from ._selector_paths import connect, serves_selectors
 
 __all__ = ["Dialler", "literal_address"]
 
@@ -64,9 +65,12 @@ class Dialler:
         for family, ip in targets:
             record.dialling((ip, port))
             try:
-                _, side = await loop.create_connection(
-                    make_side, host=ip, port=port, family=family
-                )
+                if serves_selectors(loop):
+                    side = await connect(loop, family, ip, port, make_side)
+                else:
+                    _, side = await loop.create_connection(
+                        make_side, host=ip, port=port, family=family
+                    )
             except OSError as exc:
                 error = exc
                 continue

@@ -23,6 +23,7 @@ from ._fault_set import FaultSet
 from ._frontends import serve_client
 from ._recorder import LiveRecord, Recorder
 from ._registry import ConnectionRegistry
+from ._selector_paths import Listener, listen, serves_selectors
 
 __all__ = ["Engine"]
 
@@ -47,7 +48,7 @@ class Engine:
         )
         self._placeholders: list[socket.socket] = []
         self.sockets: list[tuple[str, int]] = []
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.Server | Listener] = []
 
     # -- what the connections share ------------------------------------------------
 
@@ -109,15 +110,24 @@ class Engine:
             port = sockname[1]
             self.sockets.append((sockname[0], sockname[1]))
 
-    async def _listen(self, host: str, port: int) -> asyncio.Server:
+    async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
         context, loop = self.context, asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        def new_connection() -> ClientConnection:
+            return ClientConnection(context, loop)
+
+        if serves_selectors(loop):  # asyncio's own: a transport at accept, no task
+            listeners = await listen(loop, host, port, family, new_connection, self.backlog)
+            self._servers.extend(listeners)
+            return listeners[0]
         server = await loop.create_server(
-            lambda: ClientConnection(context, loop),
+            new_connection,
             host=host,
             port=port,
             backlog=self.backlog,
             reuse_address=True,
-            family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+            family=family,
         )
         self._servers.append(server)
         return server
@@ -142,20 +152,10 @@ class Engine:
         self._servers.clear()
 
     async def _close_listeners(self) -> None:
-        """Close the listeners without losing a socket accepted a moment before.
-
-        asyncio's selector loops accept in one callback and build each transport in a
-        task of its own; a listener closed between the two fails that task and leaks the
-        accepted socket, never closed. So: stop accepting, let those tasks run, close.
-        (uvloop builds the transport at accept.) Then let the connections made meanwhile
-        register, so that whoever closes connections next sees them.
-        """
-        loop = asyncio.get_running_loop()
-        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
-            for server in self._servers:
-                for sock in server.sockets:
-                    loop.remove_reader(sock.fileno())
-            await asyncio.sleep(0)
+        """Close the listeners, then let the connections accepted a moment before
+        register, so that whoever closes connections next sees them. (Each listener
+        makes a socket's transport at accept, so closing one loses no accepted socket:
+        uvloop's do, and ``_selector_paths`` does on asyncio's own loop.)"""
         for server in self._servers:
             server.close()
         await asyncio.sleep(0)

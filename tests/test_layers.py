@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_sockets",
         "_shaping",
         "_read_buffer",
+        "_selector_paths",
         "_relay",
         "_splice",
         "_virtual",

@@ -1,0 +1,243 @@
+"""Accept and connect on asyncio's own loop without a task or a future per socket.
+
+Strategy: asyncio's selector loop builds the transport of each accepted socket in a task
+of its own, and ``create_connection`` reaches a connected transport through three
+futures, each resumed one loop turn after the last. On that loop every turn is a poll of
+the selector and a pass of pure-Python bookkeeping, and a proxy pays both twice per
+connection: four of the nine ``epoll_wait`` calls of a CONNECT went to them. Here the
+transport is made in the very callback that accepted or connected its socket, by the
+loop's own factory (``_make_socket_transport``, which ``create_server`` and
+``create_connection`` call too), so reading, writing, flow control and closing are
+asyncio's own. uvloop already makes its transports at accept and at connect; other loops
+keep ``create_server`` and ``create_connection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
+__all__ = ["ACCEPT_RETRY_DELAY", "Listener", "connect", "listen", "serves_selectors"]
+
+P = TypeVar("P", bound=asyncio.BaseProtocol)
+
+#: ``accept`` errors that say the process is out of a resource: stop accepting, retry
+#: after a pause (asyncio's own rule; Linux would report the socket ready every turn).
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: How long accepting pauses after such an error (asyncio's ``ACCEPT_RETRY_DELAY``).
+ACCEPT_RETRY_DELAY = 1.0
+
+
+class _TransportFactory(Protocol):
+    def __call__(
+        self,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> asyncio.Transport: ...
+
+
+def _transport_factory(loop: asyncio.AbstractEventLoop) -> _TransportFactory:
+    return cast(_TransportFactory, loop._make_socket_transport)  # type: ignore[attr-defined]
+
+
+def serves_selectors(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` is one of asyncio's selector loops (these paths serve it)."""
+    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+
+
+class Listener:
+    """A listening socket on a selector loop. Each connection accepted gets its protocol
+    from ``factory`` and its transport at once; offers what the engine uses of an
+    :class:`asyncio.Server` (``sockets``, ``close``, ``wait_closed``)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        factory: Callable[[], asyncio.BaseProtocol],
+        backlog: int,
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._factory = factory
+        self._backlog = backlog
+        self._make_transport = _transport_factory(loop)
+        self._retry: asyncio.TimerHandle | None = None
+        self.sockets = [sock]
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        sock = self._sock
+        for _ in range(self._backlog):
+            try:
+                conn, peer = sock.accept()
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return  # none left
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise  # to the loop's exception handler, which fails the test
+                self._loop.call_exception_handler(
+                    {"message": "socket.accept() out of system resource", "exception": exc}
+                )
+                self._loop.remove_reader(sock.fileno())
+                self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
+                return
+            try:
+                self._make_transport(conn, self._factory(), extra={"peername": peer})
+            except BaseException:
+                conn.close()
+                raise  # to the loop's exception handler, which fails the test
+
+    def _resume(self) -> None:
+        self._retry = None
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    def close(self) -> None:
+        """Stop accepting and close the socket (the connections accepted stay open)."""
+        if self._sock.fileno() == -1:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        else:
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+    async def wait_closed(self) -> None:
+        """Closed already: :meth:`close` closes the socket at once."""
+
+
+async def listen(
+    loop: asyncio.AbstractEventLoop,
+    host: str,
+    port: int,
+    family: int,
+    factory: Callable[[], asyncio.BaseProtocol],
+    backlog: int,
+) -> list[Listener]:
+    """A :class:`Listener` on each address of ``host`` (looked up only if it is a name),
+    bound as ``create_server`` binds: ``SO_REUSEADDR``, IPv6 sockets IPv6-only."""
+    if _is_literal(family, host):
+        addresses: list[tuple[Any, ...]] = [(host, port)]
+    else:
+        infos = await loop.getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        addresses = list(dict.fromkeys(info[4] for info in infos))
+    sockets: list[socket.socket] = []
+    try:
+        for address in addresses:
+            sockets.append(_bound(family, address))
+            sockets[-1].listen(backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return [Listener(loop, sock, factory, backlog) for sock in sockets]
+
+
+def _is_literal(family: int, host: str) -> bool:
+    try:
+        socket.inet_pton(family, host)
+    except OSError:
+        return False
+    return True
+
+
+def _bound(family: int, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        raise OSError(
+            err.errno,
+            f"error while attempting to bind on address {address!r}: "
+            f"{(err.strerror or str(err)).lower()}",
+        ) from None
+    return sock
+
+
+async def connect(
+    loop: asyncio.AbstractEventLoop,
+    family: int,
+    ip: str,
+    port: int,
+    factory: Callable[[], P],
+) -> P:
+    """Connect to ``(ip, port)`` and return the protocol ``factory`` made for the
+    connection, after its ``connection_made``. Raises the connect's error as
+    ``create_connection`` would (``Connect call failed (address)``)."""
+    address = (ip, port) if family == socket.AF_INET else (ip, port, 0, 0)
+    connecting = _connecting(loop, family, address, factory)
+    try:
+        return (await connecting)[1]
+    except asyncio.CancelledError:
+        # Connected, then cancelled before this resumed: the transport is ours to close.
+        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+            connecting.result()[0].close()
+        raise
+    finally:
+        # An error's traceback holds this frame: without this, the frame would hold the
+        # future and the future the error, a reference cycle.
+        del connecting
+
+
+def _connecting(
+    loop: asyncio.AbstractEventLoop,
+    family: int,
+    address: tuple[Any, ...],
+    factory: Callable[[], P],
+) -> asyncio.Future[tuple[asyncio.Transport, P]]:
+    """The connect's future: its transport and protocol once connected. The transport
+    is made in the callback that finds the socket connected, so the protocol's
+    ``connection_made`` is called before any callback the future's result schedules.
+    Cancelled, it closes the socket."""
+    future: asyncio.Future[tuple[asyncio.Transport, P]] = loop.create_future()
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    fd = sock.fileno()
+
+    def connected() -> None:
+        loop.remove_writer(fd)
+        if future.done():  # cancelled earlier in this loop turn: ``settled`` closes
+            return
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            sock.close()
+            future.set_exception(OSError(error, f"Connect call failed {address}"))
+            return
+        try:
+            protocol = factory()
+            transport = _transport_factory(loop)(sock, protocol)
+        except Exception as exc:
+            sock.close()
+            future.set_exception(exc)
+            return
+        future.set_result((transport, protocol))
+
+    def settled(_: object) -> None:
+        if future.cancelled():  # before the socket was found connected
+            loop.remove_writer(fd)
+            sock.close()
+
+    try:
+        sock.setblocking(False)
+        sock.connect(address)
+    except (BlockingIOError, InterruptedError):
+        pass  # connecting: the socket turns writable when it is done
+    except BaseException:
+        sock.close()
+        raise
+    loop.add_writer(fd, connected)  # (a socket connected at once is writable now)
+    future.add_done_callback(settled)
+    return future
