@@ -4,7 +4,7 @@ Strategy: asyncio's selector loop builds the transport of each accepted socket i
 of its own, and ``create_connection`` reaches a connected transport through three
 futures, each resumed one loop turn after the last. On that loop every turn is a poll of
 the selector and a pass of pure-Python bookkeeping, and a proxy pays both twice per
-connection: four of the nine ``epoll_wait`` calls of a CONNECT went to them. Here the
+connection: three of the nine ``epoll_wait`` calls of a CONNECT went to them. Here the
 transport is made in the very callback that accepted or connected its socket, by the
 loop's own factory (``_make_socket_transport``, which ``create_server`` and
 ``create_connection`` call too), so reading, writing, flow control and closing are
@@ -177,59 +177,10 @@ async def connect(
 ) -> P:
     """Connect to ``(ip, port)`` and return the protocol ``factory`` made for the
     connection, after its ``connection_made``. Raises the connect's error as
-    ``create_connection`` would (``Connect call failed (address)``)."""
+    ``create_connection`` would (``Connect call failed (address)``). Cancelled, it
+    closes the socket, or the transport if one was made."""
     address = (ip, port) if family == socket.AF_INET else (ip, port, 0, 0)
-    connecting = _connecting(loop, family, address, factory)
-    try:
-        return (await connecting)[1]
-    except asyncio.CancelledError:
-        # Connected, then cancelled before this resumed: the transport is ours to close.
-        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
-            connecting.result()[0].close()
-        raise
-    finally:
-        # An error's traceback holds this frame: without this, the frame would hold the
-        # future and the future the error, a reference cycle.
-        del connecting
-
-
-def _connecting(
-    loop: asyncio.AbstractEventLoop,
-    family: int,
-    address: tuple[Any, ...],
-    factory: Callable[[], P],
-) -> asyncio.Future[tuple[asyncio.Transport, P]]:
-    """The connect's future: its transport and protocol once connected. The transport
-    is made in the callback that finds the socket connected, so the protocol's
-    ``connection_made`` is called before any callback the future's result schedules.
-    Cancelled, it closes the socket."""
-    future: asyncio.Future[tuple[asyncio.Transport, P]] = loop.create_future()
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    fd = sock.fileno()
-
-    def connected() -> None:
-        loop.remove_writer(fd)
-        if future.done():  # cancelled earlier in this loop turn: ``settled`` closes
-            return
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error:
-            sock.close()
-            future.set_exception(OSError(error, f"Connect call failed {address}"))
-            return
-        try:
-            protocol = factory()
-            transport = _transport_factory(loop)(sock, protocol)
-        except Exception as exc:
-            sock.close()
-            future.set_exception(exc)
-            return
-        future.set_result((transport, protocol))
-
-    def settled(_: object) -> None:
-        if future.cancelled():  # before the socket was found connected
-            loop.remove_writer(fd)
-            sock.close()
-
     try:
         sock.setblocking(False)
         sock.connect(address)
@@ -238,6 +189,48 @@ def _connecting(
     except BaseException:
         sock.close()
         raise
-    loop.add_writer(fd, connected)  # (a socket connected at once is writable now)
-    future.add_done_callback(settled)
-    return future
+    fd = sock.fileno()
+    connecting: asyncio.Future[tuple[asyncio.Transport, P]] = loop.create_future()
+    # (a socket connected at once is writable now)
+    loop.add_writer(fd, _connected, loop, sock, address, factory, connecting)
+    try:
+        return (await connecting)[1]
+    except asyncio.CancelledError:
+        if connecting.cancelled():  # while connecting
+            loop.remove_writer(fd)
+            sock.close()
+        elif connecting.exception() is None:  # connected, then cancelled before this ran
+            connecting.result()[0].close()
+        raise
+    finally:
+        # An error's traceback holds this frame: without this, the frame would hold the
+        # future and the future the error, a reference cycle.
+        del connecting
+
+
+def _connected(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    address: tuple[Any, ...],
+    factory: Callable[[], P],
+    connecting: asyncio.Future[tuple[asyncio.Transport, P]],
+) -> None:
+    """The socket of :func:`connect` is writable: connected, or failed. The transport is
+    made here, so the protocol's ``connection_made`` is called before the coroutine
+    awaiting ``connecting`` resumes."""
+    loop.remove_writer(sock.fileno())
+    if connecting.done():  # cancelled earlier in this loop turn: connect() closes
+        return
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        sock.close()
+        connecting.set_exception(OSError(error, f"Connect call failed {address}"))
+        return
+    try:
+        protocol = factory()
+        transport = _transport_factory(loop)(sock, protocol)
+    except Exception as exc:
+        sock.close()
+        connecting.set_exception(exc)
+        return
+    connecting.set_result((transport, protocol))

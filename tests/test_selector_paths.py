@@ -196,23 +196,23 @@ def test_a_connect_cancelled_while_connecting_closes_its_socket(
 def test_a_connect_cancelled_in_the_turn_it_connects_closes_its_socket(
     run: Any, listener: socket.socket
 ) -> None:
-    """The cancel comes in the loop turn that finds the socket connected, before the
-    future's own cleanup runs: nothing is made, nothing fails, the socket is closed."""
+    """The cancel comes in the loop turn that finds the socket connected, just before
+    the socket's writer callback: nothing is made, nothing fails, the socket is closed."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         made: list[Made] = []
-        connecting = paths._connecting(
-            loop,
-            socket.AF_INET,
-            listener.getsockname(),
-            lambda: made.append(Made()) or made[-1],
+        address = listener.getsockname()
+        task = loop.create_task(
+            connect(loop, socket.AF_INET, *address, lambda: made.append(Made()) or made[-1])
         )
-        # Runs in the next turn, which also polls the socket writable (a loopback
-        # connect is done at once) and then calls the connect's writer callback.
-        loop.call_soon(connecting.cancel)
+        await asyncio.sleep(0)  # the task has connected (on loopback, at once) and waits
+        # The next turn runs this first, then polls the socket writable and calls the
+        # connect's writer callback, which finds the connect cancelled.
+        loop.call_soon(task.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
         await _closed_by_the_other_end(listener)
-        assert connecting.cancelled()
         assert made == []
 
     run(main())
@@ -239,6 +239,28 @@ def test_a_connect_cancelled_after_it_connected_closes_its_transport(
             await task
         assert len(made) == 1
         assert await made[0].lost is None  # closed by the cancelled connect
+        await _closed_by_the_other_end(listener)
+
+    run(main())
+    assert run.handled == []
+
+
+def test_a_connect_that_failed_and_was_then_cancelled_is_cancelled(
+    run: Any, listener: socket.socket
+) -> None:
+    """The connect fails (here, its protocol), and the task is cancelled before it
+    resumes: the cancellation wins, as in a task, and the socket is closed."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def broken() -> Made:
+            loop.call_soon(task.cancel)  # after the failure, before the task resumes
+            raise LookupError("a bug in the protocol")
+
+        task = loop.create_task(connect(loop, socket.AF_INET, *listener.getsockname(), broken))
+        with pytest.raises(asyncio.CancelledError):
+            await task
         await _closed_by_the_other_end(listener)
 
     run(main())
