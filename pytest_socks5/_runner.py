@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
+from ._selector_paths import new_selector_loop
+
 __all__ = ["LoopThread", "loop_factory", "resolve_loop"]
 
 T = TypeVar("T")
@@ -40,7 +42,7 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """The event loop constructor for ``loop=`` (``"auto"``, ``"asyncio"`` or
     ``"uvloop"``, as the option table checked): stdlib asyncio, or uvloop."""
     if resolve_loop(name) != "uvloop":
-        return asyncio.new_event_loop
+        return new_selector_loop
     try:
         import uvloop
     except ImportError:

@@ -1,4 +1,5 @@
-"""Accept and connect on asyncio's own loop without a task or a future per socket.
+"""asyncio's own event loop, made to cost less per connection: accept and connect
+without a task or a chain of futures, and a selector that finds a descriptor in one step.
 
 Strategy: asyncio's selector loop builds the transport of each accepted socket in a task
 of its own, and ``create_connection`` reaches a connected transport through three
@@ -9,18 +10,31 @@ transport is made in the very callback that accepted or connected its socket, by
 loop's own factory (``_make_socket_transport``, which ``create_server`` and
 ``create_connection`` call too), so reading, writing, flow control and closing are
 asyncio's own. uvloop already makes its transports at accept and at connect; other loops
-keep ``create_server`` and ``create_connection``.
+keep ``create_server`` and ``create_connection``. The server's private loop for
+``loop="asyncio"`` runs on a :class:`DescriptorSelector` (:func:`new_selector_loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import selectors
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-__all__ = ["ACCEPT_RETRY_DELAY", "Listener", "connect", "listen", "serves_selectors"]
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
+
+__all__ = [
+    "ACCEPT_RETRY_DELAY",
+    "DescriptorSelector",
+    "Listener",
+    "connect",
+    "listen",
+    "new_selector_loop",
+    "serves_selectors",
+]
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
@@ -49,6 +63,35 @@ def _transport_factory(loop: asyncio.AbstractEventLoop) -> _TransportFactory:
 def serves_selectors(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether ``loop`` is one of asyncio's selector loops (these paths serve it)."""
     return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+
+
+class DescriptorSelector(selectors.DefaultSelector):
+    """The platform's default selector, that finds a descriptor's key in one step.
+
+    asyncio's selector loop looks a descriptor up with ``get_key`` each time it adds or
+    removes a reader or a writer: about twenty times per CONNECT, most of them for a
+    descriptor not registered yet. The base class goes through its mapping view, its
+    file-object look-up and its descriptor check, five Python calls, and answers a
+    descriptor not registered by raising twice (its mapping's error, then its own). asyncio
+    asks by descriptor (an ``int``): here that is one dictionary look-up, and one error.
+    Anything else takes the base class's way; the answers are the base class's."""
+
+    def get_key(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
+        if type(fileobj) is not int:
+            return super().get_key(fileobj)
+        keys: dict[int, selectors.SelectorKey] = self._fd_to_key  # type: ignore[attr-defined]
+        try:
+            return keys[fileobj]
+        except KeyError:
+            if self.get_map() is None:
+                raise RuntimeError("Selector is closed") from None
+            raise KeyError(f"{fileobj!r} is not registered") from None
+
+
+def new_selector_loop() -> asyncio.AbstractEventLoop:
+    """asyncio's own event loop (:class:`asyncio.SelectorEventLoop`, as
+    :func:`asyncio.new_event_loop` makes it on POSIX) on a :class:`DescriptorSelector`."""
+    return asyncio.SelectorEventLoop(DescriptorSelector())
 
 
 class Listener:

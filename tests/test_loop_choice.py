@@ -51,6 +51,25 @@ def test_the_server_thread_runs_the_loop_it_names(loop: str) -> None:
     assert seen == ["uvloop" if server.loop_name == "uvloop" else "asyncio.unix_events"]
 
 
+def test_asyncio_is_asyncios_own_loop_whatever_policy_the_suite_installed() -> None:
+    """``loop="asyncio"`` runs asyncio's selector loop even in a suite that installed
+    uvloop's event-loop policy (as ``uvloop.install()`` does): the name says what runs."""
+    if not UVLOOP:
+        pytest.skip("uvloop is not installed")
+    import uvloop
+
+    seen: list[type[asyncio.AbstractEventLoop]] = []
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        with SOCKS5Server(loop="asyncio") as server:
+            assert server._loop is not None
+            seen.append(type(server._loop))
+    finally:
+        asyncio.set_event_loop_policy(policy)
+    assert seen == [asyncio.SelectorEventLoop]
+
+
 def test_the_header_names_the_loop_and_the_flag_and_ini_choose_it(
     pytester: pytest.Pytester,
 ) -> None:

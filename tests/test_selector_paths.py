@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import selectors
 import socket
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ClassVar
@@ -525,3 +526,36 @@ def test_a_name_whose_second_address_is_in_use_leaves_nothing_bound(
     run(main())
     with socket.socket() as again:  # no SO_REUSEADDR: binds only if the first was closed
         again.bind(("127.0.0.2", port))
+
+
+# -- the selector -----------------------------------------------------------------------
+
+
+def test_the_descriptor_selector_answers_as_the_default_selector() -> None:
+    """Same keys, same errors, by descriptor and by file object; and the server's
+    ``loop="asyncio"`` runs on it."""
+    a, b = socket.socketpair()
+    with a, b:
+        answers: list[list[Any]] = []
+        for selector in (selectors.DefaultSelector(), paths.DescriptorSelector()):
+            with selector:
+                selector.register(a.fileno(), selectors.EVENT_READ, "data")
+                got: list[Any] = [selector.get_key(a.fileno()), selector.get_key(a)]
+                for unknown in (b.fileno(), b):
+                    with pytest.raises(KeyError) as missing:
+                        selector.get_key(unknown)
+                    got.append(str(missing.value).replace(repr(b), "b"))
+                selector.unregister(a)
+                with pytest.raises(KeyError):
+                    selector.get_key(a.fileno())
+            with pytest.raises(RuntimeError, match="Selector is closed"):
+                selector.get_key(a.fileno())
+            answers.append(got)
+        assert answers[0] == answers[1]
+        assert answers[1][0].data == "data"
+    loop = paths.new_selector_loop()
+    try:
+        assert type(loop) is asyncio.SelectorEventLoop
+        assert isinstance(loop._selector, paths.DescriptorSelector)  # type: ignore[attr-defined]
+    finally:
+        loop.close()
