@@ -87,11 +87,13 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self.after_reset: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        # Only the upstream side is created by a connect; hold its bytes until the tunnel
-        # is open, so nothing reaches the client before the success reply.
+        # Only the upstream side is created by a connect. Its bytes are held until the
+        # tunnel is open, so nothing reaches the client before the success reply: the
+        # first that come are kept in ``early`` and reading pauses then (_hold). It is
+        # not paused here: a destination that sends nothing first (most) costs no pause
+        # and resume, and on asyncio no reader removed before it was added.
         # A stream's transport, never checked: uvloop's transports are not asyncio classes.
         self.transport = transport
-        transport.pause_reading()
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 

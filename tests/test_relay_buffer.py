@@ -10,6 +10,7 @@ import hashlib
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -21,7 +22,8 @@ from pytest_socks5._read_buffer import READ_SIZE, BufferedReads, ReadBuffer
 from pytest_socks5._relay import RelaySide
 from pytest_socks5.rawclient import open_tunnel, recv_all
 
-from .helpers import TIMEOUT
+from .helpers import TIMEOUT, recv_exactly, socks5_request
+from .reliability import on_loop
 
 MakeServer = Callable[..., SOCKS5Server]
 
@@ -205,13 +207,6 @@ def test_asyncio_makes_no_read_sized_object_per_read(
     assert [size for size in sizes if size >= READ_SIZE] == []
 
 
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size and (chunk := sock.recv(size - len(data))):
-        data += chunk
-    return data
-
-
 def test_every_stream_protocol_of_the_server_reads_into_the_buffer() -> None:
     """The handshake, the relay, the HTTP front end's upstream, virtual destinations and
     the UDP control connection: each is a buffered protocol on asyncio, so none makes a
@@ -234,3 +229,43 @@ def test_every_stream_protocol_of_the_server_reads_into_the_buffer() -> None:
     names = {cls.__name__ for cls in found}
     assert {"ClientConnection", "RelaySide", "_Upstream", "_Service", "_Control"} <= names
     assert [cls for cls in found if not issubclass(cls, BufferedReads)] == []
+
+
+def test_a_destination_that_speaks_first_is_held_until_the_reply(
+    make_server: MakeServer,
+) -> None:
+    """The destination sends a stream and FIN the moment it is connected, while a gate
+    holds the reply. The proxy keeps the first chunk and stops reading (the destination
+    waits in its kernel buffers, however much it sends); after the release the client
+    gets the success reply first, then the whole stream byte-exact."""
+    server = make_server()
+    stream = random.Random(1929).randbytes(STREAM)
+    gate = server.hold("reply")
+    with sender(stream) as target, socket.create_connection(server.address, TIMEOUT) as client:
+        client.settimeout(TIMEOUT)
+        client.sendall(b"\x05\x01\x00" + socks5_request(*target))
+        gate.wait(TIMEOUT)
+
+        def holding() -> tuple[int, bool] | None:
+            (connection,) = server._engine.registry
+            upstream = connection.upstream
+            assert upstream is not None
+            assert upstream.transport is not None
+            if not upstream.early:
+                return None  # nothing came yet
+            return sum(map(len, upstream.early)), upstream.transport.is_reading()
+
+        deadline = time.monotonic() + TIMEOUT
+        while (held := on_loop(server, holding)) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert held is not None
+        held_bytes, reading = held
+        assert 0 < held_bytes <= READ_SIZE
+        assert not reading
+        gate.release()
+        assert recv_exactly(client, 2) == b"\x05\x00"
+        reply = recv_exactly(client, 10)
+        assert reply[:2] == b"\x05\x00"
+        got = recv_all(client)
+    assert len(got) == len(stream)
+    assert got == stream
