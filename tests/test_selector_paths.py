@@ -169,36 +169,14 @@ def test_a_refused_connect_says_what_create_connection_says(run: Any, host: str)
     assert (ours.errno, str(ours)) == (theirs.errno, str(theirs))
 
 
-def test_a_connect_cancelled_while_connecting_closes_its_socket(
-    run: Any, listener: socket.socket
+@pytest.mark.parametrize("when", ["at-once", "in-the-turn-it-connects"])
+def test_a_connect_cancelled_before_it_made_a_transport_closes_its_socket(
+    run: Any, listener: socket.socket, when: str
 ) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        made: list[Made] = []
-        task = loop.create_task(
-            connect(
-                loop,
-                socket.AF_INET,
-                *listener.getsockname(),
-                lambda: made.append(Made()) or made[-1],
-            )
-        )
-        await asyncio.sleep(0)  # the task starts, the connect is under way
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await _closed_by_the_other_end(listener)  # never used
-        assert made == []
-
-    run(main())
-    assert run.handled == []
-
-
-def test_a_connect_cancelled_in_the_turn_it_connects_closes_its_socket(
-    run: Any, listener: socket.socket
-) -> None:
-    """The cancel comes in the loop turn that finds the socket connected, just before
-    the socket's writer callback: nothing is made, nothing fails, the socket is closed."""
+    """Cancelled while it waits for the socket (its coroutine cleans up), or in the loop
+    turn that finds the socket connected, just before the socket's writer callback
+    (which then finds the connect cancelled): nothing is made, nothing fails, the socket
+    is closed."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -208,23 +186,26 @@ def test_a_connect_cancelled_in_the_turn_it_connects_closes_its_socket(
             connect(loop, socket.AF_INET, *address, lambda: made.append(Made()) or made[-1])
         )
         await asyncio.sleep(0)  # the task has connected (on loopback, at once) and waits
-        # The next turn runs this first, then polls the socket writable and calls the
-        # connect's writer callback, which finds the connect cancelled.
-        loop.call_soon(task.cancel)
+        if when == "at-once":
+            task.cancel()
+        else:  # the next turn runs this first, then polls the socket writable
+            loop.call_soon(task.cancel)
         with pytest.raises(asyncio.CancelledError):
             await task
-        await _closed_by_the_other_end(listener)
+        await _closed_by_the_other_end(listener)  # never used
         assert made == []
 
     run(main())
     assert run.handled == []
 
 
-def test_a_connect_cancelled_after_it_connected_closes_its_transport(
-    run: Any, listener: socket.socket
+@pytest.mark.parametrize("outcome", ["connected", "failed"])
+def test_a_connect_cancelled_after_it_settled_leaves_nothing_open(
+    run: Any, listener: socket.socket, outcome: str
 ) -> None:
-    """Connected, then cancelled before the awaiting task resumed: the transport made
-    is closed, not leaked."""
+    """The connect settles (connected, or failed: here its protocol), then the task is
+    cancelled before it resumes: the cancellation wins, as in a task; the transport
+    made is closed, and the socket with it."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -232,36 +213,16 @@ def test_a_connect_cancelled_after_it_connected_closes_its_transport(
 
         def factory() -> Made:
             loop.call_soon(task.cancel)  # after the result, before the task resumes
+            if outcome == "failed":
+                raise LookupError("a bug in the protocol")
             made.append(Made())
             return made[-1]
 
         task = loop.create_task(connect(loop, socket.AF_INET, *listener.getsockname(), factory))
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert len(made) == 1
-        assert await made[0].lost is None  # closed by the cancelled connect
-        await _closed_by_the_other_end(listener)
-
-    run(main())
-    assert run.handled == []
-
-
-def test_a_connect_that_failed_and_was_then_cancelled_is_cancelled(
-    run: Any, listener: socket.socket
-) -> None:
-    """The connect fails (here, its protocol), and the task is cancelled before it
-    resumes: the cancellation wins, as in a task, and the socket is closed."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-
-        def broken() -> Made:
-            loop.call_soon(task.cancel)  # after the failure, before the task resumes
-            raise LookupError("a bug in the protocol")
-
-        task = loop.create_task(connect(loop, socket.AF_INET, *listener.getsockname(), broken))
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        if outcome == "connected":
+            assert await made[0].lost is None  # closed by the cancelled connect
         await _closed_by_the_other_end(listener)
 
     run(main())
