@@ -69,9 +69,10 @@ def _socket_facts(sock: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def run() -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:
-    """Run a coroutine on a fresh asyncio loop whose exception handler keeps what it is
-    given (as the server's does, to fail the test with)."""
-    loop = asyncio.new_event_loop()
+    """Run a coroutine on a fresh loop of asyncio's own (whatever the policy) whose
+    exception handler keeps what it is given (as the server's does, to fail the test
+    with)."""
+    loop = asyncio.SelectorEventLoop()
     handled: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _, context: handled.append(context))
 
