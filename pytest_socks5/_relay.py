@@ -68,8 +68,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self.rewrite: Callable[[bytes], bytes] | None = None
         self.eof = False
         self.lost = False
-        #: What arrived before the tunnel opened (uvloop may read a transport paused in
-        #: ``connection_made``): data, then ``b""`` for an EOF; see :meth:`replay_early`.
+        #: What arrived before the tunnel opened (the dialled side reads from its
+        #: connect on, and pauses at the first bytes: ``_hold``): data, then ``b""`` for
+        #: an EOF; see :meth:`replay_early`.
         self.early: list[bytes] | None = []
         self.tunnel_done: Callable[[], None] = ignore
         #: Where a bug in a callback goes: kept until the connection takes this side

@@ -40,7 +40,8 @@ def resolve_loop(name: str) -> str:
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """The event loop constructor for ``loop=`` (``"auto"``, ``"asyncio"`` or
-    ``"uvloop"``, as the option table checked): stdlib asyncio, or uvloop."""
+    ``"uvloop"``, as the option table checked): asyncio's own selector loop, whatever
+    the event-loop policy (:func:`~._selector_paths.new_selector_loop`), or uvloop."""
     if resolve_loop(name) != "uvloop":
         return new_selector_loop
     try:

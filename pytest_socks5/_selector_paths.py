@@ -23,6 +23,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from ._protocol import AddressType, address_type_for
+
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
@@ -50,7 +52,6 @@ class _TransportFactory(Protocol):
         self,
         sock: socket.socket,
         protocol: asyncio.BaseProtocol,
-        waiter: asyncio.Future[None] | None = None,
         *,
         extra: dict[str, Any] | None = None,
     ) -> asyncio.Transport: ...
@@ -167,7 +168,7 @@ async def listen(
 ) -> list[Listener]:
     """A :class:`Listener` on each address of ``host`` (looked up only if it is a name),
     bound as ``create_server`` binds: ``SO_REUSEADDR``, IPv6 sockets IPv6-only."""
-    if _is_literal(family, host):
+    if address_type_for(host) is not AddressType.DOMAIN:
         addresses: list[tuple[Any, ...]] = [(host, port)]
     else:
         infos = await loop.getaddrinfo(
@@ -184,14 +185,6 @@ async def listen(
             sock.close()
         raise
     return [Listener(loop, sock, factory, backlog) for sock in sockets]
-
-
-def _is_literal(family: int, host: str) -> bool:
-    try:
-        socket.inet_pton(family, host)
-    except OSError:
-        return False
-    return True
 
 
 def _bound(family: int, address: tuple[Any, ...]) -> socket.socket:

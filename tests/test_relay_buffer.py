@@ -20,7 +20,7 @@ from pytest_socks5 import SOCKS5Server
 from pytest_socks5._live_record import LiveRecord
 from pytest_socks5._read_buffer import READ_SIZE, BufferedReads, ReadBuffer
 from pytest_socks5._relay import RelaySide
-from pytest_socks5.rawclient import open_tunnel, recv_all
+from pytest_socks5.rawclient import open_tunnel, recv_all, socks4_request
 
 from .helpers import TIMEOUT, recv_exactly, socks5_request
 from .reliability import on_loop
@@ -231,19 +231,23 @@ def test_every_stream_protocol_of_the_server_reads_into_the_buffer() -> None:
     assert [cls for cls in found if not issubclass(cls, BufferedReads)] == []
 
 
+@pytest.mark.parametrize("version", [5, 4], ids=["socks5", "socks4"])
 def test_a_destination_that_speaks_first_is_held_until_the_reply(
-    make_server: MakeServer,
+    make_server: MakeServer, version: int
 ) -> None:
     """The destination sends a stream and FIN the moment it is connected, while a gate
     holds the reply. The proxy keeps the first chunk and stops reading (the destination
     waits in its kernel buffers, however much it sends); after the release the client
     gets the success reply first, then the whole stream byte-exact."""
-    server = make_server()
+    server = make_server(socks4=True)
     stream = random.Random(1929).randbytes(STREAM)
     gate = server.hold("reply")
     with sender(stream) as target, socket.create_connection(server.address, TIMEOUT) as client:
         client.settimeout(TIMEOUT)
-        client.sendall(b"\x05\x01\x00" + socks5_request(*target))
+        if version == 5:
+            client.sendall(b"\x05\x01\x00" + socks5_request(*target))
+        else:
+            client.sendall(socks4_request(*target))
         gate.wait(TIMEOUT)
 
         def holding() -> tuple[int, bool] | None:
@@ -263,9 +267,11 @@ def test_a_destination_that_speaks_first_is_held_until_the_reply(
         assert 0 < held_bytes <= READ_SIZE
         assert not reading
         gate.release()
-        assert recv_exactly(client, 2) == b"\x05\x00"
-        reply = recv_exactly(client, 10)
-        assert reply[:2] == b"\x05\x00"
+        if version == 5:
+            assert recv_exactly(client, 2) == b"\x05\x00"
+            assert recv_exactly(client, 10)[:2] == b"\x05\x00"
+        else:
+            assert recv_exactly(client, 8)[:2] == b"\x00\x5a"  # CD 90: granted
         got = recv_all(client)
     assert len(got) == len(stream)
     assert got == stream
