@@ -1,11 +1,12 @@
-"""The leak guard's audit hook in a test that uses no proxy fixture: the cost of one
-Python-level check on every audit event, as a ratio (never a pass or a fail).
+"""The leak guard's audit hooks in a test that uses no proxy fixture: what they cost on
+every audit event, as a ratio (never a pass or a fail).
 
 Strategy: an audit hook cannot be removed, so a child process times the same socket
-calls first without the hook and then with it installed but idle (no log current, as in
-an unguarded test that uses no proxy fixture): ``socket.getaddrinfo`` of an address
-literal (one event, a fast call: the worst case for a fixed cost) and a loopback
-``socket.socket()`` made and closed. Each figure is the best of several rounds.
+calls first without the hooks and then with them installed but idle (no log current, as
+in an unguarded test that uses no proxy fixture): ``socket.getaddrinfo`` of an address
+literal (an event the hooks keep, so one Python-level check; a fast call, the worst case
+for a fixed cost) and a loopback ``socket.socket()`` made and closed (an event they do
+not keep: no Python). Each figure is the best of several rounds.
 """
 
 from __future__ import annotations

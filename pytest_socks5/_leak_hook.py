@@ -1,20 +1,22 @@
-"""The one audit hook (:func:`sys.addaudithook`) that sees the test process's name
-lookups and connects, and notes those of the client into the current test's
+"""The audit hooks (:func:`sys.addaudithook`) that see the test process's name lookups
+and connects, and note those of the client into the current test's
 :class:`~._leaks.LeakLog`.
 
-Strategy: the hook is installed on first use and cannot be removed; while no log is
-current (a test that uses no proxy fixture) it returns after one check of a module
-global. With a log it keeps the socket events (``socket.getaddrinfo``,
-``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr``, ``connect``), drops address
-literals, the proxies' own names and listen addresses, a server's threads (named
-``pytest-socks5 …``: its loop thread and its executor's) and anything with a frame of
-this package's server on the stack; then it notes the call with the first frame outside
-the standard library, site-packages and this package. What never reaches a Python socket
-call (a subprocess, a resolver in C such as uvloop's or c-ares, raw syscalls) is not seen.
-"""
+Strategy: the hooks are installed on first use and cannot be removed. They are C
+callables that run no Python for any event but the socket events kept
+(``socket.getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr``,
+``connect``; :class:`_EventSink` says why). For those, while no log is current (a test
+that uses no proxy fixture) the handler returns after one check of a module global. With
+a log it drops address literals, the proxies' own names and listen addresses, a server's
+threads (named ``pytest-socks5 …``: its loop thread and its executor's) and anything
+with a frame of this package's server on the stack; then it notes the call with the
+first frame outside the standard library, site-packages and this package. What never
+reaches a Python socket call (a subprocess, a resolver in C such as uvloop's or c-ares,
+raw syscalls) is not seen."""
 
 from __future__ import annotations
 
+import functools
 import os
 import site
 import sys
@@ -67,7 +69,7 @@ def _note(log: LeakLog, kind: str, call: str, arguments: str, host: str, port: i
     thread = threading.current_thread().name
     if thread.startswith(PROXY_THREAD_PREFIX):
         return  # a server's loop thread or its executor's (its own lookups)
-    frame = sys._getframe(3)  # above _note, the event's handler and _hook
+    frame = sys._getframe(3)  # above _note, the event's handler and its receiver
     caller = frame
     where: str | None = None
     while frame is not None:
@@ -127,21 +129,52 @@ _EVENTS: dict[str, Callable[[LeakLog, str, tuple[Any, ...]], None]] = {
 }
 
 
-def _hook(event: str, args: tuple[Any, ...]) -> None:
-    log = _log
-    if log is None:
-        return
-    handler = _EVENTS.get(event)
-    if handler is not None:
-        handler(log, event, args)
+def _receiver(event: str, handler: Callable[[LeakLog, str, tuple[Any, ...]], None]) -> property:
+    def receive(_sink: object, args: tuple[Any, ...]) -> None:
+        log = _log
+        if log is not None:
+            handler(log, event, args)
+
+    return property(fset=receive, doc=f"Notes a {event!r} event into the current log.")
+
+
+class _EventSink:
+    """Where the audit hooks deliver every event, as ``setattr(sink, event, args)``.
+
+    The hooks are C callables, not a Python function, because on CPython 3.11
+    ``sys.settrace`` holds a process-wide flag while its audit event runs
+    (python/cpython#98257). A Python hook may let another thread run at its first
+    instruction, and if that thread installs a trace function (every thread that starts
+    under coverage or a debugger does) it dies with "Cannot install a trace function
+    while another trace function is being installed" before its target runs. So Python
+    runs only for the events kept: each is a property of this class whose setter is the
+    event's handler. Any other event is stored in the instance's dict and taken out at
+    once by the second hook (the dict's ``pop``), all in C, so nothing is kept.
+    """
+
+    __slots__ = ("__dict__",)
+
+
+for _event, _handler in _EVENTS.items():
+    setattr(_EventSink, _event, _receiver(_event, _handler))
+
+_SINK = _EventSink()
+#: The hooks, in the order they are added: deliver the event, then drop what was stored.
+_HOOKS: tuple[Callable[[str, tuple[Any, ...]], object], ...] = (
+    functools.partial(setattr, _SINK),
+    _SINK.__dict__.pop,
+)
 
 
 def install() -> None:
-    """Add the hook, once per process (an audit hook cannot be removed)."""
+    """Add the hooks, once per process (an audit hook cannot be removed)."""
     global _installed
     with _install_lock:
         if not _installed:
-            sys.addaudithook(_hook)
+            for hook in _HOOKS:
+                sys.addaudithook(hook)
+            # Adding the second hook was an event the first stored, with no pop after it.
+            _SINK.__dict__.clear()
             _installed = True
 
 

@@ -1,14 +1,23 @@
 """The audit hook's decisions, called directly.
 
 Code that runs inside an audit hook is invisible to tracers (coverage sees none of it),
-so the end-to-end tests in test_leaks.py prove the hook is wired in, and these call the
-same dispatch (``_hook``) from ordinary code to pin each decision it makes: what it
-notes, with which caller, and what it lets pass."""
+so the end-to-end tests in test_leaks.py prove the hooks are wired in, and these call the
+same hooks (``_HOOKS``, in order, as the interpreter does) from ordinary code to pin each
+decision they make: what they note, with which caller, and what they let pass."""
 
 from __future__ import annotations
 
+import gc
+import inspect
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -27,12 +36,16 @@ def log(monkeypatch: pytest.MonkeyPatch) -> LeakLog:
 # What the interpreter does for an audit event, from a frame that stands for the
 # standard library's socket function that raised it (so the test is the first caller
 # outside the library, as in a real call).
-_library: dict[str, object] = {"_hook": _leak_hook._hook}
+_library: dict[str, object] = {"_HOOKS": _leak_hook._HOOKS}
 exec(
-    compile("def event(name, *args):\n    _hook(name, args)\n", socket.__file__, "exec"),
+    compile(
+        "def event(name, *args):\n    for hook in _HOOKS:\n        hook(name, args)\n",
+        socket.__file__,
+        "exec",
+    ),
     _library,
 )
-event = _library["event"]
+event = cast(Callable[..., None], _library["event"])
 
 
 def test_a_lookup_is_noted_with_the_test_line_that_made_it(log: LeakLog) -> None:
@@ -115,3 +128,73 @@ def test_start_and_stop_switch_the_current_log(monkeypatch: pytest.MonkeyPatch) 
     finally:
         _leak_hook.stop()
     assert _leak_hook.current() is None
+
+
+# -- what the hooks cost everyone else ----------------------------------------------------
+
+
+class _Payload:
+    """An object an audit event carries (a socket, a frame, a file name...)."""
+
+
+def test_the_hooks_are_c_callables_that_keep_nothing_of_other_events() -> None:
+    _leak_hook.install()
+    assert not [hook for hook in _leak_hook._HOOKS if inspect.isfunction(hook)]
+    assert not [hook for hook in _leak_hook._HOOKS if inspect.ismethod(hook)]
+    payload = _Payload()
+    alive = weakref.ref(payload)
+    sys.audit("pytest-socks5.test-event", payload)  # through the installed hooks
+    del payload
+    gc.collect()
+    assert alive() is None
+    assert vars(_leak_hook._SINK) == {}
+
+
+# Two threads that install and remove trace functions as fast as they can, with the
+# switch interval at its floor: each call to sys.settrace raises its audit event while
+# CPython <= 3.11 holds its process-wide "being installed" flag.
+_HAMMER = """
+import sys, threading
+from pytest_socks5 import _leak_hook
+from pytest_socks5._leaks import LeakLog
+_leak_hook.start(LeakLog())
+if sys.argv[1] == "with-a-python-hook":
+    sys.addaudithook(lambda event, args: None)
+sys.setswitchinterval(1e-6)
+failures = []
+def hammer():
+    for _ in range(50_000):
+        try:
+            sys.settrace(None)
+        except RuntimeError as error:
+            failures.append(error)
+threads = [threading.Thread(target=hammer) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(failures), {str(error) for error in failures})
+"""
+
+
+def _hammer(variant: str) -> int:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_HAMMER), variant],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return int(result.stdout.split()[0])
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12), reason="CPython 3.12 dropped the process-wide flag"
+)
+def test_threads_installing_trace_functions_never_collide_in_the_hooks() -> None:
+    """Under coverage or a debugger every starting thread installs a trace function; with
+    the leak guard's hooks installed, none may die of it (python/cpython#98257)."""
+    assert _hammer("ours-only") == 0
+    # The same hammer detects a hook that runs Python (what the guard used to be).
+    assert _hammer("with-a-python-hook") > 0
