@@ -35,18 +35,12 @@ from ._guard import GuardedProtocol
 from ._http import HttpAnswer
 from ._inline_task import InlineTask
 from ._policy import Policy
-from ._protocol import (
-    NEED_DATA,
-    PAUSED,
-    AuthMethod,
-    RemoteProtocolError,
-    ServerConnection,
-)
+from ._protocol import NEED_DATA, PAUSED, AuthMethod, RemoteProtocolError, ServerConnection
 from ._read_buffer import BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
-from ._sockets import WRITE_HIGH_WATER, address_of
+from ._sockets import WRITE_HIGH_WATER, address_of, fin_first
 
 __all__ = ["HANDSHAKE_BUFFER_LIMIT", "LINGER", "ClientConnection"]
 
@@ -162,6 +156,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if exc is None and self.transport is not None:
+            fin_first(self.transport)  # a FIN first, even if the client is still sending
         if self.relay is None:
             if self.task is not None and not self.task.done():
                 self.task.cancel()

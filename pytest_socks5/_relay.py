@@ -26,7 +26,7 @@ from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
-from ._sockets import WRITE_HIGH_WATER, reset_transport, unsent_in_kernel
+from ._sockets import WRITE_HIGH_WATER, fin_first, reset_transport, unsent_in_kernel
 
 __all__ = ["IdleWatch", "RelaySide"]
 
@@ -241,6 +241,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
             # that, so a reader who sees the record end finds this side's count final.
             asyncio.get_running_loop().call_soon(self._closed_after_reset, exc)
             return
+        if exc is None and not self.eof and self.transport is not None:
+            fin_first(self.transport)  # the proxy closed a side that may still be sending
         self._lost(exc)
 
     @guarded

@@ -2,7 +2,8 @@
 
 Strategy: the things every transport user needs and no layer owns — the write-buffer
 bound that gives backpressure, closing with RST instead of FIN (and how many written
-bytes that loses), and reading an address off a transport — live here, below the
+bytes that loses), closing with a FIN that comes first, and reading an address off a
+transport — live here, below the
 connection, the relays and the dialler, so none of them has to import another for a
 helper.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import socket
 import struct
 from typing import Any
@@ -19,8 +21,10 @@ from typing import Any
 __all__ = [
     "WRITE_HIGH_WATER",
     "address_of",
+    "fin_first",
     "reset_on_close",
     "reset_transport",
+    "send_fin",
     "unsent_in_kernel",
 ]
 
@@ -43,6 +47,41 @@ def reset_transport(transport: asyncio.BaseTransport) -> None:
     if sock is not None:
         reset_on_close(sock)
     transport.abort()  # type: ignore[attr-defined]
+
+
+def send_fin(sock: Any) -> None:
+    """Shut the write side of ``sock``: a FIN after every byte its kernel holds (nothing,
+    if the peer is gone or it was shut already).
+
+    Why before a close: closing a socket with bytes from its peer not yet read sends RST
+    and no FIN (Linux; RFC 1122 4.2.2.13), so a clean close that crossed the peer's
+    bytes would reach the peer as a reset, and what it had not read of ours would be
+    lost. After the FIN, such a RST only answers the peer's later bytes: the peer's
+    reads still end with EOF.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+
+
+def fin_first(transport: asyncio.BaseTransport) -> None:
+    """From a protocol's ``connection_lost`` of a close the proxy made (both loops close
+    the socket as it returns): :func:`send_fin`, unless the socket is set to reset
+    (:func:`reset_on_close`), which must stay a RST with no FIN before it.
+
+    It works on a duplicate of the descriptor (uvloop's transport sockets refuse
+    ``shutdown``): both name the same connection.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    with (
+        contextlib.suppress(OSError),
+        socket.socket(fileno=os.dup(sock.fileno())) as duplicate,
+    ):
+        linger = duplicate.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)
+        on, seconds = struct.unpack("ii", linger)
+        if not (on and seconds == 0):
+            send_fin(duplicate)
 
 
 def unsent_in_kernel(sock: Any) -> int:

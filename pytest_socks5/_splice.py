@@ -28,7 +28,7 @@ from collections.abc import Callable
 from ._guard import OnError, guarded, ignore, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
-from ._sockets import reset_on_close, unsent_in_kernel
+from ._sockets import reset_on_close, send_fin, unsent_in_kernel
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -309,6 +309,8 @@ class SpliceTunnel:
                 # The reset discards what the kernel has not sent: taken back, read just
                 # before the close (a reader may take a few more bytes in between).
                 self.record.spliced(into, -unsent_in_kernel(sock))
+            else:
+                send_fin(sock)  # a FIN first, even if the peer sent bytes not read yet
             sock.close()
         if then is not None:
             then()
