@@ -98,7 +98,7 @@ CASES: list[tuple[str, list[Fault]]] = [
     ("ReplyWith(0x01) + BoundAddress(0x00)", [ReplyWith(reply=1), BoundAddress(bound_type=0x00)]),
     ("ResetAfter(after=0, to_client)", [ResetAfter(after=0, direction="to_client")]),
     ("CloseAfter(after=0, to_client)", [CloseAfter(after=0, direction="to_client")]),
-    ("Latency(seconds=3, to_client)", [Latency(seconds=3, direction="to_client")]),
+    ("Latency(seconds=5, to_client)", [Latency(seconds=5, direction="to_client")]),
 ]
 
 
