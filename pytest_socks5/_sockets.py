@@ -3,9 +3,8 @@
 Strategy: the things every transport user needs and no layer owns — the write-buffer
 bound that gives backpressure, closing with RST instead of FIN (and how many written
 bytes that loses), closing with a FIN that comes first, and reading an address off a
-transport — live here, below the
-connection, the relays and the dialler, so none of them has to import another for a
-helper.
+transport — live here, below the connection, the relays and the dialler, so none of them
+has to import another for a helper.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def send_fin(sock: Any) -> None:
 
     Why before a close: closing a socket with bytes from its peer not yet read sends RST
     and no FIN (Linux; RFC 1122 4.2.2.13), so a clean close that crossed the peer's
-    bytes would reach the peer as a reset, and what it had not read of ours would be
+    bytes would reach the peer as a reset, and what our kernel had not sent yet would be
     lost. After the FIN, such a RST only answers the peer's later bytes: the peer's
     reads still end with EOF.
     """
