@@ -156,8 +156,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if exc is None and self.transport is not None:
-            fin_first(self.transport)  # a FIN first, even if the client is still sending
+        if exc is None and not self.conn.client_eof and self.transport is not None:
+            fin_first(self.transport)  # the proxy closed; the client may still be sending
         if self.relay is None:
             if self.task is not None and not self.task.done():
                 self.task.cancel()

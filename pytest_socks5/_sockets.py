@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "WRITE_HIGH_WATER",
     "address_of",
+    "duplicate",
     "fin_first",
     "reset_on_close",
     "reset_transport",
@@ -31,13 +32,15 @@ __all__ = [
 WRITE_HIGH_WATER = 1024 * 1024
 #: Linux's ioctl for the bytes in a socket's send queue not yet sent (``SIOCOUTQNSD``).
 _SIOCOUTQNSD = 0x894B
+#: ``SO_LINGER`` on, with a zero timeout: closing sends RST, not FIN.
+_RESET_LINGER = struct.pack("ii", 1, 0)
 
 
 def reset_on_close(sock: Any) -> None:
     """Make closing ``sock`` send RST, not FIN: SO_LINGER with a zero timeout (nothing,
     if the socket is already gone)."""
     with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_LINGER)
 
 
 def reset_transport(transport: asyncio.BaseTransport) -> None:
@@ -46,6 +49,12 @@ def reset_transport(transport: asyncio.BaseTransport) -> None:
     if sock is not None:
         reset_on_close(sock)
     transport.abort()  # type: ignore[attr-defined]
+
+
+def duplicate(sock: Any) -> socket.socket:
+    """A socket of its own on a duplicate of ``sock``'s descriptor (a transport's socket
+    included): both name the same connection, and closing one leaves the other open."""
+    return socket.socket(fileno=os.dup(sock.fileno()))
 
 
 def send_fin(sock: Any) -> None:
@@ -67,20 +76,16 @@ def fin_first(transport: asyncio.BaseTransport) -> None:
     the socket as it returns): :func:`send_fin`, unless the socket is set to reset
     (:func:`reset_on_close`), which must stay a RST with no FIN before it.
 
-    It works on a duplicate of the descriptor (uvloop's transport sockets refuse
-    ``shutdown``): both name the same connection.
+    It works on a :func:`duplicate` (uvloop's transport sockets refuse ``shutdown``).
     """
     sock = transport.get_extra_info("socket")
     if sock is None:
         return
-    with (
-        contextlib.suppress(OSError),
-        socket.socket(fileno=os.dup(sock.fileno())) as duplicate,
-    ):
-        linger = duplicate.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)
-        on, seconds = struct.unpack("ii", linger)
+    with contextlib.suppress(OSError), duplicate(sock) as same:
+        # Read as two fields, not compared with _RESET_LINGER: BSDs report "on" as 0x80.
+        on, seconds = struct.unpack("ii", same.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
         if not (on and seconds == 0):
-            send_fin(duplicate)
+            send_fin(same)
 
 
 def unsent_in_kernel(sock: Any) -> int:

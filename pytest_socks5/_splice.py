@@ -28,7 +28,7 @@ from collections.abc import Callable
 from ._guard import OnError, guarded, ignore, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
-from ._sockets import reset_on_close, send_fin, unsent_in_kernel
+from ._sockets import duplicate, reset_on_close, send_fin, unsent_in_kernel
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -44,8 +44,7 @@ _KINDS = (_IN, _OUT)
 
 def _adopt(transport: asyncio.Transport) -> socket.socket:
     """A duplicate of the transport's socket; the transport is then dropped silently."""
-    sock = transport.get_extra_info("socket")
-    dup = socket.socket(fileno=os.dup(sock.fileno()))
+    dup = duplicate(transport.get_extra_info("socket"))
     dup.setblocking(False)
     transport.set_protocol(asyncio.Protocol())  # its connection_lost must not reach us
     transport.abort()  # closes the transport's descriptor only: no FIN, no RST

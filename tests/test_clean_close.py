@@ -4,7 +4,7 @@ Closing a socket whose peer's bytes are not all read sends RST and no FIN (Linux
 clean close that crossed the client's bytes reached the client as a reset: its read
 failed with ECONNRESET while the record said "fin". In each test a client keeps sending
 while the proxy closes, and must read everything up to EOF; on every variant, and for
-SOCKS 4 as well as SOCKS5.
+SOCKS 4 and HTTP CONNECT as well as SOCKS5.
 """
 
 from __future__ import annotations
@@ -60,23 +60,40 @@ def flooding(sock: socket.socket) -> Iterator[None]:
         assert not thread.is_alive()
 
 
-def _open(server: SOCKS5Server, target: tuple[str, int], version: int) -> socket.socket:
+def _request(target: tuple[str, int], version: int | str) -> bytes:
+    """A CONNECT to ``target`` in SOCKS5 (with the greeting), SOCKS 4 or HTTP."""
+    if version == 5:
+        return b"\x05\x01\x00" + socks5_request(*target)
+    if version == 4:
+        return socks4_request(*target)
+    authority = f"{target[0]}:{target[1]}"
+    return f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode()
+
+
+def _open(server: SOCKS5Server, target: tuple[str, int], version: int | str) -> socket.socket:
     """A client through ``server`` to ``target``, the success reply read."""
     client = socket.create_connection(server.address, TIMEOUT)
     client.settimeout(TIMEOUT)
+    client.sendall(_request(target, version))
     if version == 5:
-        client.sendall(b"\x05\x01\x00" + socks5_request(*target))
         assert recv_exactly(client, 2) == b"\x05\x00"
         assert recv_exactly(client, 10)[:2] == b"\x05\x00"
-    else:
-        client.sendall(socks4_request(*target))
+    elif version == 4:
         assert recv_exactly(client, 8)[:2] == b"\x00\x5a"
+    else:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += recv_exactly(client, 1)
+        assert head.startswith(b"HTTP/1.1 200")
     return client
 
 
-@pytest.mark.parametrize("version", [5, 4])
+VERSIONS = [5, 4, "http"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_fault_that_closes_the_tunnel_sends_fin_while_the_client_sends(
-    make_server: MakeServer, version: int
+    make_server: MakeServer, version: int | str
 ) -> None:
     server = make_server(socks4=True, faults=[CloseAfter(after=0, direction="from_client")])
     with (
@@ -89,28 +106,27 @@ def test_a_fault_that_closes_the_tunnel_sends_fin_while_the_client_sends(
     assert (record.closed_by, record.closed_how) == ("server", "fin")
 
 
-@pytest.mark.parametrize("version", [5, 4])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_refusal_sends_its_reply_and_fin_while_the_client_sends(
-    make_server: MakeServer, version: int
+    make_server: MakeServer, version: int | str
 ) -> None:
     """A client that sends data after its request without waiting for the reply (as
     "optimistic data" clients do) still reads the refusal, then EOF."""
     server = make_server(socks4=True)
     with closed_port() as port, socket.create_connection(server.address, TIMEOUT) as client:
         client.settimeout(TIMEOUT)
-        if version == 5:
-            client.sendall(b"\x05\x01\x00" + socks5_request("127.0.0.1", port))
-        else:
-            client.sendall(socks4_request("127.0.0.1", port))
+        client.sendall(_request(("127.0.0.1", port), version))
         with flooding(client):
             answer = recv_all(client)
     if version == 5:
         assert answer[:2] == b"\x05\x00"
         assert answer[2:4] == b"\x05\x05"  # REP 5: connection refused
         assert len(answer) == 12
-    else:
+    elif version == 4:
         assert answer[:2] == b"\x00\x5b"  # CD 91: rejected or failed
         assert len(answer) == 8
+    else:
+        assert answer.startswith(b"HTTP/1.1 502 ")
     assert only_record(server).closed_by == "server"
 
 
