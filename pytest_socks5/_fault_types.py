@@ -412,7 +412,8 @@ class Slicer(TransferFault):
 class Blackhole(TransferFault):
     """After ``after`` bytes, stop forwarding: what arrives is read and dropped, and so is
     the sender's close (FIN or RST). The other side hears nothing more — the connection
-    stays open until it closes itself or the server stops."""
+    stays open until the other side closes too (its close ends the tunnel, even one it
+    sent before) or the server stops."""
 
     after: int = 0
 

@@ -21,6 +21,7 @@ import functools
 import sys
 from collections.abc import Callable
 
+from ._fault_types import ResetAfter
 from ._guard import GuardedProtocol, KeptError, OnError, guarded, ignore, reraise
 from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
@@ -46,6 +47,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         "direct",
         "early",
         "eof",
+        "eof_settled",
         "lost",
         "name",
         "on_error",
@@ -66,7 +68,11 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self.shaper: Shaper | None = None
         #: The test's ``on("data")`` hooks for this direction (``None``: none).
         self.rewrite: Callable[[bytes], bytes] | None = None
+        #: This side's EOF: read from its socket, and settled (passed on to the peer, or
+        #: swallowed by a blackhole). Between the two, a shaper may still hold this
+        #: side's bytes and its EOF.
         self.eof = False
+        self.eof_settled = False
         self.lost = False
         #: What arrived before the tunnel opened (the dialled side reads from its
         #: connect on, and pauses at the first bytes: ``_hold``): data, then ``b""`` for
@@ -206,12 +212,18 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         return True
 
     def forward_eof(self) -> None:
-        """Pass this side's EOF on: half-close the peer, or close both if it is done too
-        (a blackhole swallows it: the peer hears nothing)."""
+        """Pass this side's EOF on: half-close the peer, or close both if the peer's EOF
+        is settled too (the peer closed itself: even a blackhole's tunnel ends then); a
+        blackhole swallows it otherwise, and the peer hears nothing.
+
+        The peer's EOF counts once it is settled, not when it arrives: a shaper may
+        still be delivering the peer's bytes and its EOF (a latency, a bandwidth limit,
+        a slow close), and closing then would throw them away."""
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
-        if peer.eof or peer.lost:
+        self.eof_settled = True
+        if peer.eof_settled or peer.lost:
             self.close_tunnel(abort=False)
             return
         if self.shaper is not None and self.shaper.swallows_close:
@@ -334,6 +346,14 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self._reset_then_end(
             functools.partial(self.record.end, Outcome.FAULT, error="reset by an injected fault")
         )
+
+    @guarded
+    def reset_in_time(self, fault: ResetAfter) -> None:
+        """``fault``'s ``seconds`` are up: reset the tunnel, unless it is already closing
+        (a close or reset began in the same loop turn)."""
+        sides = self.open_sides()
+        if sides and not any(transport.is_closing() for _, transport in sides):
+            self.reset_tunnel(fault.describe())
 
     def _reset_then_end(self, end: Callable[[], object]) -> None:
         """Drop the sides still open with RST, and call ``end`` once each one's socket is

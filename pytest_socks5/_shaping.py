@@ -85,9 +85,6 @@ class Shaper:
         self._last_due = 0.0
         self.task = self._loop.create_task(self._run())
         watch_task(self.task, self)
-        for fault in faults:
-            if isinstance(fault, ResetAfter) and fault.seconds is not None:
-                self._loop.call_later(fault.seconds, self._reset, fault)
 
     # -- input, from the source's protocol callbacks ------------------------------------
 

@@ -16,7 +16,7 @@ import random
 from . import _splice as splicing
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
-from ._fault_types import Direction
+from ._fault_types import Direction, ResetAfter
 from ._relay import IdleWatch, RelaySide
 from ._shaping import Shaper
 
@@ -69,6 +69,10 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
             acting = [f for f in transfer if f.flows.includes(direction)]
             if acting:
                 side.shaper = Shaper(side, acting, rng)
+        for fault in transfer:  # a time is the tunnel's, whichever direction it names
+            if isinstance(fault, ResetAfter) and fault.seconds is not None:
+                timer = conn.loop.call_later(fault.seconds, client.reset_in_time, fault)
+                conn.add_cleanup(timer.cancel)
     if data_hooks:
         client.rewrite = data_rewriter(data_hooks, Direction.FROM_CLIENT)
         upstream.rewrite = data_rewriter(data_hooks, Direction.TO_CLIENT)

@@ -33,13 +33,16 @@ __all__ = [
     "PYTESTER_ECHO_CONFTEST",
     "TIMEOUT",
     "TWO_WORKERS",
+    "VERSIONS",
     "closed_port",
     "connect",
+    "connect_request",
     "digest_target",
     "echo_target",
     "exchange",
     "http_target",
     "only_record",
+    "open_any_tunnel",
     "read_reply",
     "recv_all",
     "recv_exactly",
@@ -53,6 +56,41 @@ __all__ = [
 def exchange(server: SOCKS5Server, *messages: bytes) -> bytes:
     """Send the messages to ``server``, half-close, and return everything it sent until EOF."""
     return rawclient.exchange(server.address, *messages)
+
+
+#: The CONNECTs a test can run on every path: SOCKS5 (with its greeting), SOCKS 4, HTTP.
+VERSIONS: list[int | str] = [5, 4, "http"]
+
+
+def connect_request(target: tuple[str, int], version: int | str) -> bytes:
+    """A CONNECT to ``target`` in SOCKS5 (with the greeting), SOCKS 4 or HTTP."""
+    if version == 5:
+        return b"\x05\x01\x00" + socks5_request(*target)
+    if version == 4:
+        return rawclient.socks4_request(*target)
+    authority = f"{target[0]}:{target[1]}"
+    return f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode()
+
+
+def open_any_tunnel(
+    server: SOCKS5Server, target: tuple[str, int], version: int | str
+) -> socket.socket:
+    """A client through ``server`` (started with ``socks4=True`` for version 4) to
+    ``target``, the success reply read."""
+    client = socket.create_connection(server.address, TIMEOUT)
+    client.settimeout(TIMEOUT)
+    client.sendall(connect_request(target, version))
+    if version == 5:
+        assert recv_exactly(client, 2) == b"\x05\x00"
+        assert recv_exactly(client, 10)[:2] == b"\x05\x00"
+    elif version == 4:
+        assert recv_exactly(client, 8)[:2] == b"\x00\x5a"
+    else:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += recv_exactly(client, 1)
+        assert head.startswith(b"HTTP/1.1 200")
+    return client
 
 
 def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:

@@ -19,9 +19,17 @@ import pytest
 
 from pytest_socks5 import SOCKS5Server
 from pytest_socks5.faults import CloseAfter
-from pytest_socks5.rawclient import recv_all, socks4_request
+from pytest_socks5.rawclient import recv_all
 
-from .helpers import TIMEOUT, closed_port, only_record, recv_exactly, socks5_request, tcp_target
+from .helpers import (
+    TIMEOUT,
+    VERSIONS,
+    closed_port,
+    connect_request,
+    only_record,
+    open_any_tunnel,
+    tcp_target,
+)
 
 MakeServer = Callable[..., SOCKS5Server]
 
@@ -60,37 +68,6 @@ def flooding(sock: socket.socket) -> Iterator[None]:
         assert not thread.is_alive()
 
 
-def _request(target: tuple[str, int], version: int | str) -> bytes:
-    """A CONNECT to ``target`` in SOCKS5 (with the greeting), SOCKS 4 or HTTP."""
-    if version == 5:
-        return b"\x05\x01\x00" + socks5_request(*target)
-    if version == 4:
-        return socks4_request(*target)
-    authority = f"{target[0]}:{target[1]}"
-    return f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode()
-
-
-def _open(server: SOCKS5Server, target: tuple[str, int], version: int | str) -> socket.socket:
-    """A client through ``server`` to ``target``, the success reply read."""
-    client = socket.create_connection(server.address, TIMEOUT)
-    client.settimeout(TIMEOUT)
-    client.sendall(_request(target, version))
-    if version == 5:
-        assert recv_exactly(client, 2) == b"\x05\x00"
-        assert recv_exactly(client, 10)[:2] == b"\x05\x00"
-    elif version == 4:
-        assert recv_exactly(client, 8)[:2] == b"\x00\x5a"
-    else:
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            head += recv_exactly(client, 1)
-        assert head.startswith(b"HTTP/1.1 200")
-    return client
-
-
-VERSIONS = [5, 4, "http"]
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_fault_that_closes_the_tunnel_sends_fin_while_the_client_sends(
     make_server: MakeServer, version: int | str
@@ -98,7 +75,7 @@ def test_a_fault_that_closes_the_tunnel_sends_fin_while_the_client_sends(
     server = make_server(socks4=True, faults=[CloseAfter(after=0, direction="from_client")])
     with (
         tcp_target(_Sink) as target,
-        _open(server, target, version) as client,
+        open_any_tunnel(server, target, version) as client,
         flooding(client),
     ):
         assert recv_all(client) == b""  # EOF: a reset raises ConnectionResetError
@@ -115,7 +92,7 @@ def test_a_refusal_sends_its_reply_and_fin_while_the_client_sends(
     server = make_server(socks4=True)
     with closed_port() as port, socket.create_connection(server.address, TIMEOUT) as client:
         client.settimeout(TIMEOUT)
-        client.sendall(_request(("127.0.0.1", port), version))
+        client.sendall(connect_request(("127.0.0.1", port), version))
         with flooding(client):
             answer = recv_all(client)
     if version == 5:
@@ -149,7 +126,7 @@ def test_a_server_stop_closes_a_stuck_tunnel_with_fin(make_server: MakeServer) -
     try:
         with (
             tcp_target(_Stuck) as target,
-            _open(server, target, 5) as client,
+            open_any_tunnel(server, target, 5) as client,
             flooding(client),
         ):
             server.stop(timeout=0.2)
