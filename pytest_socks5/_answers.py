@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from ._answer_plan import AnswerPlan, plan_answer
 from ._connection import ClientConnection
 from ._conversation import MESSAGE_NAMES, ServerMessage
-from ._fault_types import Fault
+from ._fault_types import Close, Delay, Fault, Stall
 from ._records import Outcome
 from ._sockets import reset_transport
 
-__all__ = ["answer", "answer_head", "before_dial"]
+__all__ = ["answer", "answer_head", "delay_or_end"]
 
 
 async def answer(
@@ -109,9 +109,12 @@ async def _carry_out(
     return True
 
 
-async def before_dial(conn: ClientConnection, faults: list[Fault]) -> bool:
-    """Request-phase faults: delay, stall or close before the destination is dialled.
+async def delay_or_end(conn: ClientConnection, faults: list[Fault]) -> bool:
+    """The faults at a decision point with no answer of its own (a request, before the
+    destination is dialled; good HTTP credentials, which the request's answer follows):
+    ``Delay``, ``Stall`` and ``Close`` act, nothing else has an answer to change.
     Returns ``False`` when a fault ended the conversation."""
+    faults = [f for f in faults if isinstance(f, Delay | Close | Stall)]
     if not faults:
         return True
     plan = plan_answer(faults, b"")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from ._answers import answer, answer_head
+from ._answers import answer, answer_head, delay_or_end
 from ._connection import ClientConnection
 from ._conversation import ClientClosed
 from ._deadline import Deadline
@@ -155,8 +155,8 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
         record.gave_credentials(*credentials)
         status, error = policy.credentials(*credentials, faults)
     record.authenticated_as(status == AuthStatus.SUCCESS)
-    if status == AuthStatus.SUCCESS:
-        return True
+    if status == AuthStatus.SUCCESS:  # no answer of its own: the request's follows
+        return await delay_or_end(conn, faults)
     failed = [f for f in faults if isinstance(f, FailAuth)][:1]
     await answer(
         conn, faults, auth_required(), shaped=failed, outcome=Outcome.AUTH_FAILED, error=error

@@ -10,7 +10,7 @@ faults, the reply and the tunnel. The protocol's wording comes from a
 
 from __future__ import annotations
 
-from ._answers import answer, before_dial
+from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
@@ -33,7 +33,7 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     faults = await conn.faults_at(Phase.REQUEST)
     forced = conn.policy.forced_reply(faults)
     # Delay, Stall and Close act first: a delayed ReplyWith is a slow refusal.
-    if not await before_dial(conn, [f for f in faults if f is not forced]):
+    if not await delay_or_end(conn, [f for f in faults if f is not forced]):
         return False
     if forced is not None:
         conn.record.replied(replies.code(forced.reply))
