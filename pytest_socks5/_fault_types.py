@@ -441,6 +441,6 @@ class ResetAfter(TransferFault):
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SlowClose(TransferFault):
-    """Pass on an EOF or close only ``seconds`` after it happened."""
+    """Pass on an EOF only ``seconds`` after it arrived (a reset is passed on at once)."""
 
     seconds: float = 1.0
