@@ -83,9 +83,11 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
         else:
             continue
         changed.append(fault)
+    # A fragment acts if it cuts the answer somewhere (a split past the end does not).
     fragment = next((f for f in faults if isinstance(f, Fragment)), None)
-    sliced = None if fragment is None else (_cuts(fragment, len(data)), fragment.delay)
-    acting = {*delays, *changed, *([fragment] if fragment is not None and data else [])}
+    cuts = () if fragment is None else _cuts(fragment, len(data))
+    sliced = (cuts, fragment.delay) if fragment is not None and cuts else None
+    acting = {*delays, *changed, *([fragment] if sliced is not None else [])}
     return AnswerPlan(
         delay=delay,
         data=data,

@@ -54,7 +54,10 @@ def test_a_split_sends_two_pieces(cut: int) -> None:
 
 def test_slices_and_splits_past_the_end() -> None:
     assert plan_answer([Fragment(at="reply", size=4)], REPLY).fragment == ((4, 8), 0.01)
-    assert plan_answer([Fragment(at="reply", split=10)], REPLY).fragment == ((), 0.01)
+    past_the_end = plan_answer([Fragment(at="reply", split=10)], REPLY)
+    assert past_the_end.fragment is None  # nothing to cut: sent whole
+    assert past_the_end.acted == ()  # and not listed as acting (it did nothing)
+    assert plan_answer([Fragment(at="reply", size=10)], REPLY).acted == ()
     with pytest.raises(ValueError, match="split must be None or a whole number >= 1"):
         Fragment(split=0)
 
@@ -81,3 +84,11 @@ def test_the_reply_arrives_whole_through_every_split(server: SOCKS5Server, split
         assert recv_exactly(sock, 14) == b"still a tunnel"
     record = only_record(server)
     assert record.faults == (f"{Fault.describe(split)} at reply",)
+
+
+def test_a_split_past_the_end_does_nothing_and_is_not_listed(server: SOCKS5Server) -> None:
+    server.add_fault(Fragment(at="reply", split=100, delay=1))
+    with connect(server.address) as sock:
+        sock.sendall(GREETING + socks5_request("api.example.test", 80))
+        assert recv_exactly(sock, 12)[2:6] == b"\x05\x00\x00\x01"
+    assert only_record(server).faults == ()
