@@ -73,7 +73,7 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
         target = conn.policy.destination(host, port)
     except Unresolvable as exc:
         record.mapped("unresolvable")
-        record.failed(f"dialling {host}:{port} failed: {exc}")
+        record.failed(f"dialling {describe_target((host, port))} failed: {exc}")
         return Reply.HOST_UNREACHABLE
     if target != (host, port):
         record.mapped(describe_target(target))
@@ -84,7 +84,7 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
             else:
                 side = await conn.dialler.dial(*target, record)
     except (OSError, TimeoutError) as exc:
-        record.failed(f"dialling {host}:{port} failed: {exc!r}")
+        record.failed(f"dialling {describe_target((host, port))} failed: {exc!r}")
         return reply_for_dial_error(exc)
     conn.upstream = side  # closed with the connection, even while it is held
     take_over(side, conn.internal_error)  # a bug it had in the dial, with its own type

@@ -226,6 +226,8 @@ def test_refused_ipv6_destination_gets_rep_05(server: SOCKS5Server) -> None:
     record = only_record(server, timeout=5)
     assert record.address_type == AddressType.IPV6
     assert record.raw_address == b"\x00" * 15 + b"\x01"
+    assert record.error is not None
+    assert record.error.startswith(f"dialling [::1]:{port} failed: ")  # bracketed
 
 
 def test_unresolvable_name_gets_rep_04_without_a_lookup(server: SOCKS5Server) -> None:
