@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from pytest_socks5 import ECHO, Command, Permission, Rule, SOCKS5Server, UdpFaults, faults
+from pytest_socks5 import (
+    ECHO,
+    Command,
+    Permission,
+    Rule,
+    Sink,
+    SOCKS5Server,
+    UdpFaults,
+    faults,
+)
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
@@ -281,6 +290,61 @@ def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
     (record,) = server.connections
     assert record.host == "xn--bcher-kva.example.test"
     assert record.mapped_to == "ECHO"
+
+
+# -- host_map values and virtual destinations --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("nothost", "('nothost' is not an IP address, and a host_map value is never looked up)"),
+        ("nothost:8080", "('nothost' is not an IP address, and a host_map value is never looked up)"),
+        ("localhost:8080", "(did you mean '127.0.0.1:8080'? a value is never looked up)"),
+        ("[127.0.0.1]:80", "('127.0.0.1' is not an IPv6 address; brackets hold one)"),
+    ],
+)  # fmt: skip
+def test_a_host_map_value_that_is_not_an_address_is_refused(value: str, hint: str) -> None:
+    message = f"host_map['a.test'] must be an \"address[:port]\" string, ECHO, a Sink or None, got {value!r} {hint}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SOCKS5Server(host_map={"a.test": value})
+    server = SOCKS5Server()
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        server.configure(host_map={"a.test": value})
+
+
+def test_host_map_values_are_addresses_with_an_optional_port() -> None:
+    values = ["127.0.0.1", "127.0.0.1:8080", "::1", "[::1]", "[::1]:53", "192.0.2.7:80"]
+    checked = check_host_map("host_map", {f"h{i}.test": v for i, v in enumerate(values)})
+    assert list(checked.values()) == values
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: Sink(response="hello"), TypeError, "Sink: response must be bytes, got 'hello' (str) (did you mean b'hello'?)"),
+        (lambda: Sink(response=5), TypeError, "Sink: response must be bytes, got 5 (int)"),
+        (lambda: Sink(on_connect="yes"), TypeError, "Sink: on_connect must be True or False, got 'yes' (str)"),
+        (lambda: Sink(close=None), TypeError, "Sink: close must be True or False, got None (NoneType)"),
+    ],
+)  # fmt: skip
+def test_a_bad_sink_is_refused_when_written(
+    make: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        make()
+
+
+def test_a_sink_keeps_any_bytes_like_response_as_bytes() -> None:
+    sink = Sink(response=bytearray(b"hi"))
+    assert sink.response == b"hi"
+    assert type(sink.response) is bytes
+    assert Sink(response=memoryview(b"hi")) == sink
+    server = SOCKS5Server(host_map={"sink.test": sink})
+    with server, socks5_tunnel(server.address, "sink.test", 80) as (sock, reply):
+        assert reply_code(reply) == 0
+        sock.sendall(b"x")
+        assert recv_exactly(sock, 2) == b"hi"
 
 
 # -- permits: the dry run -------------------------------------------------------------------------
