@@ -30,6 +30,7 @@ from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
+from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
 from pytest_socks5.rawclient import recv_exactly, reply_code
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
@@ -149,6 +150,9 @@ def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> N
         cls(**kwargs)
 
 
+BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address bytes as given"
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
@@ -177,6 +181,11 @@ def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> N
         (lambda: Rule.allow(host="bad name.test"), ValueError, "Rule: host must be a host name, address or glob without spaces, got 'bad name.test'"),
         (lambda: Rule.allow(host="300.1.1.1"), ValueError, "Rule: host must be an IPv4 address, got '300.1.1.1'"),
         (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
+        (lambda: faults.BoundAddress(bound_host="notanip"), ValueError, "BoundAddress: bound_host must be an IPv4 address for bound_type 0x01 (IPV4), got 'notanip'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4, bound_host="127.0.0.1"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '127.0.0.1'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '0.0.0.0'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=3, bound_host="x" * 256), ValueError, f"BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got '{'x' * 76}..." + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=3, bound_host=""), ValueError, "BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got ''" + BOUND_HINT),
     ],
 )  # fmt: skip
 def test_a_bad_fault_argument_is_refused_when_written(
@@ -191,6 +200,25 @@ def test_good_fault_arguments_are_kept_as_given() -> None:
     assert faults.Stall(at="auth", port=None).phase is faults.Phase.AUTH
     assert faults.Latency(seconds=0, jitter=0.5).seconds == 0
     assert Rule.allow(port=(80, 443), command=Command.BIND).port == (80, 443)
+
+
+@pytest.mark.parametrize(
+    ("fault", "wire"),
+    [
+        (faults.BoundAddress(bound_type=0x00), "00"),  # no encoding: no address bytes
+        (faults.BoundAddress(bound_type=0x09, bound_host="any"), "09"),
+        (faults.BoundAddress(bound_type=0x01, bound_host="not an ip", raw=b"\x01\x02"), "010102"),
+        (faults.BoundAddress(bound_type=0x03, bound_host="1.2.3.4"), "0307312e322e332e34"),
+        (faults.BoundAddress(bound_type=0x03, bound_host="x" * 255), "03ff" + "78" * 255),
+        (faults.BoundAddress(bound_type=0x04, bound_host="::1"), "04" + "00" * 15 + "01"),
+    ],
+    ids=repr,
+)
+def test_deliberately_odd_bound_addresses_are_kept_and_encode(
+    fault: faults.BoundAddress, wire: str
+) -> None:
+    reply = Socks5Replies().failure(0x01, [fault]).to_bytes()
+    assert reply.hex() == "050100" + wire + "0000"
 
 
 # -- allow patterns ---------------------------------------------------------------------------
