@@ -19,6 +19,7 @@ import pytest
 from pytest_socks5 import (
     ECHO,
     Command,
+    Outcome,
     Permission,
     Rule,
     Sink,
@@ -375,6 +376,65 @@ def test_a_sink_keeps_any_bytes_like_response_as_bytes() -> None:
         assert recv_exactly(sock, 2) == b"hi"
 
 
+# -- the API's own arguments ---------------------------------------------------------------------
+
+
+OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda s: s.wait_for_connections("1", timeout=0), TypeError, "wait_for_connections(): count must be a whole number >= 0, got '1' (str)"),
+        (lambda s: s.wait_for_connections(-1, timeout=0), ValueError, "wait_for_connections(): count must be a whole number >= 0, got -1"),
+        (lambda s: s.wait_for_connections(1, timeout=-1), ValueError, "wait_for_connections(): timeout must be a number >= 0, got -1"),
+        (lambda s: s.wait_for_connections(1, timeout=0, ended="yes"), TypeError, "wait_for_connections(): ended must be True or False, got 'yes' (str)"),
+        (lambda s: s.assert_connected(count=-1), ValueError, "count must be None or a whole number >= 1, got -1"),
+        (lambda s: s.assert_connected(count="2"), TypeError, "count must be None or a whole number >= 1, got '2' (str)"),
+        (lambda s: s.assert_connected(count=0), ValueError, "count must be None or a whole number >= 1, got 0: for none, use assert_not_connected()"),
+        (lambda s: s.assert_no_auth(count=1.0), TypeError, "count must be None or a whole number >= 1, got 1.0 (float)"),
+        (lambda s: s.find_connections(outcome="clossed"), TypeError, f"outcome must be an Outcome ({OUTCOMES}) or a predicate, got 'clossed' (str) (did you mean Outcome.CLOSED?)"),
+        (lambda s: s.assert_connected(outcome="closed"), TypeError, f"outcome must be an Outcome ({OUTCOMES}) or a predicate, got 'closed' (str) (did you mean Outcome.CLOSED?)"),
+        (lambda s: s.assert_connected(address_type="domian"), TypeError, "address_type must be a number or an AddressType (AddressType.IPV4, AddressType.DOMAIN, AddressType.IPV6) or a predicate, got 'domian' (str) (did you mean AddressType.DOMAIN?)"),
+        (lambda s: s.find_connections(command="connect"), TypeError, "command must be a number or a Command (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE) or a predicate, got 'connect' (str) (did you mean Command.CONNECT?)"),
+        (lambda s: s.assert_not_connected(closed_how="rts"), ValueError, "closed_how must be one of 'fin', 'rst', 'error', a glob or a predicate, got 'rts' (did you mean 'rst'?)"),
+        (lambda s: s.wait_for_connections(timeout=0, closed_by="proxy"), ValueError, "closed_by must be one of 'client', 'upstream', 'server', a glob or a predicate, got 'proxy'"),
+        (lambda s: s.proxy_env(scheme="socks7"), ValueError, "proxy_env(): scheme must be one of 'socks5', 'http', got 'socks7' (did you mean socks5?)"),
+        (lambda s: s.url_for("ftp"), ValueError, "url_for(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'ftp'"),
+        (lambda s: s.start(timeout=-1), ValueError, "start(): timeout must be a number > 0, got -1"),
+        (lambda s: s.start(timeout=0), ValueError, "start(): timeout must be a number > 0, got 0"),
+        (lambda s: s.stop(timeout="1"), TypeError, "stop(): timeout must be a number >= 0, got '1' (str)"),
+    ],
+)  # fmt: skip
+def test_a_bad_api_argument_is_refused_saying_what_is_valid(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    server = SOCKS5Server()
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call(server)
+    assert not server.is_running
+
+
+@pytest.mark.asyncio
+async def test_the_async_wait_checks_its_arguments_as_the_blocking_one_does() -> None:
+    server = SOCKS5Server()
+    with pytest.raises(
+        ValueError, match=r"^wait_for_connections\(\): timeout must be a number >= 0, got -1$"
+    ):
+        await server.wait_for_connections_async(timeout=-1)
+    with pytest.raises(TypeError, match=r"^outcome must be an Outcome \("):
+        await server.wait_for_connections_async(timeout=0, outcome="closed")
+
+
+def test_good_criteria_and_counts_are_kept() -> None:
+    server = SOCKS5Server()
+    assert server.find_connections(outcome=Outcome.CLOSED, closed_how="r*", protocol=None) == []
+    assert server.find_connections(address_type=3, reply=lambda r: r is None) == []
+    assert server.wait_for_connections(0, timeout=0) == []
+    with server:
+        assert server.url_for("socks4a") == f"socks4a://{server.host}:{server.port}"
+
+
 # -- permits: the dry run -------------------------------------------------------------------------
 
 
@@ -440,3 +500,15 @@ def test_permits_checks_its_arguments() -> None:
         server.permits("example.com", 65536)
     with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
         server.permits(b"x", 1)  # type: ignore[arg-type]
+
+
+def test_a_start_that_times_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(self: object, coro: Any, timeout: float) -> None:
+        coro.close()
+        raise TimeoutError
+
+    monkeypatch.setattr("pytest_socks5._server.LoopThread.run", never)
+    server = SOCKS5Server()
+    with pytest.raises(TimeoutError, match=r"^the server did not start within 0.5s$"):
+        server.start(timeout=0.5)
+    assert not server.is_running
