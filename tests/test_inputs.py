@@ -67,6 +67,10 @@ INI = "[pytest]\n" + (
             "users must be a {name: password} mapping or (name, password) pairs, got the string "
             "'alice:***'; for one user: users={'alice': '…'}",
         ),
+        ({"users": {"": "x"}}, ValueError, "users: a user name must be 1 to 255 bytes (RFC 1929), got ''"),
+        ({"users": {"alice": 1}}, TypeError, "users['alice']: the password must be a str or bytes, got a value of type int"),
+        ({"users": {1: "x"}}, TypeError, "users[1]: the user name must be a str or bytes, got 1 (int)"),
+        ({"users": [("alice",)]}, TypeError, "users must be a {name: password} mapping or (name, password) pairs; item 0 is not a pair (a tuple)"),
         ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
         ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
         ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
