@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._async_wait import wait_for_connections
+from ._checks import integer, optional
+from ._criteria import check_criteria
 from ._protocol import AddressType, AuthMethod, describe
 from ._recorder import Recorder
 from ._records import (
     ConnectionRecord,
     NoMatchingConnection,
-    check_criteria,
     criteria_text,
     show,
     value_matches,
@@ -70,6 +71,9 @@ def _resolved(host: str) -> _Named | None:
 
 def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
+
+
+_COUNT = optional(integer(low=1))
 
 
 class RecordQueries:
@@ -297,6 +301,12 @@ class RecordQueries:
         hints: Iterable[str] = (),
     ) -> ConnectionRecord:
         __tracebackhide__ = True
+        if count == 0 and type(count) is int:
+            raise ValueError(
+                "count must be None or a whole number >= 1, got 0: for none, "
+                "use assert_not_connected()"
+            )
+        _COUNT("count", count)
         found = self._recorder.find(**criteria)
         if found and (count is None or len(found) == count):
             return found[0]

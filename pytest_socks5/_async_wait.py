@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ._recorder import Recorder
-from ._records import ConnectionRecord, check_criteria
+from ._criteria import check_criteria
+from ._recorder import Recorder, check_wait
+from ._records import ConnectionRecord
 
 __all__ = ["wait_for_connections"]
 
@@ -24,6 +25,7 @@ __all__ = ["wait_for_connections"]
 async def wait_for_connections(
     recorder: Recorder, count: int, *, timeout: float, ended: bool, criteria: dict[str, Any]
 ) -> list[ConnectionRecord]:
+    check_wait(count, timeout, ended)
     check_criteria(criteria)
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()

@@ -52,6 +52,8 @@ class AuthPolicy:
             items = users.items() if isinstance(users, Mapping) else users
             pairs = tuple((_as_bytes(name), _as_bytes(pw)) for name, pw in items)
         for name, pw in pairs:
+            if not name:
+                raise ValueError("a user name must be 1 to 255 bytes (RFC 1929), got ''")
             if len(name) > 255 or len(pw) > 255:
                 raise ValueError("RFC 1929 usernames and passwords are at most 255 bytes")
         return cls(users=pairs, validator=validator)

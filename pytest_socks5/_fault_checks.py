@@ -6,7 +6,9 @@ byte), so one table keyed by field name describes every fault's arguments, and
 :func:`check_fields` checks a fault against it in ``__post_init__``. A field whose
 default is ``None`` also accepts ``None``. ``at`` (a phase) and ``direction`` are
 converted by their classes, which own the enums. A test holds the table to every field
-of every fault class. Pure.
+of every fault class. One relation between fields is checked after them: a
+``bound_host`` must be what its ``bound_type`` can encode (:func:`check_bound_host`).
+Pure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ._checks import (
     byte,
     callable_value,
     choice,
+    fail_value,
     integer,
     number,
     optional,
@@ -28,8 +31,9 @@ from ._checks import (
     raw_bytes,
     text,
 )
+from ._protocol import AddressType, encode_address
 
-__all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_fields"]
+__all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_bound_host", "check_fields"]
 
 _SECONDS = number(low=0)
 
@@ -88,3 +92,31 @@ def check_fields(fault: Any) -> None:
         if field.default is None:
             check = optional(check)
         check(f"{kind}: {field.name}", getattr(fault, field.name))
+    if hasattr(fault, "bound_host"):
+        check_bound_host(kind, fault.bound_type, fault.bound_host, fault.raw)
+
+
+#: What a ``bound_host`` must be for each ATYP that has an encoding.
+_BOUND_HOSTS = {
+    AddressType.IPV4: "an IPv4 address",
+    AddressType.IPV6: "an IPv6 address",
+    AddressType.DOMAIN: "a name of 1 to 255 bytes",
+}
+
+
+def check_bound_host(kind: str, bound_type: int, bound_host: str, raw: bytes | None) -> None:
+    """``BoundAddress``: without ``raw``, ``bound_host`` must encode as ``bound_type``
+    (an IPv4 address for 0x01, a name for 0x03, an IPv6 address for 0x04). An ATYP with
+    no encoding (``0x00``) sends no address bytes, and ``raw`` any bytes: those are the
+    deliberately invalid replies, and stay accepted."""
+    expected = _BOUND_HOSTS.get(bound_type)  # type: ignore[call-overload]
+    if raw is not None or expected is None:
+        return
+    try:
+        encode_address(bound_type, bound_host)
+    except ValueError:  # UnicodeError (IDNA) is one
+        atyp = f"bound_type 0x{bound_type:02x} ({AddressType(bound_type).name})"
+        hint = "; another bound_type fits other hosts, and raw= sends address bytes as given"
+        raise fail_value(
+            f"{kind}: bound_host", f"{expected} for {atyp}", bound_host, hint
+        ) from None

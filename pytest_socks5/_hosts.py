@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from ._checks import fail_type, fail_value
+from ._checks import boolean, fail_type, fail_value
 from ._checks import port as check_port
 from ._field_values import FieldValues
 
@@ -59,11 +59,24 @@ class Sink(FieldValues):
     ends its side of the stream. Everything the client sends is read and discarded. Over
     UDP, each datagram is answered with ``response`` (not at all when it is empty).
     ``Sink()`` is a plain discard server.
+
+    ``response`` is bytes (a ``bytearray`` or ``memoryview`` is kept as ``bytes``);
+    ``on_connect`` and ``close`` are ``True`` or ``False``. Anything else is refused here.
     """
 
     response: bytes = b""
     on_connect: bool = False
     close: bool = True
+
+    def __post_init__(self) -> None:
+        response = self.response
+        if not isinstance(response, bytes | bytearray | memoryview):
+            short = isinstance(response, str) and len(response) <= 40
+            hint = f" (did you mean {response.encode()!r}?)" if short else ""
+            raise fail_type("Sink: response", "bytes", response, hint)
+        object.__setattr__(self, "response", bytes(response))
+        boolean("Sink: on_connect", self.on_connect)
+        boolean("Sink: close", self.close)
 
 
 #: What a ``host_map`` entry can point at besides an address.
@@ -178,8 +191,9 @@ _VALUE = 'an "address[:port]" string, ECHO, a Sink or None'
 
 def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | None]:
     """``host_map=``: every key a name, ``name:port``, address or ``[address]:port`` that
-    normalises (:func:`host_key`); every value an address with an optional port, ECHO, a
-    :class:`Sink` or ``None``. Keys are kept normalised."""
+    normalises (:func:`host_key`); every value an IP address (not a name: a value is never
+    looked up) with an optional port, ECHO, a :class:`Sink` or ``None``. Keys are kept
+    normalised."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -222,7 +236,19 @@ def _target(where: str, target: object) -> str | Echo | Sink | None:
     if not host or any(c.isspace() for c in host) or target.startswith("[") != ("]" in target):
         raise fail_value(where, _VALUE, target)
     check_port(where + " port", port)
+    if not _is_address(host) or (target.startswith("[") and ":" not in host):
+        raise fail_value(where, _VALUE, target, _not_an_address(host, target))
     return target
+
+
+def _not_an_address(host: str, target: str) -> str:
+    """Why a target's host is refused: the proxy never looks a ``host_map`` value up."""
+    if host.lower().rstrip(".") == "localhost":
+        near = "127.0.0.1" + target[len(host) :]
+        return f" (did you mean {near!r}? a value is never looked up)"
+    if target.startswith("["):
+        return f" ({host!r} is not an IPv6 address; brackets hold one)"
+    return f" ({host!r} is not an IP address, and a host_map value is never looked up)"
 
 
 def is_mapped(host_map: HostMap, host: str, port: int) -> bool:

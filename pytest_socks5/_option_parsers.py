@@ -143,11 +143,18 @@ def user_pairs(name: str, value: Any) -> tuple[tuple[bytes, bytes], ...] | None:
     else:
         raise fail_type(name, _USERS, value)
     for i, pair in enumerate(pairs):
-        if not (isinstance(pair, tuple | list) and len(pair) == 2) or not all(
-            isinstance(part, str | bytes) for part in pair
-        ):
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
             kind = type(pair).__name__
-            raise TypeError(f"{name} must be {_USERS} of str or bytes; item {i} is not (a {kind})")
+            raise TypeError(f"{name} must be {_USERS}; item {i} is not a pair (a {kind})")
+        user, password = pair
+        where = f"{name}[{user!r}]" if isinstance(value, Mapping) else f"{name}[{i}]"
+        if not isinstance(user, str | bytes):
+            raise fail_type(f"{where}: the user name", "a str or bytes", user)
+        if not isinstance(password, str | bytes):  # its type only: never show a password
+            kind = type(password).__name__
+            raise TypeError(
+                f"{where}: the password must be a str or bytes, got a value of type {kind}"
+            )
     try:
         return AuthPolicy.build(pairs).users
     except ValueError as exc:

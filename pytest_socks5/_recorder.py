@@ -15,21 +15,33 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ._checks import boolean, integer, number
+from ._criteria import check_criteria
 from ._live_record import LiveRecord
 from ._records import (
     ConnectionRecord,
     NoMatchingConnection,
     Outcome,
-    check_criteria,
     criteria_text,
 )
 from ._transcript import describe_record
 
-__all__ = ["MAX_RECORDS", "LiveRecord", "Recorder"]
+__all__ = ["MAX_RECORDS", "LiveRecord", "Recorder", "check_wait"]
 
 
 #: How many records a server keeps by default; older ones are dropped and counted.
 MAX_RECORDS = 100_000
+
+
+_COUNT = integer(low=0)
+_TIMEOUT = number(low=0)
+
+
+def check_wait(count: object, timeout: object, ended: object) -> None:
+    """``wait_for_connections()``'s own arguments, checked before any waiting."""
+    _COUNT("wait_for_connections(): count", count)
+    _TIMEOUT("wait_for_connections(): timeout", timeout)
+    boolean("wait_for_connections(): ended", ended)
 
 
 class Recorder:
@@ -130,6 +142,7 @@ class Recorder:
     ) -> list[ConnectionRecord]:
         """Block until ``count`` matching records exist (``ended=True`` waits for them to
         close too); raise :class:`NoMatchingConnection` after ``timeout`` seconds."""
+        check_wait(count, timeout, ended)
         check_criteria(criteria)
         deadline = time.monotonic() + timeout
         with self._lock:

@@ -3,15 +3,16 @@
 Strategy: a :class:`ConnectionRecord` is a frozen snapshot of a ``LiveRecord``. Each
 handshake message is kept as the exact bytes that crossed the wire, with the time it did;
 the :class:`Timings` are read off those messages, so there is one place where a phase begins.
-Matching is shared by every query and assertion: keyword criteria, where a value may be an
-exact value, a glob (for text fields) or a predicate. JSON is one function each way, driven
-by the field list, so that a field added to :class:`ConnectionRecord` is written and read
-without a change unless it needs a conversion (tuples, such as addresses, become lists and
-come back as tuples). Reading ignores keys that are not fields (``test`` and ``proxy``,
-which the plugin adds to each line it writes), so a file stays readable by a later
-version. The password is redacted on the way out unless asked for. A record renders
-itself with :mod:`pytest_socks5._transcript`, which sits below this module and reads
-records through read-only protocols, never by importing it.
+Matching is shared by every query and assertion: keyword criteria, where a value may be
+an exact value, a glob (for text fields) or a predicate (``_criteria.py`` checks them).
+JSON is one function each way, driven by the field list, so that a field added to
+:class:`ConnectionRecord` is written and read without a change unless it needs a
+conversion (tuples, such as addresses, become lists and come back as tuples). Reading
+ignores keys that are not fields (``test`` and ``proxy``, which the plugin adds to each
+line it writes), so a file stays readable by a later version. The password is redacted on
+the way out unless asked for. A record renders itself with
+:mod:`pytest_socks5._transcript`, which sits below this module and reads records through
+read-only protocols, never by importing it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = [
     "NoMatchingConnection",
     "Outcome",
     "Timings",
-    "check_criteria",
     "criteria_text",
     "record_from_dict",
     "record_to_dict",
@@ -314,24 +314,6 @@ def show(value: Any, field_name: str = "") -> str:
     if callable(value) and not isinstance(value, type):
         return getattr(value, "__name__", repr(value))
     return repr(value)
-
-
-_FIELDS = {f.name for f in dataclasses.fields(ConnectionRecord)} | {
-    "duration",
-    "remote_dns",
-    "succeeded",
-    "target",
-}
-
-
-def check_criteria(criteria: Mapping[str, Any]) -> None:
-    """Refuse a misspelt field name at once instead of matching nothing."""
-    unknown = sorted(set(criteria) - _FIELDS)
-    if unknown:
-        raise TypeError(
-            f"unknown ConnectionRecord field(s): {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_FIELDS))}"
-        )
 
 
 def criteria_text(criteria: Mapping[str, Any]) -> str:

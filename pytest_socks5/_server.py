@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
+from ._checks import choice, number
 from ._config import EngineConfig
 from ._dry_run import Permission, dry_run
 from ._engine import Engine
@@ -44,6 +45,9 @@ _RESET_ERROR = (
     "an earlier test left it open"
 )
 _RESET_GRACE = 1.0
+_START_TIMEOUT = number(above=0)
+_STOP_TIMEOUT = number(low=0)
+_ENV_SCHEME = choice("socks5", "http")
 
 
 class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethods):
@@ -66,7 +70,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         destination (:data:`ECHO`, :class:`Sink`); ``None`` makes a name unresolvable
         (REP 0x04) without any DNS lookup. Names compare without case, a trailing dot or
         Unicode: ``bücher.example.test`` and ``xn--bcher-kva.example.test`` (what clients
-        send) are one key; a key that has no IDNA form is a :class:`ValueError`.
+        send) are one key; a key that has no IDNA form, or a value that is not an IP
+        address (a value is never looked up), is a :class:`ValueError`.
     :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
         are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
     :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),
@@ -150,6 +155,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
 
     def start(self, *, timeout: float = 10.0) -> Self:
         """Start on a private event loop in a daemon thread; return once bound."""
+        _START_TIMEOUT("start(): timeout", timeout)
         if self._loop is not None:
             raise RuntimeError("the server is already running")
         runner = LoopThread(
@@ -158,8 +164,10 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         runner.wait_ready(timeout)
         try:
             runner.run(self._engine.start(), timeout)
-        except BaseException:
+        except BaseException as exc:
             runner.stop()
+            if isinstance(exc, TimeoutError) and not str(exc):
+                raise TimeoutError(f"the server did not start within {timeout:g}s") from None
             raise
         self._loop, self._runner = runner.loop, runner
         return self
@@ -172,6 +180,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     def stop(self, *, timeout: float = 2.0) -> None:
         """Stop accepting, close every connection (queued bytes are flushed), wait up to
         ``timeout`` seconds, abort what is left, and end the thread. Idempotent."""
+        _STOP_TIMEOUT("stop(): timeout", timeout)
         runner = self._runner
         if self._loop is None:
             return
@@ -211,6 +220,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
 
     async def aclose(self, *, timeout: float = 2.0) -> None:
         """Stop a server started with :meth:`astart` (or ``async with``)."""
+        _STOP_TIMEOUT("aclose(): timeout", timeout)
         if self._loop is None:
             return
         if self._runner is not None:
@@ -394,6 +404,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         their lower-case forms) at this server — :attr:`url`, :attr:`url_remote_dns` with
         ``remote_dns``, or :attr:`http_url` with ``scheme="http"`` — with ``NO_PROXY`` unset
         (or set to ``no_proxy``); every variable gets its old value back on exit."""
+        _ENV_SCHEME("proxy_env(): scheme", scheme)
         urls = {"socks5": self.url_remote_dns if remote_dns else self.url, "http": self.http_url}
         return ProxyEnvironment(urls[scheme], no_proxy=no_proxy)
 

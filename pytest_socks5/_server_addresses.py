@@ -7,10 +7,13 @@ first configured user, so the SOCKS and HTTP forms can never disagree.
 
 from __future__ import annotations
 
+from ._checks import choice
 from ._engine import Engine
 from ._url import proxy_url
 
 __all__ = ["ServerAddresses"]
+
+_SCHEME = choice("socks5", "socks5h", "socks4", "socks4a", "http")
 
 
 class ServerAddresses:
@@ -44,7 +47,9 @@ class ServerAddresses:
     def url_for(
         self, scheme: str = "socks5", *, username: str | None = None, password: str | None = None
     ) -> str:
-        """A proxy URL with the given scheme and credentials (percent-encoded)."""
+        """A proxy URL with the given scheme (``socks5``, ``socks5h``, ``socks4``,
+        ``socks4a`` or ``http``) and credentials (percent-encoded)."""
+        _SCHEME("url_for(): scheme", scheme)
         return proxy_url(self.host, self.port, scheme=scheme, username=username, password=password)
 
     @property

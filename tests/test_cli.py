@@ -229,6 +229,14 @@ def test_a_bad_fault_spec_lists_the_faults_and_the_nearest() -> None:
     assert ", ".join(FAULTS) in line
 
 
+def test_a_bound_address_the_reply_cannot_carry_is_refused_at_start() -> None:
+    result = run_cli("--port", "0", "--fault", "boundaddress:bound_host=notanip")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "argument --fault: 'boundaddress:bound_host=notanip': BoundAddress: bound_host " in line
+    assert "must be an IPv4 address for bound_type 0x01 (IPV4), got 'notanip'" in line
+
+
 def test_the_server_loads_only_what_it_needs() -> None:
     """Start-up cost: the CLI and a running server (either loop) load neither h11 (the
     HTTP front end loads with the first HTTP client), difflib (the first mistake loads

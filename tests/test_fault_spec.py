@@ -130,6 +130,7 @@ def test_every_keyword_of_every_fault_has_a_text_form() -> None:
         ("truncate:request:1", ["at='request' has none"]),
         ("stall:greeting,host=x", ["before the client has sent host"]),
         ("resetafter", ["exactly one of after= (bytes) or seconds="]),
+        ("boundaddress:notanip", ["BoundAddress: bound_host must be an IPv4 address for"]),
     ],
 )
 def test_a_bad_spec_is_refused_saying_what_is_valid(spec: str, words: list[str]) -> None:

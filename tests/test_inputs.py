@@ -16,11 +16,22 @@ from typing import Any
 
 import pytest
 
-from pytest_socks5 import ECHO, Command, Permission, Rule, SOCKS5Server, UdpFaults, faults
+from pytest_socks5 import (
+    ECHO,
+    Command,
+    Outcome,
+    Permission,
+    Rule,
+    Sink,
+    SOCKS5Server,
+    UdpFaults,
+    faults,
+)
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
+from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
 from pytest_socks5.rawclient import recv_exactly, reply_code
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
@@ -56,6 +67,10 @@ INI = "[pytest]\n" + (
             "users must be a {name: password} mapping or (name, password) pairs, got the string "
             "'alice:***'; for one user: users={'alice': '…'}",
         ),
+        ({"users": {"": "x"}}, ValueError, "users: a user name must be 1 to 255 bytes (RFC 1929), got ''"),
+        ({"users": {"alice": 1}}, TypeError, "users['alice']: the password must be a str or bytes, got a value of type int"),
+        ({"users": {1: "x"}}, TypeError, "users[1]: the user name must be a str or bytes, got 1 (int)"),
+        ({"users": [("alice",)]}, TypeError, "users must be a {name: password} mapping or (name, password) pairs; item 0 is not a pair (a tuple)"),
         ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
         ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
         ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
@@ -140,6 +155,9 @@ def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> N
         cls(**kwargs)
 
 
+BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address bytes as given"
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
@@ -168,6 +186,11 @@ def test_every_fault_argument_checks_its_type(cls: type[Fault], field: str) -> N
         (lambda: Rule.allow(host="bad name.test"), ValueError, "Rule: host must be a host name, address or glob without spaces, got 'bad name.test'"),
         (lambda: Rule.allow(host="300.1.1.1"), ValueError, "Rule: host must be an IPv4 address, got '300.1.1.1'"),
         (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
+        (lambda: faults.BoundAddress(bound_host="notanip"), ValueError, "BoundAddress: bound_host must be an IPv4 address for bound_type 0x01 (IPV4), got 'notanip'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4, bound_host="127.0.0.1"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '127.0.0.1'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '0.0.0.0'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=3, bound_host="x" * 256), ValueError, f"BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got '{'x' * 76}..." + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=3, bound_host=""), ValueError, "BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got ''" + BOUND_HINT),
     ],
 )  # fmt: skip
 def test_a_bad_fault_argument_is_refused_when_written(
@@ -182,6 +205,25 @@ def test_good_fault_arguments_are_kept_as_given() -> None:
     assert faults.Stall(at="auth", port=None).phase is faults.Phase.AUTH
     assert faults.Latency(seconds=0, jitter=0.5).seconds == 0
     assert Rule.allow(port=(80, 443), command=Command.BIND).port == (80, 443)
+
+
+@pytest.mark.parametrize(
+    ("fault", "wire"),
+    [
+        (faults.BoundAddress(bound_type=0x00), "00"),  # no encoding: no address bytes
+        (faults.BoundAddress(bound_type=0x09, bound_host="any"), "09"),
+        (faults.BoundAddress(bound_type=0x01, bound_host="not an ip", raw=b"\x01\x02"), "010102"),
+        (faults.BoundAddress(bound_type=0x03, bound_host="1.2.3.4"), "0307312e322e332e34"),
+        (faults.BoundAddress(bound_type=0x03, bound_host="x" * 255), "03ff" + "78" * 255),
+        (faults.BoundAddress(bound_type=0x04, bound_host="::1"), "04" + "00" * 15 + "01"),
+    ],
+    ids=repr,
+)
+def test_deliberately_odd_bound_addresses_are_kept_and_encode(
+    fault: faults.BoundAddress, wire: str
+) -> None:
+    reply = Socks5Replies().failure(0x01, [fault]).to_bytes()
+    assert reply.hex() == "050100" + wire + "0000"
 
 
 # -- allow patterns ---------------------------------------------------------------------------
@@ -283,6 +325,120 @@ def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
     assert record.mapped_to == "ECHO"
 
 
+# -- host_map values and virtual destinations --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("nothost", "('nothost' is not an IP address, and a host_map value is never looked up)"),
+        ("nothost:8080", "('nothost' is not an IP address, and a host_map value is never looked up)"),
+        ("localhost:8080", "(did you mean '127.0.0.1:8080'? a value is never looked up)"),
+        ("[127.0.0.1]:80", "('127.0.0.1' is not an IPv6 address; brackets hold one)"),
+    ],
+)  # fmt: skip
+def test_a_host_map_value_that_is_not_an_address_is_refused(value: str, hint: str) -> None:
+    message = f"host_map['a.test'] must be an \"address[:port]\" string, ECHO, a Sink or None, got {value!r} {hint}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SOCKS5Server(host_map={"a.test": value})
+    server = SOCKS5Server()
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        server.configure(host_map={"a.test": value})
+
+
+def test_host_map_values_are_addresses_with_an_optional_port() -> None:
+    values = ["127.0.0.1", "127.0.0.1:8080", "::1", "[::1]", "[::1]:53", "192.0.2.7:80"]
+    checked = check_host_map("host_map", {f"h{i}.test": v for i, v in enumerate(values)})
+    assert list(checked.values()) == values
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: Sink(response="hello"), TypeError, "Sink: response must be bytes, got 'hello' (str) (did you mean b'hello'?)"),
+        (lambda: Sink(response=5), TypeError, "Sink: response must be bytes, got 5 (int)"),
+        (lambda: Sink(on_connect="yes"), TypeError, "Sink: on_connect must be True or False, got 'yes' (str)"),
+        (lambda: Sink(close=None), TypeError, "Sink: close must be True or False, got None (NoneType)"),
+    ],
+)  # fmt: skip
+def test_a_bad_sink_is_refused_when_written(
+    make: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        make()
+
+
+def test_a_sink_keeps_any_bytes_like_response_as_bytes() -> None:
+    sink = Sink(response=bytearray(b"hi"))
+    assert sink.response == b"hi"
+    assert type(sink.response) is bytes
+    assert Sink(response=memoryview(b"hi")) == sink
+    server = SOCKS5Server(host_map={"sink.test": sink})
+    with server, socks5_tunnel(server.address, "sink.test", 80) as (sock, reply):
+        assert reply_code(reply) == 0
+        sock.sendall(b"x")
+        assert recv_exactly(sock, 2) == b"hi"
+
+
+# -- the API's own arguments ---------------------------------------------------------------------
+
+
+OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda s: s.wait_for_connections("1", timeout=0), TypeError, "wait_for_connections(): count must be a whole number >= 0, got '1' (str)"),
+        (lambda s: s.wait_for_connections(-1, timeout=0), ValueError, "wait_for_connections(): count must be a whole number >= 0, got -1"),
+        (lambda s: s.wait_for_connections(1, timeout=-1), ValueError, "wait_for_connections(): timeout must be a number >= 0, got -1"),
+        (lambda s: s.wait_for_connections(1, timeout=0, ended="yes"), TypeError, "wait_for_connections(): ended must be True or False, got 'yes' (str)"),
+        (lambda s: s.assert_connected(count=-1), ValueError, "count must be None or a whole number >= 1, got -1"),
+        (lambda s: s.assert_connected(count="2"), TypeError, "count must be None or a whole number >= 1, got '2' (str)"),
+        (lambda s: s.assert_connected(count=0), ValueError, "count must be None or a whole number >= 1, got 0: for none, use assert_not_connected()"),
+        (lambda s: s.assert_no_auth(count=1.0), TypeError, "count must be None or a whole number >= 1, got 1.0 (float)"),
+        (lambda s: s.find_connections(outcome="clossed"), TypeError, f"outcome must be an Outcome ({OUTCOMES}) or a predicate, got 'clossed' (str) (did you mean Outcome.CLOSED?)"),
+        (lambda s: s.assert_connected(outcome="closed"), TypeError, f"outcome must be an Outcome ({OUTCOMES}) or a predicate, got 'closed' (str) (did you mean Outcome.CLOSED?)"),
+        (lambda s: s.assert_connected(address_type="domian"), TypeError, "address_type must be a number or an AddressType (AddressType.IPV4, AddressType.DOMAIN, AddressType.IPV6) or a predicate, got 'domian' (str) (did you mean AddressType.DOMAIN?)"),
+        (lambda s: s.find_connections(command="connect"), TypeError, "command must be a number or a Command (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE) or a predicate, got 'connect' (str) (did you mean Command.CONNECT?)"),
+        (lambda s: s.assert_not_connected(closed_how="rts"), ValueError, "closed_how must be one of 'fin', 'rst', 'error', a glob or a predicate, got 'rts' (did you mean 'rst'?)"),
+        (lambda s: s.wait_for_connections(timeout=0, closed_by="proxy"), ValueError, "closed_by must be one of 'client', 'upstream', 'server', a glob or a predicate, got 'proxy'"),
+        (lambda s: s.proxy_env(scheme="socks7"), ValueError, "proxy_env(): scheme must be one of 'socks5', 'http', got 'socks7' (did you mean socks5?)"),
+        (lambda s: s.url_for("ftp"), ValueError, "url_for(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'ftp'"),
+        (lambda s: s.start(timeout=-1), ValueError, "start(): timeout must be a number > 0, got -1"),
+        (lambda s: s.start(timeout=0), ValueError, "start(): timeout must be a number > 0, got 0"),
+        (lambda s: s.stop(timeout="1"), TypeError, "stop(): timeout must be a number >= 0, got '1' (str)"),
+    ],
+)  # fmt: skip
+def test_a_bad_api_argument_is_refused_saying_what_is_valid(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    server = SOCKS5Server()
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call(server)
+    assert not server.is_running
+
+
+@pytest.mark.asyncio
+async def test_the_async_wait_checks_its_arguments_as_the_blocking_one_does() -> None:
+    server = SOCKS5Server()
+    with pytest.raises(
+        ValueError, match=r"^wait_for_connections\(\): timeout must be a number >= 0, got -1$"
+    ):
+        await server.wait_for_connections_async(timeout=-1)
+    with pytest.raises(TypeError, match=r"^outcome must be an Outcome \("):
+        await server.wait_for_connections_async(timeout=0, outcome="closed")
+
+
+def test_good_criteria_and_counts_are_kept() -> None:
+    server = SOCKS5Server()
+    assert server.find_connections(outcome=Outcome.CLOSED, closed_how="r*", protocol=None) == []
+    assert server.find_connections(address_type=3, reply=lambda r: r is None) == []
+    assert server.wait_for_connections(0, timeout=0) == []
+    with server:
+        assert server.url_for("socks4a") == f"socks4a://{server.host}:{server.port}"
+
+
 # -- permits: the dry run -------------------------------------------------------------------------
 
 
@@ -348,3 +504,15 @@ def test_permits_checks_its_arguments() -> None:
         server.permits("example.com", 65536)
     with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
         server.permits(b"x", 1)  # type: ignore[arg-type]
+
+
+def test_a_start_that_times_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(self: object, coro: Any, timeout: float) -> None:
+        coro.close()
+        raise TimeoutError
+
+    monkeypatch.setattr("pytest_socks5._server.LoopThread.run", never)
+    server = SOCKS5Server()
+    with pytest.raises(TimeoutError, match=r"^the server did not start within 0.5s$"):
+        server.start(timeout=0.5)
+    assert not server.is_running

@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_record_view",
         "_transcript",
         "_live_record",
+        "_criteria",
         "_recorder",
         "_option_model",
         "_option_parsers",

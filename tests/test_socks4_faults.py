@@ -170,7 +170,7 @@ def test_stall_at_request_says_nothing(server: SOCKS5Server, echo_server: tuple[
 def test_bound_address_is_not_listed_on_socks4_which_has_no_atyp(
     server: SOCKS5Server, echo_server: tuple[str, int]
 ) -> None:
-    server.add_fault(BoundAddress(bound_type=0x04))
+    server.add_fault(BoundAddress(bound_type=0x04, bound_host="::"))
     reply = ask(server, echo_server[1])
     assert reply[:2] == b"\x00\x5a"
     assert only_record(server).faults == ()
