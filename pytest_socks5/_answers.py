@@ -59,14 +59,14 @@ async def answer_head(
     faults: list[Fault],
     name: str,
     data: bytes,
-    on_sent: Callable[[], None],
+    on_sent: Callable[[bytes], None],
 ) -> bool:
     """Send ``data`` that another party wrote (a forwarded response head, recorded as
     ``name``) through ``faults``, as :func:`answer` sends the server's own answer;
-    ``on_sent`` runs if bytes go out (not when a fault closes or stalls instead).
+    ``on_sent`` gets the bytes that go out, if any (not when a fault closes or stalls).
     Returns ``False`` when a fault ended the conversation (what follows is not sent)."""
     if not faults:
-        on_sent()
+        on_sent(data)
         conn.write(name, data)
         return True
     return await _carry_out(conn, plan_answer(faults, data), name, on_sent=on_sent)
@@ -80,7 +80,7 @@ async def _carry_out(
     shaped: Sequence[Fault] = (),
     outcome: Outcome | None = None,
     error: str | None = None,
-    on_sent: Callable[[], None] | None = None,
+    on_sent: Callable[[bytes], None] | None = None,
 ) -> bool:
     if not await _wait_or_end(conn, plan):
         return False
@@ -88,7 +88,7 @@ async def _carry_out(
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
         if on_sent is not None:
-            on_sent()
+            on_sent(data)
         conn.record.sent(name, data)
     if outcome is not None:
         conn.record.end(outcome, closed_by="server", error=error)

@@ -142,8 +142,8 @@ class ConnectionRecord(FieldValues):
     """One client connection to the proxy, as the proxy saw it.
 
     Fields that a connection never reached (a request when authentication failed) are
-    ``None``. ``bytes_from_client`` counts payload relayed client → destination and
-    ``bytes_to_client`` destination → client; handshake bytes are not counted.
+    ``None``. ``bytes_from_client`` counts payload client → destination, ``bytes_to_client``
+    destination → client; no handshake (a forwarded HTTP request's heads are payload).
     """
 
     id: int

@@ -85,6 +85,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_udp",
         "_frontend_socks5",
         "_frontend_socks4",
+        "_http_forward",
         "_frontend_http",
         "_frontends",
         "_engine",

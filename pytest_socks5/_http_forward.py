@@ -1,0 +1,417 @@
+"""Forwarding absolute-form HTTP requests (``GET http://host/path``), one exchange at a time.
+
+Strategy: h11 frames every byte on both sides: the client's request arrives through its
+h11 server connection, goes to the destination rewritten to origin form through an h11
+client connection, and the response comes back the same way, so keep-alive,
+``Content-Length`` and chunked bodies are h11's business. As RFC 9110 §7.6 asks of a
+proxy, each hop is its own connection: "Intermediaries that process HTTP messages (i.e.,
+all intermediaries other than those acting as tunnels) MUST send their own HTTP-version
+in forwarded messages", so a response from an HTTP/1.0 server goes to the client as
+HTTP/1.1 (a body that ends at the server's close is sent chunked), the hop-by-hop fields
+stay on their hop, and "A proxy that forwards such a request MUST generate a new Host
+field value based on the received request-target" (RFC 9112 §3.2.2).
+
+A record reads as a tunnel's would: ``bytes_from_client`` counts every byte written to
+the destination (request heads and bodies as framed), ``bytes_to_client`` every byte of
+the responses written to the client (each head as the reply faults left it, bodies as
+framed). The destination's close is the connection's end, as a tunnel passes it on: when
+it closes between requests, or after a response that said it would close (HTTP/1.0,
+``Connection: close``, a body that ends at its close), the client's connection is closed
+after it and the record says ``closed_by="upstream"`` — unless the client closed first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from functools import partial
+from urllib.parse import urlsplit
+
+import h11
+
+from ._answers import answer, answer_head
+from ._connection import LINGER, ClientConnection
+from ._deadline import Deadline
+from ._fault_types import Fault, Phase
+from ._http import HttpReplies, request_head
+from ._live_record import LiveRecord
+from ._protocol import Command, Reply
+from ._read_buffer import BufferedReads
+from ._records import CloseHow, Outcome
+from ._relay import RelaySide
+from ._requests import dial_destination, refused, request_phase
+from ._sockets import address_of
+
+__all__ = ["BadRequest", "destination", "forward", "next_event", "request_line"]
+
+REPLIES = HttpReplies()
+#: Fields for one hop only (RFC 9110 §7.6.1), never passed on; so is any field that
+#: ``Connection`` names. h11 writes each hop's own framing and ``Connection: close``.
+_HOP_BY_HOP = frozenset(
+    {b"proxy-authorization", b"proxy-connection", b"connection", b"keep-alive", b"te", b"upgrade"}
+)
+
+
+class BadRequest(Exception):
+    """The request names no destination a proxy can serve."""
+
+
+def destination(request: h11.Request) -> tuple[str, int]:
+    """``(host, port)`` of a ``CONNECT`` authority or an absolute-form ``http://`` URL."""
+    target = request.target.decode("ascii", "replace")
+    connect = request.method == b"CONNECT"
+    parts = urlsplit("//" + target if connect else target)
+    if not connect and parts.scheme != "http":
+        raise BadRequest(f"not a proxy request for an http:// URL: {target!r}")
+    try:
+        port = parts.port or (None if connect else 80)
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise BadRequest(f"no host:port in {target!r}")
+    return parts.hostname, port
+
+
+def request_line(request: h11.Request) -> str:
+    """The request line as the client sent it (its own HTTP version)."""
+    target = request.target.decode("ascii", "replace")
+    return f"{request.method.decode()} {target} HTTP/{request.http_version.decode()}"
+
+
+async def next_event(conn: ClientConnection, h: h11.Connection) -> object:
+    """The client's next h11 event, feeding it the bytes the connection received."""
+    while True:
+        event = h.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        data, eof = conn.take_data()
+        if data or eof:
+            h.receive_data(data)  # b"" is h11's EOF too
+            continue
+        if conn.lost:
+            raise ConnectionResetError("the client connection was lost")
+        await conn.wakeup()
+
+
+class _Upstream(asyncio.Protocol, BufferedReads):
+    """The destination's side of forwarded requests: its bytes, fed to h11 on demand.
+    Its close (until the proxy retires it) is noted in the record as the upstream's."""
+
+    def __init__(self, record: LiveRecord) -> None:
+        self.record = record
+        self.data = bytearray()
+        self.eof = False
+        self.fed_eof = False
+        #: The last response said the destination closes after it (RFC 9112 §9.6).
+        self.closing = False
+        #: The proxy closed this connection itself (another origin, or the end).
+        self.retired = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._closed("fin")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed("fin" if exc is None else "rst")
+
+    def _closed(self, how: CloseHow) -> None:
+        if not self.eof and not self.retired:
+            self.record.note_close("upstream", how)
+        self.eof = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def next_event(self, up: h11.Connection) -> object:
+        while True:
+            event = up.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if self.data:
+                up.receive_data(bytes(self.data))
+                self.data.clear()
+            elif self.eof and not self.fed_eof:
+                self.fed_eof = True
+                up.receive_data(b"")
+            else:
+                self.waiter = asyncio.get_running_loop().create_future()
+                await self.waiter
+
+    async def or_client(self, conn: ClientConnection) -> None:
+        """Wait for the client's next bytes, EOF or loss, or this side's close."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        await asyncio.wait((conn.wakeup(), self.waiter), return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _open(
+    conn: ClientConnection, host: str, port: int
+) -> tuple[_Upstream, list[Fault]] | None:
+    """The request phase, the rules and the dial for one origin; ``None``: answered.
+    The reply faults picked here act on the origin's first response head."""
+    record = conn.record
+    if not await request_phase(conn, REPLIES):
+        return None
+    if refused(conn, REPLIES, Command.CONNECT, host, port):
+        return None
+    result = await dial_destination(conn, host, port)
+    faults = await conn.faults_at(Phase.REPLY)
+    if isinstance(result, Reply):
+        record.replied(result)
+        await answer(
+            conn,
+            faults,
+            REPLIES.failure(result, faults),
+            outcome=Outcome.REJECTED,
+            error=record.error,
+        )
+        return None
+    return _take_over(conn, result), faults
+
+
+def _take_over(conn: ClientConnection, side: RelaySide) -> _Upstream:
+    transport = side.transport
+    assert transport is not None
+    if conn.record.upstream_address is None:
+        bound = address_of(transport.get_extra_info("sockname")) or (conn.local_ip, 0)
+        conn.record.connected(address_of(transport.get_extra_info("peername")), bound)
+        conn.record.replied(REPLIES.granted)
+    upstream = _Upstream(conn.record)
+    transport.set_protocol(upstream)
+    for data in side.early or []:
+        upstream.data += data
+        upstream.eof = upstream.eof or not data
+    side.early = None
+    transport.resume_reading()
+    return upstream
+
+
+async def forward(
+    conn: ClientConnection, h: h11.Connection, request: h11.Request, origin: tuple[str, int]
+) -> None:
+    """Relay absolute-form requests and their responses until one side closes."""
+    opened = await _open(conn, *origin)
+    up = h11.Connection(h11.CLIENT)
+    while opened is not None:
+        upstream, faults = opened
+        assert conn.upstream is not None
+        assert conn.upstream.transport is not None
+        send = partial(_to_destination, conn, up, conn.upstream.transport)
+        send(_origin_form(request))
+        while not isinstance(event := await next_event(conn, h), h11.EndOfMessage):
+            assert isinstance(event, h11.Data)
+            send(event)
+        send(event)
+        try:
+            if not await _relay_response(conn, h, up, upstream, faults, request.method):
+                return  # a fault on the response head ended the connection
+        except h11.RemoteProtocolError as exc:
+            conn.record.replied(Reply.GENERAL_FAILURE)
+            conn.reject(
+                Outcome.PROTOCOL_ERROR,
+                error=f"the destination's response is not HTTP/1.1: {exc}",
+                linger=False,
+            )
+            _close_upstream(conn, upstream)
+            return
+        if upstream.closing:  # it said it closes: its close ends the connection
+            await _until_a_side_closes(conn, upstream)
+            break
+        if h11.MUST_CLOSE in (h.our_state, h.their_state, up.our_state, up.their_state):
+            break
+        h.start_next_cycle()
+        up.start_next_cycle()
+        event = await _next_request(conn, h, upstream)
+        if event is None:
+            return  # a timeout ended it
+        if not isinstance(event, h11.Request):
+            break  # the client (or the destination) closed the kept-alive connection
+        request = event
+        line = request_line(event)
+        conn.record.received("http request", request_head(line, event.headers.raw_items()))
+        conn.record.asked_http_again(line)
+        opened = (upstream, [])
+        if destination(request) != origin:
+            _close_upstream(conn, upstream)
+            origin, up = destination(request), h11.Connection(h11.CLIENT)
+            opened = await _open(conn, *origin)
+    else:
+        return  # answered or ended by _open
+    conn.record.end(Outcome.CLOSED, closed_by="server")
+    _close_both(conn, upstream)
+
+
+async def _next_request(
+    conn: ClientConnection, h: h11.Connection, upstream: _Upstream
+) -> object | None:
+    """The next event on a kept-alive connection: its first byte within ``idle_timeout``,
+    then the whole head within ``handshake_timeout``; ``ConnectionClosed`` when the
+    destination closes first. ``None``: a timeout ran out (recorded, both sides closed)."""
+    idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
+    try:
+        with Deadline(idle):
+            while not any(h.trailing_data):  # no byte of a next request, no EOF yet
+                data, eof = conn.take_data()
+                if data or eof:
+                    h.receive_data(data)
+                elif conn.lost:
+                    raise ConnectionResetError("the client connection was lost")
+                elif upstream.eof:
+                    return h11.ConnectionClosed()
+                else:
+                    await upstream.or_client(conn)
+    except TimeoutError:
+        error = f"no next request for {idle:g}s on a kept-alive connection (idle_timeout)"
+        conn.record.end(Outcome.IDLE_TIMEOUT, closed_by="server", error=error)
+        _close_both(conn, upstream)
+        return None
+    try:
+        with Deadline(head):
+            return await next_event(conn, h)
+    except TimeoutError:
+        error = f"no complete request head within {head:g}s (handshake_timeout)"
+        conn.reject(Outcome.TIMEOUT, error=error, linger=False)
+        _close_both(conn, upstream)
+        return None
+
+
+async def _until_a_side_closes(conn: ClientConnection, upstream: _Upstream) -> None:
+    """After a response that said the destination closes: wait for its close (or the
+    client's), as a tunnel would — for ``LINGER`` at most, then the proxy closes."""
+    with contextlib.suppress(TimeoutError), Deadline(LINGER):
+        while not (upstream.eof or conn.client_eof or conn.lost):
+            conn.take_data()  # nothing may follow a "close": not read as a request
+            await upstream.or_client(conn)
+
+
+def _to_destination(
+    conn: ClientConnection, up: h11.Connection, writer: asyncio.Transport, event: h11.Event
+) -> None:
+    """Write ``event`` (as h11 frames it) to the destination, counted before the write as
+    the relays count."""
+    data = up.send(event) or b""
+    conn.record.delivered_from_client(data)
+    writer.write(data)
+
+
+def _close_upstream(conn: ClientConnection, upstream: _Upstream) -> None:
+    upstream.retired = True
+    conn.close_upstream()
+
+
+def _close_both(conn: ClientConnection, upstream: _Upstream) -> None:
+    if conn.transport is not None:
+        conn.transport.close()
+    _close_upstream(conn, upstream)
+
+
+async def _relay_response(
+    conn: ClientConnection,
+    h: h11.Connection,
+    up: h11.Connection,
+    upstream: _Upstream,
+    faults: list[Fault],
+    method: bytes,
+) -> bool:
+    """One response, head then body; the head goes out through the reply ``faults``
+    (``False``: they ended the connection, and the body is not relayed)."""
+    assert conn.transport is not None
+    while True:
+        event = await upstream.next_event(up)
+        if isinstance(event, h11.ConnectionClosed):
+            raise h11.RemoteProtocolError("the destination closed before its response")
+        if isinstance(event, h11.InformationalResponse):
+            head = h.send(_informational(event)) or b""
+            conn.record.delivered_to_client(head)
+            conn.write("http response", head)
+            continue
+        if isinstance(event, h11.Response):
+            goes_on, upstream.closing = _goes_on(method, event)
+            head, status = h.send(_final(event, not goes_on)) or b"", event.status_code
+            sent = partial(_head_sent, conn, status)
+            if not await answer_head(conn, faults, "http response", head, sent):
+                return False
+            continue
+        assert isinstance(event, h11.Data | h11.EndOfMessage)
+        data = h.send(event) or b""
+        conn.record.delivered_to_client(data)
+        conn.transport.write(data)
+        if isinstance(event, h11.EndOfMessage):
+            return True
+
+
+def _head_sent(conn: ClientConnection, status: int, head: bytes) -> None:
+    conn.record.http_answered(status)
+    conn.record.delivered_to_client(head)
+
+
+def _goes_on(method: bytes, response: h11.Response) -> tuple[bool, bool]:
+    """Whether the destination takes another request after ``response`` (RFC 9112 §9.3:
+    HTTP/1.1, no ``Connection: close``, a body that does not end at the close), and
+    whether it said it closes (``close``; HTTP/1.0 without ``keep-alive``; a body that
+    ends at the close, RFC 9112 §6.3). h11 keeps no HTTP/1.0 connection alive, so an
+    HTTP/1.0 ``keep-alive`` response is the one that neither goes on nor closes."""
+    fields = list(response.headers)
+    options = _connection_tokens(fields)
+    bodiless = response.status_code in (204, 304) or method == b"HEAD"
+    framed = any(name in (b"content-length", b"transfer-encoding") for name, _ in fields)
+    until_close = not (bodiless or framed)
+    if response.http_version != b"1.1":
+        return False, until_close or b"keep-alive" not in options
+    closes = until_close or b"close" in options
+    return not closes, closes
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """The options ``Connection`` lists, lower case."""
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    }
+
+
+def _end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` without this hop's fields (and those ``Connection`` names)."""
+    drop = _HOP_BY_HOP | _connection_tokens(headers)
+    return [(name, value) for name, value in headers if name.lower() not in drop]
+
+
+def _final(response: h11.Response, closing: bool) -> h11.Response:
+    """The response as the proxy sends it: its own version, its own hop's fields
+    (``Connection: close`` when the destination closes after it)."""
+    headers = _end_to_end(response.headers.raw_items())
+    if closing:
+        headers.append((b"Connection", b"close"))
+    return h11.Response(status_code=response.status_code, headers=headers, reason=response.reason)
+
+
+def _informational(response: h11.InformationalResponse) -> h11.InformationalResponse:
+    headers = _end_to_end(response.headers.raw_items())
+    return h11.InformationalResponse(
+        status_code=response.status_code, headers=headers, reason=response.reason
+    )
+
+
+def _origin_form(request: h11.Request) -> h11.Request:
+    """The request as the destination should see it: origin-form target, no hop fields,
+    ``Host`` made from the request-target (RFC 9112 §3.2.2), our own version."""
+    parts = urlsplit(request.target.decode("ascii", "replace"))
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = parts.netloc.rpartition("@")[2].encode("ascii", "replace")
+    headers = _end_to_end(request.headers.raw_items())
+    at = next((i for i, (name, _) in enumerate(headers) if name.lower() == b"host"), None)
+    if at is None:
+        headers.insert(0, (b"Host", host))
+    else:
+        headers[at] = (headers[at][0], host)
+        headers = [hv for i, hv in enumerate(headers) if i == at or hv[0].lower() != b"host"]
+    return h11.Request(method=request.method, target=target, headers=headers)
