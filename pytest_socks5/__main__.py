@@ -120,7 +120,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                     value = item
                     break
             message = str(exc)
-            if not str(value) or str(value) not in message:
+            # A --user message names the user and never shows the password: no value added.
+            if option.name != "users" and (not str(value) or str(value) not in message):
                 message += f" (got {value!r})"
             parser.error(f"argument {option.main.name}: {message}")
 

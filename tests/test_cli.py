@@ -63,6 +63,14 @@ def test_cli_rejects_a_malformed_user() -> None:
     assert "expected NAME:PASSWORD" in result.stderr
 
 
+def test_cli_never_shows_a_password_it_refuses() -> None:
+    result = run_cli("--port", "0", "--user", "bob:b", "--user", "alice:TOPSECRET" + "x" * 300)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "argument --user: users: the password of 'alice' is 309 bytes;" in line
+    assert "TOPSECRET" not in line
+
+
 def test_cli_destination_policy_flags() -> None:
     from pytest_socks5.__main__ import _parser
 

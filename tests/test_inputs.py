@@ -56,6 +56,12 @@ INI = "[pytest]\n" + (
             "users must be a {name: password} mapping or (name, password) pairs, got the string "
             "'alice:***'; for one user: users={'alice': '…'}",
         ),
+        (
+            {"users": {"alice": "TOPSECRET" + "x" * 300}},
+            ValueError,
+            "users: the password of 'alice' is 309 bytes; RFC 1929 usernames and passwords are "
+            "at most 255 bytes",
+        ),
         ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
         ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
         ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
