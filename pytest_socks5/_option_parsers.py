@@ -25,6 +25,7 @@ from ._checks import (
     number,
     optional,
     sequence,
+    text,
 )
 from ._fault_types import Fault
 from ._protocol import Socks4Reply
@@ -37,6 +38,7 @@ __all__ = [
     "callable_or_none",
     "faults",
     "leak_guard",
+    "listen_host",
     "loop_name",
     "none_or_seconds_above_zero",
     "parse_seconds",
@@ -62,6 +64,25 @@ callable_or_none = optional(callable_value)
 #: ``loop=``: ``"auto"`` is uvloop when it is installed, else asyncio.
 LOOP_NAMES = ("auto", "uvloop", "asyncio")
 loop_name = choice(*LOOP_NAMES)
+
+
+_LISTEN_HOST = "a listen address such as 127.0.0.1, ::1 or localhost (both)"
+
+
+def listen_host(name: str, value: Any) -> str:
+    """``host=``: an address to listen on, as a socket takes it. Refused before anything
+    listens: an empty one (it would listen on every interface: an open proxy), one in
+    brackets (a URL's form, which no socket takes) and one with spaces around it."""
+    text(name, value)
+    if not value.strip():
+        hint = " (an empty host would listen on every interface: an open proxy)"
+    elif value.startswith("[") and value.endswith("]"):
+        hint = f": write an IPv6 address without brackets ({value[1:-1]})"
+    elif value != value.strip():
+        hint = f": without the spaces ({value.strip()})"
+    else:
+        return str(value)
+    raise fail_value(name, _LISTEN_HOST, value, hint)
 
 
 def _allow(name: str, pattern: Any) -> Rule:

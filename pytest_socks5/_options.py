@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._auth import AuthPolicy
-from ._checks import boolean, did_you_mean, integer, optional, port, text
+from ._checks import boolean, did_you_mean, integer, optional, port
 from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
@@ -24,6 +24,7 @@ from ._option_parsers import (
     allow_patterns,
     callable_or_none,
     faults,
+    listen_host,
     loop_name,
     none_or_seconds_above_zero,
     parse_seconds,
@@ -71,7 +72,7 @@ OPTIONS: tuple[Option, ...] = (
         default="127.0.0.1",
         doc="Listen address: 127.0.0.1, ::1, or localhost for both on one port.",
         given_to=_LISTEN,
-        check=text,
+        check=listen_host,
         own_listener=True,
         ini=Ini(
             default="127.0.0.1",

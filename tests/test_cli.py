@@ -94,6 +94,10 @@ def test_cli_destination_policy_flags() -> None:
         (("--user", "nocolon"), "--user", "nocolon"),
         (("--max-connections", "-1"), "--max-connections", "-1"),
         (("--no-such-flag",), "--no-such-flag", "--no-such-flag"),
+        # A bad --max-connections after the host: a regression that let the host through
+        # stops there (the flags are checked in order) instead of listening.
+        (("--host", "", "--max-connections", "-1"), "--host", "got '' (an empty host would"),
+        (("--host", "[::1]", "--max-connections", "-1"), "--host", "without brackets (::1)"),
     ],
 )
 def test_cli_refuses_a_bad_value_in_one_line(args: tuple[str, ...], flag: str, value: str) -> None:

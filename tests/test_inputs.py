@@ -76,6 +76,9 @@ INI = "[pytest]\n" + (
         ({"max_records": 1.5}, TypeError, "max_records must be None or a whole number >= 0, got 1.5 (float)"),
         ({"seed": "1"}, TypeError, "seed must be a whole number, got '1' (str)"),
         ({"loop": "uvlop"}, ValueError, "loop must be one of 'auto', 'uvloop', 'asyncio', got 'uvlop' (did you mean uvloop?)"),
+        ({"host": ""}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '' (an empty host would listen on every interface: an open proxy)"),
+        ({"host": "[::1]"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]': write an IPv6 address without brackets (::1)"),
+        ({"host": "127.0.0.1 "}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1 ': without the spaces (127.0.0.1)"),
         ({"port": 70000}, ValueError, "port must be a port from 0 to 65535, got 70000"),
         ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
         ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),
@@ -230,6 +233,9 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_users = alice", [], "*ini option socks5_users: *expected NAME:PASSWORD*'alice'*"),
         ("", ["--socks5-capture-payload=-1"], "*--socks5-capture-payload: capture_payload must be a whole number >= 0, got -1"),
         ("", ["--socks5-host=7"], None),
+        ("socks5_host = [::1]", [], "*ini option socks5_host: host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[[]::1]': write an IPv6 address without brackets (::1)"),
+        ("socks5_host =", [], "*ini option socks5_host: host must be a listen address *, got '' (an empty host would listen on every interface: an open proxy)"),
+        ("socks5_host = ::1", ["--socks5-host="], "*--socks5-host: host must be a listen address *, got '' (an empty host*"),
     ],
 )  # fmt: skip
 def test_a_bad_ini_or_flag_value_is_a_usage_error(
