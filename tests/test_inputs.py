@@ -37,7 +37,8 @@ INI = "[pytest]\n" + (
     [
         ({"connect_timeout": "fast"}, TypeError, "connect_timeout must be a number > 0, got 'fast' (str)"),
         ({"connect_timeout": 0}, ValueError, "connect_timeout must be a number > 0, got 0"),
-        ({"handshake_timeout": -1}, ValueError, "handshake_timeout must be None or a number > 0, got -1"),
+        ({"handshake_timeout": -1}, ValueError, "handshake_timeout must be None or 0 (no limit), or a number > 0, got -1"),
+        ({"idle_timeout": "5"}, TypeError, "idle_timeout must be None or 0 (no limit), or a number > 0, got '5' (str)"),
         ({"bind_timeout": float("nan")}, ValueError, "bind_timeout must be a number > 0, got nan"),
         (
             {"host_map": {"api.test": 8080}},
@@ -79,7 +80,7 @@ INI = "[pytest]\n" + (
         ({"host": ""}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '' (an empty host would listen on every interface: an open proxy)"),
         ({"host": "[::1]"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]': write an IPv6 address without brackets (::1)"),
         ({"host": "127.0.0.1 "}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1 ': without the spaces (127.0.0.1)"),
-        ({"port": 70000}, ValueError, "port must be a port from 0 to 65535, got 70000"),
+        ({"port": 70000}, ValueError, "port must be a port from 0 to 65535 (0 picks a free one), got 70000"),
         ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
         ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),
         ({"udp_faults": {"drop": 1}}, TypeError, "udp_faults must be None or a UdpFaults, got {'drop': 1} (dict)"),
@@ -110,9 +111,13 @@ def test_no_whole_number_option_takes_a_bool(name: str) -> None:
 def test_configure_checks_the_same_way_and_changes_nothing_on_a_mistake() -> None:
     server = SOCKS5Server()
     before = server._engine.config
-    with pytest.raises(ValueError, match=r"^idle_timeout must be None or a number > 0, got 0$"):
-        server.configure(socks4=False, idle_timeout=0)
+    with pytest.raises(ValueError, match=r"^idle_timeout must be None or 0 .*, got -1$"):
+        server.configure(socks4=False, idle_timeout=-1)
     assert server._engine.config is before
+    server.configure(idle_timeout=5, handshake_timeout=5)
+    server.configure(idle_timeout=0, handshake_timeout=0)  # 0: no limit, as on the CLI
+    assert server._engine.config.idle_timeout is None
+    assert server._engine.config.handshake_timeout is None
 
 
 # -- faults, UdpFaults, Rule ------------------------------------------------------------------
