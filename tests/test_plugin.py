@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from importlib.util import find_spec
 from typing import Any
 
@@ -176,65 +177,54 @@ def test_a_marker_mistake_errors_its_test_at_setup_in_one_line(
     assert "plugin.py" not in result.stdout.str()
 
 
-BUSY_PORT = """
-import socket
-
-BUSY = socket.socket()
-BUSY.bind(("127.0.0.1", 0))
-BUSY.listen()
-PORT = BUSY.getsockname()[1]
-"""
-
-
 def test_a_port_it_cannot_listen_on_is_one_line_for_every_fixture(
     pytester: pytest.Pytester,
 ) -> None:
     """A busy port (or an address that is not local) is the user's mistake: the marker's
     and the session server's test errors at setup, the factory's fails, each in one line
     naming the address and where it was given; never a traceback."""
-    pytester.makepyfile(busy=BUSY_PORT)
-    pytester.syspathinsert()
-    tests = pytester.makepyfile(
-        """
-        import pytest
-        from busy import PORT
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        tests = pytester.makepyfile(
+            f"""
+            import pytest
 
-        @pytest.mark.socks5(port=PORT)
-        def test_marker(socks5_server):
-            pass
+            @pytest.mark.socks5(port={port})
+            def test_marker(socks5_server):
+                pass
 
-        def test_factory(socks5_server_factory):
-            socks5_server_factory(port=PORT)
-        """
-    )
-    result = pytester.runpytest("-p", "no:cacheprovider", tests)
+            def test_factory(socks5_server_factory):
+                socks5_server_factory(port={port})
+            """
+        )
+        session = pytester.mkpydir("session")
+        session.joinpath("conftest.py").write_text(
+            "import pytest\n\n@pytest.fixture(scope='session')\n"
+            f"def socks5_listen_address():\n    return ('127.0.0.1', {port})\n"
+        )
+        session.joinpath("test_session.py").write_text(
+            "def test_session(socks5_server):\n    pass\n"
+        )
+        result = pytester.runpytest("-p", "no:cacheprovider", tests)
+        # The session server's address, from an overridden socks5_listen_address.
+        in_session = pytester.runpytest("-p", "no:cacheprovider", session)
     result.assert_outcomes(failed=1, errors=1)
     out = result.stdout.str()
-    port = out.split("cannot listen on 127.0.0.1:", 1)[1].split(" ", 1)[0]
     taken = f"cannot listen on 127.0.0.1:{port} (host='127.0.0.1', port={port}): Address"
     assert setup_error_text(out, "test_marker") == [f"@pytest.mark.socks5: {taken} already in use"]
     result.stdout.fnmatch_lines(
         ["*_ test_factory _*", f"socks5_server_factory: {taken} already in use", "*= short *"]
     )
-    assert "Traceback" not in out
-    assert "plugin.py" not in out
-
-    # The session server's address, from an overridden socks5_listen_address.
-    session = pytester.mkpydir("session")
-    session.joinpath("conftest.py").write_text(
-        "import pytest\nfrom busy import PORT\n\n"
-        "@pytest.fixture(scope='session')\n"
-        "def socks5_listen_address():\n    return ('127.0.0.1', PORT)\n"
-    )
-    session.joinpath("test_session.py").write_text("def test_session(socks5_server):\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", session)
-    result.assert_outcomes(errors=1)
-    port = result.stdout.str().split("cannot listen on 127.0.0.1:", 1)[1].split(" ", 1)[0]
-    assert setup_error_text(result.stdout.str(), "test_session") == [
+    in_session.assert_outcomes(errors=1)
+    assert setup_error_text(in_session.stdout.str(), "test_session") == [
         f"pytest-socks5: session server: cannot listen on 127.0.0.1:{port} "
         "(socks5_listen_address): Address already in use"
     ]
-    assert "Traceback" not in result.stdout.str()
+    for run in (out, in_session.stdout.str()):
+        assert "Traceback" not in run
+        assert "plugin.py" not in run
 
 
 def test_factory_makes_independent_servers_for_a_chain(pytester: pytest.Pytester) -> None:
