@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import os
 import shlex
 import signal
 import sys
@@ -31,6 +30,7 @@ from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._records import ConnectionRecord
 from ._runner import loop_factory, resolve_loop
 from ._server import SOCKS5Server
+from ._server_addresses import listen_failure
 from ._transcript import describe_record
 
 __all__ = ["CLI_MAX_RECORDS", "main"]
@@ -120,7 +120,9 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                     value = item
                     break
             message = str(exc)
-            if not str(value) or str(value) not in message:
+            # A --user message names the user and never shows the password: no value added.
+            said = repr(value) in message or (str(value) and str(value) in message)
+            if option.name != "users" and not said:
                 message += f" (got {value!r})"
             parser.error(f"argument {option.main.name}: {message}")
 
@@ -206,11 +208,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await server.astart()
     except OSError as exc:
-        where = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
-        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
-        return _error(
-            f"cannot listen on {where} (--host {args.host} --port {args.port}): {reason or exc}"
-        )
+        given = f"--host {args.host} --port {args.port}"
+        return _error(listen_failure(args.host, args.port, exc, given))
     try:
         url = server.url if args.show_credentials else server.url_masked
         print(f"pytest-socks5 listening on {url}", flush=True)

@@ -54,8 +54,17 @@ class AuthPolicy:
         for name, pw in pairs:
             if not name:
                 raise ValueError("a user name must be 1 to 255 bytes (RFC 1929), got ''")
-            if len(name) > 255 or len(pw) > 255:
-                raise ValueError("RFC 1929 usernames and passwords are at most 255 bytes")
+            # Names the user (cut short if it is the long part), never shows the password.
+            user = name.decode("utf-8", "replace")
+            if len(name) > 255:
+                what, size = f"the username {user[:40]!r}...", len(name)
+            elif len(pw) > 255:
+                what, size = f"the password of {user!r}", len(pw)
+            else:
+                continue
+            raise ValueError(
+                f"{what} is {size} bytes; RFC 1929 usernames and passwords are at most 255 bytes"
+            )
         return cls(users=pairs, validator=validator)
 
     @property

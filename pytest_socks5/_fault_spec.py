@@ -180,18 +180,22 @@ def _positional(cls: type[Fault], values: list[str]) -> dict[str, str]:
     for key, words in leading.items():
         if values and values[0].lower() in words:
             kwargs[key] = values.pop(0)
+    shown = " then ".join(names) if names else "no other value"
+    lead = "".join(f"[{key}] " for key in leading)
+    takes = f"{cls.__name__} takes {lead}{shown}"
+    for key, words in leading.items():
+        # A word in the phase's or direction's place that is not one: with too many
+        # values, or a near miss of one (to_clinet), rather than a value for the next.
+        word = values[0] if values else ""
+        near = did_you_mean(word.lower(), sorted(words))
+        number = word.replace(".", "", 1).isdigit()
+        if key not in kwargs and word and not number and (near or len(values) > len(names)):
+            what = "phase" if key == "at" else "direction"
+            raise FaultSpecError(
+                f"{word!r} is not a {what}{near}; "
+                f"{takes}, where {key} is one of: {', '.join(sorted(words))}"
+            )
     if len(values) > len(names):
-        shown = " then ".join(names) if names else "no other value"
-        lead = "".join(f"[{key}] " for key in leading)
-        takes = f"{cls.__name__} takes {lead}{shown}"
-        for key, words in leading.items():
-            word = values[0]
-            if key not in kwargs and not word.replace(".", "", 1).isdigit():
-                what = "phase" if key == "at" else "direction"
-                raise FaultSpecError(
-                    f"{word!r} is not a {what}{did_you_mean(word.lower(), sorted(words))}; "
-                    f"{takes}, where {key} is one of: {', '.join(sorted(words))}"
-                )
         raise FaultSpecError(f"too many values: {takes} (give the rest as key=value)")
     kwargs.update(zip(names, values, strict=False))
     return kwargs

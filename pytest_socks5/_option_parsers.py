@@ -10,6 +10,7 @@ saying what was expected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from ._checks import (
     number,
     optional,
     sequence,
+    text,
 )
 from ._fault_types import Fault
 from ._protocol import Socks4Reply
@@ -37,8 +39,10 @@ __all__ = [
     "callable_or_none",
     "faults",
     "leak_guard",
+    "listen_host",
+    "listen_port",
     "loop_name",
-    "none_or_seconds_above_zero",
+    "no_limit_or_seconds",
     "parse_seconds",
     "parse_user",
     "pcap_switch",
@@ -57,11 +61,56 @@ __all__ = [
 # -- Python values -------------------------------------------------------------------------
 
 seconds_above_zero = number(above=0)
-none_or_seconds_above_zero = optional(number(above=0))
+_NO_LIMIT = "None or 0 (no limit), or a number > 0"
+
+
+def no_limit_or_seconds(name: str, value: Any) -> float | None:
+    """A timeout that may be off: ``None`` or ``0`` (no limit, kept as ``None``), or
+    seconds > 0. ``python -m pytest_socks5``'s flags take the same (``0`` or ``none``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | None):
+        raise fail_type(name, _NO_LIMIT, value)
+    if value is None or value == 0:
+        return None
+    if math.isnan(value) or value < 0:
+        raise fail_value(name, _NO_LIMIT, value)
+    return value
+
+
 callable_or_none = optional(callable_value)
 #: ``loop=``: ``"auto"`` is uvloop when it is installed, else asyncio.
 LOOP_NAMES = ("auto", "uvloop", "asyncio")
 loop_name = choice(*LOOP_NAMES)
+
+
+_LISTEN_PORT = "a port from 0 to 65535 (0 picks a free one)"
+
+
+def listen_port(name: str, value: Any) -> int:
+    """``port=``: the port to listen on, 0 for a free one."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail_type(name, _LISTEN_PORT, value)
+    if not 0 <= value <= 65535:
+        raise fail_value(name, _LISTEN_PORT, value)
+    return value
+
+
+_LISTEN_HOST = "a listen address such as 127.0.0.1, ::1 or localhost (both)"
+
+
+def listen_host(name: str, value: Any) -> str:
+    """``host=``: an address to listen on, as a socket takes it. Refused before anything
+    listens: an empty one (it would listen on every interface: an open proxy), one in
+    brackets (a URL's form, which no socket takes) and one with spaces around it."""
+    text(name, value)
+    if not value.strip():
+        hint = " (an empty host would listen on every interface: an open proxy)"
+    elif value.startswith("[") and value.endswith("]"):
+        hint = f": write an IPv6 address without brackets ({value[1:-1]})"
+    elif value != value.strip():
+        hint = f": without the spaces ({value.strip()})"
+    else:
+        return str(value)
+    raise fail_value(name, _LISTEN_HOST, value, hint)
 
 
 def _allow(name: str, pattern: Any) -> Rule:
@@ -184,16 +233,14 @@ def text_users(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def parse_seconds(text: str) -> float | None:
-    """A timeout in seconds; ``0`` (or ``none``) means no limit."""
+    """A timeout in seconds, as text: ``none`` is ``None``; the option's check says what
+    else it takes (``0``: no limit)."""
     if text.lower() == "none":
         return None
     try:
-        seconds = float(text)
+        return float(text)
     except ValueError:
-        raise ValueError(f"expected seconds, got {text!r}") from None
-    if seconds < 0:
-        raise ValueError(f"expected seconds >= 0, got {text!r}")
-    return seconds or None
+        raise ValueError(f"expected seconds, or 0 or none for no limit, got {text!r}") from None
 
 
 def text_bytes(value: str | int) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._auth import AuthPolicy
-from ._checks import boolean, did_you_mean, integer, optional, port, text
+from ._checks import boolean, did_you_mean, integer, optional
 from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
@@ -24,8 +24,10 @@ from ._option_parsers import (
     allow_patterns,
     callable_or_none,
     faults,
+    listen_host,
+    listen_port,
     loop_name,
-    none_or_seconds_above_zero,
+    no_limit_or_seconds,
     parse_seconds,
     parse_user,
     rules,
@@ -71,7 +73,7 @@ OPTIONS: tuple[Option, ...] = (
         default="127.0.0.1",
         doc="Listen address: 127.0.0.1, ::1, or localhost for both on one port.",
         given_to=_LISTEN,
-        check=text,
+        check=listen_host,
         own_listener=True,
         ini=Ini(
             default="127.0.0.1",
@@ -91,7 +93,7 @@ OPTIONS: tuple[Option, ...] = (
         default=0,
         doc="Listen port; 0 picks a free one.",
         given_to=_LISTEN,
-        check=port,
+        check=listen_port,
         own_listener=True,
         main=Flag(
             name="--port", type=int, default=1080, help="listen port (default 1080; 0 picks one)"
@@ -146,13 +148,19 @@ OPTIONS: tuple[Option, ...] = (
         10.0,
         "Seconds for resolving and connecting upstream; beyond them REP 0x06.",
         check=seconds_above_zero,
-        main=Flag(name="--connect-timeout", type=float, metavar="SECONDS"),
+        main=Flag(
+            name="--connect-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="seconds for resolving and connecting to a destination; past them the "
+            "reply is REP 0x06 (TTL expired) (default 10)",
+        ),
     ),
     _runtime(
         "handshake_timeout",
         30.0,
-        "Seconds from accept to a complete request; None for no limit.",
-        check=none_or_seconds_above_zero,
+        "Seconds from accept to a complete request; None or 0 for no limit.",
+        check=no_limit_or_seconds,
         main=Flag(
             name="--handshake-timeout",
             type=parse_seconds,
@@ -263,13 +271,14 @@ OPTIONS: tuple[Option, ...] = (
     _runtime(
         "idle_timeout",
         None,
-        "Seconds an open tunnel may move no byte either way before it is closed.",
-        check=none_or_seconds_above_zero,
+        "Seconds an open tunnel may move no byte either way before it is closed; None or "
+        "0: never.",
+        check=no_limit_or_seconds,
         main=Flag(
             name="--idle-timeout",
             type=parse_seconds,
             metavar="SECONDS",
-            help="close tunnels that move no byte either way for this long (default: never)",
+            help="close tunnels that move no byte either way for this long (default 0: never)",
         ),
     ),
     _runtime(

@@ -12,10 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from ._chaos import Chaos
+from ._option_model import Option
+from ._pcap import pcap_file_name, pcapng_bytes
+from ._record_files import json_line, record_file_name
 from ._records import ConnectionRecord
 from ._server import SOCKS5Server
+from ._server_addresses import listen_failure
 
-__all__ = ["Settings", "Watched"]
+__all__ = [
+    "Settings",
+    "Watched",
+    "append_records",
+    "given_as",
+    "output_dir",
+    "start",
+    "write_pcap",
+]
 
 
 @dataclass(frozen=True)
@@ -29,12 +41,18 @@ class Settings:
     #: ``leak_guard`` from the ini option or flag: ``None`` off, else allowed patterns.
     leak_guard: tuple[str, ...] | None
     host: str
+    #: Where ``host`` was given, for a message: ``--socks5-host ::1``.
+    host_given: str
     #: Chaos mode's rate (0: off) and the session's seed (``_chaos.session_seed``).
     chaos: float
     chaos_seed: int
     #: :class:`SOCKS5Server` arguments: the fixtures' defaults, under whatever
     #: ``socks5_server_options`` returns and under the marker.
     server_defaults: dict[str, Any]
+
+    def listen_given(self, address: tuple[str, int]) -> str:
+        """Where the session server's address was given."""
+        return self.host_given if address == (self.host, 0) else "socks5_listen_address"
 
 
 @dataclass
@@ -48,3 +66,54 @@ class Watched:
 
     def records(self) -> tuple[ConnectionRecord, ...]:
         return self.final if self.final is not None else tuple(self.server.connections)
+
+
+def given_as(one: Option, source: str, value: Any) -> str:
+    """Where an option's value came from, in a message: ``--socks5-host ::1``, ``ini
+    option socks5_host = ::1``, ``the default socks5_host 127.0.0.1``."""
+    if source == "command line" and one.flag is not None:
+        return f"{one.flag.name} {value}"
+    if source == "ini":
+        return f"ini option {one.ini_name} = {value}"
+    return f"the default {one.ini_name} {value}"
+
+
+def output_dir(value: str, from_ini: bool, root: Path, here: Path) -> Path | None:
+    """``socks5_record_dir`` or ``socks5_pcap`` as a directory (``""``: off): the ini's
+    relative to the rootdir, the command line's to the current directory."""
+    return ((root if from_ini else here) / value) if value else None
+
+
+def start(server: SOCKS5Server, given: str | None = None) -> str | None:
+    """Start ``server``: ``None``, or why it cannot listen, in one line that names where
+    its address was given (a busy port or an address that is not local is the user's);
+    by default, as keyword arguments."""
+    host, port = server._listen_host, server._engine.requested_port
+    try:
+        server.start()
+    except OSError as exc:
+        return listen_failure(host, port, exc, given or f"host={host!r}, port={port!r}")
+    return None
+
+
+def write_pcap(directory: Path, nodeid: str, watched: list[Watched]) -> None:
+    """Write a test's pcapng file, whole: every finished connection of its servers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    done = [(w.server.address, w.final) for w in watched if w.final]
+    (directory / pcap_file_name(record_file_name(nodeid))).write_bytes(pcapng_bytes(done))
+
+
+def append_records(
+    path: Path | None, directory: Path, nodeid: str, watched: Watched, show_password: bool
+) -> Path:
+    """Add a server's final records to a test's record file (made in ``directory`` when
+    ``path`` is ``None``, the test's first); return its path."""
+    mode = "a"
+    if path is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        path, mode = directory / record_file_name(nodeid), "w"
+    with path.open(mode, encoding="utf-8") as out:
+        for record in watched.final or ():
+            line = record.to_dict(show_password=show_password)
+            out.write(json_line({"test": nodeid, "proxy": watched.label, **line}))
+    return path

@@ -63,7 +63,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     :param connect_timeout: seconds allowed for resolving and connecting upstream;
         beyond it the reply is REP 0x06 (TTL expired).
     :param handshake_timeout: seconds a client has from accept to a complete request;
-        ``None`` for no limit.
+        ``None`` or ``0`` for no limit.
     :param socks4: also accept SOCKS 4 and 4a on the same port.
     :param host_map: ``{name or "name:port": "address[:port]", ECHO, Sink(…) or None}``:
         dial a local address for a requested name, or let the proxy itself play the
@@ -99,7 +99,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         ``splice``, which never brings the bytes into Python.
     :param on_connection_end: called (on the server's thread) with each finished record.
     :param idle_timeout: seconds an open tunnel may move no byte either way before the
-        server closes it (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) for no limit.
+        server closes it (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) or ``0`` for no
+        limit.
     :param max_connections: connections open at once; one more is closed at accept and
         recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
     :param max_records: records kept; past it the oldest is dropped and counted in

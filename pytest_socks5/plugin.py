@@ -23,10 +23,9 @@ import pytest
 from . import __version__, _chaos
 from ._leak_watch import TestLeaks, guard_from_markers
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
-from ._pcap import pcap_file_name, pcapng_bytes
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
-from ._record_files import json_line, record_file_name
+from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
 from ._runner import resolve_loop
 from ._server import SOCKS5Server
 from ._transcript import render_transcript
@@ -93,7 +92,7 @@ def _given(config: pytest.Config, one: Option) -> tuple[Any, str]:
     try:
         value = one.default
         raw = config.getoption(one.flag_dest) if one.flag is not None else None
-        if one.flag is not None and raw is not None and raw != "":
+        if one.flag is not None and raw is not None:
             source, where = "command line", one.flag.name
             value = one.from_text(raw)
         elif one.ini is not None:
@@ -114,17 +113,15 @@ def _read_settings(config: pytest.Config) -> _Settings:
             continue
         values[one.name], sources[one.name] = _given(config, one)
     seed_given = sources["seed"] == "command line" or config.getini("socks5_seed") != ""
-    dirs: dict[str, Path | None] = {}
-    for name in ("record_dir", "pcap"):
-        base = config.rootpath if sources[name] == "ini" else config.invocation_params.dir
-        dirs[name] = base / values[name] if values[name] else None
+    root, here = config.rootpath, config.invocation_params.dir
     return _Settings(
         transcript=values["transcript"],
-        record_dir=dirs["record_dir"],
-        pcap_dir=dirs["pcap"],
+        record_dir=output_dir(values["record_dir"], sources["record_dir"] == "ini", root, here),
+        pcap_dir=output_dir(values["pcap"], sources["pcap"] == "ini", root, here),
         show_passwords=values["show_passwords"],
         leak_guard=option("leak_guard").normalise(values["leak_guard"]),
         host=values["host"],
+        host_given=given_as(option("host"), sources["host"], values["host"]),
         chaos=values["chaos"],
         chaos_seed=_chaos.session_seed(
             getattr(config, "workerinput", {}),
@@ -201,8 +198,8 @@ def socks5_session_server(
     which resets it for every test."""
     host, port = socks5_listen_address
     options = {**_defaults(request.config), **socks5_server_options}
-    server = SOCKS5Server(host, port, **options)
-    server.start()
+    given = _settings(request.config).listen_given(socks5_listen_address)
+    server = _start(SOCKS5Server(host, port, **options), "pytest-socks5: session server", given)
     try:
         yield server
     finally:
@@ -229,6 +226,13 @@ def _marker_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], boo
     else:
         return options, dedicated
     pytest.fail(f"@pytest.mark.socks5: {mistake}", pytrace=False)
+
+
+def _start(server: SOCKS5Server, what: str, given: str | None = None) -> SOCKS5Server:
+    """Start ``server``; if it cannot listen, a one-line error (a user's, not a traceback)."""
+    if (failure := start(server, given)) is not None:
+        pytest.fail(f"{what}: {failure}", pytrace=False)
+    return server
 
 
 def _check_errors(server: SOCKS5Server) -> None:
@@ -270,22 +274,15 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
     watched.final = tuple(watched.server.connections)
     if pcap:
         pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
-        pcap_dir.mkdir(parents=True, exist_ok=True)  # rewritten whole: all servers' connections
-        name = pcap_file_name(record_file_name(item.nodeid))
-        done = [(w.server.address, w.final) for w in item.stash[_WATCHED] if w.final]
-        (pcap_dir / name).write_bytes(pcapng_bytes(done))
-    if settings.record_dir is None:
-        return
-    path = item.stash.get(_RECORD_FILE, None)
-    mode = "a"
-    if path is None:
-        settings.record_dir.mkdir(parents=True, exist_ok=True)
-        path = item.stash[_RECORD_FILE] = settings.record_dir / record_file_name(item.nodeid)
-        mode = "w"
-    with path.open(mode, encoding="utf-8") as out:
-        for record in watched.final:
-            line = record.to_dict(show_password=settings.show_passwords)
-            out.write(json_line({"test": item.nodeid, "proxy": watched.label, **line}))
+        write_pcap(pcap_dir, item.nodeid, item.stash[_WATCHED])
+    if settings.record_dir is not None:
+        item.stash[_RECORD_FILE] = append_records(
+            item.stash.get(_RECORD_FILE, None),
+            settings.record_dir,
+            item.nodeid,
+            watched,
+            settings.show_passwords,
+        )
 
 
 @pytest.fixture
@@ -302,9 +299,12 @@ def socks5_server(
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
         kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
-        with SOCKS5Server(**kwargs) as server:
+        server = _start(SOCKS5Server(**kwargs), "@pytest.mark.socks5")
+        try:
             watched = _watch(item, "socks5_server", server)
             yield server
+        finally:
+            server.stop()
         _settle(item, watched)
         _check_errors(server)
         return
@@ -344,7 +344,7 @@ def socks5_server_factory(
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", socks5_listen_address[0])
         kwargs = {**_defaults(request.config, users=False), **kwargs}
-        server = SOCKS5Server(**kwargs).start()
+        server = _start(SOCKS5Server(**kwargs), "socks5_server_factory")
         label = f"socks5_server_factory server {len(watched) + 1}"
         watched.append(_watch(request.node, label, server))
         return server

@@ -9,11 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pytest_socks5 import Reply, rawclient
+from pytest_socks5 import Reply, SOCKS5Server, rawclient
 from pytest_socks5._fault_spec import FAULTS
+from pytest_socks5._options import option
 
 from .cli_process import CLI, CliProcess, run_cli
 from .helpers import closed_port, socks5_tunnel
@@ -63,6 +65,14 @@ def test_cli_rejects_a_malformed_user() -> None:
     assert "expected NAME:PASSWORD" in result.stderr
 
 
+def test_cli_never_shows_a_password_it_refuses() -> None:
+    result = run_cli("--port", "0", "--user", "bob:b", "--user", "alice:TOPSECRET" + "x" * 300)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "argument --user: users: the password of 'alice' is 309 bytes;" in line
+    assert "TOPSECRET" not in line
+
+
 def test_cli_destination_policy_flags() -> None:
     from pytest_socks5.__main__ import _parser
 
@@ -86,6 +96,10 @@ def test_cli_destination_policy_flags() -> None:
         (("--user", "nocolon"), "--user", "nocolon"),
         (("--max-connections", "-1"), "--max-connections", "-1"),
         (("--no-such-flag",), "--no-such-flag", "--no-such-flag"),
+        # A bad --max-connections after the host: a regression that let the host through
+        # stops there (the flags are checked in order) instead of listening.
+        (("--host", "", "--max-connections", "-1"), "--host", "got '' (an empty host would"),
+        (("--host", "[::1]", "--max-connections", "-1"), "--host", "without brackets (::1)"),
     ],
 )
 def test_cli_refuses_a_bad_value_in_one_line(args: tuple[str, ...], flag: str, value: str) -> None:
@@ -96,6 +110,32 @@ def test_cli_refuses_a_bad_value_in_one_line(args: tuple[str, ...], flag: str, v
     assert line.startswith("python -m pytest_socks5: error: ")
     assert flag in line
     assert value in line
+
+
+def test_the_docs_show_the_errors_as_it_prints_them() -> None:
+    page = Path(__file__).parent.parent / "docs" / "howto" / "outside-pytest.rst"
+    result = run_cli("--port", "99999")
+    (line,) = result.stderr.splitlines()
+    assert f"    $ python -m pytest_socks5 --port 99999\n    {line}\n" in page.read_text("utf-8")
+
+
+def test_the_timeouts_that_may_be_off_take_0_for_no_limit_as_the_constructor_does() -> None:
+    from pytest_socks5.__main__ import _parser
+
+    for flag in ("--idle-timeout", "--handshake-timeout"):
+        for text in ("0", "none"):
+            args = _parser().parse_args([flag, text])
+            name = flag[2:].replace("-", "_")
+            assert option(name).normalise(getattr(args, name)) is None
+            assert getattr(SOCKS5Server(**{name: 0})._engine.config, name) is None
+    result = run_cli("--port", "0", "--idle-timeout", "-1")
+    assert result.returncode == 2
+    assert "idle_timeout must be None or 0 (no limit), or a number > 0, got -1" in result.stderr
+
+
+def test_the_help_says_every_flag_s_default() -> None:
+    result = run_cli("--help")
+    assert "(default 10)" in " ".join(result.stdout.split()), result.stdout
 
 
 def test_cli_on_a_busy_port_says_so_in_one_line() -> None:

@@ -116,6 +116,11 @@ def test_every_keyword_of_every_fault_has_a_text_form() -> None:
         ),
         ("stall:handshake", ["'handshake' is not a phase; Stall takes [at] no other value"]),
         ("latency:sidewys:1:2", ["'sidewys' is not a direction", "from_client, to_client"]),
+        (
+            "latency:to_clinet:0.05",  # as many values as it takes: a near miss all the same
+            ["'to_clinet' is not a direction (did you mean to_client?)", "from_client"],
+        ),
+        ("stall:rely", ["'rely' is not a phase (did you mean reply?)"]),
         ("delay:seconds=1,0.5", ["the value '0.5' comes after a key=value"]),
         ("delay:seconds=1,seconds=2", ["seconds is given twice"]),
         ("delay::1", ["an empty value"]),

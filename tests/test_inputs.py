@@ -48,7 +48,8 @@ INI = "[pytest]\n" + (
     [
         ({"connect_timeout": "fast"}, TypeError, "connect_timeout must be a number > 0, got 'fast' (str)"),
         ({"connect_timeout": 0}, ValueError, "connect_timeout must be a number > 0, got 0"),
-        ({"handshake_timeout": -1}, ValueError, "handshake_timeout must be None or a number > 0, got -1"),
+        ({"handshake_timeout": -1}, ValueError, "handshake_timeout must be None or 0 (no limit), or a number > 0, got -1"),
+        ({"idle_timeout": "5"}, TypeError, "idle_timeout must be None or 0 (no limit), or a number > 0, got '5' (str)"),
         ({"bind_timeout": float("nan")}, ValueError, "bind_timeout must be a number > 0, got nan"),
         (
             {"host_map": {"api.test": 8080}},
@@ -71,6 +72,12 @@ INI = "[pytest]\n" + (
         ({"users": {"alice": 1}}, TypeError, "users['alice']: the password must be a str or bytes, got a value of type int"),
         ({"users": {1: "x"}}, TypeError, "users[1]: the user name must be a str or bytes, got 1 (int)"),
         ({"users": [("alice",)]}, TypeError, "users must be a {name: password} mapping or (name, password) pairs; item 0 is not a pair (a tuple)"),
+        (
+            {"users": {"alice": "TOPSECRET" + "x" * 300}},
+            ValueError,
+            "users: the password of 'alice' is 309 bytes; RFC 1929 usernames and passwords are "
+            "at most 255 bytes",
+        ),
         ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
         ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
         ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
@@ -85,7 +92,10 @@ INI = "[pytest]\n" + (
         ({"max_records": 1.5}, TypeError, "max_records must be None or a whole number >= 0, got 1.5 (float)"),
         ({"seed": "1"}, TypeError, "seed must be a whole number, got '1' (str)"),
         ({"loop": "uvlop"}, ValueError, "loop must be one of 'auto', 'uvloop', 'asyncio', got 'uvlop' (did you mean uvloop?)"),
-        ({"port": 70000}, ValueError, "port must be a port from 0 to 65535, got 70000"),
+        ({"host": ""}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '' (an empty host would listen on every interface: an open proxy)"),
+        ({"host": "[::1]"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]': write an IPv6 address without brackets (::1)"),
+        ({"host": "127.0.0.1 "}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1 ': without the spaces (127.0.0.1)"),
+        ({"port": 70000}, ValueError, "port must be a port from 0 to 65535 (0 picks a free one), got 70000"),
         ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
         ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),
         ({"udp_faults": {"drop": 1}}, TypeError, "udp_faults must be None or a UdpFaults, got {'drop': 1} (dict)"),
@@ -116,9 +126,13 @@ def test_no_whole_number_option_takes_a_bool(name: str) -> None:
 def test_configure_checks_the_same_way_and_changes_nothing_on_a_mistake() -> None:
     server = SOCKS5Server()
     before = server._engine.config
-    with pytest.raises(ValueError, match=r"^idle_timeout must be None or a number > 0, got 0$"):
-        server.configure(socks4=False, idle_timeout=0)
+    with pytest.raises(ValueError, match=r"^idle_timeout must be None or 0 .*, got -1$"):
+        server.configure(socks4=False, idle_timeout=-1)
     assert server._engine.config is before
+    server.configure(idle_timeout=5, handshake_timeout=5)
+    server.configure(idle_timeout=0, handshake_timeout=0)  # 0: no limit, as on the CLI
+    assert server._engine.config.idle_timeout is None
+    assert server._engine.config.handshake_timeout is None
 
 
 # -- faults, UdpFaults, Rule ------------------------------------------------------------------
@@ -266,6 +280,9 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_users = alice", [], "*ini option socks5_users: *expected NAME:PASSWORD*'alice'*"),
         ("", ["--socks5-capture-payload=-1"], "*--socks5-capture-payload: capture_payload must be a whole number >= 0, got -1"),
         ("", ["--socks5-host=7"], None),
+        ("socks5_host = [::1]", [], "*ini option socks5_host: host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[[]::1]': write an IPv6 address without brackets (::1)"),
+        ("socks5_host =", [], "*ini option socks5_host: host must be a listen address *, got '' (an empty host would listen on every interface: an open proxy)"),
+        ("socks5_host = ::1", ["--socks5-host="], "*--socks5-host: host must be a listen address *, got '' (an empty host*"),
     ],
 )  # fmt: skip
 def test_a_bad_ini_or_flag_value_is_a_usage_error(

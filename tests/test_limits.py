@@ -201,7 +201,7 @@ def test_a_connection_flood_beyond_the_limit_never_crashes(echo_server: tuple[st
 
 @pytest.mark.parametrize(
     "options",
-    [{"idle_timeout": 0}, {"idle_timeout": -1.0}, {"max_connections": -1}],
+    [{"idle_timeout": -1.0}, {"idle_timeout": float("nan")}, {"max_connections": -1}],
     ids=str,
 )
 def test_nonsense_limits_are_refused(options: dict[str, float]) -> None:
@@ -278,7 +278,11 @@ def test_the_command_line_server_caps_its_records() -> None:
 
     assert _parser().parse_args([]).max_records == CLI_MAX_RECORDS == 1000
     args = _parser().parse_args(["--idle-timeout", "5", "--handshake-timeout", "0"])
-    assert (args.idle_timeout, args.handshake_timeout) == (5.0, None)
+    config = SOCKS5Server(idle_timeout=args.idle_timeout, handshake_timeout=args.handshake_timeout)
+    assert (config._engine.config.idle_timeout, config._engine.config.handshake_timeout) == (
+        5.0,
+        None,
+    )
 
 
 # -- bounded handshake buffering -----------------------------------------------------------

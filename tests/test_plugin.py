@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from importlib.util import find_spec
 from typing import Any
 
@@ -139,6 +140,12 @@ def setup_error_text(stdout: str, test: str) -> list[str]:
             "{'users': {}}",
             "@pytest.mark.socks5 takes keyword arguments only, got ({'users': {}},); known: *",
         ),
+        (
+            'host=""',
+            "@pytest.mark.socks5: host must be a listen address such as 127.0.0.1, ::1 or "
+            "localhost (both), got '' (an empty host would listen on every interface: an "
+            "open proxy)",
+        ),
     ],
 )
 def test_a_marker_mistake_errors_its_test_at_setup_in_one_line(
@@ -168,6 +175,56 @@ def test_a_marker_mistake_errors_its_test_at_setup_in_one_line(
         assert lines[0] == message
     assert "Traceback" not in result.stdout.str()
     assert "plugin.py" not in result.stdout.str()
+
+
+def test_a_port_it_cannot_listen_on_is_one_line_for_every_fixture(
+    pytester: pytest.Pytester,
+) -> None:
+    """A busy port (or an address that is not local) is the user's mistake: the marker's
+    and the session server's test errors at setup, the factory's fails, each in one line
+    naming the address and where it was given; never a traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        tests = pytester.makepyfile(
+            f"""
+            import pytest
+
+            @pytest.mark.socks5(port={port})
+            def test_marker(socks5_server):
+                pass
+
+            def test_factory(socks5_server_factory):
+                socks5_server_factory(port={port})
+            """
+        )
+        session = pytester.mkpydir("session")
+        session.joinpath("conftest.py").write_text(
+            "import pytest\n\n@pytest.fixture(scope='session')\n"
+            f"def socks5_listen_address():\n    return ('127.0.0.1', {port})\n"
+        )
+        session.joinpath("test_session.py").write_text(
+            "def test_session(socks5_server):\n    pass\n"
+        )
+        result = pytester.runpytest("-p", "no:cacheprovider", tests)
+        # The session server's address, from an overridden socks5_listen_address.
+        in_session = pytester.runpytest("-p", "no:cacheprovider", session)
+    result.assert_outcomes(failed=1, errors=1)
+    out = result.stdout.str()
+    taken = f"cannot listen on 127.0.0.1:{port} (host='127.0.0.1', port={port}): Address"
+    assert setup_error_text(out, "test_marker") == [f"@pytest.mark.socks5: {taken} already in use"]
+    result.stdout.fnmatch_lines(
+        ["*_ test_factory _*", f"socks5_server_factory: {taken} already in use", "*= short *"]
+    )
+    in_session.assert_outcomes(errors=1)
+    assert setup_error_text(in_session.stdout.str(), "test_session") == [
+        f"pytest-socks5: session server: cannot listen on 127.0.0.1:{port} "
+        "(socks5_listen_address): Address already in use"
+    ]
+    for run in (out, in_session.stdout.str()):
+        assert "Traceback" not in run
+        assert "plugin.py" not in run
 
 
 def test_factory_makes_independent_servers_for_a_chain(pytester: pytest.Pytester) -> None:

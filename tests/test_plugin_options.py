@@ -124,3 +124,8 @@ def test_the_pyproject_example_in_the_reference(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["pytest-socks5 *: * on localhost, 2 user(s) required *"])
+    # The reference shows the header this makes, word for word but the version and loop.
+    reference = (example.parent.parent / "reference.rst").read_text(encoding="utf-8")
+    shown = reference.split("pytest's header shows the choice:", 1)[1].split("\n\n")[2]
+    pattern = shown.strip().replace("|release|", "*").replace("event loop uvloop", "event loop *")
+    result.stdout.fnmatch_lines([pattern])
