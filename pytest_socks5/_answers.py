@@ -26,6 +26,9 @@ from ._sockets import reset_transport
 
 __all__ = ["answer", "answer_head", "delay_or_end"]
 
+#: The faults that act where there is no answer to change.
+_ACT_WITHOUT_ANSWER = (Delay, Close, Stall)
+
 
 async def answer(
     conn: ClientConnection,
@@ -114,7 +117,8 @@ async def delay_or_end(conn: ClientConnection, faults: list[Fault]) -> bool:
     destination is dialled; good HTTP credentials, which the request's answer follows):
     ``Delay``, ``Stall`` and ``Close`` act, nothing else has an answer to change.
     Returns ``False`` when a fault ended the conversation."""
-    faults = [f for f in faults if isinstance(f, Delay | Close | Stall)]
+    if faults:  # (most connections have none: no list made for them)
+        faults = [f for f in faults if isinstance(f, _ACT_WITHOUT_ANSWER)]
     if not faults:
         return True
     plan = plan_answer(faults, b"")
