@@ -191,9 +191,9 @@ _VALUE = 'an "address[:port]" string, ECHO, a Sink or None'
 
 def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | None]:
     """``host_map=``: every key a name, ``name:port``, address or ``[address]:port`` that
-    normalises (:func:`host_key`); every value an IP address (not a name: a value is never
-    looked up) with an optional port, ECHO, a :class:`Sink` or ``None``. Keys are kept
-    normalised."""
+    normalises (:func:`host_key`); every value an IP address or ``localhost`` (no other
+    name: the proxy looks none up) with an optional port, ECHO, a :class:`Sink` or
+    ``None``. Keys are kept normalised."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -236,19 +236,18 @@ def _target(where: str, target: object) -> str | Echo | Sink | None:
     if not host or any(c.isspace() for c in host) or target.startswith("[") != ("]" in target):
         raise fail_value(where, _VALUE, target)
     check_port(where + " port", port)
-    if not _is_address(host) or (target.startswith("[") and ":" not in host):
+    loopback_name = host.lower().rstrip(".") == "localhost" and not target.startswith("[")
+    if not (loopback_name or _is_address(host)) or (target.startswith("[") and ":" not in host):
         raise fail_value(where, _VALUE, target, _not_an_address(host, target))
     return target
 
 
 def _not_an_address(host: str, target: str) -> str:
-    """Why a target's host is refused: the proxy never looks a ``host_map`` value up."""
-    if host.lower().rstrip(".") == "localhost":
-        near = "127.0.0.1" + target[len(host) :]
-        return f" (did you mean {near!r}? a value is never looked up)"
+    """Why a target's host is refused: the proxy looks no ``host_map`` value up but the
+    loopback name ``localhost`` (pytest-httpserver's ``httpserver.host``, for one)."""
     if target.startswith("["):
         return f" ({host!r} is not an IPv6 address; brackets hold one)"
-    return f" ({host!r} is not an IP address, and a host_map value is never looked up)"
+    return f" ({host!r} is not an IP address or localhost, the one name a value can be)"
 
 
 def is_mapped(host_map: HostMap, host: str, port: int) -> bool:

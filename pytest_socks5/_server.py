@@ -71,7 +71,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         (REP 0x04) without any DNS lookup. Names compare without case, a trailing dot or
         Unicode: ``bücher.example.test`` and ``xn--bcher-kva.example.test`` (what clients
         send) are one key; a key that has no IDNA form, or a value that is not an IP
-        address (a value is never looked up), is a :class:`ValueError`.
+        address or ``localhost`` (no other name is looked up), is a :class:`ValueError`.
     :param hermetic: refuse (REP 0x02, without any DNS lookup or dial) destinations that
         are neither loopback, ``localhost``, in ``host_map`` nor allowed by a rule.
     :param allow: patterns that are allowed anyway: host globs (``"*.example.com"``),

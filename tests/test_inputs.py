@@ -348,9 +348,10 @@ def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
 @pytest.mark.parametrize(
     ("value", "hint"),
     [
-        ("nothost", "('nothost' is not an IP address, and a host_map value is never looked up)"),
-        ("nothost:8080", "('nothost' is not an IP address, and a host_map value is never looked up)"),
-        ("localhost:8080", "(did you mean '127.0.0.1:8080'? a value is never looked up)"),
+        ("nothost", "('nothost' is not an IP address or localhost, the one name a value can be)"),
+        ("nothost:8080", "('nothost' is not an IP address or localhost, the one name a value can be)"),
+        ("localhost.test:8080", "('localhost.test' is not an IP address or localhost, the one name a value can be)"),
+        ("[localhost]:8080", "('localhost' is not an IPv6 address; brackets hold one)"),
         ("[127.0.0.1]:80", "('127.0.0.1' is not an IPv6 address; brackets hold one)"),
     ],
 )  # fmt: skip
@@ -533,3 +534,13 @@ def test_a_start_that_times_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(TimeoutError, match=r"^the server did not start within 0.5s$"):
         server.start(timeout=0.5)
     assert not server.is_running
+
+
+@pytest.mark.parametrize(
+    ("value", "mapped_to"),
+    [("localhost", "localhost:80"), ("localhost:8080", "localhost:8080"), ("LocalHost.:8", "LocalHost.:8")],
+)  # fmt: skip
+def test_a_host_map_value_may_be_the_loopback_name(value: str, mapped_to: str) -> None:
+    """pytest-httpserver's ``httpserver.host`` is ``localhost``: a map to it is kept."""
+    server = SOCKS5Server(host_map={"a.test": value})
+    assert server.permits("a.test", 80).mapped_to == mapped_to
