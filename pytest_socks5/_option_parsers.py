@@ -228,6 +228,10 @@ def text_users(pairs: Iterable[str]) -> dict[str, str]:
             name, password = parse_user(pair)
         except ValueError as exc:
             raise ValueError(f"socks5 users: {exc}") from None
+        if name in users:
+            raise ValueError(
+                f"socks5 users: the user {name!r} is given twice; give each user once"
+            )
         users[name] = password
     return users
 

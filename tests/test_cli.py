@@ -73,6 +73,14 @@ def test_cli_never_shows_a_password_it_refuses() -> None:
     assert "TOPSECRET" not in line
 
 
+def test_cli_refuses_a_user_given_twice_naming_the_user_only() -> None:
+    result = run_cli("--port", "0", "--user", "alice:a", "--user", "alice:TOPSECRET")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "argument --user: users: the user 'alice' is given twice; give each user once" in line
+    assert "TOPSECRET" not in line
+
+
 def test_cli_destination_policy_flags() -> None:
     from pytest_socks5.__main__ import _parser
 

@@ -78,6 +78,8 @@ INI = "[pytest]\n" + (
             "users: the password of 'alice' is 309 bytes; RFC 1929 usernames and passwords are "
             "at most 255 bytes",
         ),
+        ({"users": [("alice", "a"), ("alice", "TOPSECRET")]}, ValueError, "users: the user 'alice' is given twice; give each user once"),
+        ({"users": {"alice": "a", b"alice": b"b"}}, ValueError, "users: the user 'alice' is given twice; give each user once"),
         ({"capture_payload": -5}, ValueError, "capture_payload must be a whole number >= 0, got -5"),
         ({"capture_payload": True}, TypeError, "capture_payload must be a whole number >= 0, got True (bool)"),
         ({"hermetic": "no"}, TypeError, "hermetic must be True or False, got 'no' (str)"),
@@ -278,6 +280,8 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: invalid truth value 'no way'"),
         ("socks5_allow = 10.0.0.0/33", [], "*ini option socks5_allow: allow[[]0] must be an IP network*"),
         ("socks5_users = alice", [], "*ini option socks5_users: *expected NAME:PASSWORD*'alice'*"),
+        ("socks5_users = alice:a alice:TOPSECRET", [], "*ini option socks5_users: socks5 users: the user 'alice' is given twice; give each user once"),
+        ("", ["--socks5-user=bob:b", "--socks5-user=bob:c"], "*--socks5-user: socks5 users: the user 'bob' is given twice; give each user once"),
         ("", ["--socks5-capture-payload=-1"], "*--socks5-capture-payload: capture_payload must be a whole number >= 0, got -1"),
         ("", ["--socks5-host=7"], None),
         ("socks5_host = [::1]", [], "*ini option socks5_host: host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[[]::1]': write an IPv6 address without brackets (::1)"),
