@@ -22,6 +22,7 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -204,7 +205,10 @@ async def _serve(args: argparse.Namespace) -> int:
 
     options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
     log = None if args.quiet else _Log()
-    server = SOCKS5Server(**options, faults=args.faults, on_connection_end=log)
+    with warnings.catch_warnings(record=True) as caught:  # the text only, not a source line
+        server = SOCKS5Server(**options, faults=args.faults, on_connection_end=log)
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr, flush=True)
     try:
         await server.astart()
     except OSError as exc:

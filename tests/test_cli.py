@@ -81,6 +81,18 @@ def test_cli_refuses_a_user_given_twice_naming_the_user_only() -> None:
     assert "TOPSECRET" not in line
 
 
+def test_cli_warns_of_a_host_outside_loopback_in_one_plain_line() -> None:
+    # 192.0.2.1 (TEST-NET-1) is no address of this host: the listen fails after the warning.
+    result = run_cli("--port", "0", "--host", "192.0.2.1")
+    assert result.returncode == 2, result.stderr
+    warning, error = result.stderr.splitlines()
+    assert warning == (
+        "python -m pytest_socks5: warning: SOCKS5Server listening on '192.0.2.1': anyone who "
+        "can reach it can use it as an open proxy"
+    )
+    assert error.startswith("python -m pytest_socks5: error: cannot listen on 192.0.2.1:0 ")
+
+
 def test_cli_destination_policy_flags() -> None:
     from pytest_socks5.__main__ import _parser
 
