@@ -145,7 +145,7 @@ class _Log:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        if record.denied_by is not None:
+        if record.denied_by is not None or record.error:
             record = _with_cli_hint(record)
         millis = int((at - second) * 1000)
         sys.stdout.write(f"{self._prefix}.{millis:03d} {describe_record(record)}\n")
@@ -162,8 +162,13 @@ class _Log:
 
 def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
     """A refusal by the hermetic default, with how to allow it in this command's flags
-    (the record's own error names the pytest marker and ini options)."""
+    (the record's own error names the pytest marker and ini options); a SOCKS 4 USERID
+    refusal naming ``--socks4-user-id``, not the keyword argument."""
     reason, error, host = record.denied_by, record.error, record.host
+    if error and "socks4_user_ids" in error:  # the option's name, as this command spells it
+        return dataclasses.replace(
+            record, error=error.replace("socks4_user_ids", "--socks4-user-id")
+        )
     if reason is None or not reason.startswith("hermetic default") or not error or not host:
         return record
     what, denied, _ = error.partition(f" denied by the {reason}")

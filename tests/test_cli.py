@@ -240,6 +240,33 @@ def test_log_lines_have_a_timestamp_named_socks4_replies_and_the_cli_s_hints() -
         assert "socks5_allow" not in line
 
 
+def test_socks4_user_ids_have_a_flag_and_a_refusal_names_it(
+    echo_server: tuple[str, int],
+) -> None:
+    def socks4(port: int, user_id: bytes) -> int:
+        with rawclient.connect(("127.0.0.1", port)) as sock:
+            sock.sendall(rawclient.socks4_request(*echo_server, user_id=user_id))
+            return rawclient.read_socks4_reply(sock)[1]
+
+    with CliProcess.start("--port", "0", "--user", "alice:a") as cli:
+        assert socks4(cli.port(), b"alice") == 0x5B  # a password is required: SOCKS 4 has none
+        no_ids = cli.wait_for("SOCKS4")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "(--socks4-user-id lets SOCKS 4 clients in by USERID)" in no_ids
+    assert "socks4_user_ids" not in no_ids
+    flags = ("--user", "alice:a", "--socks4-user-id", "ci", "--socks4-user-id", "build")
+    with CliProcess.start("--port", "0", *flags) as cli:
+        port = cli.port()
+        assert socks4(port, b"build") == 0x5A
+        assert cli.wait_for("SOCKS4")
+        assert socks4(port, b"mallory") == 0x5B
+        wrong_id = cli.wait_for("SOCKS4")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "SOCKS 4 USERID b'mallory' is not in --socks4-user-id" in wrong_id
+
+
 # -- --fault ---------------------------------------------------------------------------------
 
 
