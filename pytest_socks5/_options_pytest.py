@@ -71,7 +71,8 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
             metavar="RATE",
             help="chaos mode: each connection gets, with probability RATE (default "
             f"{DEFAULT_RATE}), one fault real proxies and networks produce; seeded by "
-            "--socks5-seed",
+            "--socks5-seed. Give a RATE with '=' (--socks5-chaos=0.3): a bare "
+            "--socks5-chaos before a test path would take the path as its RATE",
         ),
         from_text=text_chaos,
         default_doc="off",
