@@ -22,6 +22,7 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -144,7 +145,7 @@ class _Log:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        if record.denied_by is not None:
+        if record.denied_by is not None or record.error:
             record = _with_cli_hint(record)
         millis = int((at - second) * 1000)
         sys.stdout.write(f"{self._prefix}.{millis:03d} {describe_record(record)}\n")
@@ -161,8 +162,13 @@ class _Log:
 
 def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
     """A refusal by the hermetic default, with how to allow it in this command's flags
-    (the record's own error names the pytest marker and ini options)."""
+    (the record's own error names the pytest marker and ini options); a SOCKS 4 USERID
+    refusal naming ``--socks4-user-id``, not the keyword argument."""
     reason, error, host = record.denied_by, record.error, record.host
+    if error and "socks4_user_ids" in error:  # the option's name, as this command spells it
+        return dataclasses.replace(
+            record, error=error.replace("socks4_user_ids", "--socks4-user-id")
+        )
     if reason is None or not reason.startswith("hermetic default") or not error or not host:
         return record
     what, denied, _ = error.partition(f" denied by the {reason}")
@@ -204,7 +210,10 @@ async def _serve(args: argparse.Namespace) -> int:
 
     options = {o.name: getattr(args, o.name) for o in OPTIONS if o.main is not None}
     log = None if args.quiet else _Log()
-    server = SOCKS5Server(**options, faults=args.faults, on_connection_end=log)
+    with warnings.catch_warnings(record=True) as caught:  # the text only, not a source line
+        server = SOCKS5Server(**options, faults=args.faults, on_connection_end=log)
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr, flush=True)
     try:
         await server.astart()
     except OSError as exc:

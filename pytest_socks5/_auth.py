@@ -51,7 +51,12 @@ class AuthPolicy:
         else:
             items = users.items() if isinstance(users, Mapping) else users
             pairs = tuple((_as_bytes(name), _as_bytes(pw)) for name, pw in items)
+        seen: set[bytes] = set()
         for name, pw in pairs:
+            if name in seen:  # the password of which? Never guess: name the user, not it.
+                shown = name.decode("utf-8", "replace")
+                raise ValueError(f"the user {shown!r} is given twice; give each user once")
+            seen.add(name)
             if not name:
                 raise ValueError("a user name must be 1 to 255 bytes (RFC 1929), got ''")
             # Names the user (cut short if it is the long part), never shows the password.

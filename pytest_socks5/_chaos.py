@@ -166,6 +166,9 @@ def marker_chaos(name: str, value: object) -> bool | float:
     raise ValueError(f"{name} must be True, False or a rate from 0 to 1, got {value!r}")
 
 
+_NOT_A_RATE = f"socks5_chaos must be a rate from 0 to 1 (or true: {DEFAULT_RATE:g}, false: off)"
+
+
 def text_chaos(value: str) -> float:
     """``--socks5-chaos[=RATE]`` and ini ``socks5_chaos``: a rate (``""``/false: off)."""
     word = str(value).strip().lower()
@@ -176,10 +179,21 @@ def text_chaos(value: str) -> float:
     try:
         rate = float(word)
     except ValueError:
-        rate = -1.0
+        raise ValueError(f"{_NOT_A_RATE}, got {value!r}{_argument_hint(word)}") from None
     if not 0 <= rate <= 1:
-        raise ValueError(f"socks5_chaos must be a rate from 0 to 1, got {value!r}")
+        raise ValueError(f"{_NOT_A_RATE}, got {value!r}")
     return rate
+
+
+def _argument_hint(word: str) -> str:
+    """For a word where a rate belongs: the flag's value may be left out, so ``pytest
+    --socks5-chaos tests/`` takes the next argument, a test path, as its rate."""
+    path = any(mark in word for mark in ("/", "\\", "::")) or word.endswith(".py")
+    what = ", which looks like a test path" if path else ""
+    return (
+        f"{what}: a bare --socks5-chaos takes the next argument as its RATE; write "
+        f"--socks5-chaos={DEFAULT_RATE:g} (or any RATE) with '=', or put it after the test paths"
+    )
 
 
 def rate_for_test(suite_rate: float, marker: bool | float | None) -> float:

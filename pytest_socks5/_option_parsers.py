@@ -35,6 +35,7 @@ from ._udp_faults import UdpFaults
 
 __all__ = [
     "LOOP_NAMES",
+    "PCAP_DIR",
     "allow_patterns",
     "callable_or_none",
     "faults",
@@ -52,6 +53,8 @@ __all__ = [
     "socks4_user_ids",
     "text_bytes",
     "text_choice",
+    "text_pcap",
+    "text_record_dir",
     "text_seed",
     "text_users",
     "udp_faults",
@@ -228,6 +231,10 @@ def text_users(pairs: Iterable[str]) -> dict[str, str]:
             name, password = parse_user(pair)
         except ValueError as exc:
             raise ValueError(f"socks5 users: {exc}") from None
+        if name in users:
+            raise ValueError(
+                f"socks5 users: the user {name!r} is given twice; give each user once"
+            )
         users[name] = password
     return users
 
@@ -254,6 +261,29 @@ def text_bytes(value: str | int) -> int:
 def pcap_switch(name: str, value: Any) -> bool | str:
     """The marker's ``pcap=``: True or False (``""``, the unset default, passes too)."""
     return value if value == "" else boolean(name, value)
+
+
+#: Where ``pcap=True`` (the marker's) and ``socks5_pcap = true`` write their captures.
+PCAP_DIR = "socks5-pcap"
+_YES, _NO = ("true", "yes", "on"), ("false", "no", "off")
+
+
+def text_pcap(value: str) -> str:
+    """``socks5_pcap`` or ``--socks5-pcap``: a directory, or a switch as the marker's
+    ``pcap=`` is: true, yes or on write to ``socks5-pcap``; false, no or off write none
+    (``./true`` is a directory of that name)."""
+    word = value.strip().lower()
+    return PCAP_DIR if word in _YES else "" if word in _NO else value
+
+
+def text_record_dir(value: str) -> str:
+    """``socks5_record_dir`` or ``--socks5-record-dir``: a directory, never a switch."""
+    if value.strip().lower() in _YES + _NO:
+        raise ValueError(
+            f"socks5_record_dir is a directory (leave it out for none), got {value!r}; "
+            f"write ./{value} for a directory of that name"
+        )
+    return value
 
 
 def text_seed(value: str | int) -> int:

@@ -243,6 +243,13 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "Accept SOCKS 4 requests only with one of these USERID values.",
         check=socks4_user_ids,
+        main=Flag(
+            name="--socks4-user-id",
+            action="append",
+            metavar="ID",
+            help="accept SOCKS 4 requests only with this USERID (with --user, the way SOCKS 4 "
+            "clients get in); repeat for several (default: any USERID)",
+        ),
     ),
     _runtime(
         "socks4_user_id_reply",

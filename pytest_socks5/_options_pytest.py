@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from ._chaos import DEFAULT_RATE, marker_chaos, text_chaos
 from ._option_model import Flag, Ini, Option, Site
-from ._option_parsers import leak_guard, pcap_switch, text_choice
+from ._option_parsers import (
+    leak_guard,
+    pcap_switch,
+    text_choice,
+    text_pcap,
+    text_record_dir,
+)
 
 __all__ = ["PYTEST_OPTIONS"]
 
@@ -41,6 +47,7 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         given_to=_PYTEST,
         ini=Ini(help="directory (relative to the rootdir) for each test's records as JSON lines"),
         flag=Flag(name="--socks5-record-dir", metavar="DIR"),
+        from_text=text_record_dir,
         default_doc="off",
     ),
     Option(
@@ -51,8 +58,17 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         "given), pcap=False none.",
         given_to=frozenset({Site.MARKER}),
         check=pcap_switch,
-        ini=Ini(help="directory (relative to the rootdir) for each test's pcapng capture"),
-        flag=Flag(name="--socks5-pcap", metavar="DIR"),
+        ini=Ini(
+            help="directory (relative to the rootdir) for each test's pcapng capture; "
+            "true: socks5-pcap"
+        ),
+        flag=Flag(
+            name="--socks5-pcap",
+            metavar="DIR",
+            help="write each proxy-using test's connections to DIR as a pcapng file "
+            "(true: socks5-pcap; default: ini socks5_pcap, or none)",
+        ),
+        from_text=text_pcap,
         default_doc="off",
     ),
     Option(
@@ -71,7 +87,8 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
             metavar="RATE",
             help="chaos mode: each connection gets, with probability RATE (default "
             f"{DEFAULT_RATE}), one fault real proxies and networks produce; seeded by "
-            "--socks5-seed",
+            "--socks5-seed. Give a RATE with '=' (--socks5-chaos=0.3): a bare "
+            "--socks5-chaos before a test path would take the path as its RATE",
         ),
         from_text=text_chaos,
         default_doc="off",

@@ -7,6 +7,7 @@ them (it alone imports pytest) and the report code reads them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,30 @@ def given_as(one: Option, source: str, value: Any) -> str:
     return f"the default {one.ini_name} {value}"
 
 
-def output_dir(value: str, from_ini: bool, root: Path, here: Path) -> Path | None:
+def output_dir(one: Option, value: str, source: str, root: Path, here: Path) -> Path | None:
     """``socks5_record_dir`` or ``socks5_pcap`` as a directory (``""``: off): the ini's
-    relative to the rootdir, the command line's to the current directory."""
-    return ((root if from_ini else here) / value) if value else None
+    relative to the rootdir, the command line's to the current directory. Made now, so a
+    directory that cannot be is one usage error at the start, not an error in the
+    teardown of every test: :class:`ValueError` naming where it was given and the path."""
+    if not value:
+        return None
+    path = (root if source == "ini" else here) / value
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        reason = "a file, not a directory"
+    except OSError as exc:
+        at = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        reason = f"{exc.strerror or exc}{at}"
+    else:
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+        reason = "not writable"
+    flag = one.flag.name if one.flag is not None else ""
+    where = flag if source == "command line" else f"ini option {one.ini_name}"
+    raise ValueError(
+        f"pytest-socks5: {where}: cannot write to the directory {str(path)!r}: {reason}"
+    )
 
 
 def start(server: SOCKS5Server, given: str | None = None) -> str | None:

@@ -114,10 +114,17 @@ def _read_settings(config: pytest.Config) -> _Settings:
         values[one.name], sources[one.name] = _given(config, one)
     seed_given = sources["seed"] == "command line" or config.getini("socks5_seed") != ""
     root, here = config.rootpath, config.invocation_params.dir
+    try:
+        dirs = [
+            output_dir(option(n), values[n], sources[n], root, here)
+            for n in ("record_dir", "pcap")
+        ]
+    except ValueError as exc:  # one that cannot be made or written to
+        raise pytest.UsageError(str(exc)) from None
     return _Settings(
         transcript=values["transcript"],
-        record_dir=output_dir(values["record_dir"], sources["record_dir"] == "ini", root, here),
-        pcap_dir=output_dir(values["pcap"], sources["pcap"] == "ini", root, here),
+        record_dir=dirs[0],
+        pcap_dir=dirs[1],
         show_passwords=values["show_passwords"],
         leak_guard=option("leak_guard").normalise(values["leak_guard"]),
         host=values["host"],

@@ -286,6 +286,38 @@ def test_bad_rates(text: str) -> None:
         text_chaos(text)
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (
+            ("--socks5-chaos", "test_app.py"),
+            "got 'test_app.py', which looks like a test path: ",
+        ),
+        (("--socks5-chaos", "test_suite.py::test_app"), "got 'test_suite.py::test_app', which "),
+        (("--socks5-chaos", "."), "got '.'"),
+    ],
+)
+def test_a_test_path_taken_as_the_rate_says_how_to_write_the_flag(
+    pytester: pytest.Pytester, args: tuple[str, ...], shown: str
+) -> None:
+    pytester.makepyfile(test_suite="def test_app():\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert line.startswith("ERROR: pytest-socks5: --socks5-chaos: socks5_chaos must be a rate")
+    assert shown in line
+    assert line.endswith(
+        "a bare --socks5-chaos takes the next argument as its RATE; write --socks5-chaos=0.1 "
+        "(or any RATE) with '=', or put it after the test paths"
+    )
+    if args[1] == "test_app.py":  # the chaos how-to shows this one as pytest prints it
+        page = Path(__file__).parent.parent / "docs" / "howto" / "chaos.rst"
+        assert f"   $ pytest --socks5-chaos test_app.py\n   {line}\n" in page.read_text("utf-8")
+    # After the paths, or with '=', the flag leaves them alone.
+    for ok in (("test_suite.py", "--socks5-chaos"), ("--socks5-chaos=0.1", "test_suite.py")):
+        assert pytester.runpytest_inprocess("-p", "no:cacheprovider", *ok).ret == 0
+
+
 def test_unseeded_run_prints_a_seed_that_replays_it(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)

@@ -73,6 +73,26 @@ def test_cli_never_shows_a_password_it_refuses() -> None:
     assert "TOPSECRET" not in line
 
 
+def test_cli_refuses_a_user_given_twice_naming_the_user_only() -> None:
+    result = run_cli("--port", "0", "--user", "alice:a", "--user", "alice:TOPSECRET")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "argument --user: users: the user 'alice' is given twice; give each user once" in line
+    assert "TOPSECRET" not in line
+
+
+def test_cli_warns_of_a_host_outside_loopback_in_one_plain_line() -> None:
+    # 192.0.2.1 (TEST-NET-1) is no address of this host: the listen fails after the warning.
+    result = run_cli("--port", "0", "--host", "192.0.2.1")
+    assert result.returncode == 2, result.stderr
+    warning, error = result.stderr.splitlines()
+    assert warning == (
+        "python -m pytest_socks5: warning: SOCKS5Server listening on '192.0.2.1': anyone who "
+        "can reach it can use it as an open proxy"
+    )
+    assert error.startswith("python -m pytest_socks5: error: cannot listen on 192.0.2.1:0 ")
+
+
 def test_cli_destination_policy_flags() -> None:
     from pytest_socks5.__main__ import _parser
 
@@ -218,6 +238,33 @@ def test_log_lines_have_a_timestamp_named_socks4_replies_and_the_cli_s_hints() -
         assert "--no-hermetic" in line
         assert "pytest.mark" not in line
         assert "socks5_allow" not in line
+
+
+def test_socks4_user_ids_have_a_flag_and_a_refusal_names_it(
+    echo_server: tuple[str, int],
+) -> None:
+    def socks4(port: int, user_id: bytes) -> int:
+        with rawclient.connect(("127.0.0.1", port)) as sock:
+            sock.sendall(rawclient.socks4_request(*echo_server, user_id=user_id))
+            return rawclient.read_socks4_reply(sock)[1]
+
+    with CliProcess.start("--port", "0", "--user", "alice:a") as cli:
+        assert socks4(cli.port(), b"alice") == 0x5B  # a password is required: SOCKS 4 has none
+        no_ids = cli.wait_for("SOCKS4")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "(--socks4-user-id lets SOCKS 4 clients in by USERID)" in no_ids
+    assert "socks4_user_ids" not in no_ids
+    flags = ("--user", "alice:a", "--socks4-user-id", "ci", "--socks4-user-id", "build")
+    with CliProcess.start("--port", "0", *flags) as cli:
+        port = cli.port()
+        assert socks4(port, b"build") == 0x5A
+        assert cli.wait_for("SOCKS4")
+        assert socks4(port, b"mallory") == 0x5B
+        wrong_id = cli.wait_for("SOCKS4")
+        cli.signal(signal.SIGTERM)
+        assert cli.wait() == 0
+    assert "SOCKS 4 USERID b'mallory' is not in --socks4-user-id" in wrong_id
 
 
 # -- --fault ---------------------------------------------------------------------------------

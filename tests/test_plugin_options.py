@@ -129,3 +129,29 @@ def test_the_pyproject_example_in_the_reference(pytester: pytest.Pytester) -> No
     shown = reference.split("pytest's header shows the choice:", 1)[1].split("\n\n")[2]
     pattern = shown.strip().replace("|release|", "*").replace("event loop uvloop", "event loop *")
     result.stdout.fnmatch_lines([pattern])
+
+
+# -- socks5_pcap / socks5_record_dir: a directory, checked at the start -------------------------
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "written"),
+    [
+        ("socks5_pcap = true", [], "socks5-pcap"),
+        ("socks5_pcap = Yes", [], "socks5-pcap"),
+        ("", ["--socks5-pcap=on"], "socks5-pcap"),
+        ("socks5_pcap = ./true", [], "true"),
+        ("socks5_pcap = true", ["--socks5-pcap=off"], None),
+    ],
+)
+def test_a_true_pcap_setting_writes_to_socks5_pcap_as_the_marker_does(
+    pytester: pytest.Pytester, ini: str, args: list[str], written: str | None
+) -> None:
+    pytester.makeini(INI + ini + "\n")
+    pytester.makepyfile("def test_it(socks5_server):\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider", *args).assert_outcomes(passed=1)
+    made = sorted(p.name for p in pytester.path.iterdir() if p.is_dir())
+    assert made == ([written] if written else [])
+    if written:
+        (capture,) = (pytester.path / written).iterdir()
+        assert capture.name.startswith("test_a_true_pcap_setting") or capture.suffix == ".pcapng"
