@@ -13,12 +13,14 @@ and a ``str`` never for a sequence of values. Pure; imports nothing of the packa
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
     "Check",
+    "KnownArguments",
     "boolean",
     "byte",
     "callable_value",
@@ -68,6 +70,48 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
         lowered = {c.lower(): c for c in choices}
         near = [lowered[value.lower()]] if value.lower() in lowered else []
     return f" (did you mean {near[0]}?)" if near else ""
+
+
+class KnownArguments:
+    """Mixin for a keyword-only value class (a fault, :class:`UdpFaults`, a rule, a virtual
+    destination): an unknown keyword is a :exc:`TypeError` that suggests the nearest
+    known one and lists them all, where Python's own says only "unexpected keyword
+    argument". A class whose ``__init__`` takes ``**kwargs`` is not checked."""
+
+    __slots__ = ()
+
+    def __new__(cls, /, *args: Any, **kwargs: Any) -> Any:
+        known = _known_arguments(cls)
+        unknown = [name for name in kwargs if known is not None and name not in known]
+        if unknown:
+            assert known is not None
+            raise TypeError(
+                f"{cls.__name__}: unknown argument(s): {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], known)}; known: {', '.join(known)}"
+            )
+        return super().__new__(cls)
+
+
+#: The keyword names each checked class takes (``None``: any, ``**kwargs``).
+_KNOWN: dict[type, tuple[str, ...] | None] = {}
+
+
+def _known_arguments(cls: type) -> tuple[str, ...] | None:
+    """The keyword names ``cls(...)`` takes, the class's own first (those of the class
+    it derives from after), or ``None`` if it takes ``**kwargs``."""
+    if cls in _KNOWN:
+        return _KNOWN[cls]
+    init: Callable[..., None] = getattr(cls, "__init__")  # noqa: B009  # (mypy: cls.__init__)
+    parameters = list(inspect.signature(init).parameters.values())[1:]  # self
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = None
+    else:
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        taken = [p.name for p in parameters if p.kind in named]
+        declared = (n for k in cls.__mro__ for n in vars(k).get("__annotations__", ()))
+        names = tuple(dict.fromkeys([n for n in declared if n in taken] + taken))
+    _KNOWN[cls] = names
+    return names
 
 
 def boolean(name: str, value: Any) -> bool:
@@ -126,12 +170,16 @@ def integer(
 def number(
     *, low: float | None = None, high: float | None = None, above: float | None = None
 ) -> Check:
-    """A real number (an ``int`` or ``float``; not ``bool``, not NaN) within the bounds."""
+    """A real, finite number (an ``int`` or ``float``; not ``bool``, NaN or infinity)
+    within the bounds. An infinite time is "no limit", which each option spells its own
+    way (``None``, or 0), never as a wait that never ends."""
     expected = f"a number {_range(low, high, above)}".rstrip()
 
     def check(name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail_type(name, expected, value)
+        if math.isinf(value):
+            raise fail_value(name, "a finite number", value)
         if (
             math.isnan(value)
             or (above is not None and not value > above)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._checks import choice
+from ._checks import KnownArguments, choice
 from ._fault_checks import check_fields
 from ._field_values import FieldValues
 from ._protocol import AddressType, AuthStatus, Reply
@@ -110,7 +110,7 @@ _REQUEST_FIELDS = ("host", "port", "command", "address_type")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
-class Fault(FieldValues):
+class Fault(KnownArguments, FieldValues):
     """Base of every fault: which connections it hits, and how often.
 
     :param host: requested host, exact or glob (``"*.example.test"``).

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from ._checks import boolean, fail_type, fail_value
+from ._checks import KnownArguments, boolean, fail_type, fail_value
 from ._checks import port as check_port
 from ._field_values import FieldValues
 
@@ -36,7 +36,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
-class Echo(FieldValues):
+class Echo(KnownArguments, FieldValues):
     """A virtual destination inside the proxy that sends back what it receives: every
     byte of a TCP tunnel (and the end of the stream), every UDP datagram. Use the
     instance :data:`ECHO`."""
@@ -50,7 +50,7 @@ ECHO: Final = Echo()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
-class Sink(FieldValues):
+class Sink(KnownArguments, FieldValues):
     """A virtual destination inside the proxy that swallows what it receives and answers
     with a fixed ``response``.
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._checks import choice, fail_type, fail_value, port, text
+from ._checks import KnownArguments, choice, fail_type, fail_value, port, text
 from ._field_values import FieldValues
 from ._hosts import HostMap, is_mapped
 from ._protocol import Command
@@ -111,7 +111,7 @@ def command_name(command: int) -> str:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
-class Rule(FieldValues):
+class Rule(KnownArguments, FieldValues):
     """One line of the proxy's rule list: allow or deny the requests it matches.
 
     Build rules with :meth:`allow` and :meth:`deny`. Every criterion given must hold for

@@ -27,6 +27,7 @@ from ._environ import ProxyEnvironment
 from ._fault_types import Fault
 from ._guard import server_error
 from ._leak_queries import LeakQueries
+from ._leaks import is_loopback
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
 from ._recorder import Recorder
@@ -38,7 +39,6 @@ __all__ = ["SOCKS5Server"]
 
 #: ``host="localhost"`` (or ``"dual"``) listens on both loopback addresses, one port.
 _DUAL_STACK = ("127.0.0.1", "::1")
-_LOOPBACK = {"127.0.0.1", "::1", "localhost", "dual"}
 #: What a record ended by :meth:`SOCKS5Server.reset` says, and how long the FIN may take.
 _RESET_ERROR = (
     "ended by the server's reset between tests (SOCKS5Server.reset()): "
@@ -117,7 +117,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     ) -> None:
         check_names(options, Site.CONSTRUCTOR, context="unknown option(s) for SOCKS5Server")
         values = normalise({**defaults(Site.CONSTRUCTOR), **options, "host": host, "port": port})
-        if host not in _LOOPBACK and not host.startswith("127."):
+        both = host.lower().rstrip(".") in ("localhost", "dual")  # names: any case
+        if not (both or is_loopback(host)):
             warnings.warn(
                 f"SOCKS5Server listening on {host!r}: anyone who can reach it can use it "
                 "as an open proxy",
@@ -125,7 +126,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
                 stacklevel=2,
             )
         self._listen_host = host
-        self._hosts = _DUAL_STACK if host in ("localhost", "dual") else (host,)
+        self._hosts = _DUAL_STACK if both else (host,)
         self._default_config = EngineConfig(**config_values(values))
         self._recorder = Recorder(
             on_end=values["on_connection_end"], max_records=values["max_records"]

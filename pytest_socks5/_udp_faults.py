@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ._checks import Check, integer, number, optional, probability
+from ._checks import Check, KnownArguments, integer, number, optional, probability
 from ._fault_types import Direction, to_direction
 from ._field_values import FieldValues
 
@@ -36,7 +36,7 @@ _CHECKS: dict[str, Check] = {
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
-class UdpFaults(FieldValues):
+class UdpFaults(KnownArguments, FieldValues):
     """Misbehaviour of the UDP relay, for every association made while it is configured.
 
     :param drop: probability (0 to 1) that a datagram is dropped.

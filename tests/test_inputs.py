@@ -11,6 +11,7 @@ import dataclasses
 import fnmatch
 import re
 import socket
+from collections.abc import Callable
 from importlib.util import find_spec
 from typing import Any
 
@@ -552,3 +553,48 @@ def test_a_host_map_value_may_be_the_loopback_name(value: str, mapped_to: str) -
     """pytest-httpserver's ``httpserver.host`` is ``localhost``: a map to it is kept."""
     server = SOCKS5Server(host_map={"a.test": value})
     assert server.permits("a.test", 80).mapped_to == mapped_to
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: faults.Truncate(size=0), "Truncate: unknown argument(s): size; known: length, then, at, host,"),
+        (lambda: faults.Latency(seconds=1, jiter=2), "Latency: unknown argument(s): jiter (did you mean jitter?); known: seconds, jitter, direction, host,"),
+        (lambda: UdpFaults(dorp=1), "UdpFaults: unknown argument(s): dorp (did you mean drop?); known: drop, corrupt, delay, direction, after, limit, close_control_after, seed"),
+        (lambda: Rule(hots="a.test"), "Rule: unknown argument(s): hots (did you mean host?); known: action, host, network, port, command, user"),
+        (lambda: Sink(respons=b"x", close=True), "Sink: unknown argument(s): respons (did you mean response?); known: response, on_connect, close"),
+    ],
+)  # fmt: skip
+def test_an_unknown_argument_names_the_nearest_and_lists_the_known(
+    make: Callable[[], object], message: str
+) -> None:
+    """Python's own error says only "unexpected keyword argument"."""
+    with pytest.raises(TypeError) as raised:
+        make()
+    assert str(raised.value).startswith(message)
+
+
+def test_a_fault_class_of_ones_own_with_its_own_keywords_is_not_second_guessed() -> None:
+    class Shouty(faults.CustomFault):
+        def __init__(self, **options: object) -> None:
+            super().__init__(at="reply")
+
+        def rewrite(self, data: bytes) -> bytes:
+            return data.upper()
+
+    assert Shouty(anything=1).rewrite(b"hi") == b"HI"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: UdpFaults(delay=float("inf")), "UdpFaults: delay must be a finite number, got inf"),
+        (lambda: SOCKS5Server(bind_timeout=float("inf")), "bind_timeout must be a finite number, got inf"),
+        (lambda: faults.Latency(seconds=float("inf")), "Latency: seconds must be a finite number, got inf"),
+    ],
+)  # fmt: skip
+def test_an_infinite_time_is_refused(make: Callable[[], object], message: str) -> None:
+    """A datagram delayed for ever, a BIND that never gives up: no limit is spelled None
+    or 0 where an option has one, never as a wait that never ends."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make()

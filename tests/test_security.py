@@ -18,17 +18,27 @@ from pytest_socks5._auth import AuthPolicy
 from .helpers import connect, only_record, recv_exactly, reply_size
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "example.test"])
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "::", "192.0.2.1", "example.test", "127.example.test"]
+)
 def test_binding_beyond_loopback_warns(host: str) -> None:
     with pytest.warns(UserWarning, match="open proxy"):
         SOCKS5Server(host)  # never started: nothing is bound
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "dual"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.2", "::1", "::1%lo", "localhost", "LocalHost.", "dual"]
+)
 def test_loopback_binds_do_not_warn(host: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SOCKS5Server(host)
+
+
+def test_localhost_in_any_case_listens_on_both_loopbacks() -> None:
+    with SOCKS5Server("LOCALHOST") as server:
+        families = {":" in address[0] for address in server.listen_addresses}
+    assert families == {False, True}
 
 
 def test_default_listen_address_is_loopback() -> None:
