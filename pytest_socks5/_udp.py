@@ -31,7 +31,6 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from ._answers import answer
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dialler import literal_address
@@ -50,6 +49,7 @@ from ._protocol import (
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._replies import Socks5Replies
+from ._requests import answer_request
 from ._udp_endpoint import UdpEndpoint
 from ._udp_faults import DatagramDirection as Direction
 from ._udp_faults import UdpFaultState
@@ -160,9 +160,8 @@ class UdpAssociation:
         bound = (str(sockname[0]), int(sockname[1]))
         record.bound(bound)
         faults = await conn.faults_at(Phase.REPLY)  # the reply decision point
-        record.replied(Reply.SUCCEEDED)
-        shaped = REPLIES.shaping(faults)
-        if not await answer(conn, faults, REPLIES.success(bound, faults), shaped=shaped):
+        instead = "instead of opening the association"
+        if not await answer_request(conn, REPLIES, faults, bound, instead=instead):
             return
         self.pump = loop.create_task(self._pump())
         watch_task(self.pump, self)
