@@ -17,7 +17,6 @@ import asyncio
 import ipaddress
 import socket
 
-from ._answers import answer
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
@@ -29,6 +28,7 @@ from ._recorder import LiveRecord
 from ._records import Outcome
 from ._relay import RelaySide
 from ._replies import Replies
+from ._requests import answer_request
 from ._sockets import address_of
 from ._tunnel import open_tunnel
 
@@ -129,25 +129,6 @@ async def _wait_for_peer(conn: ClientConnection, arrived: asyncio.Future[_Peer])
     return arrived.result()
 
 
-async def _first_reply(
-    conn: ClientConnection, replies: Replies, listening: tuple[str, int]
-) -> bool:
-    """The reply decision point, as for CONNECT: faults (and gates and hooks) act on the
-    first reply, which names the listening address. ``False``: they ended it."""
-    faults = await conn.faults_at(Phase.REPLY)
-    shaped = replies.shaping(faults)
-    forced = conn.policy.forced_reply(faults)
-    if forced is not None:
-        conn.record.replied(replies.code(forced.reply))
-        error = f"ReplyWith fault: {replies.name(forced.reply)} instead of listening"
-        message = replies.failure(forced.reply, faults)
-        shaped = [forced, *shaped]
-        await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
-        return False
-    conn.record.replied(replies.granted)
-    return await answer(conn, faults, replies.success(listening, faults), shaped=shaped)
-
-
 def _fail(conn: ClientConnection, replies: Replies, reply: int, error: str) -> None:
     conn.record.replied(replies.code(reply))
     conn.reject(Outcome.REJECTED, replies.failure(reply), error=error)
@@ -186,7 +167,12 @@ async def serve_bind(
         listening = address_of(server.sockets[0].getsockname())
         assert listening is not None
         record.bound(listening)
-        if not await _first_reply(conn, replies, listening):
+        # The reply decision point, as for CONNECT: faults (and gates and hooks) act on
+        # the first reply, which names the listening address.
+        faults = await conn.faults_at(Phase.REPLY)
+        if not await answer_request(
+            conn, replies, faults, listening, instead="instead of listening"
+        ):
             return
         try:
             with Deadline(config.bind_timeout):

@@ -103,6 +103,10 @@ class LiveRecord:
     http_status: int | None = None
     http_requests: tuple[str, ...] = ()
     http_statuses: tuple[int, ...] = ()
+    #: The code (REP, CD) and HTTP status of the answer about to go out: they become
+    #: ``reply`` and ``http_status`` when the bytes carrying them are sent (:meth:`sent`).
+    reply_pending: int | None = field(default=None, repr=False)
+    status_pending: int | None = field(default=None, repr=False)
 
     # -- filled in by the server -------------------------------------------------
 
@@ -161,8 +165,9 @@ class LiveRecord:
         self.bind_peer_address = address
 
     def replied(self, code: int) -> None:
-        """The answer to the request carries ``code`` (REP, or SOCKS 4 CD)."""
-        self.reply = code
+        """The answer to the request about to go out carries ``code`` (REP, or SOCKS 4
+        CD; HTTP: the SOCKS5 REP its status stands for): ``reply`` once it is sent."""
+        self.reply_pending = code
 
     def asked_http(
         self, line: str, headers: tuple[tuple[str, str], ...], host: str, port: int, command: int
@@ -179,9 +184,9 @@ class LiveRecord:
         self.http_requests += (line,)
 
     def http_answered(self, status: int) -> None:
-        """The proxy (or the destination, for a forwarded request) answered ``status``."""
-        self.http_status = status
-        self.http_statuses += (status,)
+        """The proxy (or the destination, for a forwarded request) answers ``status``:
+        ``http_status`` once the status line's code is sent."""
+        self.status_pending = status
 
     def failed(self, error: str) -> None:
         """What went wrong, before the connection ends (a dial error)."""
@@ -260,6 +265,19 @@ class LiveRecord:
             self.authenticated_at = self.authenticated_at or at
         elif name in ("reply", "socks4 reply", "http response"):
             self.replied_at = self.replied_at or at
+            self._reply_sent(name, len(data))
+
+    def _reply_sent(self, name: str, length: int) -> None:
+        """A reply's first ``length`` bytes went out: its code counts as sent if the bytes
+        carrying it did (SOCKS: the second byte, REP or CD; HTTP: ``HTTP/1.1 200``)."""
+        if length < (12 if name == "http response" else 2):
+            return  # cut short before the code: the client never saw it
+        if self.reply_pending is not None:
+            self.reply, self.reply_pending = self.reply_pending, None
+        if name == "http response" and self.status_pending is not None:
+            status, self.status_pending = self.status_pending, None
+            self.http_status = status
+            self.http_statuses += (status,)
 
     def note_close(self, side: str, how: CloseHow) -> None:
         """``side`` closed (``how``: FIN, RST or another error); only the first counts."""

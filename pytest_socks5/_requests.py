@@ -4,7 +4,9 @@ Strategy: once a front end has a request it calls, in order: :func:`request_phas
 (faults before the dial: delay, stall, close, or a ``ReplyWith`` answer without dialling),
 :func:`refused` (the rules and the hermetic default, before any lookup), then the
 command. CONNECT is :func:`serve_connect`: dial (``host_map`` first), then the reply
-faults, the reply and the tunnel. The protocol's wording comes from a
+faults, the reply and the tunnel. Every command answers at the reply decision point
+through :func:`answer_request` (BIND's first reply and UDP ASSOCIATE's too), so a
+``ReplyWith`` from a gate or a hook answers each alike. The protocol's wording comes from a
 :class:`~pytest_socks5._replies.Replies`; nothing here asks which protocol it serves.
 """
 
@@ -14,7 +16,7 @@ from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
-from ._fault_types import Phase
+from ._fault_types import Fault, Phase
 from ._guard import take_over
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import Reply
@@ -25,7 +27,7 @@ from ._sockets import address_of
 from ._tunnel import open_tunnel
 from ._virtual import open_virtual
 
-__all__ = ["dial_destination", "refused", "request_phase", "serve_connect"]
+__all__ = ["answer_request", "dial_destination", "refused", "request_phase", "serve_connect"]
 
 
 async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
@@ -91,31 +93,54 @@ async def dial_destination(conn: ClientConnection, host: str, port: int) -> Rela
     return side
 
 
+async def answer_request(
+    conn: ClientConnection,
+    replies: Replies,
+    faults: list[Fault],
+    result: tuple[str, int] | int,
+    *,
+    error: str | None = None,
+    instead: str,
+) -> bool:
+    """Answer a request at the reply decision point, the same for every command: the
+    success reply naming the bound address ``result``, or the failure REP ``result``
+    (recorded with ``error``); a ``ReplyWith`` among ``faults`` (added, from a gate's
+    release or a hook) answers instead, its error saying what it stood ``instead`` of.
+    ``False``: the conversation is over (a failure, or a fault that ended it)."""
+    shaped = replies.shaping(faults)
+    forced = conn.policy.forced_reply(faults)
+    if forced is not None:
+        result, shaped = forced.reply, [forced, *shaped]
+        error = f"ReplyWith fault: {replies.name(forced.reply)} {instead}"
+    if isinstance(result, int):
+        conn.record.replied(replies.code(result))
+        message = replies.failure(result, faults)
+        await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
+        return False
+    conn.record.replied(replies.granted)
+    return await answer(conn, faults, replies.success(result, faults), shaped=shaped)
+
+
 async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
     """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
     record = conn.record
     result: RelaySide | int = await dial_destination(conn, host, port)
     faults = await conn.faults_at(Phase.REPLY)
-    shaped = replies.shaping(faults)
-    forced = conn.policy.forced_reply(faults)  # from a gate's release or a hook
-    if forced is not None:
-        if isinstance(result, RelaySide) and result.transport is not None:
-            result.transport.close()  # dialled, but the fault answers instead
-        record.failed(f"ReplyWith fault: {replies.name(forced.reply)} after the dial")
-        result, shaped = forced.reply, [forced, *shaped]
+    granted: tuple[str, int] | int
     if not isinstance(result, RelaySide):
-        record.replied(replies.code(result))
-        message = replies.failure(result, faults)
-        await answer(
-            conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=record.error
-        )
-        return
-    upstream = result
-    assert upstream.transport is not None
-    bound = address_of(upstream.transport.get_extra_info("sockname"))
-    if bound is None:  # a virtual destination has no address: the proxy's own, port 0
-        bound = (conn.local_ip, 0)
-    record.connected(address_of(upstream.transport.get_extra_info("peername")), bound)
-    record.replied(replies.granted)
-    if await answer(conn, faults, replies.success(bound, faults), shaped=shaped):
-        open_tunnel(conn, upstream)
+        granted = result
+    elif conn.policy.forced_reply(faults) is not None:  # from a gate's release or a hook
+        if result.transport is not None:
+            result.transport.close()  # dialled, but the fault answers instead
+        granted = Reply.GENERAL_FAILURE  # (what the ReplyWith says is sent instead)
+    else:
+        assert result.transport is not None
+        bound = address_of(result.transport.get_extra_info("sockname"))
+        if bound is None:  # a virtual destination has no address: the proxy's own, port 0
+            bound = (conn.local_ip, 0)
+        record.connected(address_of(result.transport.get_extra_info("peername")), bound)
+        granted = bound
+    error = record.error
+    if await answer_request(conn, replies, faults, granted, error=error, instead="after the dial"):
+        assert isinstance(result, RelaySide)
+        open_tunnel(conn, result)

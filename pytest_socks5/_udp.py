@@ -17,7 +17,8 @@ dropped and counted, with the reason:
 * "An implementation that does not support fragmentation MUST drop any datagram whose
   FRAG field is other than X'00'";
 * a malformed header, a refused or unresolvable destination, a reply from a source the
-  client never sent to, and what :class:`~pytest_socks5.UdpFaults` drops.
+  client never sent to, what :class:`~pytest_socks5.UdpFaults` drops, and a datagram a
+  socket refused to send (too large with the header): none is counted as relayed.
 
 "A UDP association terminates when the TCP connection that the UDP ASSOCIATE request
 arrived on terminates": the control connection's end (or its EOF) closes every socket.
@@ -31,7 +32,6 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from ._answers import answer
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dialler import literal_address
@@ -50,6 +50,7 @@ from ._protocol import (
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._replies import Socks5Replies
+from ._requests import answer_request
 from ._udp_endpoint import UdpEndpoint
 from ._udp_faults import DatagramDirection as Direction
 from ._udp_faults import UdpFaultState
@@ -107,6 +108,7 @@ class UdpAssociation:
         self.request = request
         self.control: asyncio.Transport | None = None
         self.relay: asyncio.DatagramTransport | None = None
+        self.relay_socket: socket.socket | None = None
         #: Every UDP socket of the association, with its transport.
         self.endpoints: list[tuple[asyncio.DatagramTransport, socket.socket]] = []
         self.client_ip: IPAddress | None = None
@@ -149,7 +151,7 @@ class UdpAssociation:
         loop = asyncio.get_running_loop()
         conn.add_cleanup(self.close_sockets)
         try:
-            relay, _ = await self._endpoint((local_ip, 0), self.from_client)
+            relay, self.relay_socket = await self._endpoint((local_ip, 0), self.from_client)
         except OSError as exc:
             record.replied(Reply.GENERAL_FAILURE)
             error = f"UDP ASSOCIATE could not open the relay socket: {exc!r}"
@@ -160,9 +162,8 @@ class UdpAssociation:
         bound = (str(sockname[0]), int(sockname[1]))
         record.bound(bound)
         faults = await conn.faults_at(Phase.REPLY)  # the reply decision point
-        record.replied(Reply.SUCCEEDED)
-        shaped = REPLIES.shaping(faults)
-        if not await answer(conn, faults, REPLIES.success(bound, faults), shaped=shaped):
+        instead = "instead of opening the association"
+        if not await answer_request(conn, REPLIES, faults, bound, instead=instead):
             return
         self.pump = loop.create_task(self._pump())
         watch_task(self.pump, self)
@@ -403,14 +404,21 @@ class UdpAssociation:
 
     def to_client(self, origin: UdpDatagram, payload: bytes) -> None:
         """Send ``payload`` to the client, with the header naming ``origin``."""
-        relay, client = self.relay, self.client_address
+        relay, sock, client = self.relay, self.relay_socket, self.client_address
         assert relay is not None
+        assert sock is not None
         assert client is not None
 
         def send(data: bytes) -> None:
             if relay.is_closing():
                 return
-            relay.sendto(dataclasses.replace(origin, data=data).to_bytes(), client)
+            # The socket itself, as for the destinations: its transport would hand an
+            # error (a datagram too large with the header) to error_received, unseen.
+            try:
+                sock.sendto(dataclasses.replace(origin, data=data).to_bytes(), client)
+            except OSError as exc:
+                self.drop(f"sending to the client {_show(client)} failed: {exc!r}")
+                return
             self.record.datagram_to_client(len(data))
             self._relayed()
 

@@ -354,6 +354,24 @@ def test_virtual_destinations(echo) -> None:
     assert record.datagrams_to_client == 3
 
 
+def test_a_datagram_too_large_for_the_client_is_dropped_not_counted(make_server) -> None:
+    """65,500 payload bytes and the SOCKS header exceed a UDP datagram: the relay cannot
+    send it to the client, so it is a drop with its reason, not a delivered datagram."""
+    host_map = {"big.test": Sink(response=b"x" * 65500), "echo.test": ECHO}
+    server = make_server(host_map=host_map)
+    with UdpClient(server.address) as client:
+        port = client.sock.getsockname()[1]
+        client.send("big.test", 9, b"q")
+        client.send("echo.test", 7, b"after")
+        assert client.receive().data == b"after"  # the first thing the client gets
+    record = association(server)
+    assert record.datagrams_from_client == 2
+    assert (record.datagrams_to_client, record.datagram_bytes_to_client) == (1, 5)
+    assert record.datagrams_dropped == 1
+    (reason,) = record.drop_reasons
+    assert reason.startswith(f"sending to the client 127.0.0.1:{port} failed: OSError(")
+
+
 # -- faults -----------------------------------------------------------------------------------
 
 
