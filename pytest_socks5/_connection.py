@@ -176,6 +176,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
                 record.received("unparsed", unparsed)
             if exc.request is not None:
                 record.note_request(exc.request)
+            elif exc.version is not None:  # a SOCKS 4 field too long to parse
+                record.spoke(exc.version)
             if record.version is not None and len(exc.response) >= 8:
                 record.replied(exc.response[1])  # a REP (SOCKS5) or CD (SOCKS4) byte
             self.reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
