@@ -197,6 +197,15 @@ def test_unusable_domain_gets_a_failure_reply_and_no_dial(
     assert record.upstream_address is None
 
 
+def test_a_domain_in_brackets_is_refused_as_written(server: SOCKS5Server) -> None:
+    request = bytes((5, 1, 0, 3, 5)) + b"[::1]" + b"\x00\x07"
+    answer = exchange(server, GREETING, request)
+    assert answer == b"\x05\x00" + failure(Reply.CONNECTION_NOT_ALLOWED)
+    record = only_record(server, timeout=5)
+    assert (record.host, record.address_type) == ("[::1]", AddressType.DOMAIN)
+    assert (record.error or "").startswith("CONNECT [::1]:7 denied by the hermetic default")
+
+
 def test_request_with_wrong_version_gets_general_failure(server: SOCKS5Server) -> None:
     answer = exchange(server, GREETING, b"\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
     assert answer == b"\x05\x00" + failure(Reply.GENERAL_FAILURE)
