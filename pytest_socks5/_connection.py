@@ -220,11 +220,10 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
             with Deadline(timeout, self.task) as self._deadline:
                 return await negotiation
         except TimeoutError:
-            self.reject(
-                Outcome.TIMEOUT,
-                error=f"no complete handshake within {timeout:g}s",
-                linger=False,
-            )
+            if unparsed := self.conn.buffered_data:  # the message the timeout cut short
+                self.record.received("unparsed", unparsed)
+            error = f"no complete handshake within {timeout:g}s"
+            self.reject(Outcome.TIMEOUT, error=error, linger=False)
             return None
         finally:
             self._deadline = None

@@ -274,6 +274,30 @@ def test_handshake_timeout_closes_idle_clients() -> None:
     assert record.outcome is Outcome.TIMEOUT
 
 
+@pytest.mark.parametrize(
+    ("sent", "unparsed"),
+    [
+        ([b"\x05\x01"], b"\x05\x01"),  # a greeting cut short
+        ([GREETING, b"\x05\x01\x00\x03\x09echo"], b"\x05\x01\x00\x03\x09echo"),  # a request
+        ([b"\x04\x01\x00\x07\x7f\x00\x00\x01us"], b"\x04\x01\x00\x07\x7f\x00\x00\x01us"),
+    ],
+    ids=["greeting", "request", "socks4-request"],
+)
+def test_handshake_timeout_keeps_the_bytes_it_cut_short(
+    sent: list[bytes], unparsed: bytes
+) -> None:
+    with SOCKS5Server(handshake_timeout=0.2) as server, connect(server.address) as sock:
+        for data in sent[:-1]:
+            sock.sendall(data)
+            recv_exactly(sock, 2)  # the method selection: the next bytes are the request
+        sock.sendall(sent[-1])
+        assert recv_all(sock) == b""
+        record = only_record(server, timeout=5)
+    assert record.outcome is Outcome.TIMEOUT
+    last = record.handshake[-1]
+    assert (last.direction, last.name, last.data) == ("from_client", "unparsed", unparsed)
+
+
 def test_success_reply_carries_the_real_bound_address(server: SOCKS5Server, echo_server) -> None:
     with connect(server.address) as sock:
         sock.sendall(GREETING + socks5_request(*echo_server))
