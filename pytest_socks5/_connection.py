@@ -176,6 +176,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
                 record.received("unparsed", unparsed)
             if exc.request is not None:
                 record.note_request(exc.request)
+            elif exc.version is not None:  # a SOCKS 4 field too long to parse
+                record.spoke(exc.version)
             if record.version is not None and len(exc.response) >= 8:
                 record.replied(exc.response[1])  # a REP (SOCKS5) or CD (SOCKS4) byte
             self.reject(Outcome.PROTOCOL_ERROR, exc.response, error=str(exc))
@@ -218,11 +220,10 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
             with Deadline(timeout, self.task) as self._deadline:
                 return await negotiation
         except TimeoutError:
-            self.reject(
-                Outcome.TIMEOUT,
-                error=f"no complete handshake within {timeout:g}s",
-                linger=False,
-            )
+            if unparsed := self.conn.buffered_data:  # the message the timeout cut short
+                self.record.received("unparsed", unparsed)
+            error = f"no complete handshake within {timeout:g}s"
+            self.reject(Outcome.TIMEOUT, error=error, linger=False)
             return None
         finally:
             self._deadline = None

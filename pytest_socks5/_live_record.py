@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from ._protocol import (
     AddressType,
     AuthMethod,
+    Reply,
     Request,
+    Socks4Reply,
     Socks4Request,
     address_type_for,
     coerce,
@@ -166,8 +168,9 @@ class LiveRecord:
 
     def replied(self, code: int) -> None:
         """The answer to the request about to go out carries ``code`` (REP, or SOCKS 4
-        CD; HTTP: the SOCKS5 REP its status stands for): ``reply`` once it is sent."""
-        self.reply_pending = code
+        CD; HTTP: the SOCKS5 REP its status stands for): ``reply`` once it is sent, as
+        the :class:`Reply` or :class:`Socks4Reply` member that names it, on every path."""
+        self.reply_pending = coerce(code, Socks4Reply if self.version == 4 else Reply)
 
     def asked_http(
         self, line: str, headers: tuple[tuple[str, str], ...], host: str, port: int, command: int
@@ -313,12 +316,15 @@ class LiveRecord:
         if not ended and self.outcome is not Outcome.INTERNAL_ERROR:  # the first bug stays
             self.outcome, self.error = Outcome.INTERNAL_ERROR, error
 
+    def spoke(self, version: int) -> None:
+        """The client spoke SOCKS ``version`` (unless a greeting said so before)."""
+        if self.version is None:
+            self.version, self.protocol = version, f"socks{version}"
+
     def note_request(self, request: Request | Socks4Request) -> None:
         """Fill in what a parsed SOCKS5 or SOCKS 4/4a request says (also for a request
         refused while parsing, which is why the version may still be unknown)."""
-        if self.version is None:
-            self.version = 4 if isinstance(request, Socks4Request) else 5
-            self.protocol = f"socks{self.version}"
+        self.spoke(4 if isinstance(request, Socks4Request) else 5)
         self.command = request.command
         self.host = request.host
         self.port = request.port

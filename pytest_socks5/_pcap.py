@@ -4,8 +4,9 @@ Strategy: pure bytes from records, no capture and no privileges. Each connection
 synthetic TCP over raw IP (``LINKTYPE_RAW``): the client<->proxy stream and, when the
 proxy dialled, the proxy<->destination stream, each with its real addresses and ports, a
 SYN handshake, sequence and acknowledgement numbers that add up, and the close as it
-happened (FIN, or RST from the side that reset; none for a connection still open when
-the capture was taken). Timestamps are the record's: the accept, each handshake
+happened: the side that closed first (``closed_by``) sends the first FIN or RST, and the
+proxy passes it on to the other stream (none for a connection still open when the
+capture was taken). Timestamps are the record's: the accept, each handshake
 message's own time, the dial, the end. The handshake bytes are always there (records
 keep them); the tunnel's bytes only when the server ran with ``capture_payload`` — each
 way as one segment at the time of the reply, since records keep the bytes, not when
@@ -118,16 +119,45 @@ def _connection(record: _Record, proxy: tuple[str, int]) -> list[_Packet]:
     reply_at = record.timings.replied or end
     packets += front.send(True, record.payload_from_client or b"", reply_at)
     packets += front.send(False, record.payload_to_client or b"", reply_at)
-    reset = record.closed_how == "rst"
-    if not still_open:
-        packets += front.close(record.closed_by != "server", reset, end)
+    back = None
     if record.bound_address is not None and record.upstream_address is not None:
         back = _Stream(record.bound_address, record.upstream_address)
         packets += back.open(record.timings.requested or record.started_at)
         packets += back.send(True, record.payload_from_client or b"", reply_at)
         packets += back.send(False, record.payload_to_client or b"", reply_at)
-        if not still_open:
-            packets += back.close(record.closed_by == "server", reset, end)
+    if not still_open:
+        packets += _close(record.closed_by, record.closed_how, front, back, end)
+    return packets
+
+
+def _close(
+    closed_by: str | None, how: str | None, front: _Stream, back: _Stream | None, at: float
+) -> list[_Packet]:
+    """The close in the order the wire had it. ``front`` is client (``a``) to proxy,
+    ``back`` proxy (``a``) to destination. A side that closes first sends first on its
+    own stream, and the proxy passes it on: a FIN as its own FIN on the other stream
+    (that stream's close, then the answering FIN on the first), a reset as a RST; a
+    socket that failed otherwise (``"error"``) sends nothing, the other stream is reset.
+    The proxy (``"server"``, and ``None``: no side known) closes both streams itself."""
+    if closed_by in ("client", "upstream"):
+        # The client is front's a, the destination back's b; the proxy passing it on is
+        # front's b and back's a: the same ``from_a`` on both streams.
+        from_a = closed_by == "client"
+        own, other = (front, back) if from_a else (back, front)
+        if own is None:  # a destination that closed, and no stream to it
+            assert other is not None
+            return other.fin(from_a, at) if how == "fin" else other.rst(from_a, at)
+        if how == "fin":  # the first FIN; the other stream's close; the answering FIN
+            first, *rest = own.fin(from_a, at)
+            return [first, *(other.fin(from_a, at) if other is not None else []), *rest]
+        passed_on = other.rst(from_a, at) if other is not None else []
+        return (own.rst(from_a, at) if how == "rst" else []) + passed_on
+    packets: list[_Packet] = []
+    for stream, from_a in ((front, False), (back, True)):  # from the proxy
+        if stream is not None:
+            packets += (
+                stream.rst(from_a, at) if how in ("rst", "error") else stream.fin(from_a, at)
+            )
     return packets
 
 
@@ -158,9 +188,11 @@ class _Stream:
         pieces = [data[i : i + _MSS] for i in range(0, len(data), _MSS)]
         return [self._segment(from_a, _PSH | _ACK, p, at) for p in pieces]
 
-    def close(self, from_a: bool, reset: bool, at: float) -> list[_Packet]:
-        if reset:
-            return [self._segment(from_a, _RST | _ACK, b"", at)]
+    def rst(self, from_a: bool, at: float) -> list[_Packet]:
+        return [self._segment(from_a, _RST | _ACK, b"", at)]
+
+    def fin(self, from_a: bool, at: float) -> list[_Packet]:
+        """An orderly close begun by ``from_a``: its FIN, the other's FIN, the last ACK."""
         return [
             self._segment(from_a, _FIN | _ACK, b"", at),
             self._segment(not from_a, _FIN | _ACK, b"", at),

@@ -319,15 +319,22 @@ def check_destination(
     return _NOT_LOCAL
 
 
+def _bracketed(host: str) -> str:
+    """``[v6]`` for an IPv6 address; anything else as given (a domain ``[::1]`` too)."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
 def denial_message(decision: Decision, *, command: int, host: str | None, port: int | None) -> str:
     """What a record's ``error`` says about a refusal: which rule, and how to allow it."""
     if host is None:
         return f"{command_name(command)} denied by {decision.reason}"
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    what = f"{command_name(command)} {target}"
+    pattern = _bracketed(host)
+    what = f"{command_name(command)} {pattern}:{port}"
     if decision.rule is not None:
         return f"{what} denied by {decision.rule}"
-    pattern = f"[{host}]" if ":" in host else host
     return (
         f"{what} denied by the {decision.reason}: pytest-socks5 is hermetic and refuses "
         "destinations outside loopback and host_map, without any DNS lookup or dial. "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_socks5 import AuthMethod, ConnectionRecord, Outcome, Reply, SOCKS5Server
+from pytest_socks5 import AuthMethod, ConnectionRecord, Outcome, Reply, Socks4Reply, SOCKS5Server
 from pytest_socks5.rawclient import handshake, reply_code
 
 from .helpers import (
@@ -413,3 +413,58 @@ def test_a_reset_while_the_client_reads_reaches_it(make_server: MakeServer) -> N
     (record,) = server.wait_for_connections(ended=True)
     assert (record.outcome, record.closed_by) == (Outcome.RESET, "upstream")
     assert received - window <= record.bytes_to_client <= received
+
+
+SOCKS4_HEAD = b"\x04\x01\x00\x07\x7f\x00\x00\x01"
+SOCKS4A_HEAD = b"\x04\x01\x00\x07\x00\x00\x00\x01u\x00"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [SOCKS4_HEAD + b"u" * 1100, SOCKS4A_HEAD + b"d" * 1100],
+    ids=["userid", "socks4a-domain"],
+)
+def test_a_socks4_field_too_long_is_a_socks4_refusal(
+    open_server: SOCKS5Server, request_bytes: bytes
+) -> None:
+    # Over 1024 bytes with no NUL: no request is parsed, but the answer is SOCKS 4's.
+    with connect(open_server.address) as sock:
+        sock.sendall(request_bytes)
+        answer = recv_all(sock)
+    assert answer == b"\x00\x5b" + b"\x00" * 6
+    record = only_record(open_server)
+    assert (record.version, record.protocol) == (4, "socks4")
+    assert type(record.reply) is Socks4Reply
+    assert record.reply == Socks4Reply.REJECTED
+    assert [(m.direction, m.name) for m in record.handshake] == [
+        ("from_client", "unparsed"),
+        ("to_client", "socks4 reply"),
+    ]
+    assert record.message("socks4 reply") == answer
+    assert record.outcome is Outcome.PROTOCOL_ERROR
+
+
+GREETING = b"\x05\x01\x00"
+CONNECT_7 = b"\x01\x00\x01\x7f\x00\x00\x01\x00\x07"
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ((GREETING, b"\x04" + CONNECT_7), Reply.GENERAL_FAILURE),
+        (
+            (GREETING, b"\x05\x01\x00\x09\x7f\x00\x00\x01\x00\x07"),
+            Reply.ADDRESS_TYPE_NOT_SUPPORTED,
+        ),
+        ((GREETING, b"\x05\x01\x00\x03\x00\x00\x07"), Reply.GENERAL_FAILURE),
+        ((SOCKS4A_HEAD + b"\x00",), Socks4Reply.REJECTED),
+    ],
+    ids=["request-version-4", "atyp-9", "empty-domain", "socks4a-empty-domain"],
+)
+def test_a_parse_error_records_the_reply_as_its_enum_member(
+    open_server: SOCKS5Server, messages: tuple[bytes, ...], expected: int
+) -> None:
+    exchange(open_server, *messages)
+    record = only_record(open_server)
+    assert record.reply == expected
+    assert type(record.reply) is type(expected)  # as every other path records it

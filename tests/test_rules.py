@@ -200,6 +200,14 @@ def test_an_ipv6_refusal_brackets_the_address() -> None:
     assert 'allow=["[2001:db8::1]"]' in message
 
 
+def test_a_domain_in_brackets_is_shown_as_given() -> None:
+    # A name "[::1]" (ATYP DOMAIN) is not an IPv6 address: no second pair of brackets.
+    decision = decide("[::1]", 7)
+    message = denial_message(decision, command=Command.CONNECT, host="[::1]", port=7)
+    assert message.startswith("CONNECT [::1]:7 denied by the hermetic default")
+    assert "[[" not in message
+
+
 def test_a_rule_refusal_names_the_rule() -> None:
     decision = decide("127.0.0.1", 25, rules=[Rule.deny(port=25)])
     message = denial_message(decision, command=Command.CONNECT, host="127.0.0.1", port=25)

@@ -197,6 +197,15 @@ def test_unusable_domain_gets_a_failure_reply_and_no_dial(
     assert record.upstream_address is None
 
 
+def test_a_domain_in_brackets_is_refused_as_written(server: SOCKS5Server) -> None:
+    request = bytes((5, 1, 0, 3, 5)) + b"[::1]" + b"\x00\x07"
+    answer = exchange(server, GREETING, request)
+    assert answer == b"\x05\x00" + failure(Reply.CONNECTION_NOT_ALLOWED)
+    record = only_record(server, timeout=5)
+    assert (record.host, record.address_type) == ("[::1]", AddressType.DOMAIN)
+    assert (record.error or "").startswith("CONNECT [::1]:7 denied by the hermetic default")
+
+
 def test_request_with_wrong_version_gets_general_failure(server: SOCKS5Server) -> None:
     answer = exchange(server, GREETING, b"\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
     assert answer == b"\x05\x00" + failure(Reply.GENERAL_FAILURE)
@@ -263,6 +272,30 @@ def test_handshake_timeout_closes_idle_clients() -> None:
         assert recv_all(sock) == b""
         record = only_record(server, timeout=5)
     assert record.outcome is Outcome.TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("sent", "unparsed"),
+    [
+        ([b"\x05\x01"], b"\x05\x01"),  # a greeting cut short
+        ([GREETING, b"\x05\x01\x00\x03\x09echo"], b"\x05\x01\x00\x03\x09echo"),  # a request
+        ([b"\x04\x01\x00\x07\x7f\x00\x00\x01us"], b"\x04\x01\x00\x07\x7f\x00\x00\x01us"),
+    ],
+    ids=["greeting", "request", "socks4-request"],
+)
+def test_handshake_timeout_keeps_the_bytes_it_cut_short(
+    sent: list[bytes], unparsed: bytes
+) -> None:
+    with SOCKS5Server(handshake_timeout=0.2) as server, connect(server.address) as sock:
+        for data in sent[:-1]:
+            sock.sendall(data)
+            recv_exactly(sock, 2)  # the method selection: the next bytes are the request
+        sock.sendall(sent[-1])
+        assert recv_all(sock) == b""
+        record = only_record(server, timeout=5)
+    assert record.outcome is Outcome.TIMEOUT
+    last = record.handshake[-1]
+    assert (last.direction, last.name, last.data) == ("from_client", "unparsed", unparsed)
 
 
 def test_success_reply_carries_the_real_bound_address(server: SOCKS5Server, echo_server) -> None:

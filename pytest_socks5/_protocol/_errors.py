@@ -28,6 +28,8 @@ class RemoteProtocolError(ProtocolError):
 
     :ivar response: the bytes to send before closing (``b""``: close without answering).
     :ivar request: the request, when it could be parsed despite the error.
+    :ivar version: the SOCKS version the client spoke, when no request could be parsed
+        but the version is known (a SOCKS 4 field too long: 4).
     """
 
     def __init__(
@@ -36,7 +38,9 @@ class RemoteProtocolError(ProtocolError):
         *,
         response: bytes = b"",
         request: Request | Socks4Request | None = None,
+        version: int | None = None,
     ) -> None:
         super().__init__(message)
         self.response = response
         self.request = request
+        self.version = version

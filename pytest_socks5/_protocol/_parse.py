@@ -242,7 +242,7 @@ def _find_nul(buf: Buffer, start: int, what: str, rejected: bytes) -> int:
     end = buf.find(b"\x00", start, start + MAX_SOCKS4_FIELD + 1)
     if end < 0 and len(buf) - start > MAX_SOCKS4_FIELD:
         raise RemoteProtocolError(
-            f"{what} longer than {MAX_SOCKS4_FIELD} bytes", response=rejected
+            f"{what} longer than {MAX_SOCKS4_FIELD} bytes", response=rejected, version=4
         )
     return end
 
