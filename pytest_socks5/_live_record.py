@@ -170,7 +170,9 @@ class LiveRecord:
         """The answer to the request about to go out carries ``code`` (REP, or SOCKS 4
         CD; HTTP: the SOCKS5 REP its status stands for): ``reply`` once it is sent, as
         the :class:`Reply` or :class:`Socks4Reply` member that names it, on every path."""
-        self.reply_pending = coerce(code, Socks4Reply if self.version == 4 else Reply)
+        if type(code) is int:  # a member already (the replies' own codes) needs nothing
+            code = coerce(code, Socks4Reply if self.version == 4 else Reply)
+        self.reply_pending = code
 
     def asked_http(
         self, line: str, headers: tuple[tuple[str, str], ...], host: str, port: int, command: int
@@ -324,7 +326,8 @@ class LiveRecord:
     def note_request(self, request: Request | Socks4Request) -> None:
         """Fill in what a parsed SOCKS5 or SOCKS 4/4a request says (also for a request
         refused while parsing, which is why the version may still be unknown)."""
-        self.spoke(4 if isinstance(request, Socks4Request) else 5)
+        if self.version is None:  # (a SOCKS5 greeting said so: no call for it)
+            self.spoke(4 if isinstance(request, Socks4Request) else 5)
         self.command = request.command
         self.host = request.host
         self.port = request.port
