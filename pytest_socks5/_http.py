@@ -31,6 +31,7 @@ __all__ = [
     "auth_required",
     "basic_credentials",
     "redacted_headers",
+    "reply_for_status",
     "request_head",
     "status_for",
 ]
@@ -44,7 +45,18 @@ _STATUS_FOR_REPLY: dict[int, HTTPStatus] = {
     Reply.CONNECTION_NOT_ALLOWED: HTTPStatus.FORBIDDEN,
     Reply.TTL_EXPIRED: HTTPStatus.GATEWAY_TIMEOUT,
 }
+_REPLY_FOR_STATUS = {
+    int(status): reply for reply, status in _STATUS_FOR_REPLY.items() if reply != Reply.SUCCEEDED
+}
 _REDACTED = frozenset({b"proxy-authorization"})
+
+
+def reply_for_status(status: int) -> int | None:
+    """The SOCKS5 REP an HTTP status stands for: 0x00 for any 2xx, 0x02 for 403, 0x06
+    for 504; ``None`` for another (502 stands for every other failure, so for none)."""
+    if 200 <= status < 300:
+        return Reply.SUCCEEDED
+    return _REPLY_FOR_STATUS.get(status)
 
 
 def status_for(reply: int) -> int:
