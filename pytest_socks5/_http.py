@@ -118,8 +118,8 @@ class HttpReplies:
     def code(self, reply: int) -> int:
         return reply
 
-    def name(self, reply: int) -> str:
-        return f"HTTP {status_for(reply)}"
+    def name(self, reply: int, faults: list[Fault] | None = None) -> str:
+        return f"HTTP {_status(reply, faults)}"
 
     def shaping(self, faults: list[Fault]) -> list[Fault]:
         return []  # no BND.ADDR in HTTP: BoundAddress cannot be said
@@ -128,9 +128,14 @@ class HttpReplies:
         return HttpAnswer(200)
 
     def failure(self, reply: int, faults: list[Fault] | None = None) -> HttpAnswer:
-        status = next((f.http_status for f in faults or [] if isinstance(f, ReplyWith)), None)
-        status = status or status_for(reply)
-        return HttpAnswer(status, body=f"proxy: {_phrase(reply)}\n")
+        return HttpAnswer(_status(reply, faults), body=f"proxy: {_phrase(reply)}\n")
+
+
+def _status(reply: int, faults: list[Fault] | None) -> int:
+    """The status a failure answer sends: a ``ReplyWith``'s ``http_status``, or the one
+    for ``reply``."""
+    status = next((f.http_status for f in faults or [] if isinstance(f, ReplyWith)), None)
+    return status or status_for(reply)
 
 
 def _phrase(reply: int) -> str:
