@@ -53,6 +53,8 @@ class AnswerPlan:
     acted: tuple[Fault, ...] = ()
     #: A ``RawAnswer`` replaced the message: what shaped the message did not act either.
     replaced: bool = False
+    #: A custom fault's ``rewrite`` changed the bytes (the message's or a ``RawAnswer``'s).
+    rewritten: bool = False
 
 
 def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
@@ -68,7 +70,7 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
             return AnswerPlan(delay=delay, instead=ending, reason=fault.describe(), acted=acted)
     then: str | None = None
     changed: list[Fault] = []
-    replaced = False
+    replaced = rewritten = False
     for fault in faults:
         if isinstance(fault, WrongVersion):
             data = bytes((fault.version,)) + data[1:]
@@ -78,7 +80,8 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
         elif isinstance(fault, Truncate):
             data, then = data[: fault.length], fault.then
         elif isinstance(fault, CustomFault):
-            data = _rewritten(fault, data)
+            before, data = data, _rewritten(fault, data)
+            rewritten = rewritten or data != before
             then = fault.then if fault.then is not None else then
         else:
             continue
@@ -95,6 +98,7 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
         then=then,
         acted=tuple(f for f in faults if f in acting),
         replaced=replaced,
+        rewritten=rewritten,
     )
 
 

@@ -92,7 +92,10 @@ async def _carry_out(
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
         if on_sent is not None:
             on_sent(data)
-        conn.record.sent(name, data)
+        if plan.replaced or plan.rewritten:  # the code sent is the one in these bytes
+            conn.record.sent_instead(name, data)
+        else:
+            conn.record.sent(name, data)
     if outcome is not None:
         conn.record.end(outcome, closed_by="server", error=error)
     if plan.fragment is None:
@@ -101,15 +104,26 @@ async def _carry_out(
     else:
         await _write_sliced(conn, data, *plan.fragment)
     if plan.then == "stall":
+        conn.record.failed(f"{_what_was_sent(plan, len(data))}, then stalled by a fault")
         await _stall(conn)
         return False
     if plan.then == "close":
-        _close_for_fault(conn, f"the answer was cut short ({len(data)} bytes sent)")
+        _close_for_fault(conn, f"{_what_was_sent(plan, len(data))}, then closed")
         return False
     if outcome is not None:
         conn.reject(outcome, b"", error=error)
         return False
     return True
+
+
+def _what_was_sent(plan: AnswerPlan, length: int) -> str:
+    """What a fault sent before it closed or stalled: ``a raw answer of 10 bytes``."""
+    size = f"{length} byte" + ("" if length == 1 else "s")
+    if plan.replaced:
+        return f"{'a rewritten' if plan.rewritten else 'a'} raw answer of {size}"
+    if plan.rewritten:
+        return f"a rewritten answer of {size}"
+    return f"the answer was cut short ({size} sent)"
 
 
 async def delay_or_end(conn: ClientConnection, faults: list[Fault]) -> bool:

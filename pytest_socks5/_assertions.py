@@ -69,6 +69,19 @@ def _resolved(host: str) -> _Named | None:
     return _Named(f"one of {shown} ({host})", lambda h: h in addresses)
 
 
+def _authenticated(scheme: str | None) -> bool:
+    return scheme in ("password", "userid")
+
+
+_authenticated.__name__ = "'password' or 'userid'"
+
+
+def _named_user(name: bytes) -> _Named:
+    """The username (SOCKS 4: the USERID) ``name``, compared as the record decodes it."""
+    text = name.decode("utf-8", "backslashreplace")
+    return _Named(repr(text), lambda u: u == text)
+
+
 def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
@@ -208,13 +221,16 @@ class RecordQueries:
         count: int | None = None,
         **criteria: Any,
     ) -> ConnectionRecord:
-        """Assert a connection used RFC 1929 username/password authentication, with these
-        credentials if given (text is compared as UTF-8 bytes), and that it passed
+        """Assert a connection authenticated (``auth_scheme`` ``"password"``: SOCKS5
+        RFC 1929, HTTP ``Proxy-Authorization: Basic``; ``"userid"``: a SOCKS 4 USERID the
+        server checked), with these credentials if given (``username`` is the SOCKS 4
+        USERID; text is compared as UTF-8 bytes), and that it passed
         (``authenticated=False``: that it was refused; ``None``: either)."""
         __tracebackhide__ = True
-        want: dict[str, Any] = {"chosen_method": AuthMethod.USERNAME_PASSWORD}
+        check_criteria(criteria)
+        want: dict[str, Any] = {"auth_scheme": _authenticated}
         if username is not None:
-            want["raw_username"] = _as_bytes(username)
+            want["username"] = _named_user(_as_bytes(username))
         if password is not None:
             want["raw_password"] = _as_bytes(password)
         if authenticated is not None:
@@ -228,11 +244,18 @@ class RecordQueries:
                     f"#{r.id}: the client offered {offered}, not 0x02 (username/password): "
                     "it had no credentials to send"
                 )
+            elif r.protocol == "http" and r.raw_username is None:
+                hints.append(
+                    f"#{r.id}: the client sent no Proxy-Authorization: Basic credentials"
+                    + (" (the server asked for none)" if r.authenticated is None else "")
+                )
+            elif r.protocol == "socks4" and password is not None:
+                hints.append(f"#{r.id}: SOCKS 4 carries a USERID, never a password")
             elif r.authenticated is False and authenticated:
                 hints.append(f"#{r.id}: the proxy refused the credentials it was sent")
-        shown = {k: v for k, v in want.items() if k != "chosen_method"}
+        shown = {k: v for k, v in want.items() if k != "auth_scheme"}
         return self._expect(
-            "a connection with username/password authentication"
+            "a connection that authenticated"
             + (f" matching {criteria_text(shown)}" if shown else ""),
             want,
             count,
@@ -240,9 +263,12 @@ class RecordQueries:
         )
 
     def assert_no_auth(self, *, count: int | None = None, **criteria: Any) -> ConnectionRecord:
-        """Assert a connection negotiated "no authentication required" (method 0x00)."""
+        """Assert a connection was let in without authentication (``auth_scheme``
+        ``"none"``: SOCKS5 method 0x00; HTTP: the server asked for no credentials;
+        SOCKS 4: the server checked no USERID)."""
         __tracebackhide__ = True
-        want = {"chosen_method": AuthMethod.NO_AUTHENTICATION_REQUIRED, **criteria}
+        check_criteria(criteria)
+        want = {"auth_scheme": "none", **criteria}
         extra = f" matching {criteria_text(criteria)}" if criteria else ""
         return self._expect(f"a connection without authentication{extra}", want, count)
 

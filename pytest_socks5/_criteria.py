@@ -25,6 +25,7 @@ from ._records import ConnectionRecord, Outcome
 __all__ = ["check_criteria"]
 
 _FIELDS = {f.name for f in dataclasses.fields(ConnectionRecord)} | {
+    "auth_scheme",
     "duration",
     "remote_dns",
     "succeeded",
@@ -44,6 +45,7 @@ _WORDS = {
     "closed_by": ("client", "upstream", "server"),
     "closed_how": ("fin", "rst", "error"),
     "protocol": ("socks5", "socks4", "http"),
+    "auth_scheme": ("none", "password", "userid"),
 }
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "auth_required",
     "basic_credentials",
     "redacted_headers",
+    "reply_for_status",
     "request_head",
     "status_for",
 ]
@@ -44,7 +45,18 @@ _STATUS_FOR_REPLY: dict[int, HTTPStatus] = {
     Reply.CONNECTION_NOT_ALLOWED: HTTPStatus.FORBIDDEN,
     Reply.TTL_EXPIRED: HTTPStatus.GATEWAY_TIMEOUT,
 }
+_REPLY_FOR_STATUS = {
+    int(status): reply for reply, status in _STATUS_FOR_REPLY.items() if reply != Reply.SUCCEEDED
+}
 _REDACTED = frozenset({b"proxy-authorization"})
+
+
+def reply_for_status(status: int) -> int | None:
+    """The SOCKS5 REP an HTTP status stands for: 0x00 for any 2xx, 0x02 for 403, 0x06
+    for 504; ``None`` for another (502 stands for every other failure, so for none)."""
+    if 200 <= status < 300:
+        return Reply.SUCCEEDED
+    return _REPLY_FOR_STATUS.get(status)
 
 
 def status_for(reply: int) -> int:
@@ -106,8 +118,8 @@ class HttpReplies:
     def code(self, reply: int) -> int:
         return reply
 
-    def name(self, reply: int) -> str:
-        return f"HTTP {status_for(reply)}"
+    def name(self, reply: int, faults: list[Fault] | None = None) -> str:
+        return f"HTTP {_status(reply, faults)}"
 
     def shaping(self, faults: list[Fault]) -> list[Fault]:
         return []  # no BND.ADDR in HTTP: BoundAddress cannot be said
@@ -116,9 +128,14 @@ class HttpReplies:
         return HttpAnswer(200)
 
     def failure(self, reply: int, faults: list[Fault] | None = None) -> HttpAnswer:
-        status = next((f.http_status for f in faults or [] if isinstance(f, ReplyWith)), None)
-        status = status or status_for(reply)
-        return HttpAnswer(status, body=f"proxy: {_phrase(reply)}\n")
+        return HttpAnswer(_status(reply, faults), body=f"proxy: {_phrase(reply)}\n")
+
+
+def _status(reply: int, faults: list[Fault] | None) -> int:
+    """The status a failure answer sends: a ``ReplyWith``'s ``http_status``, or the one
+    for ``reply``."""
+    status = next((f.http_status for f in faults or [] if isinstance(f, ReplyWith)), None)
+    return status or status_for(reply)
 
 
 def _phrase(reply: int) -> str:

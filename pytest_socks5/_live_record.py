@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import operator
+import re
 import time
 from dataclasses import dataclass, field
 
+from ._http import reply_for_status
 from ._protocol import (
     AddressType,
     AuthMethod,
@@ -272,6 +274,18 @@ class LiveRecord:
             self.replied_at = self.replied_at or at
             self._reply_sent(name, len(data))
 
+    def sent_instead(self, name: str, data: bytes) -> None:
+        """A fault replaced or rewrote the answer called ``name``: ``data`` went out
+        instead, so the code it carries is read from those bytes, not from the answer the
+        server meant (see :func:`_code_in`); none at all if they carry none."""
+        if self.reply_pending is not None or self.status_pending is not None:
+            reply, status = _code_in(name, data, self.version)
+            if self.reply_pending is not None:
+                self.reply_pending = reply
+            if self.status_pending is not None:
+                self.status_pending = status
+        self.sent(name, data)
+
     def _reply_sent(self, name: str, length: int) -> None:
         """A reply's first ``length`` bytes went out: its code counts as sent if the bytes
         carrying it did (SOCKS: the second byte, REP or CD; HTTP: ``HTTP/1.1 200``)."""
@@ -377,6 +391,30 @@ class LiveRecord:
             closed=self.ended_at,
         )
         return record
+
+
+#: An HTTP status line: ``HTTP/1.1 418 …`` (the reason phrase may be empty).
+_STATUS_LINE = re.compile(rb"HTTP/[0-9]\.[0-9] ([0-9]{3})(?:[ \r]|$)")
+#: The first byte of a SOCKS answer, by version: 0x05 (RFC 1928); 0x00, or the 0x04 that
+#: some servers send (SOCKS 4).
+_VERSION_BYTES = {5: (5,), 4: (0, 4)}
+
+
+def _code_in(name: str, data: bytes, version: int | None) -> tuple[int | None, int | None]:
+    """``(reply, http_status)`` as the bytes ``data`` sent as ``name`` carry them.
+
+    SOCKS: the second byte (REP or CD), if the first is the version's; HTTP: the status
+    line's three digits, and the SOCKS5 REP that status stands for (any 2xx: 0x00; 403:
+    0x02; 504: 0x06; another: none). ``None`` for what the bytes do not say."""
+    if name == "http response":
+        match = _STATUS_LINE.match(data)
+        if match is None:
+            return None, None
+        status = int(match[1])
+        return reply_for_status(status), status
+    if len(data) < 2 or data[0] not in _VERSION_BYTES.get(version or 5, ()):
+        return None, None
+    return coerce(data[1], Socks4Reply if version == 4 else Reply), None
 
 
 _SHARED_FIELDS = tuple(

@@ -137,6 +137,9 @@ class Timings(FieldValues):
         return None if at is None else at - self.accepted
 
 
+_SCHEMES: dict[int | None, str] = {0x00: "none", 0x02: "password"}  # by SOCKS5 method
+
+
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ConnectionRecord(FieldValues):
     """One client connection to the proxy, as the proxy saw it.
@@ -234,6 +237,20 @@ class ConnectionRecord(FieldValues):
         if self.address_type is None:
             return None
         return self.address_type == AddressType.DOMAIN
+
+    @property
+    def auth_scheme(self) -> str | None:
+        """How the client was let in, read alike on every protocol: ``"password"`` (SOCKS5
+        method 0x02; HTTP ``Proxy-Authorization: Basic`` credentials the server checked),
+        ``"userid"`` (a SOCKS 4 USERID the server checked), ``"none"`` (nothing was
+        asked), ``None`` (no agreement, as SOCKS5 0xFF or a 407 without credentials)."""
+        if self.protocol in ("socks5", None):
+            return _SCHEMES.get(self.chosen_method)
+        if self.protocol == "http" and self.raw_username is None:
+            return None if self.authenticated is False else "none"
+        if self.protocol == "socks4":
+            return "none" if self.authenticated is None else "userid"
+        return "password" if self.protocol == "http" else None
 
     def message(self, name: str) -> bytes | None:
         """The bytes of the first handshake message called ``name`` (``"request"``,

@@ -45,8 +45,9 @@ class Replies(Protocol):
     def code(self, reply: int) -> int:
         """The code recorded (and sent) for a SOCKS5 REP ``reply``."""
 
-    def name(self, reply: int) -> str:
-        """``REP 0x05 (CONNECTION_REFUSED)``: the code sent for ``reply``, for an error."""
+    def name(self, reply: int, faults: list[Fault] | None = None) -> str:
+        """``REP 0x05 (CONNECTION_REFUSED)``: the code sent for ``reply`` (``faults``
+        may hold the ``ReplyWith`` that asked for it), for an error."""
 
     def shaping(self, faults: list[Fault]) -> list[Fault]:
         """The faults among ``faults`` that :meth:`success` and :meth:`failure` put in
@@ -75,7 +76,7 @@ class Socks5Replies:
     def code(self, reply: int) -> int:
         return reply
 
-    def name(self, reply: int) -> str:
+    def name(self, reply: int, faults: list[Fault] | None = None) -> str:
         return f"REP {describe(reply, Reply)}"
 
     def shaping(self, faults: list[Fault]) -> list[Fault]:
@@ -123,7 +124,7 @@ class Socks4Replies:
             return reply
         return Socks4Reply.REJECTED
 
-    def name(self, reply: int) -> str:
+    def name(self, reply: int, faults: list[Fault] | None = None) -> str:
         code = self.code(reply)
         shown = f"CD {describe(code, Socks4Reply)}"
         return shown if code == reply else f"{shown} for REP {describe(reply, Reply)}"

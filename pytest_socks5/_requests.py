@@ -43,7 +43,7 @@ async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     if forced is not None:
         conn.record.replied(replies.code(forced.reply))
         reply_faults = await conn.faults_at(Phase.REPLY)
-        error = f"ReplyWith fault: {replies.name(forced.reply)} without dialling"
+        error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} without dialling"
         message = replies.failure(forced.reply, [forced, *reply_faults])
         shaped = [forced, *replies.shaping(reply_faults)]
         await answer(
@@ -117,7 +117,7 @@ def answer_request(
         forced = conn.policy.forced_reply(faults)
         if forced is not None:
             result, shaped = forced.reply, [forced, *shaped]
-            error = f"ReplyWith fault: {replies.name(forced.reply)} {instead}"
+            error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} {instead}"
     if isinstance(result, int):
         conn.record.replied(replies.code(result))
         message = replies.failure(result, faults)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from pytest_socks5 import AddressType, AuthMethod, NoMatchingConnection, SOCKS5Server
+from pytest_socks5 import rawclient as raw
+from pytest_socks5.faults import Close
 
 
 @pytest.fixture
@@ -101,6 +104,7 @@ def test_auth_passes_and_compares_bytes(server: SOCKS5Server) -> None:
         server,
         chosen_method=AuthMethod.USERNAME_PASSWORD,
         offered_methods=(0, 2),
+        username="ünï",
         raw_username="ünï".encode(),
         raw_password=b"s3cret",
         authenticated=True,
@@ -116,6 +120,7 @@ def test_auth_failure_never_prints_a_password(server: SOCKS5Server) -> None:
         server,
         chosen_method=AuthMethod.USERNAME_PASSWORD,
         offered_methods=(2,),
+        username="alice",
         raw_username=b"alice",
         raw_password=b"hunter2",
         authenticated=False,
@@ -124,8 +129,8 @@ def test_auth_failure_never_prints_a_password(server: SOCKS5Server) -> None:
     assert "hunter2" not in message
     assert "s3cret" not in message
     assert message.splitlines()[0] == (
-        "expected a connection with username/password authentication matching "
-        "raw_username=b'alice', raw_password=*** (6 bytes), authenticated=True"
+        "expected a connection that authenticated matching "
+        "username='alice', raw_password=*** (6 bytes), authenticated=True"
     )
     assert "raw_password=*** (7 bytes) (wanted *** (6 bytes))" in message
     assert "hint: #1: the proxy refused the credentials it was sent" in message
@@ -210,3 +215,65 @@ def test_new_fields_can_be_matched(server: SOCKS5Server) -> None:
     server.assert_connected(timings=lambda t: t.accepted > 0, handshake=())
     with pytest.raises(TypeError, match="unknown ConnectionRecord field"):
         server.assert_connected(closed_hwo="fin")
+
+
+# -- authentication on the wire, every protocol alike ------------------------------------
+
+
+def _basic(username: str, password: str) -> bytes:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return (
+        f"CONNECT {ECHO_AT} HTTP/1.1\r\nHost: {ECHO_AT}\r\n"
+        f"Proxy-Authorization: Basic {token}\r\n\r\n"
+    ).encode()
+
+
+ECHO_AT = "echo.test:7"
+MakeServer = Callable[..., SOCKS5Server]
+
+
+@pytest.mark.parametrize(
+    ("name", "request_bytes"),
+    [
+        ("socks5", raw.greeting(2) + raw.auth_request(b"alice", b"s3cret")),
+        ("http", _basic("alice", "s3cret")),
+        ("socks4", raw.socks4_request("127.0.0.1", 7, user_id=b"alice")),
+    ],
+)
+def test_auth_assertions_read_every_protocol_alike(
+    make_server: MakeServer, name: str, request_bytes: bytes
+) -> None:
+    server = make_server(
+        users={"alice": "s3cret"},
+        socks4=True,
+        socks4_user_ids=[b"alice"],
+        faults=[Close(at="request")],
+    )
+    raw.exchange(server.address, request_bytes)
+    record = server.wait_for_connections(ended=True)[0]
+    assert record.protocol == name
+    server.assert_auth("alice", None if name == "socks4" else "s3cret")
+    with pytest.raises(NoMatchingConnection):
+        server.assert_no_auth()
+    with pytest.raises(
+        NoMatchingConnection, match="SOCKS 4 carries a USERID" if name == "socks4" else "wanted"
+    ):
+        server.assert_auth("alice", "wrong")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        raw.greeting(0),
+        f"CONNECT {ECHO_AT} HTTP/1.1\r\nHost: {ECHO_AT}\r\n\r\n".encode(),
+        raw.socks4_request("127.0.0.1", 7),
+    ],
+    ids=["socks5", "http", "socks4"],
+)
+def test_no_auth_reads_every_protocol_alike(make_server: MakeServer, request_bytes: bytes) -> None:
+    server = make_server(socks4=True, faults=[Close(at="request")])
+    raw.exchange(server.address, request_bytes)
+    server.wait_for_connections(ended=True)
+    server.assert_no_auth()
+    message = failure(server.assert_auth)
+    assert "differs: auth_scheme='none' (wanted 'password' or 'userid')" in message

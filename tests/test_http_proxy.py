@@ -205,7 +205,9 @@ def test_reply_with_an_http_status(socks5_server: SOCKS5Server, tls_origin, ca_f
             proxies={"https": socks5_server.http_url},
             verify=ca_file,
         )
-    assert ended(socks5_server, reply=Reply.TTL_EXPIRED).http_status == 503
+    record = ended(socks5_server, reply=Reply.TTL_EXPIRED)
+    assert record.http_status == 503
+    assert record.error == "ReplyWith fault: HTTP 503 without dialling"  # what was sent
 
 
 @pytest.mark.parametrize(

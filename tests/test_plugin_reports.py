@@ -243,14 +243,14 @@ def test_every_assertion_explains_its_failure(pytester: pytest.Pytester) -> None
         ],
         [
             "*_ test_auth_assertion _*",
-            "E*NoMatchingConnection: expected a connection with username/password authentication matching raw_username=b'alice', raw_password=*** (6 bytes), authenticated=True",
-            "E*differs: chosen_method=AuthMethod.NO_AUTHENTICATION_REQUIRED (wanted AuthMethod.USERNAME_PASSWORD); raw_username=None (wanted b'alice'); *",
+            "E*NoMatchingConnection: expected a connection that authenticated matching username='alice', raw_password=*** (6 bytes), authenticated=True",
+            "E*differs: auth_scheme='none' (wanted 'password' or 'userid'); username=None (wanted 'alice'); *",
             "E*hint: #*: the client offered 0x00, not 0x02 (username/password): it had no credentials to send",
         ],
         [
             "*_ test_no_auth _*",
             "E*NoMatchingConnection: expected a connection without authentication",
-            "E*differs: chosen_method=AuthMethod.USERNAME_PASSWORD (wanted AuthMethod.NO_AUTHENTICATION_REQUIRED)",
+            "E*differs: auth_scheme='password' (wanted 'none')",
         ],
         [
             "*_ test_sent_without_capture _*",

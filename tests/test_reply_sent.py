@@ -11,7 +11,7 @@ import pytest
 
 from pytest_socks5 import Command, Outcome, Reply, Socks4Reply, SOCKS5Server
 from pytest_socks5 import rawclient as raw
-from pytest_socks5.faults import Close, Fault, Stall, Truncate
+from pytest_socks5.faults import Close, Fault, FunctionFault, RawAnswer, Stall, Truncate
 
 from .helpers import TIMEOUT, VERSIONS, connect_request, echo_target, only_record, recv_all
 
@@ -111,3 +111,61 @@ def test_a_bind_cut_off_at_its_first_reply_has_no_reply(make_server: MakeServer)
     record = only_record(server)
     assert record.outcome is Outcome.FAULT
     assert record.reply is None
+
+
+RAW_SOCKS5 = b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("version", "data", "code", "status"),
+    [
+        (5, RAW_SOCKS5, Reply.NETWORK_UNREACHABLE, None),
+        (5, b"garbage", None, None),  # no SOCKS5 version byte: no REP either
+        (4, b"\x00\x5c\x00\x00\x00\x00\x00\x00", Socks4Reply.IDENTD_UNREACHABLE, None),
+        ("http", b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n", None, 418),
+        ("http", b"HTTP/1.1 403 Forbidden\r\n\r\n", Reply.CONNECTION_NOT_ALLOWED, 403),
+        ("http", b"HTTP/1.0 204\r\n\r\n", Reply.SUCCEEDED, 204),
+        ("http", RAW_SOCKS5, None, None),  # SOCKS5 bytes carry no HTTP status
+    ],
+)
+def test_a_raw_answer_records_the_code_it_sent(
+    make_server: MakeServer,
+    version: int | str,
+    data: bytes,
+    code: int | None,
+    status: int | None,
+) -> None:
+    server = make_server(socks4=True, faults=[RawAnswer(at="reply", data=data)])
+    with echo_target() as target, socket.create_connection(server.address, TIMEOUT) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendall(connect_request(target, version))
+        assert recv_all(sock) == (b"\x05\x00" if version == 5 else b"") + data
+    record = only_record(server)
+    assert record.reply == code
+    assert record.http_status == status
+    assert record.http_statuses == (() if status is None else (status,))
+    assert record.error == f"closed by a fault: a raw answer of {len(data)} bytes, then closed"
+
+
+def test_a_rewritten_reply_records_the_code_it_sent(make_server: MakeServer) -> None:
+    def refuse(reply: bytes) -> bytes:
+        return reply[:1] + bytes((Reply.CONNECTION_REFUSED,)) + reply[2:]
+
+    server = make_server(faults=[FunctionFault(function=refuse, at="reply", then="close")])
+    with echo_target() as target, socket.create_connection(server.address, TIMEOUT) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendall(connect_request(target, 5))
+        assert recv_all(sock)[2:4] == b"\x05\x05"
+    record = only_record(server)
+    assert record.reply == Reply.CONNECTION_REFUSED
+    assert record.error == "closed by a fault: a rewritten answer of 10 bytes, then closed"
+
+
+def test_a_raw_answer_then_a_stall_says_so(make_server: MakeServer) -> None:
+    server = make_server(faults=[RawAnswer(at="reply", data=RAW_SOCKS5, then="stall")])
+    with echo_target() as target, raw.connect(server.address, timeout=TIMEOUT) as sock:
+        sock.sendall(connect_request(target, 5))
+        assert _read_until_the_end(sock) == b"\x05\x00" + RAW_SOCKS5
+    record = server.wait_for_connections(ended=True)[0]
+    assert record.reply == Reply.NETWORK_UNREACHABLE
+    assert record.error == "a raw answer of 10 bytes, then stalled by a fault"
