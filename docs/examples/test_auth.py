@@ -98,3 +98,22 @@ def test_refuse_socks4(socks5_server, website):
         requests.get(website.url, proxies={"http": proxy}, timeout=5)
 
     socks5_server.wait_for_connections(outcome=Outcome.PROTOCOL_ERROR)
+
+
+@pytest.mark.socks5(users={"alice": ""})
+def test_an_empty_password(socks5_server, website):
+    proxy = socks5_server.url_for(username="alice", password="")
+    assert proxy == f"socks5://alice:@127.0.0.1:{socks5_server.port}"
+
+    # PySocks (which requests uses) offers no credentials when the password is empty
+    # (Anorov/PySocks#115); httpx sends the username with an empty password.
+    with pytest.raises(requests.exceptions.ConnectionError, match="methods were rejected"):
+        requests.get(website.url, proxies={"http": proxy}, timeout=5)
+    with httpx.Client(proxy=proxy) as client:
+        client.get(website.url)
+
+    by_pysocks, by_httpx = socks5_server.wait_for_connections(2, ended=True)
+    assert by_pysocks.offered_methods == (AuthMethod.NO_AUTHENTICATION_REQUIRED,)
+    assert by_pysocks.outcome is Outcome.NO_ACCEPTABLE_METHOD
+    assert (by_httpx.raw_username, by_httpx.raw_password) == (b"alice", b"")
+    assert by_httpx.authenticated is True
