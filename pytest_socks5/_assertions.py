@@ -104,6 +104,7 @@ class RecordQueries:
     def find_connections(self, **criteria: Any) -> list[ConnectionRecord]:
         """Records matching every criterion: a field name with an exact value, a glob
         (``host="*.example.test"``) or a predicate (``port=lambda p: p > 1024``)."""
+        __tracebackhide__ = True
         return self._recorder.find(**criteria)
 
     def wait_for_connections(

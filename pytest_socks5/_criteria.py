@@ -18,7 +18,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from ._checks import fail_type, fail_value
+from ._checks import did_you_mean, fail_type, fail_value
 from ._protocol import AddressType, AuthMethod, Command, Reply
 from ._records import ConnectionRecord, Outcome
 
@@ -52,11 +52,12 @@ _WORDS = {
 def check_criteria(criteria: Mapping[str, Any]) -> None:
     """Refuse a misspelt field name, or a value its field can never hold, at once instead
     of matching nothing."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     unknown = sorted(set(criteria) - _FIELDS)
     if unknown:
         raise TypeError(
-            f"unknown ConnectionRecord field(s): {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_FIELDS))}"
+            f"unknown ConnectionRecord field(s): {', '.join(unknown)}"
+            f"{did_you_mean(unknown[0], sorted(_FIELDS))}; known: {', '.join(sorted(_FIELDS))}"
         )
     for name, wanted in criteria.items():
         if not isinstance(wanted, str):

@@ -24,7 +24,7 @@ from ._records import (
     Outcome,
     criteria_text,
 )
-from ._transcript import describe_record
+from ._transcript import NOTHING_RECORDED_HINT, describe_record
 
 __all__ = ["MAX_RECORDS", "LiveRecord", "Recorder", "check_wait"]
 
@@ -39,6 +39,7 @@ _TIMEOUT = number(low=0)
 
 def check_wait(count: object, timeout: object, ended: object) -> None:
     """``wait_for_connections()``'s own arguments, checked before any waiting."""
+    __tracebackhide__ = True
     _COUNT("wait_for_connections(): count", count)
     _TIMEOUT("wait_for_connections(): timeout", timeout)
     boolean("wait_for_connections(): ended", ended)
@@ -104,6 +105,7 @@ class Recorder:
 
     def find(self, **criteria: Any) -> list[ConnectionRecord]:
         """Records whose fields match: exact values, globs for text, or predicates."""
+        __tracebackhide__ = True
         check_criteria(criteria)
         return [r for r in self.snapshot() if r.matches(**criteria)]
 
@@ -142,6 +144,7 @@ class Recorder:
     ) -> list[ConnectionRecord]:
         """Block until ``count`` matching records exist (``ended=True`` waits for them to
         close too); raise :class:`NoMatchingConnection` after ``timeout`` seconds."""
+        __tracebackhide__ = True  # pytest shows the test's line, not these
         check_wait(count, timeout, ended)
         check_criteria(criteria)
         deadline = time.monotonic() + timeout
@@ -178,7 +181,7 @@ class Recorder:
         lost = f" ({dropped} older record(s) dropped: max_records={self.max_records})"
         lost = lost if dropped else ""
         if not records:
-            return f"No connections were recorded.{lost}"
+            return f"No connections were recorded{lost} {NOTHING_RECORDED_HINT}."
         ranked = sorted(records, key=lambda r: len(r.mismatches(**criteria)))
         lines = [f"{len(records)} connection(s) were recorded{lost}, closest first:"]
         for r in ranked[:limit]:

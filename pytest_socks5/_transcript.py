@@ -36,7 +36,14 @@ from ._protocol import (
 from ._protocol._parse import _host_text, _parse_address
 from ._record_view import MessageView, RecordView
 
-__all__ = ["decode_message", "describe_record", "hex_lines", "render_record", "render_transcript"]
+__all__ = [
+    "NOTHING_RECORDED_HINT",
+    "decode_message",
+    "describe_record",
+    "hex_lines",
+    "render_record",
+    "render_transcript",
+]
 
 #: Bytes of payload shown per direction; the rest is counted, not printed.
 PAYLOAD_PREVIEW = 256
@@ -45,6 +52,13 @@ _LABEL = 16
 #: Hex lines start under the text of their timeline entry.
 _HEX_PAD = " " * (len(_INDENT) + 12 + 2 + _LABEL)
 _PAD = _INDENT
+
+
+#: What a test that finds no connection should check first (the transcript and the
+#: assertions say the same).
+NOTHING_RECORDED_HINT = (
+    "(did the client use the proxy? check its proxy URL, NO_PROXY and its SOCKS extra)"
+)
 
 
 def render_transcript(
@@ -56,10 +70,7 @@ def render_transcript(
     """Every record in ``records`` as a transcript, under a one-line ``title``."""
     records = list(records)
     if not records:
-        return (
-            f"{title}: no connections were recorded (did the client use the proxy? "
-            "check its proxy URL, NO_PROXY and its SOCKS extra)"
-        )
+        return f"{title}: no connections were recorded {NOTHING_RECORDED_HINT}"
     parts = [f"{title}: {len(records)} connection(s)"]
     parts.extend(render_record(r, show_password=show_password) for r in records)
     return "\n\n".join(parts)

@@ -92,7 +92,8 @@ def test_local_dns_without_any_request(server: SOCKS5Server) -> None:
     message = failure(server.assert_local_dns)
     assert message.splitlines() == [
         "expected the client to resolve the name itself and send an address (ATYP 0x01 or 0x04)",
-        "No connections were recorded.",
+        "No connections were recorded (did the client use the proxy? check its proxy URL,"
+        " NO_PROXY and its SOCKS extra).",
     ]
 
 

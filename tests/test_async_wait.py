@@ -66,7 +66,7 @@ async def test_times_out_with_the_same_failure_as_the_blocking_wait() -> None:
         with pytest.raises(
             NoMatchingConnection,
             match=r"^waited 0.05s for 1 connection\(s\) matching host='nowhere.test'\n"
-            r"No connections were recorded.$",
+            r"No connections were recorded \(did the client use the proxy\? .*\)\.$",
         ):
             await server.wait_for_connections_async(host="nowhere.test", timeout=0.05)
         with pytest.raises(TypeError, match="unknown ConnectionRecord field"):

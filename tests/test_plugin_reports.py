@@ -586,3 +586,30 @@ def test_curl_honours_all_proxy(pytester: pytest.Pytester) -> None:
         """
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_wait_or_a_misspelt_criterion_points_at_the_test_not_at_our_code(
+    pytester: pytest.Pytester,
+) -> None:
+    """As the ``assert_*`` helpers do: the report's last frame is the test's line."""
+    pytester.makepyfile(
+        """
+        def test_wait(socks5_server):
+            socks5_server.wait_for_connections(1, timeout=0.05)
+
+        def test_misspelt(socks5_server):
+            socks5_server.find_connections(outcom="closed")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*socks5_server.wait_for_connections(1, timeout=0.05)",
+            "E*NoMatchingConnection: waited 0.05s for 1 connection(s)*",
+            "*socks5_server.find_connections(outcom=*",
+            "E*TypeError: unknown ConnectionRecord field(s): outcom (did you mean outcome?)*",
+        ]
+    )
+    for internal in ("_recorder.py", "_criteria.py", "_assertions.py"):
+        assert internal not in result.stdout.str()
