@@ -17,6 +17,7 @@ from typing import Any
 
 from ._checks import boolean, integer, number
 from ._criteria import check_criteria
+from ._guard import UserCodeError, callable_name
 from ._live_record import LiveRecord
 from ._records import (
     ConnectionRecord,
@@ -88,7 +89,12 @@ class Recorder:
         with self._lock:
             self._changed()
         if self.on_end is not None:
-            self.on_end(record.freeze())
+            try:
+                self.on_end(record.freeze())
+            except Exception as exc:  # the user's, not the proxy's
+                raise UserCodeError(
+                    f"on_connection_end {callable_name(self.on_end)}", exc
+                ) from exc
 
     def clear(self) -> None:
         with self._lock:

@@ -82,6 +82,10 @@ class Outcome(enum.Enum):
     SERVER_STOPPED = "server-stopped"
     #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
     INTERNAL_ERROR = "internal-error"
+    #: Your own code the proxy called (a hook, a custom fault's ``rewrite``, a
+    #: ``validator``, a ``when=`` predicate) raised; ``error`` says which, and the
+    #: test fails with that exception.
+    USER_CODE_ERROR = "user-code-error"
     #: An injected fault ended the connection (``faults`` says which).
     FAULT = "fault"
     # -- reliability limits --
