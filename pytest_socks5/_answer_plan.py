@@ -26,7 +26,7 @@ from ._fault_types import (
     Truncate,
     WrongVersion,
 )
-from ._guard import UserCodeError
+from ._user_code import UserCodeError
 
 __all__ = ["AnswerPlan", "plan_answer"]
 

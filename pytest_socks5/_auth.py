@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from ._guard import UserCodeError, callable_name
 from ._protocol import AuthMethod
+from ._user_code import UserCodeError, callable_name
 
 __all__ = ["AuthPolicy", "Validator"]
 

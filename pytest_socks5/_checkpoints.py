@@ -28,9 +28,9 @@ from typing import Any
 from ._checks import callable_value, choice, did_you_mean, fail_type, number
 from ._fault_set import FaultSet
 from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
-from ._guard import UserCodeError, callable_name
 from ._recorder import LiveRecord
 from ._records import ConnectionRecord
+from ._user_code import UserCodeError, callable_name
 
 __all__ = [
     "HOLD_PHASES",

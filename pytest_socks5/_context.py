@@ -18,11 +18,12 @@ from ._checkpoints import Checkpoints
 from ._config import EngineConfig
 from ._dialler import Dialler
 from ._fault_set import FaultSet
-from ._guard import InternalError, UserCodeError, UserError
+from ._guard import InternalError, UserError
 from ._live_record import LiveRecord
 from ._recorder import Recorder
 from ._records import Outcome
 from ._registry import ConnectionRegistry
+from ._user_code import UserCodeError
 
 __all__ = ["ServerContext"]
 

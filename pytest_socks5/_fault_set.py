@@ -15,8 +15,8 @@ import random
 import threading
 
 from ._fault_types import Fault, Phase, TransferFault
-from ._guard import UserCodeError
 from ._records import ConnectionRecord
+from ._user_code import UserCodeError
 
 __all__ = ["FaultSet"]
 

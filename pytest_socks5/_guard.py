@@ -32,6 +32,8 @@ import traceback
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from ._user_code import UserCodeError
+
 __all__ = [
     "CALLBACKS",
     "Adoptable",
@@ -41,9 +43,7 @@ __all__ = [
     "KeptError",
     "OnError",
     "ServerError",
-    "UserCodeError",
     "UserError",
-    "callable_name",
     "failure",
     "guarded",
     "ignore",
@@ -100,23 +100,6 @@ class InternalError(str):
         error = super().__new__(cls, "".join(traceback.format_exception(exception)))
         error.exception = exception
         return error
-
-
-class UserCodeError(Exception):
-    """Your own code that the proxy called raised ``exception``: ``source`` names it (``the
-    on('request') hook f``). It travels to the connection's ``on_error`` as this private
-    type, which no handler of the proxy's takes for a network error (a hook's own
-    ``ConnectionError`` is not a client's close), and is reported as ``exception``."""
-
-    def __init__(self, source: str, exception: Exception) -> None:
-        super().__init__(source, exception)
-        self.source = source
-        self.exception = exception
-
-
-def callable_name(fn: object) -> str:
-    """How a message names a user's function: its qualified name, else its ``repr``."""
-    return str(getattr(fn, "__qualname__", None) or repr(fn))
 
 
 class UserError(str):

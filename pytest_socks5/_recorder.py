@@ -17,7 +17,6 @@ from typing import Any
 
 from ._checks import boolean, integer, number
 from ._criteria import check_criteria
-from ._guard import UserCodeError, callable_name
 from ._live_record import LiveRecord
 from ._records import (
     ConnectionRecord,
@@ -26,6 +25,7 @@ from ._records import (
     criteria_text,
 )
 from ._transcript import describe_record
+from ._user_code import UserCodeError, callable_name
 
 __all__ = ["MAX_RECORDS", "LiveRecord", "Recorder", "check_wait"]
 
