@@ -26,6 +26,7 @@ from ._fault_types import (
     Truncate,
     WrongVersion,
 )
+from ._user_code import UserCodeError
 
 __all__ = ["AnswerPlan", "plan_answer"]
 
@@ -57,8 +58,10 @@ class AnswerPlan:
     rewritten: bool = False
 
 
-def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
-    """The plan for answering ``data`` through ``faults`` (in the order they were added)."""
+def plan_answer(faults: Sequence[Fault], data: bytes, *, offline: bool = False) -> AnswerPlan:
+    """The plan for answering ``data`` through ``faults`` (in the order they were added).
+    A custom fault's ``rewrite`` that raises (or returns no bytes) is a
+    :class:`UserCodeError` naming it, unless ``offline`` (``pytest_socks5.testing``)."""
     delays = [f for f in faults if isinstance(f, Delay)]
     delay = sum(f.seconds for f in delays)
     for fault in faults:
@@ -80,7 +83,7 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
         elif isinstance(fault, Truncate):
             data, then = data[: fault.length], fault.then
         elif isinstance(fault, CustomFault):
-            before, data = data, _rewritten(fault, data)
+            before, data = data, _rewritten(fault, data, offline)
             rewritten = rewritten or data != before
             then = fault.then if fault.then is not None else then
         else:
@@ -102,12 +105,16 @@ def plan_answer(faults: Sequence[Fault], data: bytes) -> AnswerPlan:
     )
 
 
-def _rewritten(fault: CustomFault, data: bytes) -> bytes:
-    result = fault.rewrite(data)
-    if not isinstance(result, bytes | bytearray):
-        raise TypeError(
-            f"{type(fault).__name__}.rewrite() returned {result!r}; it returns the bytes to send"
-        )
+def _rewritten(fault: CustomFault, data: bytes, offline: bool) -> bytes:
+    try:
+        result = fault.rewrite(data)
+        if not isinstance(result, bytes | bytearray):
+            name = type(fault).__name__
+            raise TypeError(f"{name}.rewrite() returned {result!r}; it returns the bytes to send")
+    except Exception as exc:
+        if offline:
+            raise
+        raise UserCodeError(f"custom fault {type(fault).__name__}.rewrite()", exc) from exc
     return bytes(result)
 
 

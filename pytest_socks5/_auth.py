@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ._protocol import AuthMethod
+from ._user_code import UserCodeError, callable_name
 
 __all__ = ["AuthPolicy", "Validator"]
 
@@ -98,12 +99,16 @@ class AuthPolicy:
             # Non-short-circuit "&" so that timing does not reveal which part matched.
             ok |= compare_digest(name, username) & compare_digest(pw, password)
         if not ok and self.validator is not None:
-            ok = bool(
-                self.validator(
-                    username.decode("utf-8", "surrogateescape"),
-                    password.decode("utf-8", "surrogateescape"),
+            try:
+                ok = bool(
+                    self.validator(
+                        username.decode("utf-8", "surrogateescape"),
+                        password.decode("utf-8", "surrogateescape"),
+                    )
                 )
-            )
+            except Exception as exc:  # the test's, not the proxy's
+                source = f"validator {callable_name(self.validator)}"
+                raise UserCodeError(source, exc) from exc
         return ok
 
     def first_user(self) -> tuple[str, str] | None:

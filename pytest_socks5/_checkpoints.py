@@ -30,6 +30,7 @@ from ._fault_set import FaultSet
 from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
 from ._recorder import LiveRecord
 from ._records import ConnectionRecord
+from ._user_code import UserCodeError, callable_name
 
 __all__ = [
     "HOLD_PHASES",
@@ -180,7 +181,10 @@ class Gate:
         with self._cond:
             if self._open or self._closed:
                 return False
-        return bool(self._faults.pick(phase, record.freeze()))
+        try:
+            return bool(self._faults.pick(phase, record.freeze()))
+        except UserCodeError as exc:  # its when= predicate: named as the gate's
+            raise UserCodeError(f"when= predicate of {self!r}", exc.exception) from exc.exception
 
     async def hold(
         self, record: LiveRecord, add_cleanup: Callable[[Callable[[], None]], None]
@@ -271,19 +275,29 @@ def check_hook_result(result: object, phase: str) -> Fault | None:
     )
 
 
-def data_rewriter(hooks: tuple[DataHook, ...], direction: Direction) -> Callable[[bytes], bytes]:
-    """What the relay calls on each chunk going ``direction``: every data hook in turn."""
+def data_rewriter(
+    hooks: tuple[DataHook, ...], direction: Direction, *, offline: bool = False
+) -> Callable[[bytes], bytes]:
+    """What the relay calls on each chunk going ``direction``: every data hook in turn.
+    A hook's exception (or wrong answer) is a :class:`UserCodeError` naming it, unless
+    ``offline`` (``pytest_socks5.testing``: raised as it is)."""
 
     def rewrite(data: bytes) -> bytes:
         for hook in hooks:
-            result = hook(direction, data)
-            if result is None:
-                continue
-            if not isinstance(result, bytes | bytearray | memoryview):
-                raise TypeError(
-                    f"the on('data') hook returned {result!r}; a data hook returns "
-                    "None (pass the chunk on) or the bytes to pass on instead"
-                )
+            try:
+                result = hook(direction, data)
+                if result is None:
+                    continue
+                if not isinstance(result, bytes | bytearray | memoryview):
+                    raise TypeError(
+                        f"the on('data') hook returned {result!r}; a data hook returns "
+                        "None (pass the chunk on) or the bytes to pass on instead"
+                    )
+            except Exception as exc:
+                if offline:
+                    raise
+                source = f"on('data') hook {callable_name(hook)} ({direction.value})"
+                raise UserCodeError(source, exc) from exc
             data = bytes(result)
         return data
 
@@ -358,10 +372,14 @@ class Checkpoints:
                 if fault is not None:
                     faults.append(fault)
         for hook in self.hooks.get(phase, ()):
-            result = hook(record.freeze())
-            if inspect.isawaitable(result):
-                result = await result
-            fault = check_hook_result(result, phase.value)
+            try:
+                result = hook(record.freeze())
+                if inspect.isawaitable(result):
+                    result = await result
+                fault = check_hook_result(result, phase.value)
+            except Exception as exc:  # the test's, not the proxy's (CancelledError passes)
+                source = f"on({phase.value!r}) hook {callable_name(hook)}"
+                raise UserCodeError(source, exc) from exc
             if fault is not None:
                 faults.append(fault)
         return faults

@@ -9,6 +9,7 @@ connection type so that it sits below the connection it serves.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -17,10 +18,12 @@ from ._checkpoints import Checkpoints
 from ._config import EngineConfig
 from ._dialler import Dialler
 from ._fault_set import FaultSet
-from ._guard import InternalError
+from ._guard import InternalError, UserError
 from ._live_record import LiveRecord
 from ._recorder import Recorder
+from ._records import Outcome
 from ._registry import ConnectionRegistry
+from ._user_code import UserCodeError
 
 __all__ = ["ServerContext"]
 
@@ -47,13 +50,41 @@ class ServerContext(Generic[C]):
         #: Gates and hooks a test added (``hold()``, ``on()``).
         self.checkpoints = Checkpoints()
         self.dialler = Dialler()
-        #: Bugs (:class:`InternalError`: traceback and exception), to fail their test.
+        #: Bugs (:class:`InternalError`: traceback and exception) and exceptions of the
+        #: user's own code (:class:`UserError`), to fail their test.
         self.errors: list[str] = []
 
     def report_error(self, record: LiveRecord | None, exc: Exception | None = None) -> str:
-        """Keep ``exc`` (by default the one being handled); end ``record`` with it."""
-        text = InternalError(exc)
+        """Keep ``exc`` (by default the one being handled); end ``record`` with it: as
+        ``USER_CODE_ERROR`` if it is a :class:`UserCodeError`, else as a bug."""
+        if exc is None:
+            handled = sys.exc_info()[1]
+            assert isinstance(handled, Exception)
+            exc = handled
+        if not isinstance(exc, UserCodeError):
+            text: str = InternalError(exc)
+            self.errors.append(text)
+            if record is not None:
+                record.end_by_bug(text)
+            return text
+        text = UserError(exc, _connection(record))
         self.errors.append(text)
         if record is not None:
-            record.end_by_bug(text)
+            ended = record.end(
+                Outcome.USER_CODE_ERROR, closed_by="server", how="error", error=text
+            )
+            if not ended and record.outcome not in _FIRST_ERROR_STAYS:  # as for a bug
+                record.outcome, record.error = Outcome.USER_CODE_ERROR, text
         return text
+
+
+_FIRST_ERROR_STAYS = (Outcome.INTERNAL_ERROR, Outcome.USER_CODE_ERROR)
+
+
+def _connection(record: LiveRecord | None) -> str:
+    """The connection, as a message names it: ``connection #3 from 127.0.0.1:40000 to
+    example.test:80``."""
+    if record is None:
+        return "a connection"
+    text = f"connection #{record.id} from {record.client_address[0]}:{record.client_address[1]}"
+    return text if record.host is None else f"{text} to {record.host}:{record.port}"

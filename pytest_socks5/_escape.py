@@ -6,7 +6,8 @@ override that makes a log line lie, bytes that are not UTF-8 at all. Records kee
 bytes exactly; everything that *displays* a record goes through this module, which turns
 every character that is not printable into an escape, so a log line stays one line, a
 terminal shows what was sent instead of obeying it, and the escaped text maps back to
-exactly one byte string:
+exactly one byte string (and a password in an RFC 1929 request is shown as ``*``, one
+per byte: :func:`redact_auth_request`):
 
 * ``\\\\`` is a backslash (so the escapes below are never ambiguous);
 * ``\\t``, ``\\n``, ``\\r`` and ``\\xNN`` (``NN`` < 80) are the ASCII controls;
@@ -20,7 +21,7 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
-__all__ = ["escape_bytes", "escape_text", "quote_bytes", "quote_text"]
+__all__ = ["escape_bytes", "escape_text", "quote_bytes", "quote_text", "redact_auth_request"]
 
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
 
@@ -67,3 +68,15 @@ def quote_text(text: str) -> str:
 def quote_bytes(raw: bytes) -> str:
     """:func:`escape_bytes` in single quotes (a quote inside is escaped as ``\\'``)."""
     return "'" + escape_bytes(raw).replace("'", "\\'") + "'"
+
+
+def redact_auth_request(data: bytes) -> bytes:
+    """An RFC 1929 request with each password byte replaced by ``*`` (same length)."""
+    if len(data) < 2:
+        return data
+    plen_at = 2 + data[1]
+    if len(data) <= plen_at:
+        return data
+    start = plen_at + 1
+    end = min(len(data), start + data[plen_at])
+    return data[:start] + b"*" * (end - start) + data[end:]

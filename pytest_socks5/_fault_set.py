@@ -16,6 +16,7 @@ import threading
 
 from ._fault_types import Fault, Phase, TransferFault
 from ._records import ConnectionRecord
+from ._user_code import UserCodeError
 
 __all__ = ["FaultSet"]
 
@@ -78,8 +79,11 @@ class FaultSet:
                     phase is not None and fault.phase is not phase
                 ):
                     continue
-                if not fault.selects(record):
-                    continue
+                try:
+                    if not fault.selects(record):
+                        continue
+                except Exception as exc:  # its when= predicate: the test's, not the proxy's
+                    raise UserCodeError(f"when= predicate of {fault.describe()}", exc) from exc
                 active.matched += 1
                 if fault.nth is not None and active.matched != fault.nth:
                     continue

@@ -13,6 +13,10 @@ pytest-socks5, never a network error, which the callbacks handle themselves) goe
 the owner's ``on_error``, which the connection wires to
 :meth:`~pytest_socks5._connection.ClientConnection.internal_error` — the connection
 ends as ``INTERNAL_ERROR`` and the exception object is kept for the test to fail with.
+An exception of the user's own code the proxy calls (a hook, a custom fault's
+``rewrite``, a ``validator``, a ``when=`` predicate) is caught where it is called and
+travels as a :class:`UserCodeError`: the connection ends as ``USER_CODE_ERROR`` and the
+test fails with that exception itself, noted as the user's.
 An object whose callbacks can run before a connection owns it (the destination's side
 of a dial, a BIND peer) keeps its first bug in a :class:`KeptError`, which
 :func:`take_over` raises in the connection's own code when it takes the object; a bug in
@@ -28,6 +32,8 @@ import traceback
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from ._user_code import UserCodeError
+
 __all__ = [
     "CALLBACKS",
     "Adoptable",
@@ -37,11 +43,14 @@ __all__ = [
     "KeptError",
     "OnError",
     "ServerError",
+    "UserError",
+    "failure",
     "guarded",
     "ignore",
     "reraise",
     "server_error",
     "take_over",
+    "user_error",
     "watch_task",
 ]
 
@@ -91,6 +100,28 @@ class InternalError(str):
         error = super().__new__(cls, "".join(traceback.format_exception(exception)))
         error.exception = exception
         return error
+
+
+class UserError(str):
+    """What ``server.errors`` lists for an exception your own code raised: its traceback,
+    with a note (added to the exception itself) naming the code and the connection."""
+
+    exception: Exception
+
+    def __new__(cls, error: UserCodeError, connection: str) -> UserError:
+        exception = error.exception
+        exception.add_note(
+            f"pytest-socks5: raised by your {error.source} for {connection} "
+            "(an error in your code, not in pytest-socks5)"
+        )
+        text = super().__new__(cls, "".join(traceback.format_exception(exception)))
+        text.exception = exception
+        return text
+
+
+def user_error(errors: list[str]) -> Exception | None:
+    """The first exception your own code raised, to fail the test with (its own type)."""
+    return next((e.exception for e in errors if isinstance(e, UserError)), None)
 
 
 def ignore(*_: object) -> None:
@@ -235,7 +266,9 @@ class ServerError(RuntimeError):
 
 def server_error(errors: list[str]) -> ServerError | None:
     """The :class:`ServerError` that reports ``errors`` (``None`` when there are none):
-    one line naming each original exception, then the tracebacks not shown as its cause."""
+    one line naming each original exception, then the tracebacks not shown as its cause.
+    An exception your own code raised (:class:`UserError`) is not one of them."""
+    errors = [e for e in errors if not isinstance(e, UserError)]
     if not errors:
         return None
     exceptions = tuple(e.exception for e in errors if isinstance(e, InternalError))
@@ -246,3 +279,14 @@ def server_error(errors: list[str]) -> ServerError | None:
         f"pytest-socks5 had {count}: {summary}" + "".join(f"\n{text}" for text in shown),
         exceptions,
     )
+
+
+def failure(errors: list[str], *, bugs_only: bool = False) -> Exception | None:
+    """What to fail a test with for ``errors``: a :class:`ServerError` (raised from the
+    first bug) if pytest-socks5 had a bug, else the first exception the user's own code
+    raised, as it is (none with ``bugs_only``)."""
+    error = server_error(errors)
+    if error is not None:
+        error.__cause__ = error.exceptions[0] if error.exceptions else None
+        return error
+    return None if bugs_only else user_error(errors)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._chaos import Chaos
+from ._guard import failure, user_error
 from ._option_model import Option
 from ._pcap import pcap_file_name, pcapng_bytes
 from ._record_files import json_line, record_file_name
@@ -64,6 +65,26 @@ class Watched:
     server: SOCKS5Server
     final: tuple[ConnectionRecord, ...] | None = None
     chaos: Chaos | None = None
+    #: The test's call already failed with an exception the user's own code raised.
+    failed_call: bool = False
+
+    def fail_call(self) -> None:
+        """After the test's body passed: fail it with the first exception the user's own
+        code (a hook, a validator…) raised while the server called it. A bug waits for
+        teardown (:meth:`fail_teardown`), as does an exception raised after the body."""
+        __tracebackhide__ = True
+        errors = self.server.errors
+        if failure(errors, bugs_only=True) is None and (error := user_error(errors)):
+            self.failed_call = True
+            raise error
+
+    def fail_teardown(self) -> None:
+        """At teardown: :class:`ServerError` for a bug, else the first exception the
+        user's own code raised (unless the call failed with it)."""
+        __tracebackhide__ = True
+        error = failure(self.server.errors, bugs_only=self.failed_call)
+        if error is not None:
+            raise error
 
     def records(self) -> tuple[ConnectionRecord, ...]:
         return self.final if self.final is not None else tuple(self.server.connections)

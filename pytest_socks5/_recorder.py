@@ -25,6 +25,7 @@ from ._records import (
     criteria_text,
 )
 from ._transcript import NOTHING_RECORDED_HINT, describe_record
+from ._user_code import UserCodeError, callable_name
 
 __all__ = ["MAX_RECORDS", "LiveRecord", "Recorder", "check_wait"]
 
@@ -89,7 +90,12 @@ class Recorder:
         with self._lock:
             self._changed()
         if self.on_end is not None:
-            self.on_end(record.freeze())
+            try:
+                self.on_end(record.freeze())
+            except Exception as exc:  # the user's, not the proxy's
+                raise UserCodeError(
+                    f"on_connection_end {callable_name(self.on_end)}", exc
+                ) from exc
 
     def clear(self) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._escape import redact_auth_request
 from ._field_values import FieldValues
 from ._protocol import AddressType, AuthMethod, Command, Reply, Socks4Reply, coerce
 from ._transcript import describe_record, render_record
@@ -40,7 +41,6 @@ __all__ = [
     "criteria_text",
     "record_from_dict",
     "record_to_dict",
-    "redact_auth_request",
     "show",
     "value_matches",
 ]
@@ -82,6 +82,10 @@ class Outcome(enum.Enum):
     SERVER_STOPPED = "server-stopped"
     #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
     INTERNAL_ERROR = "internal-error"
+    #: Your own code the proxy called (a hook, a custom fault's ``rewrite``, a
+    #: ``validator``, a ``when=`` predicate) raised; ``error`` says which, and the
+    #: test fails with that exception.
+    USER_CODE_ERROR = "user-code-error"
     #: An injected fault ended the connection (``faults`` says which).
     FAULT = "fault"
     # -- reliability limits --
@@ -360,18 +364,6 @@ def _lists(value: Any) -> Any:
 
 def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-def redact_auth_request(data: bytes) -> bytes:
-    """An RFC 1929 request with each password byte replaced by ``*`` (same length)."""
-    if len(data) < 2:
-        return data
-    plen_at = 2 + data[1]
-    if len(data) <= plen_at:
-        return data
-    start = plen_at + 1
-    end = min(len(data), start + data[plen_at])
-    return data[:start] + b"*" * (end - start) + data[end:]
 
 
 def record_to_dict(record: ConnectionRecord, *, show_password: bool = False) -> dict[str, Any]:

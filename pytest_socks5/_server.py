@@ -25,7 +25,7 @@ from ._dry_run import Permission, dry_run
 from ._engine import Engine
 from ._environ import ProxyEnvironment
 from ._fault_types import Fault
-from ._guard import server_error
+from ._guard import failure
 from ._leak_queries import LeakQueries
 from ._leaks import is_loopback
 from ._option_types import RuntimeOptions, ServerOptions
@@ -386,16 +386,20 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
 
     @property
     def errors(self) -> list[str]:
-        """Tracebacks of internal errors since the last :meth:`reset`."""
+        """Tracebacks of internal errors since the last :meth:`reset`, and of exceptions
+        your own code (a hook, a custom fault's ``rewrite``, a ``validator``, a ``when=``
+        predicate, ``on_connection_end``) raised while the server called it."""
         return list(self._engine.errors)
 
     def raise_errors(self) -> None:
         """Raise :class:`ServerError` if the server had an internal error, *from* the
-        original exception (so a report shows its type and traceback first)."""
+        original exception (so a report shows its type and traceback first); else raise
+        the first exception your own code raised, as it is (its type and traceback, with
+        a note naming the code and the connection)."""
         __tracebackhide__ = True  # a pytest report starts at the cause
-        error = server_error(self._engine.errors)
+        error = failure(self._engine.errors)
         if error is not None:
-            raise error from (error.exceptions[0] if error.exceptions else None)
+            raise error
 
     # -- environment -----------------------------------------------------------------
 

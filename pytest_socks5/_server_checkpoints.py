@@ -56,9 +56,9 @@ class CheckpointMethods:
         snapshot and returns ``None`` to go on or a fault to answer with. At
         ``"data"``, ``fn(direction, data)`` (plain) sees each relayed chunk and
         returns ``None`` or the bytes to pass on instead. An exception in a hook
-        ends the connection as ``INTERNAL_ERROR`` and fails the test with that
-        exception. Hooks are removed at the server's reset. Also a decorator:
-        ``@socks5_server.on("request")``.
+        ends the connection as ``USER_CODE_ERROR`` and fails the test with that
+        exception (noted as the hook's: not an error of pytest-socks5). Hooks are
+        removed at the server's reset. Also a decorator: ``@socks5_server.on("request")``.
         """
         if fn is None:
 

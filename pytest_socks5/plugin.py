@@ -242,13 +242,6 @@ def _start(server: SOCKS5Server, what: str, given: str | None = None) -> SOCKS5S
     return server
 
 
-def _check_errors(server: SOCKS5Server) -> None:
-    """Fail the test that caused an internal error: :class:`ServerError`, raised from
-    the original exception, so the report shows its type and traceback."""
-    __tracebackhide__ = True
-    server.raise_errors()
-
-
 def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
@@ -313,7 +306,7 @@ def socks5_server(
         finally:
             server.stop()
         _settle(item, watched)
-        _check_errors(server)
+        watched.fail_teardown()
         return
     server = socks5_session_server
     server.reset()
@@ -325,7 +318,7 @@ def socks5_server(
     try:
         yield server
         _settle(item, watched)
-        _check_errors(server)
+        watched.fail_teardown()
     finally:
         server.reset()
 
@@ -364,20 +357,25 @@ def socks5_server_factory(
         for one in watched:
             _settle(request.node, one)
     for one in watched:
-        _check_errors(one.server)
+        one.fail_teardown()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Record the client's lookups and connects while a proxy-using test runs."""
+    """Record the client's lookups and connects while a proxy-using test runs; if its
+    body passed, fail it with an exception the user's code raised in a server."""
+    __tracebackhide__ = True
     leaks = item.stash.get(_LEAKS, None)
-    if leaks is None:
-        return (yield)
-    leaks.start()
+    if leaks is not None:
+        leaks.start()
     try:
-        return (yield)
+        result = yield
     finally:
-        leaks.stop()
+        if leaks is not None:
+            leaks.stop()
+    for watched in item.stash.get(_WATCHED, []):
+        watched.fail_call()
+    return result
 
 
 @pytest.hookimpl(wrapper=True)

@@ -55,7 +55,7 @@ def answer(
             raise TypeError(f"answer(): faults: expected Fault values, got {fault!r}")
     phase = Phase(hold_phase("answer(): at", at)) if at is not None else None
     phase = phase or next((f.phase for f in given if f.phase is not None), Phase.REPLY)
-    return plan_answer(given, TYPICAL_ANSWERS[phase] if data is None else data)
+    return plan_answer(given, TYPICAL_ANSWERS[phase] if data is None else data, offline=True)
 
 
 def record(**fields: Any) -> ConnectionRecord:
@@ -106,4 +106,4 @@ def run_data_hook(
 ) -> bytes:
     """The bytes the relay passes on after the data hook ``fn`` saw ``data`` going
     ``direction`` (``"from_client"`` or ``"to_client"``)."""
-    return data_rewriter((fn,), to_direction(direction))(data)
+    return data_rewriter((fn,), to_direction(direction), offline=True)(data)

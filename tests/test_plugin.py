@@ -295,7 +295,9 @@ def test_host_option_and_ini(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
 
 
-def test_internal_server_error_fails_the_test_that_caused_it(pytester: pytest.Pytester) -> None:
+def test_a_validators_exception_fails_the_test_as_the_users(pytester: pytest.Pytester) -> None:
+    """The user's code raised: the test fails at its call with that exception (not an
+    ERROR at teardown, not pytest-socks5's internal error), and the next test is clean."""
     pytester.makeconftest(ECHO)
     pytester.makepyfile(
         """
@@ -318,14 +320,65 @@ def test_internal_server_error_fails_the_test_that_caused_it(pytester: pytest.Py
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*ERROR at teardown of test_bad*",
-            "*internal error*",
-            "*RuntimeError: validator exploded*",
+            "*_ test_bad _*",
+            "E *RuntimeError: validator exploded",
+            "E *pytest-socks5: raised by your validator boom for connection #* from 127.0.0.1:*"
+            " (an error in your code, not in pytest-socks5)",
+            "*user-code-error by server (error)*",
         ]
     )
+    result.stdout.no_fnmatch_line("*internal error*")
+    result.stdout.no_fnmatch_line("*ServerError*")
+
+
+def test_a_hooks_exception_fails_the_test_at_its_call(pytester: pytest.Pytester) -> None:
+    """The audit's case: a hook raising in a test whose body passes fails the test with the
+    hook's exception; when the body fails too, both are reported (the hook's at teardown)."""
+    pytester.makepyfile(
+        """
+        import socket
+
+        def connect(server):
+            sock = socket.create_connection(server.address, timeout=5)
+            sock.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            sock.recv(100)
+            sock.close()
+            server.wait_for_connections(1, ended=True)
+
+        def test_hook_raises(socks5_server):
+            socks5_server.on("request", lambda rec: {}["x"])
+            connect(socks5_server)
+
+        def test_body_fails_too(socks5_server):
+            socks5_server.on("request", lambda rec: {}["y"])
+            connect(socks5_server)
+            assert False, "the body's own failure"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(failed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_hook_raises _*",
+            "E *KeyError: 'x'",
+            "E *pytest-socks5: raised by your on('request') hook"
+            " test_hook_raises.<locals>.<lambda> for connection #* from 127.0.0.1:*"
+            " to 127.0.0.1:9 (an error in your code, not in pytest-socks5)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_body_fails_too*",
+            "E *KeyError: 'y'",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*_ test_body_fails_too _*", "E *AssertionError: the body's own failure*"]
+    )
+    result.stdout.no_fnmatch_line("*internal error*")
 
 
 @pytest.mark.parametrize("variant", ["asyncio", "uvloop+splice"], indirect=True)

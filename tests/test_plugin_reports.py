@@ -367,12 +367,14 @@ def test_teardown_failures_and_factory_servers_get_a_transcript(
     pytester.makepyfile(
         """
         import socket, pytest
+        from pytest_socks5._auth import AuthPolicy
 
-        def boom(user, password):
-            raise RuntimeError("validator exploded")
+        def boom(self, user, password):
+            raise RuntimeError("a bug in the auth check")
 
-        def test_chain(socks5_server_factory):
-            server = socks5_server_factory(validator=boom)
+        def test_chain(socks5_server_factory, monkeypatch):
+            monkeypatch.setattr(AuthPolicy, "check", boom)  # a bug in pytest-socks5
+            server = socks5_server_factory(users={"u": "p"})
             sock = socket.create_connection(server.address, timeout=5)
             sock.sendall(b"\\x05\\x01\\x02\\x01\\x01u\\x01p")
             assert sock.recv(16) == b"\\x05\\x02"
