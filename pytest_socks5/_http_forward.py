@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -35,6 +34,7 @@ from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
 from ._http import HttpReplies, request_head
+from ._http_messages import final_response, goes_on, informational, origin_form
 from ._live_record import LiveRecord
 from ._protocol import Command, Reply
 from ._read_buffer import BufferedReads
@@ -46,11 +46,6 @@ from ._sockets import address_of
 __all__ = ["BadRequest", "destination", "forward", "next_event", "request_line"]
 
 REPLIES = HttpReplies()
-#: Fields for one hop only (RFC 9110 §7.6.1), never passed on; so is any field that
-#: ``Connection`` names. h11 writes each hop's own framing and ``Connection: close``.
-_HOP_BY_HOP = frozenset(
-    {b"proxy-authorization", b"proxy-connection", b"connection", b"keep-alive", b"te", b"upgrade"}
-)
 
 
 class BadRequest(Exception):
@@ -204,7 +199,7 @@ async def forward(
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
         send = partial(_to_destination, conn, up, conn.upstream.transport)
-        send(_origin_form(request))
+        send(origin_form(request))
         while not isinstance(event := await next_event(conn, h), h11.EndOfMessage):
             assert isinstance(event, h11.Data)
             send(event)
@@ -328,13 +323,13 @@ async def _relay_response(
         if isinstance(event, h11.ConnectionClosed):
             raise h11.RemoteProtocolError("the destination closed before its response")
         if isinstance(event, h11.InformationalResponse):
-            head = h.send(_informational(event)) or b""
+            head = h.send(informational(event)) or b""
             conn.record.delivered_to_client(head)
             conn.write("http response", head)
             continue
         if isinstance(event, h11.Response):
-            goes_on, upstream.closing = _goes_on(method, event)
-            head, status = h.send(_final(event, not goes_on)) or b"", event.status_code
+            kept, upstream.closing = goes_on(method, event)
+            head, status = h.send(final_response(event, not kept)) or b"", event.status_code
             sent = partial(_head_sent, conn, status)
             if not await answer_head(conn, faults, "http response", head, sent):
                 return False
@@ -350,68 +345,3 @@ async def _relay_response(
 def _head_sent(conn: ClientConnection, status: int, head: bytes) -> None:
     conn.record.http_answered(status)
     conn.record.delivered_to_client(head)
-
-
-def _goes_on(method: bytes, response: h11.Response) -> tuple[bool, bool]:
-    """Whether the destination takes another request after ``response`` (RFC 9112 §9.3:
-    HTTP/1.1, no ``Connection: close``, a body that does not end at the close), and
-    whether it said it closes (``close``; HTTP/1.0 without ``keep-alive``; a body that
-    ends at the close, RFC 9112 §6.3). h11 keeps no HTTP/1.0 connection alive, so an
-    HTTP/1.0 ``keep-alive`` response is the one that neither goes on nor closes."""
-    fields = list(response.headers)
-    options = _connection_tokens(fields)
-    bodiless = response.status_code in (204, 304) or method == b"HEAD"
-    framed = any(name in (b"content-length", b"transfer-encoding") for name, _ in fields)
-    until_close = not (bodiless or framed)
-    if response.http_version != b"1.1":
-        return False, until_close or b"keep-alive" not in options
-    closes = until_close or b"close" in options
-    return not closes, closes
-
-
-def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    """The options ``Connection`` lists, lower case."""
-    return {
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
-
-
-def _end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` without this hop's fields (and those ``Connection`` names)."""
-    drop = _HOP_BY_HOP | _connection_tokens(headers)
-    return [(name, value) for name, value in headers if name.lower() not in drop]
-
-
-def _final(response: h11.Response, closing: bool) -> h11.Response:
-    """The response as the proxy sends it: its own version, its own hop's fields
-    (``Connection: close`` when the destination closes after it)."""
-    headers = _end_to_end(response.headers.raw_items())
-    if closing:
-        headers.append((b"Connection", b"close"))
-    return h11.Response(status_code=response.status_code, headers=headers, reason=response.reason)
-
-
-def _informational(response: h11.InformationalResponse) -> h11.InformationalResponse:
-    headers = _end_to_end(response.headers.raw_items())
-    return h11.InformationalResponse(
-        status_code=response.status_code, headers=headers, reason=response.reason
-    )
-
-
-def _origin_form(request: h11.Request) -> h11.Request:
-    """The request as the destination should see it: origin-form target, no hop fields,
-    ``Host`` made from the request-target (RFC 9112 §3.2.2), our own version."""
-    parts = urlsplit(request.target.decode("ascii", "replace"))
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.netloc.rpartition("@")[2].encode("ascii", "replace")
-    headers = _end_to_end(request.headers.raw_items())
-    at = next((i for i, (name, _) in enumerate(headers) if name.lower() == b"host"), None)
-    if at is None:
-        headers.insert(0, (b"Host", host))
-    else:
-        headers[at] = (headers[at][0], host)
-        headers = [hv for i, hv in enumerate(headers) if i == at or hv[0].lower() != b"host"]
-    return h11.Request(method=request.method, target=target, headers=headers)
