@@ -100,8 +100,8 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     credentials = basic_credentials(value)
     faults = await conn.faults_at(Phase.AUTH)
     status: int = AuthStatus.FAILURE
-    error: str | None = "no Proxy-Authorization: Basic credentials"
-    if credentials is not None:
+    error: str | None = credentials if isinstance(credentials, str) else None
+    if not isinstance(credentials, str):
         record.gave_credentials(*credentials)
         status, error = policy.credentials(*credentials, faults)
     record.authenticated_as(status == AuthStatus.SUCCESS)
