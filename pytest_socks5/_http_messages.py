@@ -78,6 +78,10 @@ def origin_form(request: h11.Request) -> h11.Request:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rpartition("@")[2].encode("ascii", "replace")
     headers = _end_to_end(request.headers.raw_items())
+    if any(name.lower() == b"transfer-encoding" for name, _ in headers):
+        # h11 framed the body by Transfer-Encoding; an intermediary MUST remove a
+        # Content-Length sent with it (RFC 9112 §6.3) before passing the request on
+        headers = [hv for hv in headers if hv[0].lower() != b"content-length"]
     at = next((i for i, (name, _) in enumerate(headers) if name.lower() == b"host"), None)
     if at is None:
         headers.insert(0, (b"Host", host))
