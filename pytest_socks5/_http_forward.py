@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterator
 from functools import partial
-from urllib.parse import urlsplit
 
 import h11
 
@@ -35,58 +35,27 @@ from ._deadline import Deadline
 from ._fault_types import Fault, Phase
 from ._http import HttpReplies, request_head
 from ._http_messages import final_response, goes_on, informational, origin_form
+from ._http_reading import (
+    BadMessage,
+    BadRequest,
+    ClosedMidMessage,
+    bad_request,
+    destination,
+    next_event,
+    request_line,
+    unparsed,
+)
 from ._live_record import LiveRecord
-from ._protocol import Command, Reply
+from ._protocol import Command, Reply, address_type_for
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
 from ._requests import dial_destination, refused, request_phase
 from ._sockets import address_of
 
-__all__ = ["BadRequest", "destination", "forward", "next_event", "request_line"]
+__all__ = ["forward"]
 
 REPLIES = HttpReplies()
-
-
-class BadRequest(Exception):
-    """The request names no destination a proxy can serve."""
-
-
-def destination(request: h11.Request) -> tuple[str, int]:
-    """``(host, port)`` of a ``CONNECT`` authority or an absolute-form ``http://`` URL."""
-    target = request.target.decode("ascii", "replace")
-    connect = request.method == b"CONNECT"
-    parts = urlsplit("//" + target if connect else target)
-    if not connect and parts.scheme != "http":
-        raise BadRequest(f"not a proxy request for an http:// URL: {target!r}")
-    try:
-        port = parts.port or (None if connect else 80)
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None:
-        raise BadRequest(f"no host:port in {target!r}")
-    return parts.hostname, port
-
-
-def request_line(request: h11.Request) -> str:
-    """The request line as the client sent it (its own HTTP version)."""
-    target = request.target.decode("ascii", "replace")
-    return f"{request.method.decode()} {target} HTTP/{request.http_version.decode()}"
-
-
-async def next_event(conn: ClientConnection, h: h11.Connection) -> object:
-    """The client's next h11 event, feeding it the bytes the connection received."""
-    while True:
-        event = h.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        data, eof = conn.take_data()
-        if data or eof:
-            h.receive_data(data)  # b"" is h11's EOF too
-            continue
-        if conn.lost:
-            raise ConnectionResetError("the client connection was lost")
-        await conn.wakeup()
 
 
 class _Upstream(asyncio.Protocol, BufferedReads):
@@ -200,10 +169,8 @@ async def forward(
         assert conn.upstream.transport is not None
         send = partial(_to_destination, conn, up, conn.upstream.transport)
         send(origin_form(request))
-        while not isinstance(event := await next_event(conn, h), h11.EndOfMessage):
-            assert isinstance(event, h11.Data)
-            send(event)
-        send(event)
+        if not await _relay_body(conn, h, upstream, send):
+            return
         try:
             if not await _relay_response(conn, h, up, upstream, faults, request.method):
                 return  # a fault on the response head ended the connection
@@ -232,11 +199,18 @@ async def forward(
         line = request_line(event)
         conn.record.received("http request", request_head(line, event.headers.raw_items()))
         conn.record.asked_http_again(line)
-        opened = (upstream, [])
-        if destination(request) != origin:
+        try:
+            target = _later_destination(request)
+        except BadRequest as exc:
             _close_upstream(conn, upstream)
-            origin, up = destination(request), h11.Connection(h11.CLIENT)
-            opened = await _open(conn, *origin)
+            bad_request(conn, h, str(exc))
+            return
+        opened = (upstream, [])
+        if target != origin:
+            _close_upstream(conn, upstream)
+            origin, up = target, h11.Connection(h11.CLIENT)
+            with _selecting_by(conn.record, *origin):
+                opened = await _open(conn, *origin)
     else:
         return  # answered or ended by _open
     conn.record.end(Outcome.CLOSED, closed_by="server")
@@ -252,16 +226,13 @@ async def _next_request(
     idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
     try:
         with Deadline(idle):
-            while not any(h.trailing_data):  # no byte of a next request, no EOF yet
-                data, eof = conn.take_data()
-                if data or eof:
-                    h.receive_data(data)
-                elif conn.lost:
+            # no byte of a next request, no EOF yet (next_event feeds h11 within its limit)
+            while not (any(h.trailing_data) or conn.conn.buffered or conn.client_eof):
+                if conn.lost:
                     raise ConnectionResetError("the client connection was lost")
-                elif upstream.eof:
+                if upstream.eof:
                     return h11.ConnectionClosed()
-                else:
-                    await upstream.or_client(conn)
+                await upstream.or_client(conn)
     except TimeoutError:
         error = f"no next request for {idle:g}s on a kept-alive connection (idle_timeout)"
         conn.record.end(Outcome.IDLE_TIMEOUT, closed_by="server", error=error)
@@ -271,10 +242,62 @@ async def _next_request(
         with Deadline(head):
             return await next_event(conn, h)
     except TimeoutError:
+        unparsed(conn, h)
         error = f"no complete request head within {head:g}s (handshake_timeout)"
         conn.reject(Outcome.TIMEOUT, error=error, linger=False)
         _close_both(conn, upstream)
-        return None
+    except BadMessage as exc:
+        _close_upstream(conn, upstream)
+        bad_request(conn, h, f"not an HTTP proxy request: {exc}", exc.error_status_hint, exc)
+    return None
+
+
+def _later_destination(request: h11.Request) -> tuple[str, int]:
+    """The destination of a later request on a forwarding connection: an absolute-form
+    ``http://`` URL (``BadRequest`` otherwise: a ``CONNECT`` is not served here)."""
+    if request.method == b"CONNECT":
+        raise BadRequest(
+            "CONNECT after a forwarded request on the same connection is not served: "
+            "open a new connection for a tunnel"
+        )
+    return destination(request)
+
+
+@contextlib.contextmanager
+def _selecting_by(record: LiveRecord, host: str, port: int) -> Iterator[None]:
+    """While a later origin is checked and dialled, the record names it, so that its
+    faults, gates and hooks are selected by that origin; then the first request's again."""
+    kept = record.host, record.port, record.address_type
+    record.host, record.port, record.address_type = host, port, address_type_for(host)
+    try:
+        yield
+    finally:
+        record.host, record.port, record.address_type = kept
+
+
+async def _relay_body(
+    conn: ClientConnection,
+    h: h11.Connection,
+    upstream: _Upstream,
+    send: Callable[[h11.Event], None],
+) -> bool:
+    """The request's body to the destination (``False``: the client closed mid-body, or
+    sent a body h11 refuses — answered ``400``; the connection is over)."""
+    try:
+        while not isinstance(event := await next_event(conn, h, in_body=True), h11.EndOfMessage):
+            assert isinstance(event, h11.Data)
+            send(event)
+    except ClosedMidMessage as exc:
+        unparsed(conn, h)
+        conn.record.end(Outcome.CLIENT_CLOSED, closed_by="client", error=str(exc))
+        _close_both(conn, upstream)
+        return False
+    except BadMessage as exc:
+        _close_upstream(conn, upstream)
+        bad_request(conn, h, f"a request body that is not HTTP/1.1: {exc}", bad=exc)
+        return False
+    send(event)
+    return True
 
 
 async def _until_a_side_closes(conn: ClientConnection, upstream: _Upstream) -> None:
