@@ -26,7 +26,9 @@ def get(host: str, path: str = "/") -> bytes:
 
 
 def proxy(make_server: Callable[..., SOCKS5Server], **kwargs: object) -> SOCKS5Server:
-    sites = {"a.test": Sink(response=OK), "b.test": Sink(response=b"HTTP/1.1 200 OK\r\n\r\n")}
+    """A proxy to two kept-alive sites (they never close first: the client's close is)."""
+    b = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+    sites = {"a.test": Sink(response=OK, close=False), "b.test": Sink(response=b, close=False)}
     return make_server(host_map=sites, **kwargs)
 
 
