@@ -185,7 +185,9 @@ def test_a_head_over_the_limit_is_431_however_it_was_sent(
     record = ended(server)
     assert record.outcome == Outcome.PROTOCOL_ERROR
     assert record.http_status == 431
-    assert b"".join(unparsed(record)) == head
+    kept = b"".join(unparsed(record))  # what had arrived when the limit was passed
+    assert len(kept) > 64 * 1024
+    assert head.startswith(kept)
 
 
 @pytest.mark.parametrize("writes", [1, 2])
