@@ -186,7 +186,7 @@ def test_a_head_over_the_limit_is_431_however_it_was_sent(
     assert record.outcome == Outcome.PROTOCOL_ERROR
     assert record.http_status == 431
     kept = b"".join(unparsed(record))  # what had arrived when the limit was passed
-    assert len(kept) > 64 * 1024
+    assert len(kept) >= 64 * 1024  # a 64 KiB head not yet complete is over the limit
     assert head.startswith(kept)
 
 
