@@ -12,6 +12,7 @@ rules and dial, then is relayed one exchange at a time (``_http_forward.py``).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import h11
@@ -21,14 +22,22 @@ from ._connection import ClientConnection
 from ._conversation import ClientClosed
 from ._fault_types import FailAuth, Phase
 from ._http import (
-    HttpAnswer,
     HttpReplies,
     auth_required,
     basic_credentials,
     redacted_headers,
     request_head,
 )
-from ._http_forward import BadRequest, destination, forward, next_event, request_line
+from ._http_forward import forward
+from ._http_reading import (
+    BadMessage,
+    BadRequest,
+    bad_request,
+    destination,
+    new_server_connection,
+    next_event,
+    request_line,
+)
 from ._protocol import AuthStatus, Command
 from ._records import Outcome
 from ._requests import refused, request_phase, serve_connect
@@ -50,12 +59,15 @@ class HttpStart:
 
 async def negotiate(conn: ClientConnection) -> HttpStart | None:
     """Read and record the first request (under ``handshake_timeout``)."""
-    h = h11.Connection(h11.SERVER)
+    h = new_server_connection()
     try:
         event = await next_event(conn, h)
-    except h11.RemoteProtocolError as exc:
-        _bad_request(conn, f"not an HTTP proxy request: {exc}")
+    except BadMessage as exc:
+        bad_request(conn, h, f"not an HTTP proxy request: {exc}", exc.error_status_hint, exc)
         return None
+    except asyncio.CancelledError:  # handshake_timeout: its record keeps the bytes read
+        conn.conn.unread(h.trailing_data[0])
+        raise
     if isinstance(event, h11.ConnectionClosed):
         raise ClientClosed("the client closed before a whole request")
     assert isinstance(event, h11.Request)
@@ -65,15 +77,11 @@ async def negotiate(conn: ClientConnection) -> HttpStart | None:
         host, port = destination(event)
     except BadRequest as exc:
         conn.record.asked_http(line, redacted_headers(event.headers.raw_items()), "", 0, 0)
-        _bad_request(conn, str(exc))
+        bad_request(conn, h, str(exc))
         return None
     headers = redacted_headers(event.headers.raw_items())
     conn.record.asked_http(line, headers, host, port, Command.CONNECT)
     return HttpStart(h, event, host, port)
-
-
-def _bad_request(conn: ClientConnection, error: str) -> None:
-    conn.reject(Outcome.PROTOCOL_ERROR, HttpAnswer(400, body=error + "\n"), error=error)
 
 
 async def serve_request(conn: ClientConnection, start: HttpStart) -> None:
@@ -100,8 +108,8 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     credentials = basic_credentials(value)
     faults = await conn.faults_at(Phase.AUTH)
     status: int = AuthStatus.FAILURE
-    error: str | None = "no Proxy-Authorization: Basic credentials"
-    if credentials is not None:
+    error: str | None = credentials if isinstance(credentials, str) else None
+    if not isinstance(credentials, str):
         record.gave_credentials(*credentials)
         status, error = policy.credentials(*credentials, faults)
     record.authenticated_as(status == AuthStatus.SUCCESS)

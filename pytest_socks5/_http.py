@@ -145,20 +145,23 @@ def _phrase(reply: int) -> str:
         return f"REP 0x{reply:02x}"
 
 
-def basic_credentials(value: bytes | None) -> tuple[bytes, bytes] | None:
-    """``(username, password)`` from a ``Proxy-Authorization: Basic ...`` value, or
-    ``None`` when there is none or it is not Basic credentials."""
+def basic_credentials(value: bytes | None) -> tuple[bytes, bytes] | str:
+    """``(username, password)`` from a ``Proxy-Authorization: Basic ...`` value, or what
+    is wrong with it (never showing the credentials)."""
     if value is None:
-        return None
+        return "no Proxy-Authorization header"
     scheme, _, token = value.strip().partition(b" ")
     if scheme.lower() != b"basic":
-        return None
+        shown = scheme[:20].decode("ascii", "replace")
+        return f"Proxy-Authorization is not Basic credentials (scheme {shown!r})"
     try:
         decoded = base64.b64decode(token.strip(), validate=True)
     except (binascii.Error, ValueError):
-        return None
+        return "Proxy-Authorization: Basic credentials that are not valid base64"
     username, colon, password = decoded.partition(b":")
-    return (username, password) if colon else None
+    if not colon:
+        return "Proxy-Authorization: Basic credentials without the ':' of user:password"
+    return username, password
 
 
 def request_head(line: str, headers: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from functools import partial
-from urllib.parse import urlsplit
 
 import h11
 
@@ -35,63 +34,28 @@ from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
 from ._http import HttpReplies, request_head
+from ._http_messages import final_response, goes_on, informational, origin_form
+from ._http_reading import (
+    BadMessage,
+    BadRequest,
+    ClosedMidMessage,
+    bad_request,
+    destination,
+    next_event,
+    request_line,
+    unparsed,
+)
 from ._live_record import LiveRecord
-from ._protocol import Command, Reply
+from ._protocol import Command, Reply, address_type_for
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
 from ._requests import dial_destination, refused, request_phase
 from ._sockets import address_of
 
-__all__ = ["BadRequest", "destination", "forward", "next_event", "request_line"]
+__all__ = ["forward"]
 
 REPLIES = HttpReplies()
-#: Fields for one hop only (RFC 9110 §7.6.1), never passed on; so is any field that
-#: ``Connection`` names. h11 writes each hop's own framing and ``Connection: close``.
-_HOP_BY_HOP = frozenset(
-    {b"proxy-authorization", b"proxy-connection", b"connection", b"keep-alive", b"te", b"upgrade"}
-)
-
-
-class BadRequest(Exception):
-    """The request names no destination a proxy can serve."""
-
-
-def destination(request: h11.Request) -> tuple[str, int]:
-    """``(host, port)`` of a ``CONNECT`` authority or an absolute-form ``http://`` URL."""
-    target = request.target.decode("ascii", "replace")
-    connect = request.method == b"CONNECT"
-    parts = urlsplit("//" + target if connect else target)
-    if not connect and parts.scheme != "http":
-        raise BadRequest(f"not a proxy request for an http:// URL: {target!r}")
-    try:
-        port = parts.port or (None if connect else 80)
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None:
-        raise BadRequest(f"no host:port in {target!r}")
-    return parts.hostname, port
-
-
-def request_line(request: h11.Request) -> str:
-    """The request line as the client sent it (its own HTTP version)."""
-    target = request.target.decode("ascii", "replace")
-    return f"{request.method.decode()} {target} HTTP/{request.http_version.decode()}"
-
-
-async def next_event(conn: ClientConnection, h: h11.Connection) -> object:
-    """The client's next h11 event, feeding it the bytes the connection received."""
-    while True:
-        event = h.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        data, eof = conn.take_data()
-        if data or eof:
-            h.receive_data(data)  # b"" is h11's EOF too
-            continue
-        if conn.lost:
-            raise ConnectionResetError("the client connection was lost")
-        await conn.wakeup()
 
 
 class _Upstream(asyncio.Protocol, BufferedReads):
@@ -204,11 +168,9 @@ async def forward(
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
         send = partial(_to_destination, conn, up, conn.upstream.transport)
-        send(_origin_form(request))
-        while not isinstance(event := await next_event(conn, h), h11.EndOfMessage):
-            assert isinstance(event, h11.Data)
-            send(event)
-        send(event)
+        send(origin_form(request))
+        if not await _relay_body(conn, h, upstream, send):
+            return
         try:
             if not await _relay_response(conn, h, up, upstream, faults, request.method):
                 return  # a fault on the response head ended the connection
@@ -237,11 +199,18 @@ async def forward(
         line = request_line(event)
         conn.record.received("http request", request_head(line, event.headers.raw_items()))
         conn.record.asked_http_again(line)
-        opened = (upstream, [])
-        if destination(request) != origin:
+        try:
+            target = _later_destination(request)
+        except BadRequest as exc:
             _close_upstream(conn, upstream)
-            origin, up = destination(request), h11.Connection(h11.CLIENT)
-            opened = await _open(conn, *origin)
+            bad_request(conn, h, str(exc))
+            return
+        opened = (upstream, [])
+        if target != origin:
+            _close_upstream(conn, upstream)
+            origin, up = target, h11.Connection(h11.CLIENT)
+            with _selecting_by(conn.record, *origin):
+                opened = await _open(conn, *origin)
     else:
         return  # answered or ended by _open
     conn.record.end(Outcome.CLOSED, closed_by="server")
@@ -257,16 +226,13 @@ async def _next_request(
     idle, head = conn.config.idle_timeout, conn.config.handshake_timeout
     try:
         with Deadline(idle):
-            while not any(h.trailing_data):  # no byte of a next request, no EOF yet
-                data, eof = conn.take_data()
-                if data or eof:
-                    h.receive_data(data)
-                elif conn.lost:
+            # no byte of a next request, no EOF yet (next_event feeds h11 within its limit)
+            while not (any(h.trailing_data) or conn.conn.buffered or conn.client_eof):
+                if conn.lost:
                     raise ConnectionResetError("the client connection was lost")
-                elif upstream.eof:
+                if upstream.eof:
                     return h11.ConnectionClosed()
-                else:
-                    await upstream.or_client(conn)
+                await upstream.or_client(conn)
     except TimeoutError:
         error = f"no next request for {idle:g}s on a kept-alive connection (idle_timeout)"
         conn.record.end(Outcome.IDLE_TIMEOUT, closed_by="server", error=error)
@@ -276,10 +242,62 @@ async def _next_request(
         with Deadline(head):
             return await next_event(conn, h)
     except TimeoutError:
+        unparsed(conn, h)
         error = f"no complete request head within {head:g}s (handshake_timeout)"
         conn.reject(Outcome.TIMEOUT, error=error, linger=False)
         _close_both(conn, upstream)
-        return None
+    except BadMessage as exc:
+        _close_upstream(conn, upstream)
+        bad_request(conn, h, f"not an HTTP proxy request: {exc}", exc.error_status_hint, exc)
+    return None
+
+
+def _later_destination(request: h11.Request) -> tuple[str, int]:
+    """The destination of a later request on a forwarding connection: an absolute-form
+    ``http://`` URL (``BadRequest`` otherwise: a ``CONNECT`` is not served here)."""
+    if request.method == b"CONNECT":
+        raise BadRequest(
+            "CONNECT after a forwarded request on the same connection is not served: "
+            "open a new connection for a tunnel"
+        )
+    return destination(request)
+
+
+@contextlib.contextmanager
+def _selecting_by(record: LiveRecord, host: str, port: int) -> Iterator[None]:
+    """While a later origin is checked and dialled, the record names it, so that its
+    faults, gates and hooks are selected by that origin; then the first request's again."""
+    kept = record.host, record.port, record.address_type
+    record.host, record.port, record.address_type = host, port, address_type_for(host)
+    try:
+        yield
+    finally:
+        record.host, record.port, record.address_type = kept
+
+
+async def _relay_body(
+    conn: ClientConnection,
+    h: h11.Connection,
+    upstream: _Upstream,
+    send: Callable[[h11.Event], None],
+) -> bool:
+    """The request's body to the destination (``False``: the client closed mid-body, or
+    sent a body h11 refuses — answered ``400``; the connection is over)."""
+    try:
+        while not isinstance(event := await next_event(conn, h, in_body=True), h11.EndOfMessage):
+            assert isinstance(event, h11.Data)
+            send(event)
+    except ClosedMidMessage as exc:
+        unparsed(conn, h)
+        conn.record.end(Outcome.CLIENT_CLOSED, closed_by="client", error=str(exc))
+        _close_both(conn, upstream)
+        return False
+    except BadMessage as exc:
+        _close_upstream(conn, upstream)
+        bad_request(conn, h, f"a request body that is not HTTP/1.1: {exc}", bad=exc)
+        return False
+    send(event)
+    return True
 
 
 async def _until_a_side_closes(conn: ClientConnection, upstream: _Upstream) -> None:
@@ -328,13 +346,13 @@ async def _relay_response(
         if isinstance(event, h11.ConnectionClosed):
             raise h11.RemoteProtocolError("the destination closed before its response")
         if isinstance(event, h11.InformationalResponse):
-            head = h.send(_informational(event)) or b""
+            head = h.send(informational(event)) or b""
             conn.record.delivered_to_client(head)
             conn.write("http response", head)
             continue
         if isinstance(event, h11.Response):
-            goes_on, upstream.closing = _goes_on(method, event)
-            head, status = h.send(_final(event, not goes_on)) or b"", event.status_code
+            kept, upstream.closing = goes_on(method, event)
+            head, status = h.send(final_response(event, not kept)) or b"", event.status_code
             sent = partial(_head_sent, conn, status)
             if not await answer_head(conn, faults, "http response", head, sent):
                 return False
@@ -350,68 +368,3 @@ async def _relay_response(
 def _head_sent(conn: ClientConnection, status: int, head: bytes) -> None:
     conn.record.http_answered(status)
     conn.record.delivered_to_client(head)
-
-
-def _goes_on(method: bytes, response: h11.Response) -> tuple[bool, bool]:
-    """Whether the destination takes another request after ``response`` (RFC 9112 §9.3:
-    HTTP/1.1, no ``Connection: close``, a body that does not end at the close), and
-    whether it said it closes (``close``; HTTP/1.0 without ``keep-alive``; a body that
-    ends at the close, RFC 9112 §6.3). h11 keeps no HTTP/1.0 connection alive, so an
-    HTTP/1.0 ``keep-alive`` response is the one that neither goes on nor closes."""
-    fields = list(response.headers)
-    options = _connection_tokens(fields)
-    bodiless = response.status_code in (204, 304) or method == b"HEAD"
-    framed = any(name in (b"content-length", b"transfer-encoding") for name, _ in fields)
-    until_close = not (bodiless or framed)
-    if response.http_version != b"1.1":
-        return False, until_close or b"keep-alive" not in options
-    closes = until_close or b"close" in options
-    return not closes, closes
-
-
-def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    """The options ``Connection`` lists, lower case."""
-    return {
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
-
-
-def _end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` without this hop's fields (and those ``Connection`` names)."""
-    drop = _HOP_BY_HOP | _connection_tokens(headers)
-    return [(name, value) for name, value in headers if name.lower() not in drop]
-
-
-def _final(response: h11.Response, closing: bool) -> h11.Response:
-    """The response as the proxy sends it: its own version, its own hop's fields
-    (``Connection: close`` when the destination closes after it)."""
-    headers = _end_to_end(response.headers.raw_items())
-    if closing:
-        headers.append((b"Connection", b"close"))
-    return h11.Response(status_code=response.status_code, headers=headers, reason=response.reason)
-
-
-def _informational(response: h11.InformationalResponse) -> h11.InformationalResponse:
-    headers = _end_to_end(response.headers.raw_items())
-    return h11.InformationalResponse(
-        status_code=response.status_code, headers=headers, reason=response.reason
-    )
-
-
-def _origin_form(request: h11.Request) -> h11.Request:
-    """The request as the destination should see it: origin-form target, no hop fields,
-    ``Host`` made from the request-target (RFC 9112 §3.2.2), our own version."""
-    parts = urlsplit(request.target.decode("ascii", "replace"))
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.netloc.rpartition("@")[2].encode("ascii", "replace")
-    headers = _end_to_end(request.headers.raw_items())
-    at = next((i for i, (name, _) in enumerate(headers) if name.lower() == b"host"), None)
-    if at is None:
-        headers.insert(0, (b"Host", host))
-    else:
-        headers[at] = (headers[at][0], host)
-        headers = [hv for i, hv in enumerate(headers) if i == at or hv[0].lower() != b"host"]
-    return h11.Request(method=request.method, target=target, headers=headers)
