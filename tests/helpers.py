@@ -44,6 +44,7 @@ __all__ = [
     "only_record",
     "open_any_tunnel",
     "read_reply",
+    "read_until_closed",
     "recv_all",
     "recv_exactly",
     "reply_size",
@@ -91,6 +92,19 @@ def open_any_tunnel(
             head += recv_exactly(client, 1)
         assert head.startswith(b"HTTP/1.1 200")
     return client
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes: EOF or a reset (the proxy told the
+    client, rather than leaving it in silence)."""
+    sock.settimeout(TIMEOUT)
+    received = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return bytes(received)
 
 
 def only_record(server: SOCKS5Server, **criteria: Any) -> ConnectionRecord:

@@ -31,6 +31,7 @@ from .helpers import (
     connect,
     digest_target,
     only_record,
+    read_until_closed,
     recv_all,
     recv_exactly,
     socks5_tunnel,
@@ -84,17 +85,6 @@ def chunked_target(end: str = "fin") -> Iterator[tuple[str, int]]:
         thread.join(TIMEOUT)
 
 
-def read_to_end(sock: socket.socket) -> bytes:
-    """Everything the client receives until EOF or a reset."""
-    received = bytearray()
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    return bytes(received)
-
-
 def assert_silent(sock: socket.socket) -> None:
     sock.settimeout(SILENCE)
     try:
@@ -123,7 +113,7 @@ def test_the_record_counts_what_the_client_received(
         server.add_fault(fault)
     with chunked_target() as target, socks5_tunnel(server.address, *target) as (sock, _):
         sock.sendall(b"g")
-        received = read_to_end(sock)
+        received = read_until_closed(sock)
     assert received == (CHUNKS if fault is None else CHUNKS[:100])
     record = only_record(server)
     assert record.bytes_to_client == len(received)

@@ -7,7 +7,6 @@ plugin's report (the test fails at its call) is checked in test_plugin.py."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,14 @@ import pytest
 from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server, testing
 from pytest_socks5.faults import Close, CustomFault, FunctionFault
 
-from .helpers import closed_port, connect, only_record, socks5_request, socks5_tunnel
+from .helpers import (
+    closed_port,
+    connect,
+    only_record,
+    read_until_closed,
+    socks5_request,
+    socks5_tunnel,
+)
 
 
 class HookFailed(Exception):
@@ -53,20 +59,11 @@ def assert_users(server: SOCKS5Server, exc_type: type[Exception], source: str) -
     server.reset()
 
 
-def client_closed(sock: socket.socket) -> None:
-    sock.settimeout(5)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        pass
-
-
 def handshake(server: SOCKS5Server, target: tuple[str, int]) -> None:
     """A SOCKS5 CONNECT to ``target``, read until the proxy closes."""
     with connect(server.address) as sock:
         sock.sendall(b"\x05\x01\x00" + socks5_request(*target))
-        client_closed(sock)
+        read_until_closed(sock)
 
 
 @pytest.mark.parametrize("phase", ["greeting", "request", "reply"])
@@ -114,7 +111,7 @@ def test_a_data_hook(server: SOCKS5Server, echo_server: tuple[str, int]) -> None
     server.on("data", fail)
     with socks5_tunnel(server.address, *echo_server) as (sock, _):
         sock.sendall(b"ping")
-        client_closed(sock)
+        read_until_closed(sock)
     assert_users(server, HookFailed, "on('data') hook fail (from_client)")
 
 
@@ -165,7 +162,7 @@ def test_a_validator(echo_server: tuple[str, int]) -> None:
             sock.sendall(b"\x05\x01\x02")
             assert sock.recv(2) == b"\x05\x02"
             sock.sendall(b"\x01\x01u\x01p")
-            client_closed(sock)
+            read_until_closed(sock)
         assert_users(server, HookFailed, "validator fail")
 
 
