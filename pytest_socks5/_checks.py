@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -59,17 +59,21 @@ def fail_value(name: str, expected: str, value: Any, hint: str = "") -> ValueErr
     return ValueError(f"{name} must be {expected}, got {_shown(value)}{hint}")
 
 
-def did_you_mean(value: object, choices: Iterable[str]) -> str:
-    """``" (did you mean users?)"`` for the nearest of ``choices``, or ``""``."""
+def did_you_mean(value: object, choices: Iterable[str] | Mapping[str, str]) -> str:
+    """``" (did you mean users?)"`` for the nearest of ``choices``, or ``""``. Given a
+    mapping, the nearest key is shown as its value (``"closed"``: ``Outcome.CLOSED``)."""
     if not isinstance(value, str):
         return ""
     import difflib  # only for a mistake: not at start-up
 
-    near = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    keys = list(choices)
+    near = difflib.get_close_matches(value, keys, n=1, cutoff=0.6)
     if not near:
-        lowered = {c.lower(): c for c in choices}
+        lowered = {c.lower(): c for c in keys}
         near = [lowered[value.lower()]] if value.lower() in lowered else []
-    return f" (did you mean {near[0]}?)" if near else ""
+    if not near:
+        return ""
+    return f" (did you mean {choices[near[0]] if isinstance(choices, Mapping) else near[0]}?)"
 
 
 class KnownArguments:

@@ -85,8 +85,5 @@ def _not_a_code(name: str, kind: type[enum.Enum], wanted: str) -> TypeError:
 
 def _near(wanted: str, shown: Mapping[str, str]) -> str:
     """``" (did you mean Outcome.CLOSED?)"`` for the nearest key of ``shown``, or ``""``."""
-    import difflib  # only for a mistake: not at start-up
-
     key = wanted.lower().replace("_", "-") if "-" in "".join(shown) else wanted.lower()
-    near = difflib.get_close_matches(key, list(shown), n=1, cutoff=0.6)
-    return f" (did you mean {shown[near[0]]}?)" if near else ""
+    return did_you_mean(key, shown)

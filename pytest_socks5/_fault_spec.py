@@ -144,10 +144,7 @@ def _fault_class(name: str) -> type[Fault]:
     cls = _BY_KEY.get(_key(name))
     if cls is not None:
         return cls
-    import difflib  # only for a mistake: not at start-up
-
-    near = difflib.get_close_matches(_key(name), list(_BY_KEY), n=1, cutoff=0.6)
-    hint = f" (did you mean {_BY_KEY[near[0]].__name__}?)" if near else ""
+    hint = did_you_mean(_key(name), {key: cls.__name__ for key, cls in _BY_KEY.items()})
     raise FaultSpecError(f"unknown fault {name!r}{hint}; the faults: {', '.join(FAULTS)}")
 
 
