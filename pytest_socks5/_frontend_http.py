@@ -22,13 +22,12 @@ from ._connection import ClientConnection
 from ._conversation import ClientClosed
 from ._fault_types import FailAuth, Phase
 from ._http import (
-    HttpReplies,
     auth_required,
     basic_credentials,
     redacted_headers,
     request_head,
 )
-from ._http_forward import forward
+from ._http_forward import REPLIES, forward
 from ._http_reading import (
     BadMessage,
     BadRequest,
@@ -43,8 +42,6 @@ from ._records import Outcome
 from ._requests import refused, request_phase, serve_connect
 
 __all__ = ["HttpStart", "negotiate", "serve_request"]
-
-REPLIES = HttpReplies()
 
 
 @dataclass(slots=True)
@@ -108,8 +105,9 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     credentials = basic_credentials(value)
     faults = await conn.faults_at(Phase.AUTH)
     status: int = AuthStatus.FAILURE
-    error: str | None = credentials if isinstance(credentials, str) else None
-    if not isinstance(credentials, str):
+    if isinstance(credentials, str):  # what is wrong with the header
+        error: str | None = credentials
+    else:
         record.gave_credentials(*credentials)
         status, error = policy.credentials(*credentials, faults)
     record.authenticated_as(status == AuthStatus.SUCCESS)

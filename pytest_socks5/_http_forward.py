@@ -50,10 +50,9 @@ from ._protocol import Command, Reply, address_type_for
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
-from ._requests import dial_destination, refused, request_phase
-from ._sockets import address_of
+from ._requests import dial_destination, record_connected, refused, request_phase
 
-__all__ = ["forward"]
+__all__ = ["REPLIES", "forward"]
 
 REPLIES = HttpReplies()
 
@@ -144,8 +143,7 @@ def _take_over(conn: ClientConnection, side: RelaySide) -> _Upstream:
     transport = side.transport
     assert transport is not None
     if conn.record.upstream_address is None:
-        bound = address_of(transport.get_extra_info("sockname")) or (conn.local_ip, 0)
-        conn.record.connected(address_of(transport.get_extra_info("peername")), bound)
+        record_connected(conn, side)
         conn.record.replied(REPLIES.granted)
     upstream = _Upstream(conn.record)
     transport.set_protocol(upstream)
@@ -175,7 +173,6 @@ async def forward(
             if not await _relay_response(conn, h, up, upstream, faults, request.method):
                 return  # a fault on the response head ended the connection
         except h11.RemoteProtocolError as exc:
-            conn.record.replied(Reply.GENERAL_FAILURE)
             conn.reject(
                 Outcome.PROTOCOL_ERROR,
                 error=f"the destination's response is not HTTP/1.1: {exc}",

@@ -6,7 +6,8 @@ Strategy: once a front end has a request it calls, in order: :func:`request_phas
 command. CONNECT is :func:`serve_connect`: dial (``host_map`` first), then the reply
 faults, the reply and the tunnel. Every command answers at the reply decision point
 through :func:`answer_request` (BIND's first reply and UDP ASSOCIATE's too), so a
-``ReplyWith`` from a gate or a hook answers each alike. The protocol's wording comes from a
+``ReplyWith`` from a gate or a hook answers each alike; a forwarded HTTP request answers
+a failed dial with its own 502 (``_http_forward``). The protocol's wording comes from a
 :class:`~pytest_socks5._replies.Replies`; nothing here asks which protocol it serves.
 """
 
@@ -30,15 +31,23 @@ from ._sockets import address_of
 from ._tunnel import open_tunnel
 from ._virtual import open_virtual
 
-__all__ = ["answer_request", "dial_destination", "refused", "request_phase", "serve_connect"]
+__all__ = [
+    "answer_request",
+    "dial_destination",
+    "record_connected",
+    "refused",
+    "request_phase",
+    "serve_connect",
+]
 
 
 async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     """The decision point before the dial. ``False``: a fault answered or ended it."""
     faults = await conn.faults_at(Phase.REQUEST)
-    forced = conn.policy.forced_reply(faults)
-    # Delay, Stall and Close act first: a delayed ReplyWith is a slow refusal.
-    if not await delay_or_end(conn, [f for f in faults if f is not forced]):
+    forced = conn.policy.forced_reply(faults) if faults else None
+    # Delay, Stall and Close act first (delay_or_end takes only them): a delayed
+    # ReplyWith is a slow refusal.
+    if not await delay_or_end(conn, faults):
         return False
     if forced is not None:
         conn.record.replied(replies.code(forced.reply))
@@ -126,6 +135,15 @@ def answer_request(
     return answer(conn, faults, replies.success(result, faults), shaped=shaped)
 
 
+def record_connected(conn: ClientConnection, side: RelaySide) -> tuple[str, int]:
+    """Record the dialled ``side``'s addresses; its bound address (a virtual destination
+    has none: the proxy's own, port 0), which the reply names."""
+    assert side.transport is not None
+    bound = address_of(side.transport.get_extra_info("sockname")) or (conn.local_ip, 0)
+    conn.record.connected(address_of(side.transport.get_extra_info("peername")), bound)
+    return bound
+
+
 async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
     """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
     record = conn.record
@@ -137,14 +155,9 @@ async def serve_connect(conn: ClientConnection, replies: Replies, host: str, por
     elif faults and conn.policy.forced_reply(faults) is not None:  # a gate's or a hook's
         if result.transport is not None:
             result.transport.close()  # dialled, but the fault answers instead
-        granted = Reply.GENERAL_FAILURE  # (what the ReplyWith says is sent instead)
+        granted = Reply.GENERAL_FAILURE  # a placeholder: answer_request sends the ReplyWith's
     else:
-        assert result.transport is not None
-        bound = address_of(result.transport.get_extra_info("sockname"))
-        if bound is None:  # a virtual destination has no address: the proxy's own, port 0
-            bound = (conn.local_ip, 0)
-        record.connected(address_of(result.transport.get_extra_info("peername")), bound)
-        granted = bound
+        granted = record_connected(conn, result)
     error = record.error
     if await answer_request(conn, replies, faults, granted, error=error, instead="after the dial"):
         assert isinstance(result, RelaySide)
