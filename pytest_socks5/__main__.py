@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from ._fault_spec import parse_fault
 from ._options import CLI_MAX_RECORDS, OPTIONS
+from ._options import option as declared
 from ._records import ConnectionRecord
 from ._runner import loop_factory, resolve_loop
 from ._server import SOCKS5Server
@@ -160,15 +161,23 @@ class _Log:
         sys.stdout.flush()
 
 
+def _cli_flag(name: str) -> str:
+    """The flag this command line gives the option ``name`` (from its one declaration)."""
+    flag = declared(name).main
+    assert flag is not None
+    return flag.name
+
+
+_USER_IDS = _cli_flag("socks4_user_ids")  # --socks4-user-id
+
+
 def _with_cli_hint(record: ConnectionRecord) -> ConnectionRecord:
     """A refusal by the hermetic default, with how to allow it in this command's flags
     (the record's own error names the pytest marker and ini options); a SOCKS 4 USERID
     refusal naming ``--socks4-user-id``, not the keyword argument."""
     reason, error, host = record.denied_by, record.error, record.host
     if error and "socks4_user_ids" in error:  # the option's name, as this command spells it
-        return dataclasses.replace(
-            record, error=error.replace("socks4_user_ids", "--socks4-user-id")
-        )
+        return dataclasses.replace(record, error=error.replace("socks4_user_ids", _USER_IDS))
     if reason is None or not reason.startswith("hermetic default") or not error or not host:
         return record
     what, denied, _ = error.partition(f" denied by the {reason}")

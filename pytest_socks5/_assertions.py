@@ -228,7 +228,6 @@ class RecordQueries:
         USERID; text is compared as UTF-8 bytes), and that it passed
         (``authenticated=False``: that it was refused; ``None``: either)."""
         __tracebackhide__ = True
-        check_criteria(criteria)
         want: dict[str, Any] = {"auth_scheme": _authenticated}
         if username is not None:
             want["username"] = _named_user(_as_bytes(username))
@@ -268,7 +267,6 @@ class RecordQueries:
         ``"none"``: SOCKS5 method 0x00; HTTP: the server asked for no credentials;
         SOCKS 4: the server checked no USERID)."""
         __tracebackhide__ = True
-        check_criteria(criteria)
         want = {"auth_scheme": "none", **criteria}
         extra = f" matching {criteria_text(criteria)}" if criteria else ""
         return self._expect(f"a connection without authentication{extra}", want, count)

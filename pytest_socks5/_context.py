@@ -19,6 +19,7 @@ from ._config import EngineConfig
 from ._dialler import Dialler
 from ._fault_set import FaultSet
 from ._guard import InternalError, UserError
+from ._hosts import describe_target
 from ._live_record import LiveRecord
 from ._recorder import Recorder
 from ._records import Outcome
@@ -61,24 +62,15 @@ class ServerContext(Generic[C]):
             handled = sys.exc_info()[1]
             assert isinstance(handled, Exception)
             exc = handled
-        if not isinstance(exc, UserCodeError):
-            text: str = InternalError(exc)
-            self.errors.append(text)
-            if record is not None:
-                record.end_by_bug(text)
-            return text
-        text = UserError(exc, _connection(record))
+        text: str
+        if isinstance(exc, UserCodeError):
+            text, outcome = UserError(exc, _connection(record)), Outcome.USER_CODE_ERROR
+        else:
+            text, outcome = InternalError(exc), Outcome.INTERNAL_ERROR
         self.errors.append(text)
         if record is not None:
-            ended = record.end(
-                Outcome.USER_CODE_ERROR, closed_by="server", how="error", error=text
-            )
-            if not ended and record.outcome not in _FIRST_ERROR_STAYS:  # as for a bug
-                record.outcome, record.error = Outcome.USER_CODE_ERROR, text
+            record.end_by_bug(text, outcome)
         return text
-
-
-_FIRST_ERROR_STAYS = (Outcome.INTERNAL_ERROR, Outcome.USER_CODE_ERROR)
 
 
 def _connection(record: LiveRecord | None) -> str:
@@ -86,5 +78,7 @@ def _connection(record: LiveRecord | None) -> str:
     example.test:80``."""
     if record is None:
         return "a connection"
-    text = f"connection #{record.id} from {record.client_address[0]}:{record.client_address[1]}"
-    return text if record.host is None else f"{text} to {record.host}:{record.port}"
+    text = f"connection #{record.id} from {describe_target(record.client_address)}"
+    if record.host is None or record.port is None:
+        return text
+    return f"{text} to {describe_target((record.host, record.port))}"

@@ -325,12 +325,15 @@ class LiveRecord:
         self.ended_at = time.time()
         return True
 
-    def end_by_bug(self, error: str) -> None:
-        """A bug in the proxy ends the connection: the record says so even if a side's
-        close had ended it a moment before (the test fails with the bug)."""
-        ended = self.end(Outcome.INTERNAL_ERROR, closed_by="server", how="error", error=error)
-        if not ended and self.outcome is not Outcome.INTERNAL_ERROR:  # the first bug stays
-            self.outcome, self.error = Outcome.INTERNAL_ERROR, error
+    def end_by_bug(self, error: str, outcome: Outcome = Outcome.INTERNAL_ERROR) -> None:
+        """A bug in the proxy (``outcome``: ``USER_CODE_ERROR``, in the user's code it
+        called) ends the connection: the record says so even if a side's close had ended
+        it a moment before (the test fails with the bug). The first error stays, but a
+        bug in the proxy wins over the user's."""
+        ended = self.end(outcome, closed_by="server", how="error", error=error)
+        stays = _ERRORS if outcome is Outcome.USER_CODE_ERROR else _ERRORS[:1]
+        if not ended and self.outcome not in stays:
+            self.outcome, self.error = outcome, error
 
     def spoke(self, version: int) -> None:
         """The client spoke SOCKS ``version`` (unless a greeting said so before)."""
@@ -416,6 +419,9 @@ def _code_in(name: str, data: bytes, version: int | None) -> tuple[int | None, i
         return None, None
     return coerce(data[1], Socks4Reply if version == 4 else Reply), None
 
+
+#: The outcomes of an error: the proxy's, then the user's code's.
+_ERRORS = (Outcome.INTERNAL_ERROR, Outcome.USER_CODE_ERROR)
 
 _SHARED_FIELDS = tuple(
     f.name

@@ -2,7 +2,11 @@
 test used.
 
 Strategy: plain dataclasses, kept apart from ``plugin.py`` for its size; the plugin fills
-them (it alone imports pytest) and the report code reads them.
+them (it alone imports pytest) and the report code reads them. Beside them, what the
+plugin does with files and servers that needs no pytest: the output directories checked
+at the start (:func:`output_dir`), a fixture's server started with a one-line failure
+(:func:`start`), and each test's capture and record file written (:func:`write_pcap`,
+:func:`append_records`).
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
                 UserWarning,
                 stacklevel=2,
             )
-        self._listen_host = host
+        self._listen_host = host.lower().rstrip(".") if both else host  # "dual": localhost
         self._hosts = _DUAL_STACK if both else (host,)
         self._default_config = EngineConfig(**config_values(values))
         self._recorder = Recorder(

@@ -11,6 +11,7 @@ import os
 
 from ._checks import choice
 from ._engine import Engine
+from ._hosts import describe_target
 from ._url import proxy_url
 
 __all__ = ["ServerAddresses", "listen_failure"]
@@ -20,7 +21,7 @@ def listen_failure(host: str, port: int, exc: OSError, given: str) -> str:
     """``cannot listen on 127.0.0.1:8080 (<given>): Address already in use``: a start that
     failed, in one line, naming where the address was given (a user's mistake: a busy
     port, an address that is not this machine's)."""
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = describe_target((host, port))
     reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
     return f"cannot listen on {where} ({given}): {reason or exc}"
 

@@ -25,7 +25,7 @@ from ._fault_types import (
     SlowClose,
     TransferFault,
 )
-from ._guard import OnError, guarded, watch_task
+from ._guard import OnError, watch_task
 
 __all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper"]
 
@@ -61,7 +61,7 @@ class ShapedSide(Protocol):
 
     @property
     def on_error(self) -> OnError:
-        """Where a bug in the shaper's task or timers goes."""
+        """Where a bug in the shaper's task goes."""
 
 
 class Shaper:
@@ -163,7 +163,7 @@ class Shaper:
                     if isinstance(fault, CloseAfter):
                         self.source.close_tunnel(abort=False)
                     else:
-                        self._reset(fault)
+                        self.source.reset_tunnel(fault.describe())
                     return False
                 if isinstance(fault, Blackhole) and len(data) > room:
                     await self._write(data[:room])
@@ -196,7 +196,3 @@ class Shaper:
             pause = delay + (len(piece) / rate if rate else 0.0)
             if pause:
                 await asyncio.sleep(pause)
-
-    @guarded
-    def _reset(self, fault: TransferFault) -> None:
-        self.source.reset_tunnel(fault.describe())

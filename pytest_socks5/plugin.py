@@ -22,6 +22,7 @@ import pytest
 
 from . import __version__, _chaos
 from ._leak_watch import TestLeaks, guard_from_markers
+from ._option_parsers import PCAP_DIR
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
@@ -273,7 +274,7 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
         watched.server._recorder.wait_settled(_SETTLE_TIMEOUT)
     watched.final = tuple(watched.server.connections)
     if pcap:
-        pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / "socks5-pcap")
+        pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / PCAP_DIR)
         write_pcap(pcap_dir, item.nodeid, item.stash[_WATCHED])
     if settings.record_dir is not None:
         item.stash[_RECORD_FILE] = append_records(

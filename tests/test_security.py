@@ -35,9 +35,11 @@ def test_loopback_binds_do_not_warn(host: str) -> None:
         SOCKS5Server(host)
 
 
-def test_localhost_in_any_case_listens_on_both_loopbacks() -> None:
-    with SOCKS5Server("LOCALHOST") as server:
+@pytest.mark.parametrize("host", ["LOCALHOST", "Dual"])
+def test_localhost_in_any_case_listens_on_both_loopbacks(host: str) -> None:
+    with SOCKS5Server(host) as server:
         families = {":" in address[0] for address in server.listen_addresses}
+        assert server.host == "localhost"  # and the URLs say so
     assert families == {False, True}
 
 
