@@ -20,6 +20,7 @@ import random
 import threading
 from collections.abc import Iterable
 
+from ._checks import SWITCH_OFF, SWITCH_ON
 from ._fault_types import (
     _CODES,
     _SELECTION,
@@ -172,9 +173,9 @@ _NOT_A_RATE = f"socks5_chaos must be a rate from 0 to 1 (or true: {DEFAULT_RATE:
 def text_chaos(value: str) -> float:
     """``--socks5-chaos[=RATE]`` and ini ``socks5_chaos``: a rate (``""``/false: off)."""
     word = str(value).strip().lower()
-    if word in ("", "false", "no", "off"):
+    if word == "" or word in SWITCH_OFF:
         return 0.0
-    if word in ("true", "yes", "on"):
+    if word in SWITCH_ON:
         return DEFAULT_RATE
     try:
         rate = float(word)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "SWITCH_OFF",
+    "SWITCH_ON",
     "Check",
     "KnownArguments",
     "boolean",
@@ -30,6 +32,7 @@ __all__ = [
     "fail_value",
     "instance",
     "integer",
+    "listen_port",
     "number",
     "optional",
     "port",
@@ -156,10 +159,15 @@ def _range(low: float | None, high: float | None, above: float | None) -> str:
 
 
 def integer(
-    *, low: int | None = None, high: int | None = None, what: str = "a whole number"
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    what: str = "a whole number",
+    note: str = "",
 ) -> Check:
-    """A whole number (``bool`` is not one), within ``low``..``high`` when given."""
-    expected = f"{what} {_range(low, high, None)}".rstrip()
+    """A whole number (``bool`` is not one), within ``low``..``high`` when given; ``note``
+    follows the range in a message (``" (0 picks a free one)"``)."""
+    expected = f"{what} {_range(low, high, None)}".rstrip() + note
 
     def check(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -196,8 +204,12 @@ def number(
     return check
 
 
+#: The words a text option takes for on and off (ini files, flags, fault specs).
+SWITCH_ON, SWITCH_OFF = ("true", "yes", "on"), ("false", "no", "off")
 #: A TCP or UDP port number.
 port = integer(low=0, high=65535, what="a port")
+#: A port to listen on (``port=``, ``--port``).
+listen_port = integer(low=0, high=65535, what="a port", note=" (0 picks a free one)")
 #: One byte of the protocol: a code, a method, a version.
 byte = integer(low=0, high=255, what="a byte")
 #: A probability, 0 to 1.

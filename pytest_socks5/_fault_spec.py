@@ -31,7 +31,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from ._checks import did_you_mean
+from ._checks import SWITCH_OFF, SWITCH_ON, did_you_mean
 from ._fault_types import (
     Bandwidth,
     Blackhole,
@@ -103,7 +103,7 @@ _NAMED: dict[str, type[enum.IntEnum]] = {
 _CHOICES: dict[str, tuple[str, ...]] = {"then": ("close", "stall")}
 _PHASES = {phase.value for phase in Phase}
 _DIRECTIONS = {"from_client", "to_client", "both", "upstream", "downstream"}
-_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+_TRUE, _FALSE = {*SWITCH_ON, "1"}, {*SWITCH_OFF, "0"}
 
 
 def _key(name: str) -> str:

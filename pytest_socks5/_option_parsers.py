@@ -16,6 +16,8 @@ from typing import Any
 
 from ._auth import AuthPolicy
 from ._checks import (
+    SWITCH_OFF,
+    SWITCH_ON,
     boolean,
     byte,
     callable_value,
@@ -23,6 +25,7 @@ from ._checks import (
     fail_type,
     fail_value,
     instance,
+    listen_port,
     number,
     optional,
     sequence,
@@ -74,7 +77,7 @@ def no_limit_or_seconds(name: str, value: Any) -> float | None:
         raise fail_type(name, _NO_LIMIT, value)
     if value is None or value == 0:
         return None
-    if math.isnan(value) or value < 0:
+    if not math.isfinite(value) or value < 0:  # an infinite one is None or 0
         raise fail_value(name, _NO_LIMIT, value)
     return value
 
@@ -83,18 +86,6 @@ callable_or_none = optional(callable_value)
 #: ``loop=``: ``"auto"`` is uvloop when it is installed, else asyncio.
 LOOP_NAMES = ("auto", "uvloop", "asyncio")
 loop_name = choice(*LOOP_NAMES)
-
-
-_LISTEN_PORT = "a port from 0 to 65535 (0 picks a free one)"
-
-
-def listen_port(name: str, value: Any) -> int:
-    """``port=``: the port to listen on, 0 for a free one."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise fail_type(name, _LISTEN_PORT, value)
-    if not 0 <= value <= 65535:
-        raise fail_value(name, _LISTEN_PORT, value)
-    return value
 
 
 _LISTEN_HOST = "a listen address such as 127.0.0.1, ::1 or localhost (both)"
@@ -265,7 +256,6 @@ def pcap_switch(name: str, value: Any) -> bool | str:
 
 #: Where ``pcap=True`` (the marker's) and ``socks5_pcap = true`` write their captures.
 PCAP_DIR = "socks5-pcap"
-_YES, _NO = ("true", "yes", "on"), ("false", "no", "off")
 
 
 def text_pcap(value: str) -> str:
@@ -273,12 +263,12 @@ def text_pcap(value: str) -> str:
     ``pcap=`` is: true, yes or on write to ``socks5-pcap``; false, no or off write none
     (``./true`` is a directory of that name)."""
     word = value.strip().lower()
-    return PCAP_DIR if word in _YES else "" if word in _NO else value
+    return PCAP_DIR if word in SWITCH_ON else "" if word in SWITCH_OFF else value
 
 
 def text_record_dir(value: str) -> str:
     """``socks5_record_dir`` or ``--socks5-record-dir``: a directory, never a switch."""
-    if value.strip().lower() in _YES + _NO:
+    if value.strip().lower() in SWITCH_ON + SWITCH_OFF:
         raise ValueError(
             f"socks5_record_dir is a directory (leave it out for none), got {value!r}; "
             f"write ./{value} for a directory of that name"

@@ -591,6 +591,7 @@ def test_a_fault_class_of_ones_own_with_its_own_keywords_is_not_second_guessed()
         (lambda: UdpFaults(delay=float("inf")), "UdpFaults: delay must be a finite number, got inf"),
         (lambda: SOCKS5Server(bind_timeout=float("inf")), "bind_timeout must be a finite number, got inf"),
         (lambda: faults.Latency(seconds=float("inf")), "Latency: seconds must be a finite number, got inf"),
+        (lambda: SOCKS5Server(idle_timeout=float("inf")), "idle_timeout must be None or 0 (no limit), or a number > 0, got inf"),
     ],
 )  # fmt: skip
 def test_an_infinite_time_is_refused(make: Callable[[], object], message: str) -> None:
