@@ -27,10 +27,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ._fault_spec import parse_fault
+from ._option_parsers import resolve_loop
 from ._options import CLI_MAX_RECORDS, OPTIONS
 from ._options import option as declared
 from ._records import ConnectionRecord
-from ._runner import loop_factory, resolve_loop
+from ._runner import loop_factory
 from ._server import SOCKS5Server
 from ._server_addresses import listen_failure
 from ._transcript import describe_record

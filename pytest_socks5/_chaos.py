@@ -3,8 +3,8 @@
 Strategy: a :class:`Chaos` is a per-server source of extra faults that
 :class:`~pytest_socks5._policy.Policy` consults at every decision point, beside the
 server's :class:`~pytest_socks5._fault_set.FaultSet`. Each connection draws once, at its
-first decision point, from a ``random.Random`` seeded per test (:func:`seed_for_test`: the
-session seed and the test id through SHA-256, never Python's salted ``hash``): with
+first decision point, from a ``random.Random`` seeded per test (the session seed and the
+test id through SHA-256, never Python's salted ``hash``: ``_chaos_settings``): with
 probability ``rate`` one fault of :data:`CATALOG`, else none. Chaos counts the
 connections that reach each decision point exactly as a ``FaultSet`` counts ``nth``, so
 a fault that fires is kept with ``nth=`` set, and the same faults given to the marker
@@ -20,7 +20,6 @@ import random
 import threading
 from collections.abc import Iterable
 
-from ._checks import SWITCH_OFF, SWITCH_ON
 from ._fault_types import (
     _CODES,
     _SELECTION,
@@ -39,23 +38,12 @@ from ._recorder import LiveRecord
 
 __all__ = [
     "CATALOG",
-    "DEFAULT_RATE",
     "Chaos",
     "constructor",
-    "header",
-    "marker_chaos",
     "plan_entry",
-    "plan_lines",
-    "rate_for_test",
     "replay_line",
     "report_lines",
-    "seed_for_test",
-    "session_seed",
-    "text_chaos",
 ]
-
-#: ``--socks5-chaos`` without a value.
-DEFAULT_RATE = 0.1
 
 #: What real proxies and networks do: one of these, now and then, per connection.
 CATALOG: tuple[Fault, ...] = (
@@ -71,14 +59,6 @@ CATALOG: tuple[Fault, ...] = (
     CloseAfter(after=1),
     SlowClose(seconds=0.2),
 )
-
-
-def seed_for_test(session_seed: int, test_id: str, server: int = 0) -> int:
-    """The seed of one test's ``server``-th proxy: stable across processes and orders."""
-    import hashlib  # loaded by chaos runs only (~2 ms of a proxy process's start-up)
-
-    text = f"{session_seed}\0{test_id}\0{server}".encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
 
 
 class Chaos:
@@ -154,80 +134,6 @@ def replay_line(faults: Iterable[Fault]) -> tuple[str, str]:
     return imports, f"@pytest.mark.socks5(chaos=False, faults=[{shown}])"
 
 
-# -- the option's forms ----------------------------------------------------------------
-
-
-def marker_chaos(name: str, value: object) -> bool | float:
-    """The marker's ``chaos=``: ``False`` (off for this test), ``True`` (on, at the
-    suite's rate or the default one) or a rate from 0 to 1."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and 0 <= value <= 1:
-        return float(value)
-    raise ValueError(f"{name} must be True, False or a rate from 0 to 1, got {value!r}")
-
-
-_NOT_A_RATE = f"socks5_chaos must be a rate from 0 to 1 (or true: {DEFAULT_RATE:g}, false: off)"
-
-
-def text_chaos(value: str) -> float:
-    """``--socks5-chaos[=RATE]`` and ini ``socks5_chaos``: a rate (``""``/false: off)."""
-    word = str(value).strip().lower()
-    if word == "" or word in SWITCH_OFF:
-        return 0.0
-    if word in SWITCH_ON:
-        return DEFAULT_RATE
-    try:
-        rate = float(word)
-    except ValueError:
-        raise ValueError(f"{_NOT_A_RATE}, got {value!r}{_argument_hint(word)}") from None
-    if not 0 <= rate <= 1:
-        raise ValueError(f"{_NOT_A_RATE}, got {value!r}")
-    return rate
-
-
-def _argument_hint(word: str) -> str:
-    """For a word where a rate belongs: the flag's value may be left out, so ``pytest
-    --socks5-chaos tests/`` takes the next argument, a test path, as its rate."""
-    path = any(mark in word for mark in ("/", "\\", "::")) or word.endswith(".py")
-    what = ", which looks like a test path" if path else ""
-    return (
-        f"{what}: a bare --socks5-chaos takes the next argument as its RATE; write "
-        f"--socks5-chaos={DEFAULT_RATE:g} (or any RATE) with '=', or put it after the test paths"
-    )
-
-
-def rate_for_test(suite_rate: float, marker: bool | float | None) -> float:
-    """One test's rate: the suite's, unless its marker says otherwise."""
-    if marker is None:
-        return suite_rate
-    if isinstance(marker, bool):
-        return (suite_rate or DEFAULT_RATE) if marker else 0.0
-    return marker
-
-
-# -- what the reports say --------------------------------------------------------------
-
-
-def header(rate: float, seed: int) -> str:
-    return (
-        f"pytest-socks5 chaos: rate {rate:g}, seed {seed} "
-        f"(replay: --socks5-chaos={rate:g} --socks5-seed {seed})"
-    )
-
-
-def session_seed(worker: dict[str, object], given: int | None, randomly: object) -> int:
-    """The session's seed: the xdist controller's (in a worker), else the one given
-    (``--socks5-seed``, ini ``socks5_seed``), else pytest-randomly's, else a fresh one."""
-    if "socks5_chaos_seed" in worker:
-        return int(str(worker["socks5_chaos_seed"]))
-    if given is not None:
-        return given
-    if isinstance(randomly, int):
-        return randomly
-    return random.SystemRandom().randrange(10**9)
-
-
 def plan_entry(servers: Iterable[tuple[str, Chaos]]) -> list[str]:
     """One test's plan, for the summary: ``socks5_server: ReplyWith(reply=0x05, nth=1)``."""
     return [
@@ -255,8 +161,3 @@ def report_lines(servers: Iterable[tuple[str, Chaos]]) -> list[str]:
             shown = ", ".join(constructor(f) for f in acted)
             lines += ["replay them: give this server", f"  {imports}", f"  faults=[{shown}]"]
     return lines
-
-
-def plan_lines(plan: dict[str, list[str]]) -> list[str]:
-    """The session's fault plan: one line per test that chaos hit, by test id."""
-    return [f"{test}: {'; '.join(plan[test])}" for test in sorted(plan) if plan[test]]

@@ -28,6 +28,7 @@ from typing import Any
 from ._checks import callable_value, choice, did_you_mean, fail_type, number
 from ._fault_set import FaultSet
 from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
+from ._public import public
 from ._recorder import LiveRecord
 from ._records import ConnectionRecord
 from ._user_code import UserCodeError, callable_name
@@ -84,6 +85,7 @@ class _Held:
         self.since = time.monotonic()
 
 
+@public
 class Gate:
     """Connections that reach ``at`` and match the selection wait here until released.
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from ._checks import optional, port, text
 from ._config import EngineConfig
 from ._hosts import Unresolvable, describe_target, is_mapped, map_destination
+from ._public import public
 from ._rules import Rule, check_destination, command_code, command_name, host_pattern
 
 __all__ = ["Permission", "dry_run"]
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Permission:
     """The answer of :meth:`SOCKS5Server.permits`: would the server let this request

@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from ._public import public
 from ._user_code import UserCodeError
 
 __all__ = [
@@ -252,6 +253,7 @@ def watch_task(task: asyncio.Task[None], owner: Guarded) -> None:
     task.add_done_callback(ended)
 
 
+@public
 class ServerError(RuntimeError):
     """Raised when the server had an internal error (a bug in pytest-socks5); raised
     *from* the first one, and :attr:`ServerError.exceptions` holds them all."""

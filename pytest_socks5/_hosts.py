@@ -18,6 +18,7 @@ from typing import Final
 from ._checks import KnownArguments, boolean, fail_type, fail_value
 from ._checks import port as check_port
 from ._field_values import FieldValues
+from ._public import public
 
 __all__ = [
     "ECHO",
@@ -49,6 +50,7 @@ class Echo(KnownArguments, FieldValues):
 ECHO: Final = Echo()
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
 class Sink(KnownArguments, FieldValues):
     """A virtual destination inside the proxy that swallows what it receives and answers

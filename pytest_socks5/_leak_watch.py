@@ -12,12 +12,14 @@ the on-demand assertions work either way. No pytest here: the plugin stays thin.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _leak_hook
 from ._leaks import LeakLog, describe
 from ._option_parsers import leak_guard
-from ._server import SOCKS5Server
+
+if TYPE_CHECKING:  # the plugin loads this before any server
+    from ._server import SOCKS5Server
 
 __all__ = ["TestLeaks", "guard_from_markers"]
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._field_values import FieldValues
+from ._public import public
 from ._rules import Rule, parse_allow
 
 __all__ = [
@@ -46,6 +47,7 @@ BYPASS_HINT = (
 )
 
 
+@public
 class LeakError(AssertionError):
     """A DNS leak or a proxy bypass: raised by ``assert_no_local_dns``,
     ``assert_no_bypass`` and the guard."""
@@ -78,6 +80,7 @@ def _address_key(host: str) -> str:
     return str(ip)
 
 
+@public
 @dataclass(frozen=True, repr=False, eq=False)
 class Leak(FieldValues):
     """One name lookup (``kind="lookup"``) or connect (``kind="connect"``) the test

@@ -10,6 +10,7 @@ saying what was expected.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,10 +32,8 @@ from ._checks import (
     sequence,
     text,
 )
-from ._fault_types import Fault
 from ._protocol import Socks4Reply
 from ._rules import Rule, parse_allow
-from ._udp_faults import UdpFaults
 
 __all__ = [
     "LOOP_NAMES",
@@ -50,6 +49,7 @@ __all__ = [
     "parse_seconds",
     "parse_user",
     "pcap_switch",
+    "resolve_loop",
     "rules",
     "seconds_above_zero",
     "socks4_user_id_reply",
@@ -86,6 +86,15 @@ callable_or_none = optional(callable_value)
 #: ``loop=``: ``"auto"`` is uvloop when it is installed, else asyncio.
 LOOP_NAMES = ("auto", "uvloop", "asyncio")
 loop_name = choice(*LOOP_NAMES)
+
+
+def resolve_loop(name: str) -> str:
+    """The loop ``loop=`` names: ``"auto"`` is ``"uvloop"`` when uvloop is installed (the
+    faster for handshakes, latency and memory: docs/performance.rst), else
+    ``"asyncio"``."""
+    if name != "auto":
+        return name
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 _LISTEN_HOST = "a listen address such as 127.0.0.1, ::1 or localhost (both)"
@@ -134,11 +143,24 @@ def leak_guard(name: str, value: Any) -> tuple[str, ...] | None:
 rules = sequence(
     instance(Rule, "a Rule (Rule.allow(…) or Rule.deny(…))"), what="a list of Rule values"
 )
-faults = sequence(
-    instance(Fault, "a fault from pytest_socks5.faults"),
-    what="a list of faults, such as [Stall(at='reply')]",
-)
-udp_faults = optional(instance(UdpFaults, "a UdpFaults"))
+
+
+# The fault types load with the first fault given, not with the option table: loading the
+# pytest plugin reads the table, and a suite that never asks for a proxy needs no faults.
+def _fault(name: str, value: Any) -> Any:
+    from ._fault_types import Fault
+
+    return instance(Fault, "a fault from pytest_socks5.faults")(name, value)
+
+
+def _udp_faults(name: str, value: Any) -> Any:
+    from ._udp_faults import UdpFaults
+
+    return instance(UdpFaults, "a UdpFaults")(name, value)
+
+
+faults = sequence(_fault, what="a list of faults, such as [Stall(at='reply')]")
+udp_faults = optional(_udp_faults)
 
 
 def _user_id(name: str, value: Any) -> bytes:

@@ -42,13 +42,15 @@ from ._option_parsers import (
 )
 from ._options_pytest import PYTEST_OPTIONS
 from ._protocol import Socks4Reply
-from ._recorder import MAX_RECORDS
 
 # fmt: off
-__all__ = ["CLI_MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site", "UnknownOption",
-           "check_names", "config_values", "defaults", "marker_options", "names",
+__all__ = ["CLI_MAX_RECORDS", "MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site",
+           "UnknownOption", "check_names", "config_values", "defaults", "marker_options", "names",
            "normalise", "option"]
 # fmt: on
+
+#: How many records a server keeps by default; older ones are dropped and counted.
+MAX_RECORDS = 100_000
 
 #: Nothing reads the records of the command-line server (each is logged as it ends), so
 #: it keeps only the most recent ones instead of every record for as long as it runs.

@@ -8,7 +8,7 @@ Pure.
 
 from __future__ import annotations
 
-from ._chaos import DEFAULT_RATE, marker_chaos, text_chaos
+from ._chaos_settings import DEFAULT_RATE, marker_chaos, text_chaos
 from ._option_model import Flag, Ini, Option, Site
 from ._option_parsers import (
     leak_guard,

@@ -27,11 +27,7 @@ from ._records import (
 from ._transcript import NOTHING_RECORDED_HINT, describe_record
 from ._user_code import UserCodeError, callable_name
 
-__all__ = ["MAX_RECORDS", "LiveRecord", "Recorder", "check_wait"]
-
-
-#: How many records a server keeps by default; older ones are dropped and counted.
-MAX_RECORDS = 100_000
+__all__ = ["LiveRecord", "Recorder", "check_wait"]
 
 
 _COUNT = integer(low=0)
@@ -49,15 +45,16 @@ def check_wait(count: object, timeout: object, ended: object) -> None:
 class Recorder:
     """Thread-safe store of the records of one server, reset between tests.
 
-    At most ``max_records`` records are kept (``None``: no limit); when a new connection
-    would exceed it, the oldest record is dropped and :attr:`dropped` counts it.
+    At most ``max_records`` records are kept (``None``: no limit; a server passes its
+    ``max_records`` option, whose default is :data:`~._options.MAX_RECORDS`); when a new
+    connection would exceed it, the oldest record is dropped and :attr:`dropped` counts it.
     """
 
     def __init__(
         self,
         on_end: Callable[[ConnectionRecord], None] | None = None,
         *,
-        max_records: int | None = MAX_RECORDS,
+        max_records: int | None = None,
     ) -> None:
         if max_records is not None and max_records < 0:
             raise ValueError(f"max_records must be None or at least 0, got {max_records}")

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from ._escape import redact_auth_request
 from ._field_values import FieldValues
 from ._protocol import AddressType, AuthMethod, Command, Reply, Socks4Reply, coerce
+from ._public import public
 from ._transcript import describe_record, render_record
 
 __all__ = [
@@ -54,6 +55,7 @@ Direction = Literal["from_client", "to_client"]
 CloseHow = Literal["fin", "rst", "error"]
 
 
+@public
 class Outcome(enum.Enum):
     """How a connection ended (``OPEN`` while it has not)."""
 
@@ -95,6 +97,7 @@ class Outcome(enum.Enum):
     CONNECTION_LIMIT = "connection-limit"
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
 class HandshakeMessage(FieldValues):
     """One handshake message exactly as it crossed the wire.
@@ -117,6 +120,7 @@ class HandshakeMessage(FieldValues):
         return f"HandshakeMessage({self.direction}, {self.name!r}, {shown}, at={self.at:.6f})"
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
 class Timings(FieldValues):
     """:func:`time.time` at each phase of a connection; ``None`` for a phase it never
@@ -144,6 +148,7 @@ class Timings(FieldValues):
 _SCHEMES: dict[int | None, str] = {0x00: "none", 0x02: "password"}  # by SOCKS5 method
 
 
+@public
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class ConnectionRecord(FieldValues):
     """One client connection to the proxy, as the proxy saw it.
@@ -342,6 +347,7 @@ def criteria_text(criteria: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
 
 
+@public
 class NoMatchingConnection(AssertionError):
     """An assertion about recorded connections failed; the message lists what happened."""
 

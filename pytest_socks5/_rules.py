@@ -23,6 +23,7 @@ from ._checks import KnownArguments, choice, fail_type, fail_value, port, text
 from ._field_values import FieldValues
 from ._hosts import HostMap, is_mapped
 from ._protocol import Command
+from ._public import public
 
 __all__ = [
     "Decision",
@@ -110,6 +111,7 @@ def command_name(command: int) -> str:
         return f"CMD 0x{command:02x}"
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
 class Rule(KnownArguments, FieldValues):
     """One line of the proxy's rule list: allow or deny the requests it matches.

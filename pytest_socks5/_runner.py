@@ -17,25 +17,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import importlib.util
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
+from ._option_parsers import resolve_loop
 from ._selector_paths import new_selector_loop
 
-__all__ = ["LoopThread", "loop_factory", "resolve_loop"]
+__all__ = ["LoopThread", "loop_factory"]
 
 T = TypeVar("T")
-
-
-def resolve_loop(name: str) -> str:
-    """The loop ``loop=`` names: ``"auto"`` is ``"uvloop"`` when uvloop is installed (the
-    faster for handshakes, latency and memory: docs/performance.rst), else
-    ``"asyncio"``."""
-    if name != "auto":
-        return name
-    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:

@@ -28,10 +28,12 @@ from ._fault_types import Fault
 from ._guard import failure
 from ._leak_queries import LeakQueries
 from ._leaks import is_loopback
+from ._option_parsers import resolve_loop
 from ._option_types import RuntimeOptions, ServerOptions
 from ._options import Site, check_names, config_values, defaults, normalise
+from ._public import public
 from ._recorder import Recorder
-from ._runner import LoopThread, loop_factory, resolve_loop
+from ._runner import LoopThread, loop_factory
 from ._server_addresses import ServerAddresses
 from ._server_checkpoints import CheckpointMethods
 
@@ -50,6 +52,7 @@ _STOP_TIMEOUT = number(low=0)
 _ENV_SCHEME = choice("socks5", "http")
 
 
+@public
 class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethods):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 

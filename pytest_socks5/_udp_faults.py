@@ -17,6 +17,7 @@ from typing import Literal
 from ._checks import Check, KnownArguments, integer, number, optional, probability
 from ._fault_types import Direction, to_direction
 from ._field_values import FieldValues
+from ._public import public
 
 __all__ = ["DatagramDirection", "FaultAction", "UdpFaultState", "UdpFaults"]
 
@@ -35,6 +36,7 @@ _CHECKS: dict[str, Check] = {
 }
 
 
+@public
 @dataclass(frozen=True, kw_only=True, slots=True, repr=False, eq=False)
 class UdpFaults(KnownArguments, FieldValues):
     """Misbehaviour of the UDP relay, for every association made while it is configured.

@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 
-from . import __version__, _chaos
+from . import __version__, _chaos, _chaos_settings
 from ._leak_watch import TestLeaks, guard_from_markers
-from ._option_parsers import PCAP_DIR
+from ._option_parsers import PCAP_DIR, resolve_loop
 from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
 from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
-from ._runner import resolve_loop
 from ._server import SOCKS5Server
 from ._transcript import render_transcript
 
@@ -131,7 +130,7 @@ def _read_settings(config: pytest.Config) -> _Settings:
         host=values["host"],
         host_given=given_as(option("host"), sources["host"], values["host"]),
         chaos=values["chaos"],
-        chaos_seed=_chaos.session_seed(
+        chaos_seed=_chaos_settings.session_seed(
             getattr(config, "workerinput", {}),
             values["seed"] if seed_given else None,
             getattr(config.option, "randomly_seed", None),
@@ -168,7 +167,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
         f"(started on first use), event loop {loop}"
     ]
-    return lines + ([_chaos.header(settings.chaos, settings.chaos_seed)] if settings.chaos else [])
+    return lines + (
+        [_chaos_settings.header(settings.chaos, settings.chaos_seed)] if settings.chaos else []
+    )
 
 
 def _defaults(config: pytest.Config, *, users: bool = True) -> dict[str, Any]:
@@ -248,9 +249,9 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     watched = _Watched(f"{label} at {server.url_for()}", server)
     siblings = item.stash.setdefault(_WATCHED, [])
     settings = _settings(item.config)
-    rate = _chaos.rate_for_test(settings.chaos, _marker_value(item, "chaos"))
+    rate = _chaos_settings.rate_for_test(settings.chaos, _marker_value(item, "chaos"))
     if rate:
-        seed = _chaos.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
+        seed = _chaos_settings.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
         watched.chaos = server._engine.context.chaos = _chaos.Chaos(rate, seed)
     siblings.append(watched)
     leaks = item.stash.get(_LEAKS, None)
@@ -443,5 +444,5 @@ class _ChaosPlan:
         if self.settings.chaos or self.plans:
             seed = self.settings.chaos_seed
             terminalreporter.write_sep("-", f"socks5 chaos plan (seed {seed})")
-            for line in _chaos.plan_lines(self.plans) or ["no chaos fault acted"]:
+            for line in _chaos_settings.plan_lines(self.plans) or ["no chaos fault acted"]:
                 terminalreporter.write_line(line)

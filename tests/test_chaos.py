@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_socks5 import faults
-from pytest_socks5._chaos import (
-    CATALOG,
-    Chaos,
-    constructor,
-    rate_for_test,
-    replay_line,
-    seed_for_test,
-    text_chaos,
-)
+from pytest_socks5._chaos import CATALOG, Chaos, constructor, replay_line
+from pytest_socks5._chaos_settings import rate_for_test, seed_for_test, text_chaos
 from pytest_socks5._live_record import LiveRecord
 
 from .helpers import TWO_WORKERS

@@ -17,7 +17,7 @@ NAME = "pytest_socks5"
 #: Lowest first. A module may import modules of its own layer or of a layer below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # the sans-I/O core and leaf helpers
-    ("_protocol", "_escape", "_url", "_checks", "_field_values", "_user_code"),
+    ("_public", "_protocol", "_escape", "_url", "_checks", "_field_values", "_user_code"),
     # pure policy and values: no sockets, no event loop
     (
         "_fault_checks",
@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_config",
         "_record_files",
         "_pcap",
+        "_chaos_settings",
         "_chaos",
         "_policy",
         "_dry_run",

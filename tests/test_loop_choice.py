@@ -11,7 +11,8 @@ from importlib.util import find_spec
 import pytest
 
 from pytest_socks5 import ConnectionRecord, SOCKS5Server, rawclient
-from pytest_socks5._runner import LoopThread, resolve_loop
+from pytest_socks5._option_parsers import resolve_loop
+from pytest_socks5._runner import LoopThread
 
 from .cli_process import CliProcess, run_cli
 

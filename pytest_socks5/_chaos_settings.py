@@ -1,0 +1,114 @@
+"""Chaos mode's settings, read when the plugin loads: the rate from the flag, the ini or
+a marker, the session's seed and each test's, and the lines the reports print.
+
+Strategy: plain values and words only. The catalogue of faults and the per-connection
+draw live in :mod:`._chaos`, which loads with the first test that chaos hits; a suite
+without chaos never imports the fault types.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ._checks import SWITCH_OFF, SWITCH_ON
+
+__all__ = [
+    "DEFAULT_RATE",
+    "header",
+    "marker_chaos",
+    "plan_lines",
+    "rate_for_test",
+    "seed_for_test",
+    "session_seed",
+    "text_chaos",
+]
+
+#: ``--socks5-chaos`` without a value.
+DEFAULT_RATE = 0.1
+
+
+def seed_for_test(session_seed: int, test_id: str, server: int = 0) -> int:
+    """The seed of one test's ``server``-th proxy: stable across processes and orders."""
+    import hashlib  # loaded by chaos runs only (~2 ms of a proxy process's start-up)
+
+    text = f"{session_seed}\0{test_id}\0{server}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+
+
+# -- the option's forms ----------------------------------------------------------------
+
+
+def marker_chaos(name: str, value: object) -> bool | float:
+    """The marker's ``chaos=``: ``False`` (off for this test), ``True`` (on, at the
+    suite's rate or the default one) or a rate from 0 to 1."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and 0 <= value <= 1:
+        return float(value)
+    raise ValueError(f"{name} must be True, False or a rate from 0 to 1, got {value!r}")
+
+
+_NOT_A_RATE = f"socks5_chaos must be a rate from 0 to 1 (or true: {DEFAULT_RATE:g}, false: off)"
+
+
+def text_chaos(value: str) -> float:
+    """``--socks5-chaos[=RATE]`` and ini ``socks5_chaos``: a rate (``""``/false: off)."""
+    word = str(value).strip().lower()
+    if word == "" or word in SWITCH_OFF:
+        return 0.0
+    if word in SWITCH_ON:
+        return DEFAULT_RATE
+    try:
+        rate = float(word)
+    except ValueError:
+        raise ValueError(f"{_NOT_A_RATE}, got {value!r}{_argument_hint(word)}") from None
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{_NOT_A_RATE}, got {value!r}")
+    return rate
+
+
+def _argument_hint(word: str) -> str:
+    """For a word where a rate belongs: the flag's value may be left out, so ``pytest
+    --socks5-chaos tests/`` takes the next argument, a test path, as its rate."""
+    path = any(mark in word for mark in ("/", "\\", "::")) or word.endswith(".py")
+    what = ", which looks like a test path" if path else ""
+    return (
+        f"{what}: a bare --socks5-chaos takes the next argument as its RATE; write "
+        f"--socks5-chaos={DEFAULT_RATE:g} (or any RATE) with '=', or put it after the test paths"
+    )
+
+
+def rate_for_test(suite_rate: float, marker: bool | float | None) -> float:
+    """One test's rate: the suite's, unless its marker says otherwise."""
+    if marker is None:
+        return suite_rate
+    if isinstance(marker, bool):
+        return (suite_rate or DEFAULT_RATE) if marker else 0.0
+    return marker
+
+
+# -- what the reports say --------------------------------------------------------------
+
+
+def header(rate: float, seed: int) -> str:
+    return (
+        f"pytest-socks5 chaos: rate {rate:g}, seed {seed} "
+        f"(replay: --socks5-chaos={rate:g} --socks5-seed {seed})"
+    )
+
+
+def session_seed(worker: dict[str, object], given: int | None, randomly: object) -> int:
+    """The session's seed: the xdist controller's (in a worker), else the one given
+    (``--socks5-seed``, ini ``socks5_seed``), else pytest-randomly's, else a fresh one."""
+    if "socks5_chaos_seed" in worker:
+        return int(str(worker["socks5_chaos_seed"]))
+    if given is not None:
+        return given
+    if isinstance(randomly, int):
+        return randomly
+    return random.SystemRandom().randrange(10**9)
+
+
+def plan_lines(plan: dict[str, list[str]]) -> list[str]:
+    """The session's fault plan: one line per test that chaos hit, by test id."""
+    return [f"{test}: {'; '.join(plan[test])}" for test in sorted(plan) if plan[test]]
