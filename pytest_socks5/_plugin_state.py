@@ -6,7 +6,9 @@ them (it alone imports pytest) and the report code reads them. Beside them, what
 plugin does with files and servers that needs no pytest: the output directories checked
 at the start (:func:`output_dir`), a fixture's server started with a one-line failure
 (:func:`start`), and each test's capture and record file written (:func:`write_pcap`,
-:func:`append_records`).
+:func:`append_records`). The plugin loads this module in every run, so what only a proxy
+needs (the server, captures, record files) is imported by the functions that use it,
+with the first test that asks for a proxy.
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._chaos import Chaos
-from ._guard import failure, user_error
 from ._option_model import Option
-from ._pcap import pcap_file_name, pcapng_bytes
-from ._record_files import json_line, record_file_name
-from ._records import ConnectionRecord
-from ._server import SOCKS5Server
-from ._server_addresses import listen_failure
+
+if TYPE_CHECKING:  # the server's side is imported with the first proxy a test asks for
+    from ._chaos import Chaos
+    from ._records import ConnectionRecord
+    from ._server import SOCKS5Server
 
 __all__ = [
     "Settings",
@@ -77,6 +77,8 @@ class Watched:
         code (a hook, a validator…) raised while the server called it. A bug waits for
         teardown (:meth:`fail_teardown`), as does an exception raised after the body."""
         __tracebackhide__ = True
+        from ._guard import failure, user_error
+
         errors = self.server.errors
         if failure(errors, bugs_only=True) is None and (error := user_error(errors)):
             self.failed_call = True
@@ -86,6 +88,8 @@ class Watched:
         """At teardown: :class:`ServerError` for a bug, else the first exception the
         user's own code raised (unless the call failed with it)."""
         __tracebackhide__ = True
+        from ._guard import failure
+
         error = failure(self.server.errors, bugs_only=self.failed_call)
         if error is not None:
             raise error
@@ -134,6 +138,8 @@ def start(server: SOCKS5Server, given: str | None = None) -> str | None:
     """Start ``server``: ``None``, or why it cannot listen, in one line that names where
     its address was given (a busy port or an address that is not local is the user's);
     by default, as keyword arguments."""
+    from ._server_addresses import listen_failure
+
     host, port = server._listen_host, server._engine.requested_port
     try:
         server.start()
@@ -144,6 +150,9 @@ def start(server: SOCKS5Server, given: str | None = None) -> str | None:
 
 def write_pcap(directory: Path, nodeid: str, watched: list[Watched]) -> None:
     """Write a test's pcapng file, whole: every finished connection of its servers."""
+    from ._pcap import pcap_file_name, pcapng_bytes
+    from ._record_files import record_file_name
+
     directory.mkdir(parents=True, exist_ok=True)
     done = [(w.server.address, w.final) for w in watched if w.final]
     (directory / pcap_file_name(record_file_name(nodeid))).write_bytes(pcapng_bytes(done))
@@ -154,6 +163,8 @@ def append_records(
 ) -> Path:
     """Add a server's final records to a test's record file (made in ``directory`` when
     ``path`` is ``None``, the test's first); return its path."""
+    from ._record_files import json_line, record_file_name
+
     mode = "a"
     if path is None:
         directory.mkdir(parents=True, exist_ok=True)
