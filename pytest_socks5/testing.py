@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ._answer_plan import (
@@ -159,17 +160,32 @@ def run_hook(
     at: str = "reply",
 ) -> Fault | None:
     """Call the hook ``fn`` (plain or ``async``) as the server would at ``at``: its fault,
-    or ``None``; anything else is the server's ``TypeError``."""
+    or ``None``; anything else is the server's ``TypeError``.
+
+    Works in sync and async tests alike. An async hook runs to its end on an event loop
+    of its own, as on the server (whose loop is not the test's): in an async test, on a
+    thread of its own, the test's loop waiting meanwhile.
+    """
     phase = hold_phase("run_hook(): at", at)
     result = fn(record() if rec is None else rec)
     if inspect.isawaitable(result):
-        awaited = result
-
-        async def finish() -> Any:
-            return await awaited
-
-        result = asyncio.run(finish())
+        result = _finish(result)
     return check_hook_result(result, phase)
+
+
+def _finish(awaitable: Awaitable[Any]) -> Any:
+    """``awaitable``'s result, awaited on a private event loop (in a thread of its own if
+    this one runs a loop already: ``asyncio.run`` refuses to start a second)."""
+
+    async def finish() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(finish())
+    with ThreadPoolExecutor(1, thread_name_prefix="pytest-socks5-run_hook") as worker:
+        return worker.submit(asyncio.run, finish()).result()
 
 
 def run_data_hook(
