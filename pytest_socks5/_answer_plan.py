@@ -5,8 +5,12 @@ is the first, pure step: given the faults that hit a connection at a phase and t
 the server would send, :func:`plan_answer` says what to do instead — wait, end the
 connection without answering (close, reset, stall), send other bytes, send them in
 slices, then close or stall; a custom fault's ``rewrite`` — and which of the faults
-acted, so that a record lists exactly those. The I/O layer (``_answers.py``) only
-carries the plan out, so a fault's effect can be checked offline, byte for byte.
+acted, so that a record lists exactly those. The faults that choose the message itself
+(``ForceMethod``, ``FailAuth``, ``ReplyWith``; ``BoundAddress`` is the protocol's
+``Replies.shaping``) are picked here too, and a plan lists them as acting when the
+message they made goes out. The I/O layer (``_answers.py``) only carries the plan out,
+and the front ends and ``pytest_socks5.testing`` pick from the same functions, so a
+fault's effect can be checked offline, byte for byte.
 """
 
 from __future__ import annotations
@@ -19,16 +23,26 @@ from ._custom_faults import CustomFault
 from ._fault_types import (
     Close,
     Delay,
+    FailAuth,
     Fault,
+    ForceMethod,
     Fragment,
     RawAnswer,
+    ReplyWith,
     Stall,
     Truncate,
     WrongVersion,
 )
 from ._user_code import UserCodeError
 
-__all__ = ["AnswerPlan", "plan_answer"]
+__all__ = [
+    "AnswerPlan",
+    "failed_auth",
+    "forced_method",
+    "forced_reply",
+    "plan_answer",
+    "plan_without_answer",
+]
 
 Ending = Literal["close", "reset", "stall"]
 
@@ -49,7 +63,8 @@ class AnswerPlan:
     fragment: tuple[tuple[int, ...], float] | None = None
     #: After sending: close, or say nothing more (``then=`` of ``RawAnswer``/``Truncate``).
     then: str | None = None
-    #: The faults that act, in the order given: not one whose effect another undoes (a
+    #: The faults that act: those that made the message (if it goes out as made), then
+    #: the others in the order given; not one whose effect another undoes (a
     #: ``WrongVersion`` before a ``RawAnswer``; anything but ``Delay`` beside a ``Close``).
     acted: tuple[Fault, ...] = ()
     #: A ``RawAnswer`` replaced the message: what shaped the message did not act either.
@@ -58,8 +73,43 @@ class AnswerPlan:
     rewritten: bool = False
 
 
-def plan_answer(faults: Sequence[Fault], data: bytes, *, offline: bool = False) -> AnswerPlan:
-    """The plan for answering ``data`` through ``faults`` (in the order they were added).
+#: The faults that act where there is no answer to change.
+_ACT_WITHOUT_ANSWER = (Delay, Close, Stall)
+
+
+def forced_method(faults: Sequence[Fault]) -> list[ForceMethod]:
+    """The ``ForceMethod`` whose method answers the greeting (the last one wins), as a
+    list of one; empty if none."""
+    return [f for f in faults if isinstance(f, ForceMethod)][-1:]
+
+
+def failed_auth(faults: Sequence[Fault]) -> list[FailAuth]:
+    """The ``FailAuth`` whose status answers the credentials (the first one wins), as a
+    list of one; empty if none."""
+    return [f for f in faults if isinstance(f, FailAuth)][:1]
+
+
+def forced_reply(faults: Sequence[Fault]) -> ReplyWith | None:
+    """The ``ReplyWith`` that answers a request instead of the dial (the first one wins)."""
+    return next((f for f in faults if isinstance(f, ReplyWith)), None)
+
+
+def plan_without_answer(faults: Sequence[Fault]) -> AnswerPlan:
+    """The plan at a decision point with no answer of its own (a request before the dial;
+    good HTTP credentials): only ``Delay``, ``Stall`` and ``Close`` act."""
+    return plan_answer([f for f in faults if isinstance(f, _ACT_WITHOUT_ANSWER)], b"")
+
+
+def plan_answer(
+    faults: Sequence[Fault],
+    data: bytes,
+    *,
+    shaped: Sequence[Fault] = (),
+    offline: bool = False,
+) -> AnswerPlan:
+    """The plan for answering ``data`` through ``faults`` (in the order they were added);
+    ``shaped``: the faults that made the message ``data`` encodes, which act if it goes
+    out (not if a fault ends the connection instead, or a ``RawAnswer`` replaces it).
     A custom fault's ``rewrite`` that raises (or returns no bytes) is a
     :class:`UserCodeError` naming it, unless ``offline`` (``pytest_socks5.testing``)."""
     delays = [f for f in faults if isinstance(f, Delay)]
@@ -99,7 +149,7 @@ def plan_answer(faults: Sequence[Fault], data: bytes, *, offline: bool = False) 
         data=data,
         fragment=sliced,
         then=then,
-        acted=tuple(f for f in faults if f in acting),
+        acted=(*([] if replaced else shaped), *(f for f in faults if f in acting)),
         replaced=replaced,
         rewritten=rewritten,
     )

@@ -17,17 +17,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 
-from ._answer_plan import AnswerPlan, plan_answer
+from ._answer_plan import AnswerPlan, plan_answer, plan_without_answer
 from ._connection import ClientConnection
 from ._conversation import MESSAGE_NAMES, ServerMessage
-from ._fault_types import Close, Delay, Fault, Stall
+from ._fault_types import Fault
 from ._records import Outcome
 from ._sockets import reset_transport
 
 __all__ = ["answer", "answer_head", "delay_or_end"]
-
-#: The faults that act where there is no answer to change.
-_ACT_WITHOUT_ANSWER = (Delay, Close, Stall)
 
 
 async def answer(
@@ -52,9 +49,9 @@ async def answer(
             return True
         conn.reject(outcome, message, error=error)
         return False
-    plan = plan_answer(faults, conn.encode(message))
+    plan = plan_answer(faults, conn.encode(message), shaped=shaped)
     name = MESSAGE_NAMES[type(message)]
-    return await _carry_out(conn, plan, name, shaped=shaped, outcome=outcome, error=error)
+    return await _carry_out(conn, plan, name, outcome=outcome, error=error)
 
 
 async def answer_head(
@@ -80,14 +77,13 @@ async def _carry_out(
     plan: AnswerPlan,
     name: str,
     *,
-    shaped: Sequence[Fault] = (),
     outcome: Outcome | None = None,
     error: str | None = None,
     on_sent: Callable[[bytes], None] | None = None,
 ) -> bool:
     if not await _wait_or_end(conn, plan):
         return False
-    _note(conn, [*([] if plan.replaced else shaped), *plan.acted])
+    _note(conn, plan.acted)
     data = plan.data
     if data:  # what the client is sent, after the faults (all of it, if fragmented)
         if on_sent is not None:
@@ -131,11 +127,9 @@ async def delay_or_end(conn: ClientConnection, faults: list[Fault]) -> bool:
     destination is dialled; good HTTP credentials, which the request's answer follows):
     ``Delay``, ``Stall`` and ``Close`` act, nothing else has an answer to change.
     Returns ``False`` when a fault ended the conversation."""
-    if faults:  # (most connections have none: no list made for them)
-        faults = [f for f in faults if isinstance(f, _ACT_WITHOUT_ANSWER)]
-    if not faults:
+    if not faults:  # (most connections have none: no plan made for them)
         return True
-    plan = plan_answer(faults, b"")
+    plan = plan_without_answer(faults)
     if not await _wait_or_end(conn, plan):
         return False
     _note(conn, plan.acted)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from ._async_wait import wait_until
 from ._checks import callable_value, choice, did_you_mean, fail_type, number
 from ._fault_set import FaultSet
 from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
@@ -131,32 +132,17 @@ class Gate:
             return self._take()
 
     async def wait_async(self, timeout: float = 5.0) -> ConnectionRecord:
-        """:meth:`wait` without blocking the event loop."""
+        """:meth:`wait` without blocking the event loop (asyncio or trio, directly or
+        through anyio)."""
         timeout = _timeout("wait_async(): timeout", timeout)
-        loop = asyncio.get_running_loop()
-        arrived = asyncio.Event()
 
-        def wake() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(arrived.set)
-
-        with self._cond:
-            self._wakers.append(wake)
-        deadline = loop.time() + timeout
-        try:
-            while True:
-                arrived.clear()
-                with self._cond:
-                    if self._ready():
-                        return self._take()
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise self._timed_out(timeout)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(arrived.wait(), left)
-        finally:
+        def ready() -> ConnectionRecord | None:
             with self._cond:
-                self._wakers.remove(wake)
+                return self._take() if self._ready() else None
+
+        return await wait_until(
+            "wait_async()", ready, self._on_arrival, timeout, lambda: self._timed_out(timeout)
+        )
 
     def release(self, fault: Fault | None = None) -> None:
         """Let every held connection go on, or answer them with ``fault``; later arrivals
@@ -244,6 +230,18 @@ class Gate:
             self._cond.notify_all()
 
     # -- waiting -------------------------------------------------------------------------
+
+    def _on_arrival(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` (on the server's thread) after each arrival, until the returned
+        function is called."""
+        with self._cond:
+            self._wakers.append(wake)
+
+        def forget() -> None:
+            with self._cond:
+                self._wakers.remove(wake)
+
+        return forget
 
     def _ready(self) -> bool:
         return len(self._arrived) > self._taken

@@ -14,7 +14,9 @@ import os
 from collections.abc import MutableMapping
 from types import TracebackType
 
-__all__ = ["NO_PROXY_VARIABLES", "PROXY_VARIABLES", "ProxyEnvironment"]
+from ._checks import instance, optional, text
+
+__all__ = ["NO_PROXY_VARIABLES", "PROXY_VARIABLES", "ProxyEnvironment", "check_no_proxy"]
 
 PROXY_VARIABLES = (
     "ALL_PROXY",
@@ -25,6 +27,10 @@ PROXY_VARIABLES = (
     "https_proxy",
 )
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+
+#: ``no_proxy=``: the text for ``NO_PROXY`` (an environment variable holds text only).
+check_no_proxy = optional(text)
+_ENVIRON = optional(instance(MutableMapping, "a mutable mapping (such as os.environ)"))
 
 
 class ProxyEnvironment:
@@ -41,8 +47,9 @@ class ProxyEnvironment:
         no_proxy: str | None = None,
         environ: MutableMapping[str, str] | None = None,
     ) -> None:
-        self.url = url
-        self.no_proxy = no_proxy
+        self.url: str = text("ProxyEnvironment: url", url)
+        self.no_proxy: str | None = check_no_proxy("ProxyEnvironment: no_proxy", no_proxy)
+        environ = _ENVIRON("ProxyEnvironment: environ", environ)
         self._environ = os.environ if environ is None else environ
         self._saved: dict[str, str | None] | None = None
 

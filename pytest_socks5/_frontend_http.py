@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import h11
 
+from ._answer_plan import failed_auth
 from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._conversation import ClientClosed
-from ._fault_types import FailAuth, Phase
+from ._fault_types import Phase
 from ._http import (
     auth_required,
     basic_credentials,
@@ -113,7 +114,7 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     record.authenticated_as(status == AuthStatus.SUCCESS)
     if status == AuthStatus.SUCCESS:  # no answer of its own: the request's follows
         return await delay_or_end(conn, faults)
-    failed = [f for f in faults if isinstance(f, FailAuth)][:1]
+    failed = failed_auth(faults)
     await answer(
         conn, faults, auth_required(), shaped=failed, outcome=Outcome.AUTH_FAILED, error=error
     )

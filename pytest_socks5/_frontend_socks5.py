@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 
+from ._answer_plan import failed_auth, forced_method
 from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
-from ._fault_types import FailAuth, ForceMethod, Phase
+from ._fault_types import Phase
 from ._protocol import (
     AuthMethod,
     AuthReply,
@@ -49,7 +50,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
     record.greeted(greeting.methods)
     faults = await conn.faults_at(Phase.GREETING)
     method = policy.method_for(greeting.methods, faults)
-    forced = [f for f in faults if isinstance(f, ForceMethod)][-1:]  # the last one wins
+    forced = forced_method(faults)
     record.chose_method(method)
     selection = _selection(method)
     refusal = policy.refusal_of(greeting.methods, method)
@@ -72,7 +73,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
         record.authenticated_as(status == AuthStatus.SUCCESS)
         if status != AuthStatus.SUCCESS:
             refusal_reply = AuthReply(status=status)
-            failed = next(([f] for f in faults if isinstance(f, FailAuth)), [])
+            failed = failed_auth(faults)
             await answer(
                 conn,
                 faults,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._answer_plan import failed_auth, forced_method
 from ._chaos import Chaos
 from ._config import EngineConfig
 from ._fault_set import FaultSet
-from ._fault_types import FailAuth, Fault, ForceMethod, Phase, ReplyWith, TransferFault
+from ._fault_types import Fault, Phase, TransferFault
 from ._hosts import Target, map_destination
 from ._protocol import AuthMethod, AuthStatus
 from ._recorder import LiveRecord
@@ -62,11 +63,8 @@ class Policy:
 
     def method_for(self, offered: tuple[int, ...], faults: list[Fault]) -> int:
         """The method to answer a greeting with (a ``ForceMethod`` fault wins)."""
-        method: int = self.config.auth.select_method(offered)
-        for fault in faults:
-            if isinstance(fault, ForceMethod):
-                method = fault.method
-        return method
+        forced = forced_method(faults) if faults else None
+        return forced[0].method if forced else self.config.auth.select_method(offered)
 
     def refusal_of(self, offered: tuple[int, ...], method: int) -> str | None:
         """Why ``method`` ends the conversation after the greeting (``None``: it does not)."""
@@ -85,9 +83,9 @@ class Policy:
         """The RFC 1929 status for these credentials, and the error when it is a refusal."""
         auth = self.config.auth
         ok = auth.check(username, password) if auth.requires_password else True
-        forced = next((f.status for f in faults if isinstance(f, FailAuth)), None)
-        if forced is not None:
-            return forced, "FailAuth fault"
+        forced = failed_auth(faults)
+        if forced:
+            return forced[0].status, "FailAuth fault"
         if not ok:
             return AuthStatus.FAILURE, "wrong username or password"
         return AuthStatus.SUCCESS, None
@@ -108,11 +106,6 @@ class Policy:
         return False, f"SOCKS 4 USERID {user_id!r} is not in socks4_user_ids"
 
     # -- the request ---------------------------------------------------------------------
-
-    @staticmethod
-    def forced_reply(faults: list[Fault]) -> ReplyWith | None:
-        """The ``ReplyWith`` fault that answers instead of dialling."""
-        return next((f for f in faults if isinstance(f, ReplyWith)), None)
 
     def denial(
         self, record: LiveRecord, command: int, host: str | None, port: int | None

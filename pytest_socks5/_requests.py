@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+from ._answer_plan import forced_reply
 from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._deadline import Deadline
@@ -44,7 +45,7 @@ __all__ = [
 async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     """The decision point before the dial. ``False``: a fault answered or ended it."""
     faults = await conn.faults_at(Phase.REQUEST)
-    forced = conn.policy.forced_reply(faults) if faults else None
+    forced = forced_reply(faults) if faults else None
     # Delay, Stall and Close act first (delay_or_end takes only them): a delayed
     # ReplyWith is a slow refusal.
     if not await delay_or_end(conn, faults):
@@ -123,7 +124,7 @@ def answer_request(
     shaped: list[Fault] = []
     if faults:  # (most connections have none)
         shaped = replies.shaping(faults)
-        forced = conn.policy.forced_reply(faults)
+        forced = forced_reply(faults)
         if forced is not None:
             result, shaped = forced.reply, [forced, *shaped]
             error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} {instead}"
@@ -152,7 +153,7 @@ async def serve_connect(conn: ClientConnection, replies: Replies, host: str, por
     granted: tuple[str, int] | int
     if not isinstance(result, RelaySide):
         granted = result
-    elif faults and conn.policy.forced_reply(faults) is not None:  # a gate's or a hook's
+    elif faults and forced_reply(faults) is not None:  # a gate's or a hook's
         if result.transport is not None:
             result.transport.close()  # dialled, but the fault answers instead
         granted = Reply.GENERAL_FAILURE  # a placeholder: answer_request sends the ReplyWith's

@@ -19,11 +19,11 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from ._assertions import RecordQueries
-from ._checks import choice, number
+from ._checks import boolean, choice, number
 from ._config import EngineConfig
 from ._dry_run import Permission, dry_run
 from ._engine import Engine
-from ._environ import ProxyEnvironment
+from ._environ import ProxyEnvironment, check_no_proxy
 from ._fault_types import Fault
 from ._guard import failure
 from ._leak_queries import LeakQueries
@@ -414,6 +414,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         ``remote_dns``, or :attr:`http_url` with ``scheme="http"`` — with ``NO_PROXY`` unset
         (or set to ``no_proxy``); every variable gets its old value back on exit."""
         _ENV_SCHEME("proxy_env(): scheme", scheme)
+        boolean("proxy_env(): remote_dns", remote_dns)
+        check_no_proxy("proxy_env(): no_proxy", no_proxy)
         urls = {"socks5": self.url_remote_dns if remote_dns else self.url, "http": self.http_url}
         return ProxyEnvironment(urls[scheme], no_proxy=no_proxy)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 
-from ._checks import choice
 from ._engine import Engine
 from ._hosts import describe_target
-from ._url import proxy_url
+from ._url import check_url_parts, proxy_url
 
 __all__ = ["ServerAddresses", "listen_failure"]
 
@@ -24,9 +23,6 @@ def listen_failure(host: str, port: int, exc: OSError, given: str) -> str:
     where = describe_target((host, port))
     reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
     return f"cannot listen on {where} ({given}): {reason or exc}"
-
-
-_SCHEME = choice("socks5", "socks5h", "socks4", "socks4a", "http")
 
 
 class ServerAddresses:
@@ -61,8 +57,9 @@ class ServerAddresses:
         self, scheme: str = "socks5", *, username: str | None = None, password: str | None = None
     ) -> str:
         """A proxy URL with the given scheme (``socks5``, ``socks5h``, ``socks4``,
-        ``socks4a`` or ``http``) and credentials (percent-encoded)."""
-        _SCHEME("url_for(): scheme", scheme)
+        ``socks4a`` or ``http``) and credentials (percent-encoded; a ``password`` needs a
+        ``username``)."""
+        check_url_parts("url_for()", scheme=scheme, username=username, password=password)
         return proxy_url(self.host, self.port, scheme=scheme, username=username, password=password)
 
     @property

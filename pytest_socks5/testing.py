@@ -1,38 +1,55 @@
 """Unit-test your own faults and hooks offline: no server, no socket, no event loop.
 
 Strategy: a fault's effect on an answer is decided by the pure answer plan that the
-server itself carries out (``_answer_plan.py``), and a hook is a function of a record, so
-both run here exactly as the server runs them: :func:`answer` gives the plan for a
-server answer at a phase (by default, the sans-I/O core's own encoding of a typical
-answer), :func:`run_hook` and :func:`run_data_hook` call a hook and check what it returns
-the way the server does, and :func:`record` builds the
-:class:`~pytest_socks5.ConnectionRecord` a hook
-or a selection sees.
+server itself carries out (``_answer_plan.py``), the message by the same picks of the
+faults that choose it and the SOCKS5 front end's own replies (``_replies.py``), and a
+hook is a function of a record, so all run here exactly as the server runs them:
+:func:`answer` gives the plan for a server answer at a phase (by default, the sans-I/O
+core's own encoding of a typical answer), :func:`run_hook` and :func:`run_data_hook` call
+a hook and check what it returns the way the server does, and :func:`record` builds the
+:class:`~pytest_socks5.ConnectionRecord` a hook or a selection sees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._answer_plan import AnswerPlan, plan_answer
+from ._answer_plan import (
+    AnswerPlan,
+    failed_auth,
+    forced_method,
+    forced_reply,
+    plan_answer,
+    plan_without_answer,
+)
 from ._checkpoints import check_hook_result, data_rewriter, hold_phase
+from ._checks import optional, raw_bytes
+from ._conversation import ServerMessage
 from ._fault_types import Direction, Fault, Phase, to_direction
-from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply
+from ._protocol import AddressType, AuthMethod, AuthReply, AuthStatus, Command, MethodSelection
 from ._records import ConnectionRecord
+from ._replies import Socks5Replies
 
 __all__ = ["AnswerPlan", "answer", "record", "run_data_hook", "run_hook", "selects"]
 
-#: What the server answers at each phase when all goes well (SOCKS5): the method
-#: selection (no authentication), the RFC 1929 success, and a success reply bound to
-#: ``127.0.0.1:8080``.
+#: Where a typical reply says the server bound its side of the connection.
+_BOUND = ("127.0.0.1", 8080)
+_REPLIES = Socks5Replies()
+
+#: What the server answers at each phase when all goes well (SOCKS5), in the sans-I/O
+#: core's encoding: the method selection (no authentication), the RFC 1929 success, and
+#: a success reply bound to ``127.0.0.1:8080``. At the request the server sends nothing
+#: of its own (the reply answers it).
 TYPICAL_ANSWERS = {
-    Phase.GREETING: bytes((5, AuthMethod.NO_AUTHENTICATION_REQUIRED)),
-    Phase.AUTH: bytes((1, AuthStatus.SUCCESS)),
+    Phase.GREETING: MethodSelection(method=AuthMethod.NO_AUTHENTICATION_REQUIRED).to_bytes(),
+    Phase.AUTH: AuthReply(status=AuthStatus.SUCCESS).to_bytes(),
     Phase.REQUEST: b"",
-    Phase.REPLY: bytes((5, Reply.SUCCEEDED, 0, AddressType.IPV4, 127, 0, 0, 1, 0x1F, 0x90)),
+    Phase.REPLY: _REPLIES.success(_BOUND).to_bytes(),
 }
 
 
@@ -42,20 +59,75 @@ def answer(
     *,
     at: str | None = None,
 ) -> AnswerPlan:
-    """What the server does with its answer ``data`` at ``at`` through ``faults``.
+    """What the SOCKS5 server answers at ``at`` through ``faults``.
 
-    ``at`` defaults to the first fault's phase, ``data`` to :data:`TYPICAL_ANSWERS` for
-    it. The plan says: ``delay``, ``instead`` (``"close"``, ``"reset"``, ``"stall"``: no
-    answer), ``data`` (the bytes sent), ``fragment``, ``then`` and ``acted`` (the faults
-    the record would list).
+    ``at`` defaults to the first fault's phase; as on the server, only the faults of that
+    phase act there (and, at the request, a ``ReplyWith`` answers with the reply, through
+    the faults given for the reply). The answer is :data:`TYPICAL_ANSWERS`' for ``at`` as
+    the faults that choose the message make it (``ForceMethod``, ``FailAuth``,
+    ``ReplyWith``, ``BoundAddress``), or ``data``: other bytes for the faults that change
+    bytes to act on (not with the faults that choose the message). The plan says:
+    ``delay``, ``instead`` (``"close"``, ``"reset"``, ``"stall"``: no answer), ``data``
+    (the bytes sent), ``fragment``, ``then`` and ``acted`` (the faults the record would
+    list). After a refusal (a ``FailAuth``, a ``ReplyWith``, a method it cannot speak)
+    the server closes, as it does after any refusal.
     """
     given = [faults] if isinstance(faults, Fault) else list(faults)
     for fault in given:
         if not isinstance(fault, Fault):
             raise TypeError(f"answer(): faults: expected Fault values, got {fault!r}")
+    data = optional(raw_bytes)("answer(): data", data)
     phase = Phase(hold_phase("answer(): at", at)) if at is not None else None
     phase = phase or next((f.phase for f in given if f.phase is not None), Phase.REPLY)
-    return plan_answer(given, TYPICAL_ANSWERS[phase] if data is None else data, offline=True)
+    here = [f for f in given if f.phase is phase]  # as FaultSet.pick chooses them
+    if phase is Phase.REQUEST:
+        return _request_answer(here, [f for f in given if f.phase is Phase.REPLY], data)
+    message: ServerMessage
+    shaped: list[Fault]
+    if phase is Phase.GREETING:
+        forced = forced_method(here)
+        method = forced[0].method if forced else AuthMethod.NO_AUTHENTICATION_REQUIRED
+        message, shaped = MethodSelection(method=method), [*forced]
+    elif phase is Phase.AUTH:
+        failed = failed_auth(here)
+        status = failed[0].status if failed else AuthStatus.SUCCESS
+        message, shaped = AuthReply(status=status), [*failed]
+    else:
+        message, shaped = _REPLIES.success(_BOUND, here), _REPLIES.shaping(here)
+    return plan_answer(here, _bytes(message, shaped, data), shaped=shaped, offline=True)
+
+
+def _request_answer(here: list[Fault], later: list[Fault], data: bytes | None) -> AnswerPlan:
+    """At the request, as ``_requests.request_phase`` answers: its ``Delay``, ``Stall``
+    and ``Close``, then a ``ReplyWith``'s reply through the reply's faults ``later``."""
+    before = plan_without_answer(here)
+    forced = forced_reply(here)
+    if forced is None and data is not None:
+        raise ValueError(
+            f"answer(): data: at 'request' the server sends no answer of its own (a "
+            f"ReplyWith answers with the reply); give no data, got {data!r}"
+        )
+    if forced is None or before.instead is not None:
+        return before
+    message = _REPLIES.failure(forced.reply, [forced, *later])
+    shaped = [forced, *_REPLIES.shaping(later)]
+    after = plan_answer(later, _bytes(message, shaped, data), shaped=shaped, offline=True)
+    return dataclasses.replace(
+        after, delay=before.delay + after.delay, acted=(*before.acted, *after.acted)
+    )
+
+
+def _bytes(message: ServerMessage, shaped: list[Fault], data: bytes | None) -> bytes:
+    """The bytes of ``message``, or ``data`` if no fault chose the message."""
+    if data is None:
+        return message.to_bytes()
+    if shaped:
+        names = ", ".join(f.describe() for f in shaped)
+        raise ValueError(
+            f"answer(): data: {names} makes the answer itself; give no data to see the "
+            f"answer it makes, got {data!r}"
+        )
+    return data
 
 
 def record(**fields: Any) -> ConnectionRecord:
@@ -88,17 +160,32 @@ def run_hook(
     at: str = "reply",
 ) -> Fault | None:
     """Call the hook ``fn`` (plain or ``async``) as the server would at ``at``: its fault,
-    or ``None``; anything else is the server's ``TypeError``."""
+    or ``None``; anything else is the server's ``TypeError``.
+
+    Works in sync and async tests alike. An async hook runs to its end on an event loop
+    of its own, as on the server (whose loop is not the test's): in an async test, on a
+    thread of its own, the test's loop waiting meanwhile.
+    """
     phase = hold_phase("run_hook(): at", at)
     result = fn(record() if rec is None else rec)
     if inspect.isawaitable(result):
-        awaited = result
-
-        async def finish() -> Any:
-            return await awaited
-
-        result = asyncio.run(finish())
+        result = _finish(result)
     return check_hook_result(result, phase)
+
+
+def _finish(awaitable: Awaitable[Any]) -> Any:
+    """``awaitable``'s result, awaited on a private event loop (in a thread of its own if
+    this one runs a loop already: ``asyncio.run`` refuses to start a second)."""
+
+    async def finish() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(finish())
+    with ThreadPoolExecutor(1, thread_name_prefix="pytest-socks5-run_hook") as worker:
+        return worker.submit(asyncio.run, finish()).result()
 
 
 def run_data_hook(

@@ -27,7 +27,9 @@ from pytest_socks5 import (
     SOCKS5Server,
     UdpFaults,
     faults,
+    proxy_url,
 )
+from pytest_socks5._environ import ProxyEnvironment
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
@@ -432,6 +434,12 @@ OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
         (lambda s: s.wait_for_connections(timeout=0, closed_by="proxy"), ValueError, "closed_by must be one of 'client', 'upstream', 'server', a glob or a predicate, got 'proxy'"),
         (lambda s: s.proxy_env(scheme="socks7"), ValueError, "proxy_env(): scheme must be one of 'socks5', 'http', got 'socks7' (did you mean socks5?)"),
         (lambda s: s.url_for("ftp"), ValueError, "url_for(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'ftp'"),
+        (lambda s: s.url_for(password="p"), ValueError, "url_for(): password needs a username (a URL holds a password only after a user name, as user:password@host), got username=None"),
+        (lambda s: s.url_for(username=b"u"), TypeError, "url_for(): username must be None or a str, got b'u' (bytes)"),
+        (lambda s: s.url_for(username="u", password=1234), TypeError, "url_for(): password must be None or a str, got 1234 (int)"),
+        (lambda s: s.proxy_env(no_proxy=5), TypeError, "proxy_env(): no_proxy must be None or a str, got 5 (int)"),
+        (lambda s: s.proxy_env(no_proxy=["a.test"]), TypeError, "proxy_env(): no_proxy must be None or a str, got ['a.test'] (list)"),
+        (lambda s: s.proxy_env(remote_dns="yes"), TypeError, "proxy_env(): remote_dns must be True or False, got 'yes' (str)"),
         (lambda s: s.start(timeout=-1), ValueError, "start(): timeout must be a number > 0, got -1"),
         (lambda s: s.start(timeout=0), ValueError, "start(): timeout must be a number > 0, got 0"),
         (lambda s: s.stop(timeout="1"), TypeError, "stop(): timeout must be a number >= 0, got '1' (str)"),
@@ -455,6 +463,41 @@ async def test_the_async_wait_checks_its_arguments_as_the_blocking_one_does() ->
         await server.wait_for_connections_async(timeout=-1)
     with pytest.raises(TypeError, match=r"^outcome must be an Outcome \("):
         await server.wait_for_connections_async(timeout=0, outcome="closed")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: proxy_url("127.0.0.1", 1080, scheme="sock5"), ValueError, "proxy_url(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'sock5' (did you mean socks5?)"),
+        (lambda: proxy_url("127.0.0.1", 70000), ValueError, "proxy_url(): port must be a port from 1 to 65535, got 70000"),
+        (lambda: proxy_url("127.0.0.1", 0), ValueError, "proxy_url(): port must be a port from 1 to 65535, got 0"),
+        (lambda: proxy_url("127.0.0.1", "1080"), TypeError, "proxy_url(): port must be a port from 1 to 65535, got '1080' (str)"),
+        (lambda: proxy_url("127.0.0.1", True), TypeError, "proxy_url(): port must be a port from 1 to 65535, got True (bool)"),
+        (lambda: proxy_url(None, 1080), TypeError, "proxy_url(): host must be a str, got None (NoneType)"),
+        (lambda: proxy_url("", 1080), ValueError, "proxy_url(): host must be a host name or an IP address, got ''"),
+        (lambda: proxy_url("proxy.test/x", 1080), ValueError, "proxy_url(): host must be a host name or an IP address, got 'proxy.test/x'"),
+        (lambda: proxy_url("proxy.test:8080", 1080), ValueError, "proxy_url(): host must be a host name or an IP address, got 'proxy.test:8080'"),
+        (lambda: proxy_url("127.0.0.1", 1080, password="p"), ValueError, "proxy_url(): password needs a username (a URL holds a password only after a user name, as user:password@host), got username=None"),
+        (lambda: proxy_url("127.0.0.1", 1080, username=5), TypeError, "proxy_url(): username must be None or a str, got 5 (int)"),
+        (lambda: ProxyEnvironment("socks5://h:1", no_proxy=5), TypeError, "ProxyEnvironment: no_proxy must be None or a str, got 5 (int)"),
+        (lambda: ProxyEnvironment(b"socks5://h:1"), TypeError, "ProxyEnvironment: url must be a str, got b'socks5://h:1' (bytes)"),
+        (lambda: ProxyEnvironment("socks5://h:1", environ=[]), TypeError, "ProxyEnvironment: environ must be None or a mutable mapping (such as os.environ), got [] (list)"),
+    ],
+)  # fmt: skip
+def test_the_url_and_environment_helpers_check_every_argument(
+    call: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_good_urls_and_environments_are_kept() -> None:
+    assert proxy_url("[::1]", 1) == "socks5://[::1]:1"
+    assert proxy_url("::1", 65535, scheme="http") == "http://[::1]:65535"
+    assert proxy_url("a.test", 2, username="", password="") == "socks5://:@a.test:2"
+    env: dict[str, str] = {}
+    with ProxyEnvironment("socks5://h:1", no_proxy="", environ=env):
+        assert env["NO_PROXY"] == ""
 
 
 def test_good_criteria_and_counts_are_kept() -> None:
