@@ -2,10 +2,11 @@
 
 Strategy: ``main`` parses the command line, sets the run up (sizes, RLIMIT_NOFILE, signal
 handlers, the watchdog, no proxy variables in the environment), runs each selected
-workload on its own so one failure is reported and the others still run — the ones with a
-proxy process once per event loop of ``--loops``, one loop right after the other, so both
-see the same machine — kills every child process after each, then prints the table, issue
-#13's rows per loop, and one JSON line (the last line of stdout).
+workload (with ``--quick``, all but ``FULL_ONLY`` unless ``--only`` names them) on its
+own so one failure is reported and the others still run — the ones with a proxy process
+once per event loop of ``--loops``, one loop right after the other, so both see the same
+machine — kills every child process after each, then prints the table, issue #13's rows
+per loop, and one JSON line (the last line of stdout).
 """
 
 from __future__ import annotations
@@ -28,9 +29,20 @@ from .audit import bench_audit
 from .bytecodes import bench_bytecodes
 from .connections import bench_handshake, bench_pingpong
 from .inprocess import bench_fixture, bench_request, bench_startstop
+from .plugin_load import bench_plugin_load
 from .processes import FINISHED, kill_children, on_signal, start_watchdog
 from .report import print_table
-from .settings import LOOP_NAMES, NAMES, NETWORK, PER_LOOP, PROXY_ARGS, SIZES, log, raise_nofile
+from .settings import (
+    FULL_ONLY,
+    LOOP_NAMES,
+    NAMES,
+    NETWORK,
+    PER_LOOP,
+    PROXY_ARGS,
+    SIZES,
+    log,
+    raise_nofile,
+)
 from .startup import bench_startup
 from .summary import goal_rows, print_goals
 from .targets import serve_echo_target
@@ -51,6 +63,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "request": bench_request,
     "startstop": bench_startstop,
     "audit": bench_audit,
+    "plugin_load": bench_plugin_load,
 }
 
 
@@ -148,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"RLIMIT_NOFILE is {nofile}: too low for {args.at_once} tunnels", file=sys.stderr)
         return 2
 
-    selected = args.only or list(NAMES)
+    selected = args.only or [n for n in NAMES if not (args.quick and n in FULL_ONLY)]
+    if not args.only and args.quick:
+        log(f"--quick leaves out {', '.join(FULL_ONLY)} (--quick --only NAME runs it)")
     if "fixture" in selected and "request" not in selected:
         selected.append("request")  # item 6 of the issue covers both
     per_loop: dict[str, dict[str, dict[str, Any]]] = {loop: {} for loop in args.loops}

@@ -187,7 +187,35 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 f"{r[f'{what}_ratio']:.2f}x",
                 "",
             )
+    if r := results.get("plugin_load"):
+        # A cost to know, not a target: what an installed plugin adds to a run not using it.
+        for i, (env, metric) in enumerate(
+            (("cached", "pytest wall ms, min (median)"), ("no_bytecode", "same, no .pyc written"))
+        ):
+            e = r[env]
+            add(
+                f"plugin load x{r['runs']}" if i == 0 else "",
+                metric,
+                f"{e['baseline_ms']:.0f} ({e['baseline_median_ms']:.0f})",
+                f"{e['loaded_ms']:.0f} ({e['loaded_median_ms']:.0f})",
+                f"{e['ms_added']:+.0f} ms, {e['ratio']:.2f}x",
+                "",
+            )
+        base, loaded = r["modules"]["baseline"], r["modules"]["loaded"]
+        add(
+            "",
+            "modules: pytest_socks5 / all",
+            f"{base['pytest_socks5_modules']} / {base['modules']}",
+            f"{loaded['pytest_socks5_modules']} / {loaded['modules']}",
+            f"+{loaded['modules'] - base['modules']} modules",
+            "",
+        )
+        add("", "imported: _server, asyncio", _imported(base), _imported(loaded), "", "")
     return rows
+
+
+def _imported(found: dict[str, Any]) -> str:
+    return ", ".join("yes" if found[k] else "no" for k in ("server", "asyncio"))
 
 
 def print_table(sections: dict[str, dict[str, dict[str, Any]]], errors: dict[str, str]) -> None:
@@ -240,5 +268,11 @@ def print_table(sections: dict[str, dict[str, dict[str, Any]]], errors: dict[str
         )
     if "audit" in merged:
         print("audit: a child process, without the leak hook and then with it installed, idle")
+    if "plugin_load" in merged:
+        print(
+            "plugin load: child pytest runs of one test using no fixture, with -p no:socks5 "
+            "(direct) and the plugin loaded (proxied), alternating; cached .pyc, then "
+            "PYTHONDONTWRITEBYTECODE=1 (pytest re-compiles the plugins it rewrites each run)"
+        )
     for name, err in errors.items():
         print(f"ERROR in {name}: {err}")

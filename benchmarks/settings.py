@@ -44,6 +44,7 @@ NAMES = (
     "request",
     "startstop",
     "audit",
+    "plugin_load",
 )
 
 #: The benchmarks that run the proxy as a separate process.
@@ -51,6 +52,10 @@ NETWORK = ("oneway", "echo", "parallel", "handshake", "at_once", "scale", "pingp
 
 #: The benchmarks run once per event loop of the proxy (``--loops``).
 PER_LOOP = (*NETWORK, "startup", "bytecodes")
+
+#: The benchmarks a plain ``--quick`` run leaves out (``--quick --only NAME`` runs them):
+#: ``plugin_load``'s 20-odd whole pytest runs take longer than CI's smoke check should.
+FULL_ONLY = ("plugin_load",)
 
 #: The proxy's event loops (``python -m pytest_socks5 --loop NAME``).
 LOOP_NAMES = ("asyncio", "uvloop")
@@ -106,6 +111,7 @@ SIZES = {
     "requests": (300, 300),
     "startstop": (50, 50),
     "audit_calls": (20000, 5000),
+    "plugin_load_runs": (15, 5),
 }
 
 QUIET = False
