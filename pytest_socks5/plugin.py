@@ -74,7 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # A malformed value (a NAME:PASSWORD without a colon, say) stops the run here.
     config.stash[_SETTINGS] = _read_settings(config)
     if not hasattr(config, "workerinput"):  # xdist's controller shows the plan
-        config.pluginmanager.register(_ChaosPlan(config.stash[_SETTINGS]), "socks5-chaos-plan")
+        settings = config.stash[_SETTINGS]
+        plan = _chaos.ChaosPlan(settings.chaos, settings.chaos_seed)
+        config.pluginmanager.register(plan, "socks5-chaos-plan")
     marker_names = names(Site.MARKER)
     shared = [n for n in marker_names if not option(n).own_listener]
     own = [n for n in marker_names if option(n).own_listener]
@@ -402,7 +404,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     settings = _settings(item.config)
     chaos = [(w.label, w.chaos) for w in watched if w.chaos is not None]
     if chaos and report.when == "teardown":
-        report.user_properties.append(("socks5_chaos", _chaos.plan_entry(chaos)))
+        report.user_properties.append((_chaos.PLAN_PROPERTY, _chaos.plan_entry(chaos)))
     if chaos and report.failed and (lines := _chaos.report_lines(chaos)):
         report.sections.append((f"socks5 chaos {report.when}", "\n".join(lines)))
     wanted = report.failed or (
@@ -424,24 +426,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     leak_lines = leaks.transcript() if leaks is not None else None
     text = "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])
     report.sections.append((f"socks5 transcript {report.when}", text))
-
-
-class _ChaosPlan:
-    """Chaos mode's plan of one session (from xdist's workers too): test id -> the faults
-    that acted, for the terminal summary."""
-
-    def __init__(self, settings: _Settings) -> None:
-        self.settings = settings
-        self.plans: dict[str, list[str]] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, plan in report.user_properties:
-            if name == "socks5_chaos" and isinstance(plan, list):
-                self.plans.setdefault(report.nodeid, []).extend(plan)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.settings.chaos or self.plans:
-            seed = self.settings.chaos_seed
-            terminalreporter.write_sep("-", f"socks5 chaos plan (seed {seed})")
-            for line in _chaos.plan_lines(self.plans) or ["no chaos fault acted"]:
-                terminalreporter.write_line(line)
