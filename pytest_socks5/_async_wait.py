@@ -25,6 +25,7 @@ __all__ = ["wait_for_connections"]
 async def wait_for_connections(
     recorder: Recorder, count: int, *, timeout: float, ended: bool, criteria: dict[str, Any]
 ) -> list[ConnectionRecord]:
+    __tracebackhide__ = True  # pytest shows the test's line, as for the blocking wait
     check_wait(count, timeout, ended)
     check_criteria(criteria)
     loop = asyncio.get_running_loop()
