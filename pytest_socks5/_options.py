@@ -36,6 +36,7 @@ from ._option_parsers import (
     socks4_user_ids,
     text_bytes,
     text_seed,
+    text_switch,
     text_users,
     udp_faults,
     user_pairs,
@@ -195,6 +196,7 @@ OPTIONS: tuple[Option, ...] = (
             default=True,
             help="refuse destinations outside loopback and host_map (default true)",
         ),
+        from_text=text_switch("socks5_hermetic"),
         main=Flag(
             name="--no-hermetic",
             action="store_false",

@@ -65,9 +65,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(
                 one.ini_name,
                 help=one.ini.help or one.doc,
-                type=None if one.ini.type == "string" else one.ini.type,
+                type=_ini_type(one.ini.type),
                 default=one.ini.default,
             )
+
+
+def _ini_type(kind: str) -> Any:
+    """``addini``'s type. A boolean is read as text and checked by its option's own parser,
+    whose message names the option; pytest 9.2 takes a TOML boolean too (``bool | str``),
+    9.0 and 9.1 only pytest's own boolean (a TOML file's would not be text)."""
+    if kind == "bool" and pytest.version_tuple >= (9, 2):
+        return bool | str
+    if kind == "bool" and pytest.version_tuple >= (9,):
+        return "bool"
+    return None if kind in ("string", "bool") else kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
