@@ -11,26 +11,11 @@ the on-demand assertions work either way. No pytest here: the plugin stays thin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from . import _leak_hook
 from ._leaks import LeakLog, describe
-from ._option_parsers import leak_guard
 from ._server import SOCKS5Server
 
-__all__ = ["TestLeaks", "guard_from_markers"]
-
-
-def guard_from_markers(
-    markers: Iterable[Mapping[str, Any]], default: tuple[str, ...] | None
-) -> tuple[str, ...] | None:
-    """The closest ``socks5`` marker's ``leak_guard`` (markers closest first, checked by
-    the table already), else ``default`` (the ini option or flag)."""
-    for kwargs in markers:
-        if "leak_guard" in kwargs:
-            return leak_guard("leak_guard", kwargs["leak_guard"])
-    return default
+__all__ = ["TestLeaks"]
 
 
 class TestLeaks:

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from . import __version__, _chaos
-from ._leak_watch import TestLeaks, guard_from_markers
+from ._leak_watch import TestLeaks
 from ._option_parsers import PCAP_DIR
-from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
+from ._options import OPTIONS, Option, Site, names, option
+from ._plugin_inputs import MarkerOptions, read_marker
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
 from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
@@ -48,6 +49,7 @@ _SETTINGS = pytest.StashKey[_Settings]()
 _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
 _LEAKS = pytest.StashKey[TestLeaks]()
+_MARKER = pytest.StashKey[MarkerOptions]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,9 +169,22 @@ def _settings(config: pytest.Config) -> _Settings:
     return config.stash[_SETTINGS]
 
 
-def _marker_value(item: pytest.Item, name: str) -> Any:
-    """The closest ``socks5`` marker's ``name`` option, or ``None``."""
-    return next((m.kwargs[name] for m in item.iter_markers("socks5") if name in m.kwargs), None)
+def _marker(item: pytest.Item) -> MarkerOptions:
+    """The test's ``socks5`` markers, checked once, the same for every fixture."""
+    if (found := item.stash.get(_MARKER, None)) is None:
+        markers = [(m.args, m.kwargs) for m in item.iter_markers("socks5")]
+        found = item.stash[_MARKER] = _checked(read_marker, markers)
+    return found
+
+
+def _checked(check: Callable[[Any], Any], value: Any, what: str = "") -> Any:
+    """``check(value)``; a mistake fails the test (errors it, at setup) with one line:
+    what is wrong (for ``what``), and what is valid."""
+    try:
+        return check(value)
+    except (TypeError, ValueError) as exc:
+        mistake = f"{what}: {exc}" if what else str(exc)
+    pytest.fail(mistake, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -227,28 +242,6 @@ def socks5_session_server(
         server.stop()
 
 
-def _marker_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
-    """The test's ``socks5`` marker options, and whether they need a dedicated server.
-    A mistake errors this test at setup with one line: what is wrong, and what is valid."""
-    markers = list(request.node.iter_markers("socks5"))
-    if any(marker.args for marker in markers):
-        args = next(marker.args for marker in markers if marker.args)
-        pytest.fail(
-            f"@pytest.mark.socks5 takes keyword arguments only, got {args!r}; "
-            f"known: {', '.join(names(Site.MARKER))}",
-            pytrace=False,
-        )
-    try:
-        # Closest marker last so that a function's marker beats its class's or module's.
-        options, dedicated = marker_options(marker.kwargs for marker in reversed(markers))
-        normalise(options)
-    except (TypeError, ValueError) as exc:
-        mistake = str(exc)
-    else:
-        return options, dedicated
-    pytest.fail(f"@pytest.mark.socks5: {mistake}", pytrace=False)
-
-
 def _start(server: SOCKS5Server, what: str, given: str | None = None) -> SOCKS5Server:
     """Start ``server``; if it cannot listen, a one-line error (a user's, not a traceback)."""
     if (failure := start(server, given)) is not None:
@@ -260,18 +253,15 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
     siblings = item.stash.setdefault(_WATCHED, [])
-    settings = _settings(item.config)
-    rate = _chaos.rate_for_test(settings.chaos, _marker_value(item, "chaos"))
+    settings, marker = _settings(item.config), _marker(item)
+    rate = _chaos.rate_for_test(settings.chaos, marker.plugin.get("chaos"))
     if rate:
         seed = _chaos.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
         watched.chaos = server._engine.context.chaos = _chaos.Chaos(rate, seed)
     siblings.append(watched)
     leaks = item.stash.get(_LEAKS, None)
     if leaks is None:
-        markers = (marker.kwargs for marker in item.iter_markers("socks5"))
-        leaks = item.stash[_LEAKS] = TestLeaks(
-            guard_from_markers(markers, _settings(item.config).leak_guard)
-        )
+        leaks = item.stash[_LEAKS] = TestLeaks(marker.leak_guard(settings.leak_guard))
     leaks.watch(server)
     return watched
 
@@ -279,7 +269,7 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
 def _settle(item: pytest.Item, watched: _Watched) -> None:
     """At teardown: keep the final records and write them out if a directory was given."""
     settings = _settings(item.config)
-    wanted = _marker_value(item, "pcap")
+    wanted = _marker(item).plugin.get("pcap")
     pcap = wanted or (wanted is None and settings.pcap_dir is not None)
     if pcap or settings.record_dir is not None:
         # The shared server outlives the test: a client that closed as the test ended
@@ -305,11 +295,10 @@ def socks5_server(
 ) -> Iterator[SOCKS5Server]:
     """A running :class:`SOCKS5Server`, reset for this test: no records, default
     configuration plus this test's ``@pytest.mark.socks5(...)`` options."""
-    options, dedicated = _marker_options(request)
-    for name in ("leak_guard", "chaos", "pcap"):  # the plugin's, not the server's (_watch)
-        options.pop(name, None)
     item = request.node
-    if dedicated:
+    marker = _marker(item)
+    options = dict(marker.server)  # the plugin's own options are read by _watch
+    if marker.dedicated:
         defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
         host, port = request.getfixturevalue("socks5_listen_address")
         kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
@@ -354,6 +343,7 @@ def socks5_server_factory(
     """Make extra running servers (proxy chains, several proxies); all are stopped when
     the test ends. Takes the :class:`SOCKS5Server` arguments."""
     watched: list[_Watched] = []
+    _marker(request.node)
 
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", socks5_listen_address[0])

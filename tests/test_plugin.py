@@ -177,6 +177,58 @@ def test_a_marker_mistake_errors_its_test_at_setup_in_one_line(
     assert "plugin.py" not in result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            'leak_guard="yes"',
+            "leak_guard must be True, False or {'allow': [patterns]}, got 'yes' (str)",
+        ),
+        ("chaos=7", "chaos must be True, False or a rate from 0 to 1, got 7"),
+        ('chaos="off"', "chaos must be True, False or a rate from 0 to 1, got 'off'"),
+        ('pcap="dir"', "pcap must be True or False, got 'dir' (str)"),
+        (
+            "users=5",
+            "users must be a {name: password} mapping or (name, password) pairs, got 5 (int)",
+        ),
+    ],
+)
+def test_the_marker_is_checked_the_same_for_every_fixture(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    """Whichever fixture (or ``getfixturevalue`` in the body) a test gets its proxy from,
+    a bad marker is the same one line, never a traceback, never accepted."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        pytestmark = pytest.mark.socks5({marker})
+
+        def test_server(socks5_server):
+            pass
+
+        def test_env(socks5_proxy_env):
+            pass
+
+        def test_factory(socks5_server_factory):
+            socks5_server_factory()
+
+        def test_in_body(request):
+            request.getfixturevalue("socks5_server_factory")()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=3, failed=1)
+    out = result.stdout.str()
+    for test in ("test_server", "test_env", "test_factory"):
+        assert setup_error_text(out, test) == [f"@pytest.mark.socks5: {message}"]
+    result.stdout.fnmatch_lines(
+        ["*_ test_in_body _*", f"@pytest.mark.socks5: {message}", "*= short test summary *"]
+    )
+    assert "Traceback" not in out
+    assert "plugin.py" not in out
+
+
 def test_a_port_it_cannot_listen_on_is_one_line_for_every_fixture(
     pytester: pytest.Pytester,
 ) -> None:
