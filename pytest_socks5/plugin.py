@@ -50,6 +50,8 @@ _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
 _LEAKS = pytest.StashKey[TestLeaks]()
 _MARKER = pytest.StashKey[MarkerOptions]()
+#: Set while the test's body runs: a proxy made then starts the leak recording.
+_IN_CALL = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -263,6 +265,8 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     if leaks is None:
         leaks = item.stash[_LEAKS] = TestLeaks(marker.leak_guard(settings.leak_guard))
     leaks.watch(server)
+    if item.stash.get(_IN_CALL, False):  # made in the test's body: record from now on
+        leaks.start()
     return watched
 
 
@@ -372,10 +376,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     leaks = item.stash.get(_LEAKS, None)
     if leaks is not None:
         leaks.start()
+    item.stash[_IN_CALL] = True
     try:
         result = yield
     finally:
-        if leaks is not None:
+        item.stash[_IN_CALL] = False
+        # Or made in the body (socks5_server_factory(), request.getfixturevalue).
+        if (leaks := item.stash.get(_LEAKS, None)) is not None:
             leaks.stop()
     for watched in item.stash.get(_WATCHED, []):
         watched.fail_call()
