@@ -404,9 +404,12 @@ def _names(site: Site) -> tuple[str, ...]:
     return tuple(o.name for o in OPTIONS if site in o.sites)
 
 
-def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
-    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?); …"``."""
-    valid = _names(site)
+def check_names(
+    given: Iterable[str], site: Site, *, context: str, leave_out: tuple[str, ...] = ()
+) -> None:
+    """Refuse names not given at ``site`` (or in ``leave_out``): ``"<context>: user (did
+    you mean users?); …"``."""
+    valid = tuple(name for name in _names(site) if name not in leave_out)
     unknown = sorted(set(given).difference(valid))
     if not unknown:
         return

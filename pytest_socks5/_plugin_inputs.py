@@ -17,12 +17,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._options import Site, marker_options, names, normalise
+from ._checks import fail_type, fail_value
+from ._option_parsers import listen_host, listen_port
+from ._options import Site, check_names, marker_options, names, normalise
 
 __all__ = [
     "PLUGIN_MARKER_OPTIONS",
     "MarkerOptions",
+    "listen_address",
     "read_marker",
+    "server_options",
 ]
 
 #: The marker options the plugin reads itself: never ``SOCKS5Server`` arguments.
@@ -65,3 +69,49 @@ def read_marker(markers: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]]) ->
     plugin = {name: normalised[name] for name in PLUGIN_MARKER_OPTIONS if name in options}
     server = {name: v for name, v in options.items() if name not in PLUGIN_MARKER_OPTIONS}
     return MarkerOptions(server=server, dedicated=dedicated, plugin=plugin)
+
+
+_ADDRESS = "a (host, port) pair such as ('127.0.0.1', 0)"
+
+
+def listen_address(value: Any) -> tuple[str, int]:
+    """The ``socks5_listen_address`` fixture's value: ``(host, port)``, each checked as
+    ``host=`` and ``port=`` are."""
+    name = "socks5_listen_address"
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise fail_type(name, _ADDRESS, value)
+    if len(value) != 2:
+        raise fail_value(name, _ADDRESS, value)
+    host, port = value
+    try:
+        return listen_host("host", host), listen_port("port", port)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+
+
+#: The listen address, which ``socks5_server_options`` does not take, and where it is given.
+_LISTEN = ("host", "port")
+_LISTEN_ELSEWHERE = (
+    "the listen address comes from the socks5_listen_address fixture (override it in "
+    "conftest.py), or --socks5-host / ini socks5_host"
+)
+
+
+def server_options(value: Any) -> dict[str, Any]:
+    """The ``socks5_server_options`` fixture's value: ``SOCKS5Server`` keyword arguments,
+    each checked. ``host`` and ``port`` are refused: the listen address comes from
+    ``socks5_listen_address`` (and a dedicated server's marker), never from here."""
+    name = "socks5_server_options"
+    if not isinstance(value, Mapping):
+        raise fail_type(name, "a dict of SOCKS5Server keyword arguments", value)
+    listen = [f"{key}={value[key]!r}" for key in _LISTEN if key in value]
+    if listen:
+        raise ValueError(
+            f"{name} cannot set the listen address, got {', '.join(listen)}: {_LISTEN_ELSEWHERE}"
+        )
+    try:
+        check_names(value, Site.CONSTRUCTOR, context="unknown option(s)", leave_out=_LISTEN)
+        normalise(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+    return dict(value)

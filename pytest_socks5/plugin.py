@@ -24,7 +24,7 @@ from . import __version__, _chaos
 from ._leak_watch import TestLeaks
 from ._option_parsers import PCAP_DIR
 from ._options import OPTIONS, Option, Site, names, option
-from ._plugin_inputs import MarkerOptions, read_marker
+from ._plugin_inputs import MarkerOptions, listen_address, read_marker, server_options
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
 from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
@@ -212,7 +212,8 @@ def _defaults(config: pytest.Config, *, users: bool = True) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def socks5_listen_address(pytestconfig: pytest.Config) -> tuple[str, int]:
-    """``(host, port)`` for the session server; override it in a ``conftest.py``.
+    """``(host, port)`` for the session server and dedicated servers, and the host of
+    ``socks5_server_factory``'s; override it in a ``conftest.py``.
 
     Port ``0`` (the default) picks a free port, which keeps ``pytest -n`` workers apart.
     """
@@ -221,8 +222,9 @@ def socks5_listen_address(pytestconfig: pytest.Config) -> tuple[str, int]:
 
 @pytest.fixture(scope="session")
 def socks5_server_options() -> dict[str, Any]:
-    """Keyword arguments for the session :class:`SOCKS5Server` (``users=…`` and so on);
-    override it in a ``conftest.py`` to set suite-wide defaults."""
+    """Keyword arguments for the session :class:`SOCKS5Server` and dedicated servers
+    (``users=…`` and so on); override it in a ``conftest.py`` to set suite-wide defaults.
+    Not ``host`` or ``port``: the listen address is ``socks5_listen_address``'s."""
     return {}
 
 
@@ -234,10 +236,12 @@ def socks5_session_server(
 ) -> Iterator[SOCKS5Server]:
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
-    host, port = socks5_listen_address
-    options = {**_defaults(request.config), **socks5_server_options}
+    what = "pytest-socks5: session server"
+    host, port = _checked(listen_address, socks5_listen_address, what)
+    defaults = _checked(server_options, socks5_server_options, what)
+    options = {**_defaults(request.config), **defaults}
     given = _settings(request.config).listen_given(socks5_listen_address)
-    server = _start(SOCKS5Server(host, port, **options), "pytest-socks5: session server", given)
+    server = _start(SOCKS5Server(host, port, **options), what, given)
     try:
         yield server
     finally:
@@ -303,8 +307,11 @@ def socks5_server(
     marker = _marker(item)
     options = dict(marker.server)  # the plugin's own options are read by _watch
     if marker.dedicated:
-        defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
-        host, port = request.getfixturevalue("socks5_listen_address")
+        what = "pytest-socks5: dedicated server"
+        address = request.getfixturevalue("socks5_listen_address")
+        host, port = _checked(listen_address, address, what)
+        given = request.getfixturevalue("socks5_server_options")
+        defaults = _checked(server_options, given, what)
         kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
         server = _start(SOCKS5Server(**kwargs), "@pytest.mark.socks5")
         try:
@@ -348,9 +355,11 @@ def socks5_server_factory(
     the test ends. Takes the :class:`SOCKS5Server` arguments."""
     watched: list[_Watched] = []
     _marker(request.node)
+    what = "pytest-socks5: socks5_server_factory"
+    host = _checked(listen_address, socks5_listen_address, what)[0]
 
     def make(**kwargs: Any) -> SOCKS5Server:
-        kwargs.setdefault("host", socks5_listen_address[0])
+        kwargs.setdefault("host", host)
         kwargs = {**_defaults(request.config, users=False), **kwargs}
         server = _start(SOCKS5Server(**kwargs), "socks5_server_factory")
         label = f"socks5_server_factory server {len(watched) + 1}"
