@@ -118,6 +118,7 @@ class RecordQueries:
         self, count: int = 1, *, timeout: float = 5.0, ended: bool = False, **criteria: Any
     ) -> list[ConnectionRecord]:
         """:meth:`wait_for_connections` for async tests: awaits without blocking the loop."""
+        __tracebackhide__ = True
         return await wait_for_connections(
             self._recorder, count, timeout=timeout, ended=ended, criteria=criteria
         )

@@ -108,6 +108,7 @@ async def wait_until(
     """``ready()``'s first answer that is not ``None``, checking again each time the waker
     given to ``subscribe`` is called (it returns the function that unsubscribes); after
     ``timeout`` seconds, ``timed_out()`` is raised. ``what`` names the call in errors."""
+    __tracebackhide__ = True  # the failure points at the test's line
     changed = _event(what)
     forget = subscribe(changed.set)
     deadline = changed.now() + timeout
@@ -128,6 +129,7 @@ async def wait_until(
 async def wait_for_connections(
     recorder: Recorder, count: int, *, timeout: float, ended: bool, criteria: dict[str, Any]
 ) -> list[ConnectionRecord]:
+    __tracebackhide__ = True  # pytest shows the test's line, as for the blocking wait
     check_wait(count, timeout, ended)
     check_criteria(criteria)
     return await wait_until(

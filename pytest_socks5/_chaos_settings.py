@@ -9,11 +9,14 @@ without chaos never imports the fault types.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ._checks import SWITCH_OFF, SWITCH_ON
 
 __all__ = [
     "DEFAULT_RATE",
+    "PLAN_PROPERTY",
+    "ChaosPlan",
     "header",
     "marker_chaos",
     "plan_lines",
@@ -112,3 +115,32 @@ def session_seed(worker: dict[str, object], given: int | None, randomly: object)
 def plan_lines(plan: dict[str, list[str]]) -> list[str]:
     """The session's fault plan: one line per test that chaos hit, by test id."""
     return [f"{test}: {'; '.join(plan[test])}" for test in sorted(plan) if plan[test]]
+
+
+#: The user property of a test's teardown report that carries its chaos plan entry
+#: (``_chaos.plan_entry``).
+PLAN_PROPERTY = "socks5_chaos"
+
+
+class ChaosPlan:
+    """Chaos mode's plan of one session, for the terminal summary: test id -> the faults
+    that acted, read from the reports (pytest-xdist's workers' too). The plugin registers
+    it with pytest; it reads its own user property and lets any other pass, whatever its
+    shape (pytest does not check a suite's properties)."""
+
+    def __init__(self, rate: float, seed: int) -> None:
+        self.rate, self.seed = rate, seed
+        self.plans: dict[str, list[str]] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        for entry in report.user_properties:
+            if isinstance(entry, tuple | list) and len(entry) == 2:
+                name, plan = entry
+                if isinstance(name, str) and name == PLAN_PROPERTY and isinstance(plan, list):
+                    self.plans.setdefault(report.nodeid, []).extend(plan)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.rate or self.plans:
+            terminalreporter.write_sep("-", f"socks5 chaos plan (seed {self.seed})")
+            for line in plan_lines(self.plans) or ["no chaos fault acted"]:
+                terminalreporter.write_line(line)

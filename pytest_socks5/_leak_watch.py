@@ -11,28 +11,15 @@ the on-demand assertions work either way. No pytest here: the plugin stays thin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _leak_hook
 from ._leaks import LeakLog, describe
-from ._option_parsers import leak_guard
 
-if TYPE_CHECKING:  # the plugin loads this before any server
+if TYPE_CHECKING:  # made with a test's first proxy; the type only
     from ._server import SOCKS5Server
 
-__all__ = ["TestLeaks", "guard_from_markers"]
-
-
-def guard_from_markers(
-    markers: Iterable[Mapping[str, Any]], default: tuple[str, ...] | None
-) -> tuple[str, ...] | None:
-    """The closest ``socks5`` marker's ``leak_guard`` (markers closest first, checked by
-    the table already), else ``default`` (the ini option or flag)."""
-    for kwargs in markers:
-        if "leak_guard" in kwargs:
-            return leak_guard("leak_guard", kwargs["leak_guard"])
-    return default
+__all__ = ["TestLeaks"]
 
 
 class TestLeaks:

@@ -59,6 +59,7 @@ __all__ = [
     "text_pcap",
     "text_record_dir",
     "text_seed",
+    "text_switch",
     "text_users",
     "udp_faults",
     "user_pairs",
@@ -305,6 +306,26 @@ def text_seed(value: str | int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"socks5_seed must be a whole number, got {value!r}") from None
+
+
+def text_switch(name: str) -> Callable[[Any], bool]:
+    """A boolean ini option (``socks5_hermetic``): true/false, yes/no or on/off in any case
+    (pytest's own 1/0, y/n and t/f too), or a boolean (a flag's, a TOML file's, the
+    default). Anything else, an empty value too, is a :class:`ValueError` in the form of
+    every option's message, not pytest's bare "invalid truth value"."""
+    on, off = (*SWITCH_ON, "1", "y", "t"), (*SWITCH_OFF, "0", "n", "f")
+    pairs = zip(SWITCH_ON, SWITCH_OFF, strict=True)
+    valid = "one of " + ", ".join(f"{yes}/{no}" for yes, no in pairs)
+
+    def read(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word not in on and word not in off:
+            raise fail_value(name, valid, value)
+        return word in on
+
+    return read
 
 
 def text_choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:

@@ -36,6 +36,7 @@ from ._option_parsers import (
     socks4_user_ids,
     text_bytes,
     text_seed,
+    text_switch,
     text_users,
     udp_faults,
     user_pairs,
@@ -197,6 +198,7 @@ OPTIONS: tuple[Option, ...] = (
             default=True,
             help="refuse destinations outside loopback and host_map (default true)",
         ),
+        from_text=text_switch("socks5_hermetic"),
         main=Flag(
             name="--no-hermetic",
             action="store_false",
@@ -404,9 +406,12 @@ def _names(site: Site) -> tuple[str, ...]:
     return tuple(o.name for o in OPTIONS if site in o.sites)
 
 
-def check_names(given: Iterable[str], site: Site, *, context: str) -> None:
-    """Refuse names not given at ``site``: ``"<context>: user (did you mean users?); …"``."""
-    valid = _names(site)
+def check_names(
+    given: Iterable[str], site: Site, *, context: str, leave_out: tuple[str, ...] = ()
+) -> None:
+    """Refuse names not given at ``site`` (or in ``leave_out``): ``"<context>: user (did
+    you mean users?); …"``."""
+    valid = tuple(name for name in _names(site) if name not in leave_out)
     unknown = sorted(set(given).difference(valid))
     if not unknown:
         return

@@ -16,6 +16,7 @@ from ._option_parsers import (
     text_choice,
     text_pcap,
     text_record_dir,
+    text_switch,
 )
 
 __all__ = ["PYTEST_OPTIONS"]
@@ -100,7 +101,7 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
         given_to=_PYTEST,
         ini=Ini(type="bool", default=False),
         flag=Flag(name="--socks5-show-passwords", action="store_true"),
-        from_text=bool,
+        from_text=text_switch("socks5_show_passwords"),
     ),
     Option(
         name="leak_guard",
@@ -122,6 +123,7 @@ PYTEST_OPTIONS: tuple[Option, ...] = (
             help="fail proxy-using tests whose client resolves names itself or connects "
             "around the proxy (DNS leaks, bypasses)",
         ),
+        from_text=text_switch("socks5_leak_guard"),
         default_doc="off",
     ),
 )

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from . import __version__, _chaos, _chaos_settings
-from ._leak_watch import TestLeaks, guard_from_markers
+from ._leak_watch import TestLeaks
 from ._option_parsers import PCAP_DIR, resolve_loop
-from ._options import OPTIONS, Option, Site, marker_options, names, normalise, option
+from ._options import OPTIONS, Option, Site, names, option
+from ._plugin_inputs import MarkerOptions, listen_address, read_marker, server_options
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
 from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
@@ -47,6 +48,9 @@ _SETTINGS = pytest.StashKey[_Settings]()
 _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
 _LEAKS = pytest.StashKey[TestLeaks]()
+_MARKER = pytest.StashKey[MarkerOptions]()
+#: Set while the test's body runs: a proxy made then starts the leak recording.
+_IN_CALL = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,16 +68,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(
                 one.ini_name,
                 help=one.ini.help or one.doc,
-                type=None if one.ini.type == "string" else one.ini.type,
+                type=_ini_type(one.ini.type),
                 default=one.ini.default,
             )
+
+
+def _ini_type(kind: str) -> Any:
+    """``addini``'s type. A boolean is read as text and checked by its option's own parser,
+    whose message names the option; pytest 9.2 takes a TOML boolean too (``bool | str``),
+    9.0 and 9.1 only pytest's own boolean (a TOML file's would not be text)."""
+    if kind == "bool" and pytest.version_tuple >= (9, 2):
+        return bool | str
+    if kind == "bool" and pytest.version_tuple >= (9,):
+        return "bool"
+    return None if kind in ("string", "bool") else kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # A malformed value (a NAME:PASSWORD without a colon, say) stops the run here.
     config.stash[_SETTINGS] = _read_settings(config)
     if not hasattr(config, "workerinput"):  # xdist's controller shows the plan
-        config.pluginmanager.register(_ChaosPlan(config.stash[_SETTINGS]), "socks5-chaos-plan")
+        settings = config.stash[_SETTINGS]
+        plan = _chaos_settings.ChaosPlan(settings.chaos, settings.chaos_seed)
+        config.pluginmanager.register(plan, "socks5-chaos-plan")
     marker_names = names(Site.MARKER)
     shared = [n for n in marker_names if not option(n).own_listener]
     own = [n for n in marker_names if option(n).own_listener]
@@ -153,9 +170,22 @@ def _settings(config: pytest.Config) -> _Settings:
     return config.stash[_SETTINGS]
 
 
-def _marker_value(item: pytest.Item, name: str) -> Any:
-    """The closest ``socks5`` marker's ``name`` option, or ``None``."""
-    return next((m.kwargs[name] for m in item.iter_markers("socks5") if name in m.kwargs), None)
+def _marker(item: pytest.Item) -> MarkerOptions:
+    """The test's ``socks5`` markers, checked once, the same for every fixture."""
+    if (found := item.stash.get(_MARKER, None)) is None:
+        markers = [(m.args, m.kwargs) for m in item.iter_markers("socks5")]
+        found = item.stash[_MARKER] = _checked(read_marker, markers)
+    return found
+
+
+def _checked(check: Callable[[Any], Any], value: Any, what: str = "") -> Any:
+    """``check(value)``; a mistake fails the test (errors it, at setup) with one line:
+    what is wrong (for ``what``), and what is valid."""
+    try:
+        return check(value)
+    except (TypeError, ValueError) as exc:
+        mistake = f"{what}: {exc}" if what else str(exc)
+    pytest.fail(mistake, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -183,7 +213,8 @@ def _defaults(config: pytest.Config, *, users: bool = True) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def socks5_listen_address(pytestconfig: pytest.Config) -> tuple[str, int]:
-    """``(host, port)`` for the session server; override it in a ``conftest.py``.
+    """``(host, port)`` for the session server and dedicated servers, and the host of
+    ``socks5_server_factory``'s; override it in a ``conftest.py``.
 
     Port ``0`` (the default) picks a free port, which keeps ``pytest -n`` workers apart.
     """
@@ -192,8 +223,9 @@ def socks5_listen_address(pytestconfig: pytest.Config) -> tuple[str, int]:
 
 @pytest.fixture(scope="session")
 def socks5_server_options() -> dict[str, Any]:
-    """Keyword arguments for the session :class:`SOCKS5Server` (``users=…`` and so on);
-    override it in a ``conftest.py`` to set suite-wide defaults."""
+    """Keyword arguments for the session :class:`SOCKS5Server` and dedicated servers
+    (``users=…`` and so on); override it in a ``conftest.py`` to set suite-wide defaults.
+    Not ``host`` or ``port``: the listen address is ``socks5_listen_address``'s."""
     return {}
 
 
@@ -205,36 +237,16 @@ def socks5_session_server(
 ) -> Iterator[SOCKS5Server]:
     """The one server of the session (of each xdist worker). Prefer ``socks5_server``,
     which resets it for every test."""
-    host, port = socks5_listen_address
-    options = {**_defaults(request.config), **socks5_server_options}
+    what = "pytest-socks5: session server"
+    host, port = _checked(listen_address, socks5_listen_address, what)
+    defaults = _checked(server_options, socks5_server_options, what)
+    options = {**_defaults(request.config), **defaults}
     given = _settings(request.config).listen_given(socks5_listen_address)
-    server = _start(SOCKS5Server(host, port, **options), "pytest-socks5: session server", given)
+    server = _start(SOCKS5Server(host, port, **options), what, given)
     try:
         yield server
     finally:
         server.stop()
-
-
-def _marker_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], bool]:
-    """The test's ``socks5`` marker options, and whether they need a dedicated server.
-    A mistake errors this test at setup with one line: what is wrong, and what is valid."""
-    markers = list(request.node.iter_markers("socks5"))
-    if any(marker.args for marker in markers):
-        args = next(marker.args for marker in markers if marker.args)
-        pytest.fail(
-            f"@pytest.mark.socks5 takes keyword arguments only, got {args!r}; "
-            f"known: {', '.join(names(Site.MARKER))}",
-            pytrace=False,
-        )
-    try:
-        # Closest marker last so that a function's marker beats its class's or module's.
-        options, dedicated = marker_options(marker.kwargs for marker in reversed(markers))
-        normalise(options)
-    except (TypeError, ValueError) as exc:
-        mistake = str(exc)
-    else:
-        return options, dedicated
-    pytest.fail(f"@pytest.mark.socks5: {mistake}", pytrace=False)
 
 
 def _start(server: SOCKS5Server, what: str, given: str | None = None) -> SOCKS5Server:
@@ -248,26 +260,25 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
     siblings = item.stash.setdefault(_WATCHED, [])
-    settings = _settings(item.config)
-    rate = _chaos_settings.rate_for_test(settings.chaos, _marker_value(item, "chaos"))
+    settings, marker = _settings(item.config), _marker(item)
+    rate = _chaos_settings.rate_for_test(settings.chaos, marker.plugin.get("chaos"))
     if rate:
         seed = _chaos_settings.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
         watched.chaos = server._engine.context.chaos = _chaos.Chaos(rate, seed)
     siblings.append(watched)
     leaks = item.stash.get(_LEAKS, None)
     if leaks is None:
-        markers = (marker.kwargs for marker in item.iter_markers("socks5"))
-        leaks = item.stash[_LEAKS] = TestLeaks(
-            guard_from_markers(markers, _settings(item.config).leak_guard)
-        )
+        leaks = item.stash[_LEAKS] = TestLeaks(marker.leak_guard(settings.leak_guard))
     leaks.watch(server)
+    if item.stash.get(_IN_CALL, False):  # made in the test's body: record from now on
+        leaks.start()
     return watched
 
 
 def _settle(item: pytest.Item, watched: _Watched) -> None:
     """At teardown: keep the final records and write them out if a directory was given."""
     settings = _settings(item.config)
-    wanted = _marker_value(item, "pcap")
+    wanted = _marker(item).plugin.get("pcap")
     pcap = wanted or (wanted is None and settings.pcap_dir is not None)
     if pcap or settings.record_dir is not None:
         # The shared server outlives the test: a client that closed as the test ended
@@ -293,13 +304,15 @@ def socks5_server(
 ) -> Iterator[SOCKS5Server]:
     """A running :class:`SOCKS5Server`, reset for this test: no records, default
     configuration plus this test's ``@pytest.mark.socks5(...)`` options."""
-    options, dedicated = _marker_options(request)
-    for name in ("leak_guard", "chaos", "pcap"):  # the plugin's, not the server's (_watch)
-        options.pop(name, None)
     item = request.node
-    if dedicated:
-        defaults: dict[str, Any] = request.getfixturevalue("socks5_server_options")
-        host, port = request.getfixturevalue("socks5_listen_address")
+    marker = _marker(item)
+    options = dict(marker.server)  # the plugin's own options are read by _watch
+    if marker.dedicated:
+        what = "pytest-socks5: dedicated server"
+        address = request.getfixturevalue("socks5_listen_address")
+        host, port = _checked(listen_address, address, what)
+        given = request.getfixturevalue("socks5_server_options")
+        defaults = _checked(server_options, given, what)
         kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
         server = _start(SOCKS5Server(**kwargs), "@pytest.mark.socks5")
         try:
@@ -342,9 +355,12 @@ def socks5_server_factory(
     """Make extra running servers (proxy chains, several proxies); all are stopped when
     the test ends. Takes the :class:`SOCKS5Server` arguments."""
     watched: list[_Watched] = []
+    _marker(request.node)
+    what = "pytest-socks5: socks5_server_factory"
+    host = _checked(listen_address, socks5_listen_address, what)[0]
 
     def make(**kwargs: Any) -> SOCKS5Server:
-        kwargs.setdefault("host", socks5_listen_address[0])
+        kwargs.setdefault("host", host)
         kwargs = {**_defaults(request.config, users=False), **kwargs}
         server = _start(SOCKS5Server(**kwargs), "socks5_server_factory")
         label = f"socks5_server_factory server {len(watched) + 1}"
@@ -370,10 +386,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     leaks = item.stash.get(_LEAKS, None)
     if leaks is not None:
         leaks.start()
+    item.stash[_IN_CALL] = True
     try:
         result = yield
     finally:
-        if leaks is not None:
+        item.stash[_IN_CALL] = False
+        # Or made in the body (socks5_server_factory(), request.getfixturevalue).
+        if (leaks := item.stash.get(_LEAKS, None)) is not None:
             leaks.stop()
     for watched in item.stash.get(_WATCHED, []):
         watched.fail_call()
@@ -403,7 +422,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     settings = _settings(item.config)
     chaos = [(w.label, w.chaos) for w in watched if w.chaos is not None]
     if chaos and report.when == "teardown":
-        report.user_properties.append(("socks5_chaos", _chaos.plan_entry(chaos)))
+        report.user_properties.append((_chaos_settings.PLAN_PROPERTY, _chaos.plan_entry(chaos)))
     if chaos and report.failed and (lines := _chaos.report_lines(chaos)):
         report.sections.append((f"socks5 chaos {report.when}", "\n".join(lines)))
     wanted = report.failed or (
@@ -425,24 +444,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     leak_lines = leaks.transcript() if leaks is not None else None
     text = "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])
     report.sections.append((f"socks5 transcript {report.when}", text))
-
-
-class _ChaosPlan:
-    """Chaos mode's plan of one session (from xdist's workers too): test id -> the faults
-    that acted, for the terminal summary."""
-
-    def __init__(self, settings: _Settings) -> None:
-        self.settings = settings
-        self.plans: dict[str, list[str]] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, plan in report.user_properties:
-            if name == "socks5_chaos" and isinstance(plan, list):
-                self.plans.setdefault(report.nodeid, []).extend(plan)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.settings.chaos or self.plans:
-            seed = self.settings.chaos_seed
-            terminalreporter.write_sep("-", f"socks5 chaos plan (seed {seed})")
-            for line in _chaos_settings.plan_lines(self.plans) or ["no chaos fault acted"]:
-                terminalreporter.write_line(line)

@@ -224,6 +224,30 @@ def test_opt_out_and_pcap_marker(pytester: pytest.Pytester) -> None:
     assert len(list((pytester.path / "socks5-pcap").iterdir())) == 4
 
 
+@pytest.mark.parametrize("chaos", [[], ["--socks5-chaos=1"]])
+def test_a_suites_own_user_properties_of_any_shape_pass_by(
+    pytester: pytest.Pytester, chaos: list[str]
+) -> None:
+    """pytest does not check ``user_properties``: the chaos plan reads only its own pairs,
+    so a suite's triple (or anything else) is no INTERNALERROR, chaos on or off."""
+    pytester.makepyfile(
+        test_properties="""
+        import pytest
+
+        @pytest.mark.parametrize(
+            "entry", [("key", "value", "extra"), "plain", ("one",), None, ("socks5_chaos", "x")]
+        )
+        def test_property(request, entry):
+            request.node.user_properties.append(entry)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", *chaos)
+    result.assert_outcomes(passed=5)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    if chaos:
+        assert _plan(result.stdout.str()) == ["no chaos fault acted"]
+
+
 def test_seeds_are_stable_and_per_test() -> None:
     assert seed_for_test(1, "t.py::a") == seed_for_test(1, "t.py::a")
     assert seed_for_test(1, "t.py::a") != seed_for_test(1, "t.py::b")

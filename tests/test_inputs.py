@@ -280,7 +280,11 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
     ("ini", "args", "message"),
     [
         ("socks5_capture_payload = -5", [], "*ini option socks5_capture_payload: capture_payload must be a whole number >= 0, got -5"),
-        ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: invalid truth value 'no way'"),
+        ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: socks5_hermetic must be one of true/false, yes/no, on/off, got 'no way'"),
+        ("socks5_show_passwords = Maybe", [], "*ini option socks5_show_passwords: socks5_show_passwords must be one of true/false, yes/no, on/off, got 'Maybe'"),
+        ("socks5_leak_guard =", [], "*ini option socks5_leak_guard: socks5_leak_guard must be one of true/false, yes/no, on/off, got ''"),
+        ("socks5_hermetic = OFF", [], None),
+        ("socks5_leak_guard = 1", [], None),  # pytest's own words still do
         ("socks5_allow = 10.0.0.0/33", [], "*ini option socks5_allow: allow[[]0] must be an IP network*"),
         ("socks5_users = alice", [], "*ini option socks5_users: *expected NAME:PASSWORD*'alice'*"),
         ("socks5_users = alice:a alice:TOPSECRET", [], "*ini option socks5_users: socks5 users: the user 'alice' is given twice; give each user once"),

@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_options_pytest",
         "_options",
         "_option_types",
+        "_plugin_inputs",
         "_config",
         "_record_files",
         "_pcap",

@@ -204,6 +204,50 @@ def test_a_marker_turns_the_guard_off_or_allows_what_the_test_expects(
     result.assert_outcomes(passed=2)
 
 
+def test_a_proxy_made_in_the_test_body_is_watched_from_then_on(pytester: pytest.Pytester) -> None:
+    """The guard does not wait for a server a fixture made before the body: one made in it
+    (``socks5_server_factory()``, ``request.getfixturevalue``) starts the recording, and
+    the guard gives its verdict at teardown as for any other."""
+    pytester.makepyfile(
+        test_in_body="""
+        import pytest, requests, socket
+
+        @pytest.mark.socks5(leak_guard=True)
+        def test_factory(socks5_server_factory, website):
+            socks5_server_factory()
+            socket.create_connection(("127.0.0.1", website), timeout=5).close()
+
+        @pytest.mark.socks5(leak_guard=True)
+        def test_getfixturevalue(request, website):
+            request.getfixturevalue("socks5_server")
+            socket.create_connection(("127.0.0.1", website), timeout=5).close()
+
+        @pytest.mark.socks5(leak_guard=True)
+        def test_through_the_proxy(socks5_server_factory, website):
+            proxy = socks5_server_factory()
+            proxies = {"http": proxy.url_remote_dns}
+            assert requests.get(f"http://localhost:{website}/", proxies=proxies, timeout=5).ok
+            assert proxy.direct_connections == []
+
+        def test_unguarded_lists_it(request, website):
+            server = request.getfixturevalue("socks5_server")
+            socket.create_connection(("127.0.0.1", website), timeout=5).close()
+            assert [leak.port for leak in server.direct_connections] == [website]
+        """
+    )
+    result = _run(pytester)
+    result.assert_outcomes(passed=4, errors=2)
+    for test, line in (("test_factory", 6), ("test_getfixturevalue", 11)):
+        result.stdout.fnmatch_lines(
+            [
+                f"*ERROR at teardown of {test} *",
+                "*pytest-socks5 leak guard: proxy bypass: 1 connect(s)*",
+                f"*socket.connect(('127.0.0.1', *)) at *test_in_body.py:{line} in {test} *",
+            ]
+        )
+    assert "ERROR at teardown of test_through_the_proxy" not in result.stdout.str()
+
+
 def test_a_bad_leak_guard_errors_the_test_at_setup(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import socket
 from importlib.util import find_spec
@@ -177,6 +178,58 @@ def test_a_marker_mistake_errors_its_test_at_setup_in_one_line(
     assert "plugin.py" not in result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            'leak_guard="yes"',
+            "leak_guard must be True, False or {'allow': [patterns]}, got 'yes' (str)",
+        ),
+        ("chaos=7", "chaos must be True, False or a rate from 0 to 1, got 7"),
+        ('chaos="off"', "chaos must be True, False or a rate from 0 to 1, got 'off'"),
+        ('pcap="dir"', "pcap must be True or False, got 'dir' (str)"),
+        (
+            "users=5",
+            "users must be a {name: password} mapping or (name, password) pairs, got 5 (int)",
+        ),
+    ],
+)
+def test_the_marker_is_checked_the_same_for_every_fixture(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    """Whichever fixture (or ``getfixturevalue`` in the body) a test gets its proxy from,
+    a bad marker is the same one line, never a traceback, never accepted."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        pytestmark = pytest.mark.socks5({marker})
+
+        def test_server(socks5_server):
+            pass
+
+        def test_env(socks5_proxy_env):
+            pass
+
+        def test_factory(socks5_server_factory):
+            socks5_server_factory()
+
+        def test_in_body(request):
+            request.getfixturevalue("socks5_server_factory")()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=3, failed=1)
+    out = result.stdout.str()
+    for test in ("test_server", "test_env", "test_factory"):
+        assert setup_error_text(out, test) == [f"@pytest.mark.socks5: {message}"]
+    result.stdout.fnmatch_lines(
+        ["*_ test_in_body _*", f"@pytest.mark.socks5: {message}", "*= short test summary *"]
+    )
+    assert "Traceback" not in out
+    assert "plugin.py" not in out
+
+
 def test_a_port_it_cannot_listen_on_is_one_line_for_every_fixture(
     pytester: pytest.Pytester,
 ) -> None:
@@ -278,6 +331,76 @@ def test_config_fixtures_can_be_overridden(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+LISTEN_ELSEWHERE = (
+    "the listen address comes from the socks5_listen_address fixture (override it in "
+    "conftest.py), or --socks5-host / ini socks5_host"
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "address", "message"),
+    [
+        ('{"host": "::1"}', None, f"socks5_server_options cannot set the listen address, got host='::1': {LISTEN_ELSEWHERE}"),
+        ('{"port": 1080, "host": "::1"}', None, f"socks5_server_options cannot set the listen address, got host='::1', port=1080: {LISTEN_ELSEWHERE}"),
+        ('{"conect_timeout": 1}', None, "socks5_server_options: unknown option(s): conect_timeout (did you mean connect_timeout?); known: backlog, users, *"),
+        ('{"connect_timeout": "fast"}', None, "socks5_server_options: connect_timeout must be a number > 0, got 'fast' (str)"),
+        ("[('users', {})]", None, "socks5_server_options must be a dict of SOCKS5Server keyword arguments, got [('users', {})] (list)"),
+        ("{}", '("127.0.0.1", "1080")', "socks5_listen_address: port must be a port from 0 to 65535 (0 picks a free one), got '1080' (str)"),
+        ("{}", '("", 0)', "socks5_listen_address: host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '' (an empty host would listen on every interface: an open proxy)"),
+        ("{}", '"127.0.0.1:0"', "socks5_listen_address must be a (host, port) pair such as ('127.0.0.1', 0), got '127.0.0.1:0' (str)"),
+        ("{}", '("127.0.0.1",)', "socks5_listen_address must be a (host, port) pair such as ('127.0.0.1', 0), got ('127.0.0.1',)"),
+    ],
+)  # fmt: skip
+def test_a_bad_fixture_value_is_one_line_naming_the_fixture(
+    pytester: pytest.Pytester, options: str, address: str | None, message: str
+) -> None:
+    """A mistake in an overridden ``socks5_server_options`` or ``socks5_listen_address``
+    errors the tests that use the servers in one line that names the fixture (and whose
+    server it was for) and keeps the option's own message; no traceback. ``host`` and
+    ``port`` are refused in ``socks5_server_options`` for the session and dedicated
+    servers alike: the listen address is ``socks5_listen_address``'s."""
+    conftest = f"""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def socks5_server_options():
+            return {options}
+        """
+    if address is not None:
+        conftest += f"""
+        @pytest.fixture(scope="session")
+        def socks5_listen_address():
+            return {address}
+        """
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_session(socks5_server):
+            pass
+
+        @pytest.mark.socks5(port=0)
+        def test_dedicated(socks5_server):
+            pass
+
+        def test_factory(socks5_server_factory):
+            socks5_server_factory()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    out = result.stdout.str()
+    errored = ["test_session", "test_dedicated"] + (["test_factory"] if address else [])
+    result.assert_outcomes(errors=len(errored), passed=3 - len(errored))
+    for test in errored:
+        where = "socks5_server_factory" if test == "test_factory" else "session server"
+        (line,) = setup_error_text(out, test)
+        expected = f"pytest-socks5: {where}: {message}"
+        assert fnmatch.fnmatchcase(line, expected.replace("[", "[[]")), (line, expected)
+    assert "Traceback" not in out
+    assert "plugin.py" not in out
 
 
 def test_host_option_and_ini(pytester: pytest.Pytester) -> None:

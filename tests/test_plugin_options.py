@@ -131,6 +131,45 @@ def test_the_pyproject_example_in_the_reference(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines([pattern])
 
 
+# -- boolean ini options: any case, pytest's words, TOML booleans -------------------------------
+
+BOOLEANS = """
+import socket
+
+def test_it(socks5_server):
+    assert socks5_server._engine.config.hermetic is EXPECTED
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        socket.create_connection(srv.getsockname(), timeout=5).close()  # a bypass
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "hermetic", "guarded"),
+    [
+        ("ini", "socks5_hermetic = OFF\nsocks5_leak_guard = Yes\n", False, True),
+        ("ini", "socks5_hermetic = 1\nsocks5_leak_guard = n\n", True, False),
+        ("toml", "[tool.pytest.ini_options]\nsocks5_hermetic = false\n", False, False),
+        ("native toml", "[tool.pytest]\nsocks5_hermetic = false\n", False, False),
+        ("native toml", "[tool.pytest]\nsocks5_leak_guard = true\n", True, True),
+        ("native toml", '[tool.pytest]\nsocks5_leak_guard = "on"\n', True, True),
+    ],
+)  # fmt: skip
+def test_boolean_ini_options_take_their_words_and_toml_booleans(
+    pytester: pytest.Pytester, where: str, text: str, hermetic: bool, guarded: bool
+) -> None:
+    """Read as text by the options' own parser (for its message), a boolean ini option
+    still takes what it took from pytest: any case, 1/0, y/n, and a TOML boolean."""
+    if where == "native toml" and pytest.version_tuple < (9, 2):
+        pytest.skip("a [tool.pytest] table of TOML values: pytest 9.2 reads it with bool | str")
+    if where == "ini":
+        pytester.makeini(INI + text)
+    else:
+        pytester.makefile(".toml", pyproject=text)
+    pytester.makepyfile(BOOLEANS.replace("EXPECTED", repr(hermetic)))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=1, errors=1 if guarded else 0)
+
+
 # -- socks5_pcap / socks5_record_dir: a directory, checked at the start -------------------------
 
 

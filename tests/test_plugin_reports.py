@@ -615,3 +615,33 @@ def test_a_wait_or_a_misspelt_criterion_points_at_the_test_not_at_our_code(
     )
     for internal in ("_recorder.py", "_criteria.py", "_assertions.py"):
         assert internal not in result.stdout.str()
+
+
+def test_a_failing_async_wait_points_at_the_test_as_the_blocking_one_does(
+    pytester: pytest.Pytester,
+) -> None:
+    """``wait_for_connections_async`` fails as ``wait_for_connections`` does: the report
+    shows the test's line and the error, no frame of ours."""
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        def test_wait(socks5_server):
+            asyncio.run(socks5_server.wait_for_connections_async(1, timeout=0.05))
+
+        def test_misspelt(socks5_server):
+            asyncio.run(socks5_server.wait_for_connections_async(outcom="closed"))
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*asyncio.run(socks5_server.wait_for_connections_async(1, timeout=0.05))",
+            "E*NoMatchingConnection: waited 0.05s for 1 connection(s)*",
+            "*asyncio.run(socks5_server.wait_for_connections_async(outcom=*",
+            "E*TypeError: unknown ConnectionRecord field(s): outcom (did you mean outcome?)*",
+        ]
+    )
+    for internal in ("_async_wait.py", "_assertions.py", "_recorder.py", "_criteria.py"):
+        assert internal not in result.stdout.str()
