@@ -265,6 +265,18 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
+def _proxys(exc: BaseException) -> bool:
+    """Whether ``exc``, out of an async hook the proxy awaits, is the proxy's own: its
+    cancellation of the connection (a stop, the client's close, the handshake's deadline)
+    or the coroutine's close. A ``CancelledError`` nothing asked for is the hook's."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def check_hook_result(result: object, phase: str) -> Fault | None:
     """A hook's answer: ``None`` or a fault; anything else is a bug in the hook."""
     if result is None or isinstance(result, Fault):
@@ -293,7 +305,7 @@ def data_rewriter(
                         f"the on('data') hook returned {result!r}; a data hook returns "
                         "None (pass the chunk on) or the bytes to pass on instead"
                     )
-            except Exception as exc:
+            except BaseException as exc:  # the test's, pytest.fail() too
                 if offline:
                     raise
                 source = f"on('data') hook {callable_name(hook)} ({direction.value})"
@@ -377,7 +389,9 @@ class Checkpoints:
                 if inspect.isawaitable(result):
                     result = await result
                 fault = check_hook_result(result, phase.value)
-            except Exception as exc:  # the test's, not the proxy's (CancelledError passes)
+            except BaseException as exc:  # the test's (pytest.fail() too), not the proxy's
+                if _proxys(exc):
+                    raise
                 source = f"on({phase.value!r}) hook {callable_name(hook)}"
                 raise UserCodeError(source, exc) from exc
             if fault is not None:
