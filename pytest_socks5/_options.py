@@ -421,12 +421,16 @@ def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _BY_NAME[name].normalise(value) for name, value in values.items()}
 
 
-def config_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``EngineConfig`` fields that normalised ``values`` set: ``users`` and ``validator``
-    make ``auth`` only when either is not ``None`` (``configure(users=None)`` keeps it)."""
+def config_values(values: Mapping[str, Any], auth: AuthPolicy | None = None) -> dict[str, Any]:
+    """The ``EngineConfig`` fields that normalised ``values`` set. ``users`` and
+    ``validator`` each change their own part of ``auth`` (the current policy; none by
+    default) and keep the other: ``configure(validator=f)`` keeps the users, and
+    ``users=None`` means no users, as its default does."""
     out = {name: v for name, v in values.items() if _BY_NAME[name].per_connection}
-    users, validator = out.pop("users", None), out.pop("validator", None)
-    if users is not None or validator is not None:
+    if "users" in out or "validator" in out:
+        auth = auth or AuthPolicy()
+        users = out.pop("users", auth.users)
+        validator = out.pop("validator", auth.validator)
         out["auth"] = AuthPolicy(users=users or (), validator=validator)
     return out
 

@@ -247,11 +247,13 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     def configure(self, **options: Unpack[RuntimeOptions]) -> None:
         """Change behaviour for new connections without rebinding: any option that the
         :ref:`options table <options-table>` gives to ``configure()``. Each is checked at
-        once; an unknown name is a :class:`TypeError` that names the valid ones."""
+        once; an unknown name is a :class:`TypeError` that names the valid ones. Only the
+        options given change: ``configure(validator=f)`` keeps the users, and
+        ``users=None`` removes them (the default: no users)."""
         check_names(
             options, Site.CONFIGURE, context="unknown option(s) for SOCKS5Server.configure"
         )
-        changes = config_values(normalise(options))
+        changes = config_values(normalise(options), self._engine.config.auth)
         self._engine.config = self._engine.config.with_changes(**changes)
 
     def permits(
