@@ -102,9 +102,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="backlog",
         default=1024,
-        doc="The listen backlog.",
+        doc="The listen backlog: 0 to 2**31 - 1, the C int listen() takes (the kernel "
+        "caps it at its own limit, somaxconn on Linux).",
         given_to=_LISTEN,
-        check=integer(low=0),
+        check=integer(low=0, high=2**31 - 1, note=" (a C int, as listen() takes)"),
         own_listener=True,
     ),
     # -- authentication ----------------------------------------------------------------

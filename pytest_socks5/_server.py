@@ -105,7 +105,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
     :param max_records: records kept; past it the oldest is dropped and counted in
         :attr:`dropped_records`. ``None`` for no limit.
-    :param backlog: the listen backlog (default 1024).
+    :param backlog: the listen backlog (default 1024): 0 to 2**31 - 1, the C int
+        ``listen()`` takes; the kernel caps it at its own limit (``somaxconn`` on Linux).
 
     :ref:`The options table <options-table>` lists every option with its default and
     where else it may be given. An unknown name is a :class:`TypeError` that names the
