@@ -87,9 +87,10 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         ``Socks4Reply.REJECTED`` (0x5B, the default, as Dante answers),
         ``IDENTD_UNREACHABLE`` (0x5C) or ``IDENTD_MISMATCH`` (0x5D).
     :param faults: faults to apply from the start (see :mod:`pytest_socks5.faults`).
-    :param loop: ``"asyncio"`` (default) or ``"uvloop"`` for the server's own thread: uvloop
-        (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate. Ignored
-        by ``async with``, which uses the running loop.
+    :param loop: the event loop of the server's own thread: ``"auto"`` (the default:
+        uvloop when it is installed, else asyncio's), ``"uvloop"`` or ``"asyncio"``.
+        uvloop (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate.
+        Ignored by ``async with``, which uses the running loop.
     :param splice: relay tunnels that no transfer fault needs to see with Linux
         ``splice(2)`` (zero-copy; ignored where the OS lacks it).
     :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
