@@ -88,7 +88,8 @@ def run_hook(
     at: str = "reply",
 ) -> Fault | None:
     """Call the hook ``fn`` (plain or ``async``) as the server would at ``at``: its fault,
-    or ``None``; anything else is the server's ``TypeError``."""
+    or ``None``; anything else is the server's ``TypeError``, and a fault that cannot act
+    at ``at`` its ``ValueError``."""
     phase = hold_phase("run_hook(): at", at)
     result = fn(record() if rec is None else rec)
     if inspect.isawaitable(result):
