@@ -161,7 +161,7 @@ def _rewritten(fault: CustomFault, data: bytes, offline: bool) -> bytes:
         if not isinstance(result, bytes | bytearray):
             name = type(fault).__name__
             raise TypeError(f"{name}.rewrite() returned {result!r}; it returns the bytes to send")
-    except Exception as exc:
+    except BaseException as exc:  # the test's, pytest.fail() too
         if offline:
             raise
         raise UserCodeError(f"custom fault {type(fault).__name__}.rewrite()", exc) from exc

@@ -106,7 +106,7 @@ class AuthPolicy:
                         password.decode("utf-8", "surrogateescape"),
                     )
                 )
-            except Exception as exc:  # the test's, not the proxy's
+            except BaseException as exc:  # the test's (pytest.fail() too), not the proxy's
                 source = f"validator {callable_name(self.validator)}"
                 raise UserCodeError(source, exc) from exc
         return ok

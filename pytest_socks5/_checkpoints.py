@@ -8,7 +8,9 @@ selection code (a private ``Hold`` fault in a :class:`FaultSet` of its own, so `
 ``nth`` and ``when`` count as they do for faults); a held connection awaits a future on
 the server's loop, which :meth:`Gate.release` resolves from any thread. The test side
 waits on a condition (or, async, on an event woken through the loop). A hook is called
-with a record snapshot and may return a fault, which joins the faults of that point. A
+with a record snapshot and may return a fault, which joins the faults of that point (a
+transfer fault is kept for the tunnel); a fault given where it cannot act is refused as
+it is given (``_policy.acting_phases``: ``release()`` raises, a hook's is its error). A
 data hook is wired into the ordinary relay by ``_tunnel.py``. With nothing added, the
 visit costs one ``if``.
 """
@@ -29,6 +31,7 @@ from ._async_wait import wait_until
 from ._checks import callable_value, choice, did_you_mean, fail_type, number
 from ._fault_set import FaultSet
 from ._fault_types import _SELECTION, Direction, Fault, Phase, _PhaseFault
+from ._policy import check_acts_at
 from ._public import public
 from ._recorder import LiveRecord
 from ._records import ConnectionRecord
@@ -146,9 +149,13 @@ class Gate:
 
     def release(self, fault: Fault | None = None) -> None:
         """Let every held connection go on, or answer them with ``fault``; later arrivals
-        go on at once (use a new gate to hold again)."""
+        go on at once (use a new gate to hold again). ``fault`` acts at the gate's phase,
+        whatever its own ``at`` (a transfer fault: on the tunnel that opens); one that
+        cannot act there is a :class:`ValueError` that says where it can."""
         if fault is not None and not isinstance(fault, Fault):
             raise fail_type("release(): fault", "a pytest_socks5.faults.Fault or None", fault)
+        if fault is not None:
+            check_acts_at(fault, self.phase, f"{self!r}.release() got")
         how = "released" if fault is None else f"released with {fault.describe()}"
         self._release(fault, how, open_after=True)
 
@@ -265,10 +272,25 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
+def _proxys(exc: BaseException) -> bool:
+    """Whether ``exc``, out of an async hook the proxy awaits, is the proxy's own: its
+    cancellation of the connection (a stop, the client's close, the handshake's deadline)
+    or the coroutine's close. A ``CancelledError`` nothing asked for is the hook's."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def check_hook_result(result: object, phase: str) -> Fault | None:
-    """A hook's answer: ``None`` or a fault; anything else is a bug in the hook."""
-    if result is None or isinstance(result, Fault):
-        return result
+    """A hook's answer: ``None`` or a fault that can act at ``phase``; anything else is a
+    bug in the hook."""
+    if result is None:
+        return None
+    if isinstance(result, Fault):
+        return check_acts_at(result, Phase(phase), f"the on({phase!r}) hook returned")
     raise TypeError(
         f"the on({phase!r}) hook returned {result!r}; "
         "a hook returns None (go on) or a pytest_socks5.faults.Fault (answer with it)"
@@ -293,7 +315,7 @@ def data_rewriter(
                         f"the on('data') hook returned {result!r}; a data hook returns "
                         "None (pass the chunk on) or the bytes to pass on instead"
                     )
-            except Exception as exc:
+            except BaseException as exc:  # the test's, pytest.fail() too
                 if offline:
                     raise
                 source = f"on('data') hook {callable_name(hook)} ({direction.value})"
@@ -377,7 +399,9 @@ class Checkpoints:
                 if inspect.isawaitable(result):
                     result = await result
                 fault = check_hook_result(result, phase.value)
-            except Exception as exc:  # the test's, not the proxy's (CancelledError passes)
+            except BaseException as exc:  # the test's (pytest.fail() too), not the proxy's
+                if _proxys(exc):
+                    raise
                 source = f"on({phase.value!r}) hook {callable_name(hook)}"
                 raise UserCodeError(source, exc) from exc
             if fault is not None:

@@ -147,15 +147,20 @@ def callable_value(name: str, value: Any) -> Any:
 
 def _range(low: float | None, high: float | None, above: float | None) -> str:
     if low is not None and high is not None and above is None:
-        return f"from {low:g} to {high:g}"
+        return f"from {_bound(low)} to {_bound(high)}"
     parts = []
     if above is not None:
-        parts.append(f"> {above:g}")
+        parts.append(f"> {_bound(above)}")
     if low is not None:
-        parts.append(f">= {low:g}")
+        parts.append(f">= {_bound(low)}")
     if high is not None:
-        parts.append(f"<= {high:g}")
+        parts.append(f"<= {_bound(high)}")
     return " and ".join(parts)
+
+
+def _bound(bound: float) -> str:
+    """A bound in a message: an ``int`` in full (``2147483647``, not ``2.14748e+09``)."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def integer(

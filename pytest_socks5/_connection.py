@@ -239,7 +239,9 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
             if checkpoints
             else []
         )
-        for fault in extra:  # a gate's or hook's fault acts here, whatever its own phase
+        if extra:  # a gate's or hook's fault acts here (a transfer fault: on the tunnel)
+            extra = self.policy.keep_transfer(extra)
+        for fault in extra:  # whatever its own phase
             self._acts_at[id(fault)] = phase
         hits = self.policy.faults_at(self.record, phase) + extra
         if hits:

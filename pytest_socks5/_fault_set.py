@@ -82,7 +82,7 @@ class FaultSet:
                 try:
                     if not fault.selects(record):
                         continue
-                except Exception as exc:  # its when= predicate: the test's, not the proxy's
+                except BaseException as exc:  # its when= predicate: the test's
                     raise UserCodeError(f"when= predicate of {fault.describe()}", exc) from exc
                 active.matched += 1
                 if fault.nth is not None and active.matched != fault.nth:

@@ -29,7 +29,7 @@ from ._protocol import (
 )
 from ._records import Outcome
 from ._replies import Socks5Replies
-from ._requests import refused, request_phase, serve_connect
+from ._requests import answer_request, refused, request_phase, serve_connect
 from ._udp import serve_udp_associate
 
 __all__ = ["negotiate", "serve_request"]
@@ -97,10 +97,10 @@ async def serve_request(conn: ClientConnection, request: Request) -> None:
     if command not in (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE):
         conn.record.replied(Reply.COMMAND_NOT_SUPPORTED)
         error = f"command 0x{command:02x} is not supported"
-        faults = await conn.faults_at(Phase.REPLY)
-        message = REPLIES.failure(Reply.COMMAND_NOT_SUPPORTED, faults)
-        shaped = REPLIES.shaping(faults)
-        await answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
+        faults = await conn.faults_at(Phase.REPLY)  # a gate's or hook's ReplyWith answers
+        refusal = Reply.COMMAND_NOT_SUPPORTED
+        instead = "instead of REP 0x07 (command not supported)"
+        await answer_request(conn, REPLIES, faults, refusal, error=error, instead=instead)
         return
     if not await request_phase(conn, REPLIES):
         return

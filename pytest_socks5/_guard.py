@@ -105,9 +105,10 @@ class InternalError(str):
 
 class UserError(str):
     """What ``server.errors`` lists for an exception your own code raised: its traceback,
-    with a note (added to the exception itself) naming the code and the connection."""
+    with a note (added to the exception itself) naming the code and the connection. Any
+    :exc:`BaseException`: ``pytest.fail()`` in a hook raises one."""
 
-    exception: Exception
+    exception: BaseException
 
     def __new__(cls, error: UserCodeError, connection: str) -> UserError:
         exception = error.exception
@@ -120,7 +121,7 @@ class UserError(str):
         return text
 
 
-def user_error(errors: list[str]) -> Exception | None:
+def user_error(errors: list[str]) -> BaseException | None:
     """The first exception your own code raised, to fail the test with (its own type)."""
     return next((e.exception for e in errors if isinstance(e, UserError)), None)
 
@@ -283,7 +284,7 @@ def server_error(errors: list[str]) -> ServerError | None:
     )
 
 
-def failure(errors: list[str], *, bugs_only: bool = False) -> Exception | None:
+def failure(errors: list[str], *, bugs_only: bool = False) -> BaseException | None:
     """What to fail a test with for ``errors``: a :class:`ServerError` (raised from the
     first bug) if pytest-socks5 had a bug, else the first exception the user's own code
     raised, as it is (none with ``bugs_only``)."""

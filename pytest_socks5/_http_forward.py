@@ -29,7 +29,8 @@ from functools import partial
 
 import h11
 
-from ._answers import answer, answer_head
+from ._answer_plan import forced_reply
+from ._answers import answer_head
 from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
@@ -50,7 +51,13 @@ from ._protocol import Command, Reply, address_type_for
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
-from ._requests import dial_destination, record_connected, refused, request_phase
+from ._requests import (
+    answer_request,
+    dial_destination,
+    record_connected,
+    refused,
+    request_phase,
+)
 
 __all__ = ["REPLIES", "forward"]
 
@@ -126,15 +133,12 @@ async def _open(
         return None
     result = await dial_destination(conn, host, port)
     faults = await conn.faults_at(Phase.REPLY)
-    if isinstance(result, Reply):
-        record.replied(result)
-        await answer(
-            conn,
-            faults,
-            REPLIES.failure(result, faults),
-            outcome=Outcome.REJECTED,
-            error=record.error,
-        )
+    if isinstance(result, Reply) or (faults and forced_reply(faults)):
+        if not isinstance(result, Reply) and result.transport is not None:
+            result.transport.close()  # dialled, but a gate's or hook's ReplyWith answers
+        failed = result if isinstance(result, Reply) else Reply.GENERAL_FAILURE
+        error = record.error
+        await answer_request(conn, REPLIES, faults, failed, error=error, instead="after the dial")
         return None
     return _take_over(conn, result), faults
 

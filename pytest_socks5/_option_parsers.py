@@ -20,7 +20,6 @@ from ._checks import (
     SWITCH_OFF,
     SWITCH_ON,
     boolean,
-    byte,
     callable_value,
     choice,
     fail_type,
@@ -181,11 +180,18 @@ def socks4_user_ids(name: str, ids: Any) -> frozenset[bytes] | None:
     )
 
 
+_USER_ID_REPLIES = (
+    "0x5B, 0x5C or 0x5D (Socks4Reply.REJECTED, IDENTD_UNREACHABLE or IDENTD_MISMATCH)"
+)
+
+
 def socks4_user_id_reply(name: str, reply: Any) -> Socks4Reply:
-    code = byte(name, reply)
-    if code not in (0x5B, 0x5C, 0x5D):
-        raise fail_value(name, "0x5B, 0x5C or 0x5D", reply)
-    return Socks4Reply(code)
+    """A refusal's ``CD``: one message, listing the three, for a wrong type or value."""
+    if isinstance(reply, bool) or not isinstance(reply, int):
+        raise fail_type(name, _USER_ID_REPLIES, reply)
+    if reply not in (0x5B, 0x5C, 0x5D):
+        raise fail_value(name, _USER_ID_REPLIES, reply)
+    return Socks4Reply(reply)
 
 
 _USERS = "a {name: password} mapping or (name, password) pairs"

@@ -46,7 +46,7 @@ from ._protocol import Socks4Reply
 
 # fmt: off
 __all__ = ["CLI_MAX_RECORDS", "MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site",
-           "UnknownOption", "check_names", "config_values", "defaults", "marker_options", "names",
+           "UnknownOption", "check_names", "config_values", "defaults", "names",
            "normalise", "option"]
 # fmt: on
 
@@ -105,9 +105,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="backlog",
         default=1024,
-        doc="The listen backlog.",
+        doc="The listen backlog: 0 to 2**31 - 1, the C int listen() takes (the kernel "
+        "caps it at its own limit, somaxconn on Linux).",
         given_to=_LISTEN,
-        check=integer(low=0),
+        check=integer(low=0, high=2**31 - 1, note=" (a C int, as listen() takes)"),
         own_listener=True,
     ),
     # -- authentication ----------------------------------------------------------------
@@ -428,21 +429,15 @@ def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _BY_NAME[name].normalise(value) for name, value in values.items()}
 
 
-def config_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``EngineConfig`` fields that normalised ``values`` set: ``users`` and ``validator``
-    make ``auth`` only when either is not ``None`` (``configure(users=None)`` keeps it)."""
+def config_values(values: Mapping[str, Any], auth: AuthPolicy | None = None) -> dict[str, Any]:
+    """The ``EngineConfig`` fields that normalised ``values`` set. ``users`` and
+    ``validator`` each change their own part of ``auth`` (the current policy; none by
+    default) and keep the other: ``configure(validator=f)`` keeps the users, and
+    ``users=None`` means no users, as its default does."""
     out = {name: v for name, v in values.items() if _BY_NAME[name].per_connection}
-    users, validator = out.pop("users", None), out.pop("validator", None)
-    if users is not None or validator is not None:
+    if "users" in out or "validator" in out:
+        auth = auth or AuthPolicy()
+        users = out.pop("users", auth.users)
+        validator = out.pop("validator", auth.validator)
         out["auth"] = AuthPolicy(users=users or (), validator=validator)
     return out
-
-
-def marker_options(markers: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
-    """The keyword arguments of ``socks5`` markers, farthest first (so the closest wins),
-    checked; and whether they need a dedicated server (a listener of their own)."""
-    options: dict[str, Any] = {}
-    for kwargs in markers:
-        options.update(kwargs)
-    check_names(options, Site.MARKER, context="unknown option(s)")
-    return options, any(_BY_NAME[name].own_listener for name in options)

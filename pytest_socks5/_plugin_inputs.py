@@ -13,18 +13,19 @@ thin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._checks import fail_type, fail_value
 from ._option_parsers import listen_host, listen_port
-from ._options import Site, check_names, marker_options, names, normalise
+from ._options import Site, check_names, names, normalise, option
 
 __all__ = [
     "PLUGIN_MARKER_OPTIONS",
     "MarkerOptions",
     "listen_address",
+    "marker_options",
     "read_marker",
     "server_options",
 ]
@@ -115,3 +116,13 @@ def server_options(value: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{name}: {exc}") from None
     return dict(value)
+
+
+def marker_options(markers: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments of ``socks5`` markers, farthest first (so the closest wins),
+    checked; and whether they need a dedicated server (a listener of their own)."""
+    options: dict[str, Any] = {}
+    for kwargs in markers:
+        options.update(kwargs)
+    check_names(options, Site.MARKER, context="unknown option(s)")
+    return options, any(option(name).own_listener for name in options)

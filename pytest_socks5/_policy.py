@@ -6,7 +6,9 @@ asks :class:`Policy` for the answer. The policy holds no sockets: it combines th
 server's configuration (auth, rules, host map) with the injected faults; whoever carries
 a fault out notes it in the record (:meth:`Policy.note`), so a record lists only what
 acted. So every front end gets the same answers to the same questions, and the answers
-can be checked without any I/O.
+can be checked without any I/O. A fault a gate or hook gives at a decision point acts
+there whatever its own phase, if it can (:func:`acting_phases`; a transfer fault is kept
+for the tunnel): :func:`check_acts_at` refuses the others where they are given.
 """
 
 from __future__ import annotations
@@ -17,13 +19,25 @@ from ._answer_plan import failed_auth, forced_method
 from ._chaos import Chaos
 from ._config import EngineConfig
 from ._fault_set import FaultSet
-from ._fault_types import Fault, Phase, TransferFault
+from ._fault_types import (
+    BoundAddress,
+    Close,
+    Delay,
+    FailAuth,
+    Fault,
+    ForceMethod,
+    Phase,
+    ReplyWith,
+    Stall,
+    TransferFault,
+    _AnswerFault,
+)
 from ._hosts import Target, map_destination
 from ._protocol import AuthMethod, AuthStatus
 from ._recorder import LiveRecord
 from ._rules import check_destination, denial_message
 
-__all__ = ["Denial", "Policy"]
+__all__ = ["Denial", "Policy", "acting_phases", "check_acts_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +51,15 @@ class Denial:
 class Policy:
     """Configuration and faults, asked one decision point at a time."""
 
-    __slots__ = ("chaos", "config", "faults")
+    __slots__ = ("chaos", "config", "faults", "given_transfer")
 
     def __init__(self, config: EngineConfig, faults: FaultSet, chaos: Chaos | None = None) -> None:
         self.config = config
         self.faults = faults
         #: Chaos mode's source of extra faults (``_chaos.py``), or ``None``.
         self.chaos = chaos
+        #: Transfer faults a gate or hook gave this connection: for its tunnel.
+        self.given_transfer: tuple[TransferFault, ...] = ()
 
     def faults_at(self, record: LiveRecord, phase: Phase | None) -> list[Fault]:
         """The faults that hit this connection at ``phase`` (``None``: the open tunnel).
@@ -130,9 +146,20 @@ class Policy:
         """Where ``host:port`` really is: ``host_map`` applied (raises ``Unresolvable``)."""
         return map_destination(self.config.host_map, host, port)
 
+    def keep_transfer(self, given: list[Fault]) -> list[Fault]:
+        """The faults a gate or hook ``given`` at a decision point that act there; the
+        transfer faults among them are kept for the tunnel the connection may open."""
+        transfer = [f for f in given if isinstance(f, TransferFault)]
+        if not transfer:
+            return given
+        self.given_transfer += tuple(transfer)
+        return [f for f in given if not isinstance(f, TransferFault)]
+
     def transfer_faults(self, record: LiveRecord) -> list[TransferFault]:
-        """The transfer faults for a tunnel about to open, noted: they act on it."""
+        """The transfer faults for a tunnel about to open (the server's, then those a
+        gate or hook gave), noted: they act on it."""
         hits = [f for f in self.faults_at(record, None) if isinstance(f, TransferFault)]
+        hits += self.given_transfer
         for fault in hits:
             self.note(record, fault, None)
         return hits
@@ -140,3 +167,32 @@ class Policy:
     @property
     def seed(self) -> int:
         return self.faults.seed
+
+
+def acting_phases(fault: Fault) -> tuple[Phase, ...]:
+    """Where ``fault``, given by a gate or a hook, can act: ``Delay``, ``Close`` and
+    ``Stall`` anywhere; a transfer fault anywhere too (it acts on the tunnel the
+    connection opens); the others where there is an answer of theirs to make or change
+    (an answer fault: not at the request, whose answer is the reply)."""
+    if isinstance(fault, Delay | Close | Stall | TransferFault):
+        return tuple(Phase)
+    if isinstance(fault, ForceMethod | FailAuth | BoundAddress):
+        return (fault.phase,)
+    if isinstance(fault, ReplyWith):
+        return (Phase.REQUEST, Phase.REPLY)
+    if isinstance(fault, _AnswerFault):  # a custom fault too
+        return (Phase.GREETING, Phase.AUTH, Phase.REPLY)
+    return ()
+
+
+def check_acts_at(fault: Fault, phase: Phase, given: str) -> Fault:
+    """``fault`` if it can act at ``phase``; else a ``ValueError`` saying where it can
+    (``given`` names who gave it), rather than a fault that would be ignored."""
+    names = [repr(p.value) for p in acting_phases(fault)]
+    if repr(phase.value) in names:
+        return fault
+    where = " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+    raise ValueError(
+        f"{given} {fault.describe()}, which cannot act at {phase.value!r}; "
+        + (f"{type(fault).__name__} acts at {where}" if names else "it acts nowhere")
+    )

@@ -89,7 +89,7 @@ class Recorder:
         if self.on_end is not None:
             try:
                 self.on_end(record.freeze())
-            except Exception as exc:  # the user's, not the proxy's
+            except BaseException as exc:  # the user's (pytest.fail() too), not the proxy's
                 raise UserCodeError(
                     f"on_connection_end {callable_name(self.on_end)}", exc
                 ) from exc

@@ -90,9 +90,10 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         ``Socks4Reply.REJECTED`` (0x5B, the default, as Dante answers),
         ``IDENTD_UNREACHABLE`` (0x5C) or ``IDENTD_MISMATCH`` (0x5D).
     :param faults: faults to apply from the start (see :mod:`pytest_socks5.faults`).
-    :param loop: ``"asyncio"`` (default) or ``"uvloop"`` for the server's own thread: uvloop
-        (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate. Ignored
-        by ``async with``, which uses the running loop.
+    :param loop: the event loop of the server's own thread: ``"auto"`` (the default:
+        uvloop when it is installed, else asyncio's), ``"uvloop"`` or ``"asyncio"``.
+        uvloop (``pip install pytest-socks5[fast]``) roughly doubles the handshake rate.
+        Ignored by ``async with``, which uses the running loop.
     :param splice: relay tunnels that no transfer fault needs to see with Linux
         ``splice(2)`` (zero-copy; ignored where the OS lacks it).
     :param seed: seeds the RNG of faults with a ``probability``, so runs replay exactly.
@@ -108,7 +109,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
     :param max_records: records kept; past it the oldest is dropped and counted in
         :attr:`dropped_records`. ``None`` for no limit.
-    :param backlog: the listen backlog (default 1024).
+    :param backlog: the listen backlog (default 1024): 0 to 2**31 - 1, the C int
+        ``listen()`` takes; the kernel caps it at its own limit (``somaxconn`` on Linux).
 
     :ref:`The options table <options-table>` lists every option with its default and
     where else it may be given. An unknown name is a :class:`TypeError` that names the
@@ -250,11 +252,13 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     def configure(self, **options: Unpack[RuntimeOptions]) -> None:
         """Change behaviour for new connections without rebinding: any option that the
         :ref:`options table <options-table>` gives to ``configure()``. Each is checked at
-        once; an unknown name is a :class:`TypeError` that names the valid ones."""
+        once; an unknown name is a :class:`TypeError` that names the valid ones. Only the
+        options given change: ``configure(validator=f)`` keeps the users, and
+        ``users=None`` removes them (the default: no users)."""
         check_names(
             options, Site.CONFIGURE, context="unknown option(s) for SOCKS5Server.configure"
         )
-        changes = config_values(normalise(options))
+        changes = config_values(normalise(options), self._engine.config.auth)
         self._engine.config = self._engine.config.with_changes(**changes)
 
     def permits(

@@ -39,8 +39,9 @@ class CheckpointMethods:
 
         Returns a :class:`~pytest_socks5.Gate`: ``gate.wait()`` returns each arrival's record,
         ``gate.release()`` lets them go on, ``gate.release(fault)`` answers them with a
-        fault. Every gate is released at the end of the test (the server's reset); a
-        connection held when the server stops is closed.
+        fault (it acts at ``at``; one that cannot is a :class:`ValueError`). Every gate
+        is released at the end of the test (the server's reset); a connection held when
+        the server stops is closed.
         """
         return self._checkpoints.hold(at, selection)
 
@@ -53,7 +54,8 @@ class CheckpointMethods:
 
         At ``"greeting"``, ``"auth"``, ``"request"`` or ``"reply"``, ``fn(record)``
         (plain or ``async``) gets a :class:`~pytest_socks5.ConnectionRecord`
-        snapshot and returns ``None`` to go on or a fault to answer with. At
+        snapshot and returns ``None`` to go on or a fault to answer with (it acts at
+        ``phase``; one that cannot is the hook's ``ValueError``, as below). At
         ``"data"``, ``fn(direction, data)`` (plain) sees each relayed chunk and
         returns ``None`` or the bytes to pass on instead. An exception in a hook
         ends the connection as ``USER_CODE_ERROR`` and fails the test with that

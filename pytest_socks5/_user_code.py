@@ -2,11 +2,17 @@
 
 Strategy: where the proxy calls a test's code (a hook, a data hook, a custom fault's
 ``rewrite``, a ``when=`` predicate, a ``validator``, ``on_connection_end``) it catches any
-:exc:`Exception` and raises :class:`UserCodeError` from it, naming the code. That private
-type passes every handler of the proxy's (a hook's own ``ConnectionError`` is not a
-client's close, its ``TimeoutError`` not the handshake's) to the connection's
+:exc:`BaseException` and raises :class:`UserCodeError` from it, naming the code. That
+private type passes every handler of the proxy's (a hook's own ``ConnectionError`` is not
+a client's close, its ``TimeoutError`` not the handshake's) to the connection's
 ``on_error``, which reports the original exception as the user's (``_guard.py``,
-``_context.py``). Pure: a leaf the policy modules can import.
+``_context.py``). A :exc:`BaseException` too: ``pytest.fail()`` and ``pytest.skip()``
+raise one (pytest's outcome exceptions), as does ``sys.exit()``; let through, it would
+end the conversation unreported, the connection left open and the test passing. A plain
+call is never interrupted by the proxy, so whatever leaves it is the user's; where the
+proxy awaits the user's code (an async hook), the proxy's own cancellation and a
+coroutine's :exc:`GeneratorExit` pass (``_checkpoints.py``). Pure: a leaf the policy
+modules can import.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ class UserCodeError(Exception):
     type, which no handler of the proxy's takes for a network error (a hook's own
     ``ConnectionError`` is not a client's close), and is reported as ``exception``."""
 
-    def __init__(self, source: str, exception: Exception) -> None:
+    def __init__(self, source: str, exception: BaseException) -> None:
         super().__init__(source, exception)
         self.source = source
         self.exception = exception

@@ -160,7 +160,8 @@ def run_hook(
     at: str = "reply",
 ) -> Fault | None:
     """Call the hook ``fn`` (plain or ``async``) as the server would at ``at``: its fault,
-    or ``None``; anything else is the server's ``TypeError``.
+    or ``None``; anything else is the server's ``TypeError``, and a fault that cannot act
+    at ``at`` its ``ValueError``.
 
     Works in sync and async tests alike. An async hook runs to its end on an event loop
     of its own, as on the server (whose loop is not the test's): in an async test, on a

@@ -92,7 +92,8 @@ INI = "[pytest]\n" + (
         ({"faults": "stall"}, TypeError, "faults must be a list of faults, such as [Stall(at='reply')], got 'stall' (str)"),
         ({"faults": ["stall"]}, TypeError, "faults[0] must be a fault from pytest_socks5.faults, got 'stall' (str)"),
         ({"socks4_user_ids": [1]}, TypeError, "socks4_user_ids[0] must be a str or bytes, got 1 (int)"),
-        ({"socks4_user_id_reply": 0x5A}, ValueError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D, got 90"),
+        ({"socks4_user_id_reply": 0x5A}, ValueError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D (Socks4Reply.REJECTED, IDENTD_UNREACHABLE or IDENTD_MISMATCH), got 90"),
+        ({"socks4_user_id_reply": "x"}, TypeError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D (Socks4Reply.REJECTED, IDENTD_UNREACHABLE or IDENTD_MISMATCH), got 'x' (str)"),
         ({"max_connections": -1}, ValueError, "max_connections must be None or a whole number >= 0, got -1"),
         ({"max_records": 1.5}, TypeError, "max_records must be None or a whole number >= 0, got 1.5 (float)"),
         ({"seed": "1"}, TypeError, "seed must be a whole number, got '1' (str)"),
@@ -101,7 +102,8 @@ INI = "[pytest]\n" + (
         ({"host": "[::1]"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]': write an IPv6 address without brackets (::1)"),
         ({"host": "127.0.0.1 "}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1 ': without the spaces (127.0.0.1)"),
         ({"port": 70000}, ValueError, "port must be a port from 0 to 65535 (0 picks a free one), got 70000"),
-        ({"backlog": -1}, ValueError, "backlog must be a whole number >= 0, got -1"),
+        ({"backlog": -1}, ValueError, "backlog must be a whole number from 0 to 2147483647 (a C int, as listen() takes), got -1"),
+        ({"backlog": 2**40}, ValueError, "backlog must be a whole number from 0 to 2147483647 (a C int, as listen() takes), got 1099511627776"),
         ({"validator": "yes"}, TypeError, "validator must be None or a callable, got 'yes' (str)"),
         ({"udp_faults": {"drop": 1}}, TypeError, "udp_faults must be None or a UdpFaults, got {'drop': 1} (dict)"),
     ],
@@ -111,6 +113,15 @@ def test_a_bad_option_is_refused_by_the_constructor_with_what_is_valid(
 ) -> None:
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         SOCKS5Server(**options)
+
+
+def test_the_largest_backlog_the_check_takes_is_one_listen_takes(
+    make_server: Callable[..., SOCKS5Server],
+) -> None:
+    """The bound is listen()'s C int on every loop (uvloop raised OverflowError at start
+    for a larger one); the kernel caps it at its own limit."""
+    server = make_server(backlog=2**31 - 1)
+    assert server.is_running
 
 
 @pytest.mark.parametrize("name", names(Site.CONSTRUCTOR))

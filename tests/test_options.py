@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import pytest_socks5
-from pytest_socks5 import SOCKS5Server
+from pytest_socks5 import SOCKS5Server, rawclient
+from pytest_socks5._auth import AuthPolicy
 from pytest_socks5._config import EngineConfig
 from pytest_socks5._option_types import RuntimeOptions, ServerOptions
 from pytest_socks5._options import (
@@ -26,10 +27,12 @@ from pytest_socks5._options import (
     check_names,
     config_values,
     defaults,
-    marker_options,
     names,
     normalise,
 )
+from pytest_socks5._plugin_inputs import marker_options
+
+from .helpers import closed_port
 
 ROOT = Path(__file__).parent.parent
 INI = "[pytest]\n" + (
@@ -85,6 +88,19 @@ def test_the_constructors_types_and_docs_cover_exactly_the_table() -> None:
     assert documented == constructor
 
 
+def test_a_default_the_constructors_docstring_names_is_the_tables() -> None:
+    """The audit's case: ``:param loop:`` said ``"asyncio"`` was the default (it is
+    ``"auto"``). Where a parameter's text names its default, it names the table's."""
+    doc = SOCKS5Server.__doc__ or ""
+    params = dict(re.findall(r":param (\w+):(.*?)(?=\n    :param |\n\n)", doc, re.S))
+    named = {n: t for n, t in params.items() if re.search(r"\((the )?default|the default\b", t)}
+    assert {"host", "loop", "backlog", "socks4_user_id_reply"} <= set(named)
+    for name, text in named.items():
+        one = OPTIONS[[o.name for o in OPTIONS].index(name)]
+        shown = one.default_doc or (repr(one.default) if isinstance(one.default, str) else "")
+        assert (shown or str(one.default)) in text.replace("``", "").replace('"', "'"), name
+
+
 def test_configure_takes_exactly_the_tables_runtime_options() -> None:
     assert set(RuntimeOptions.__optional_keys__) == set(names(Site.CONFIGURE))
     server = SOCKS5Server()
@@ -108,6 +124,47 @@ def test_a_misspelt_option_is_refused_with_a_suggestion(call: Any, typo: str, ne
 def test_configure_refuses_what_only_the_constructor_takes() -> None:
     with pytest.raises(TypeError, match=r"unknown option\(s\) for SOCKS5Server.configure: seed"):
         SOCKS5Server().configure(seed=3)  # type: ignore[call-arg]
+
+
+def _svc(user: str, password: str) -> bool:
+    return user == "svc"
+
+
+def _logs_in(server: SOCKS5Server, user: bytes, password: bytes) -> bool:
+    """Whether the credentials pass (the request after them is refused: a closed port)."""
+    with closed_port() as port, rawclient.connect(server.address) as sock:
+        try:
+            rawclient.handshake(sock, "127.0.0.1", port, auth=(user, password))
+        except rawclient.UnexpectedAnswer:
+            return False
+    return True
+
+
+def test_configure_changes_users_and_validator_each_on_its_own() -> None:
+    """The audit's case: ``configure(validator=f)`` dropped the users and
+    ``configure(users=…)`` the validator; ``configure(users=None)`` kept the users."""
+    with SOCKS5Server(users={"alice": "pw"}) as server:
+        server.configure(validator=_svc)
+        assert server.users == {"alice": "pw"}
+        assert server._engine.config.auth.validator is _svc
+        assert _logs_in(server, b"alice", b"pw")
+        assert _logs_in(server, b"svc", b"x")
+        assert not _logs_in(server, b"mallory", b"x")
+        server.configure(users={"bob": "b"})
+        assert server.users == {"bob": "b"}
+        assert server._engine.config.auth.validator is _svc
+        server.configure(users=None)  # the default: no users, the validator stays
+        assert server.users == {}
+        assert server._engine.config.auth.validator is _svc
+        assert _logs_in(server, b"svc", b"x")
+        assert not _logs_in(server, b"bob", b"b")
+        server.configure(connect_timeout=3)  # neither given: auth untouched
+        assert server._engine.config.auth.validator is _svc
+        server.configure(validator=None)  # neither: no authentication
+        assert server._engine.config.auth == AuthPolicy()
+        server.reset()
+        assert server.users == {"alice": "pw"}
+        assert server._engine.config.auth.validator is None
 
 
 def test_a_validator_must_be_callable() -> None:

@@ -504,6 +504,44 @@ def test_a_hooks_exception_fails_the_test_at_its_call(pytester: pytest.Pytester)
     result.stdout.no_fnmatch_line("*internal error*")
 
 
+def test_pytest_fail_or_skip_in_a_hook_is_the_tests_outcome(pytester: pytest.Pytester) -> None:
+    """``pytest.fail()`` in a hook fails the test with its message, ``pytest.skip()``
+    skips it: pytest's outcome exceptions are no ``Exception``, and the test passed while
+    the connection hung open."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_socks5 import Outcome, rawclient
+
+        def connect(server):
+            with rawclient.connect(server.address) as sock:
+                sock.sendall(b"\\x05\\x01\\x00" + rawclient.socks5_request("127.0.0.1", 9))
+                rawclient.recv_all(sock)
+            (record,) = server.wait_for_connections(1, ended=True)
+            assert record.outcome is Outcome.USER_CODE_ERROR
+
+        def test_fails(socks5_server):
+            socks5_server.on("request", lambda rec: pytest.fail("nope from hook"))
+            connect(socks5_server)
+
+        def test_skips(socks5_server):
+            socks5_server.on("request", lambda rec: pytest.skip("skipped by the hook"))
+            connect(socks5_server)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", "-rs")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_fails _*",
+            "E *Failed: nope from hook",
+            "E *pytest-socks5: raised by your on('request') hook*",
+            "SKIPPED * skipped by the hook",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*internal error*")
+
+
 @pytest.mark.parametrize("variant", ["asyncio", "uvloop+splice"], indirect=True)
 def test_a_bug_in_a_callback_fails_the_test_with_the_original_exception(
     pytester: pytest.Pytester, variant: dict[str, Any]

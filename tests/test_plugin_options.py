@@ -85,6 +85,55 @@ def test_socks5_server_options_win_over_the_ini(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=4)
 
 
+def test_a_marker_validator_keeps_the_suites_users_on_every_server(
+    pytester: pytest.Pytester,
+) -> None:
+    """The audit's case: ``@pytest.mark.socks5(validator=f)`` dropped ``socks5_users`` on
+    the session server but not on a dedicated one; now both keep them, and
+    ``users=None`` means no users on both."""
+    pytester.makeini(INI + "socks5_users = alice:s3cret\n")
+    pytester.makepyfile(
+        TESTS.split("def test_defaults")[0]
+        + """
+def svc(user, password):
+    return user == "svc"
+
+def check_validator_and_users(server):
+    assert server.users == {"alice": "s3cret"}
+    assert authenticate(server, "alice", "s3cret")
+    assert authenticate(server, "svc", "any")
+    assert not authenticate(server, "mallory", "m")
+
+def check_validator_only(server):
+    assert server.users == {}
+    assert authenticate(server, "svc", "any")
+    assert not authenticate(server, "alice", "s3cret")
+
+@pytest.mark.socks5(validator=svc)
+def test_validator_session(socks5_server):
+    check_validator_and_users(socks5_server)
+
+@pytest.mark.socks5(validator=svc, backlog=5)
+def test_validator_dedicated(socks5_server):
+    check_validator_and_users(socks5_server)
+
+@pytest.mark.socks5(users=None, validator=svc)
+def test_users_none_session(socks5_server):
+    check_validator_only(socks5_server)
+
+@pytest.mark.socks5(users=None, validator=svc, backlog=5)
+def test_users_none_dedicated(socks5_server):
+    check_validator_only(socks5_server)
+
+def test_the_next_test_has_the_users_back(socks5_server):
+    assert socks5_server.users == {"alice": "s3cret"}
+    assert not authenticate(socks5_server, "svc", "any")
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+
+
 def test_no_users_by_default(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(
