@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._chaos_settings import session_seed
 from ._option_model import Option
+from ._options import Site, option
 
 if TYPE_CHECKING:  # the server's side is imported with the first proxy a test asks for
     from ._chaos import Chaos
@@ -31,6 +33,7 @@ __all__ = [
     "append_records",
     "given_as",
     "output_dir",
+    "settings_from",
     "start",
     "write_pcap",
 ]
@@ -131,6 +134,40 @@ def output_dir(one: Option, value: str, source: str, root: Path, here: Path) -> 
     where = flag if source == "command line" else f"ini option {one.ini_name}"
     raise ValueError(
         f"pytest-socks5: {where}: cannot write to the directory {str(path)!r}: {reason}"
+    )
+
+
+def settings_from(
+    values: dict[str, Any],
+    sources: dict[str, str],
+    *,
+    seed: int | None,
+    root: Path,
+    here: Path,
+    worker: dict[str, object],
+    randomly: object,
+) -> Settings:
+    """The session's settings from each option's checked value and where it came from
+    (``sources``); ``seed``: the one given, if any. A record or capture directory that
+    cannot be made or written to is a :class:`ValueError` (:func:`output_dir`)."""
+    dirs = [
+        output_dir(option(n), values[n], sources[n], root, here) for n in ("record_dir", "pcap")
+    ]
+    return Settings(
+        transcript=values["transcript"],
+        record_dir=dirs[0],
+        pcap_dir=dirs[1],
+        show_passwords=values["show_passwords"],
+        leak_guard=option("leak_guard").normalise(values["leak_guard"]),
+        host=values["host"],
+        host_given=given_as(option("host"), sources["host"], values["host"]),
+        chaos=values["chaos"],
+        chaos_seed=session_seed(worker, seed, randomly),
+        server_defaults={
+            name: value
+            for name, value in values.items()
+            if Site.CONSTRUCTOR in option(name).sites and name != "host"
+        },
     )
 
 

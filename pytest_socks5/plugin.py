@@ -16,20 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import __version__, _chaos, _chaos_settings
-from ._leak_watch import TestLeaks
+from . import _chaos_settings
 from ._option_parsers import PCAP_DIR, resolve_loop
 from ._options import OPTIONS, Option, Site, names, option
 from ._plugin_inputs import MarkerOptions, listen_address, read_marker, server_options
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
-from ._plugin_state import append_records, given_as, output_dir, start, write_pcap
-from ._server import SOCKS5Server
-from ._transcript import render_transcript
+from ._plugin_state import append_records, settings_from, start, write_pcap
+
+if TYPE_CHECKING:  # the server's side loads with the first proxy a test asks for
+    from ._leak_watch import TestLeaks
+    from ._server import SOCKS5Server
 
 __all__ = [
     "socks5_listen_address",
@@ -47,7 +48,7 @@ _SETTLE_TIMEOUT = 0.25
 _SETTINGS = pytest.StashKey[_Settings]()
 _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
-_LEAKS = pytest.StashKey[TestLeaks]()
+_LEAKS: pytest.StashKey[TestLeaks] = pytest.StashKey()
 _MARKER = pytest.StashKey[MarkerOptions]()
 #: Set while the test's body runs: a proxy made then starts the leak recording.
 _IN_CALL = pytest.StashKey[bool]()
@@ -130,34 +131,18 @@ def _read_settings(config: pytest.Config) -> _Settings:
             continue
         values[one.name], sources[one.name] = _given(config, one)
     seed_given = sources["seed"] == "command line" or config.getini("socks5_seed") != ""
-    root, here = config.rootpath, config.invocation_params.dir
     try:
-        dirs = [
-            output_dir(option(n), values[n], sources[n], root, here)
-            for n in ("record_dir", "pcap")
-        ]
-    except ValueError as exc:  # one that cannot be made or written to
+        return settings_from(
+            values,
+            sources,
+            seed=values["seed"] if seed_given else None,
+            root=config.rootpath,
+            here=config.invocation_params.dir,
+            worker=getattr(config, "workerinput", {}),
+            randomly=getattr(config.option, "randomly_seed", None),
+        )
+    except ValueError as exc:  # a directory that cannot be made or written to
         raise pytest.UsageError(str(exc)) from None
-    return _Settings(
-        transcript=values["transcript"],
-        record_dir=dirs[0],
-        pcap_dir=dirs[1],
-        show_passwords=values["show_passwords"],
-        leak_guard=option("leak_guard").normalise(values["leak_guard"]),
-        host=values["host"],
-        host_given=given_as(option("host"), sources["host"], values["host"]),
-        chaos=values["chaos"],
-        chaos_seed=_chaos_settings.session_seed(
-            getattr(config, "workerinput", {}),
-            values["seed"] if seed_given else None,
-            getattr(config.option, "randomly_seed", None),
-        ),
-        server_defaults={
-            name: value
-            for name, value in values.items()
-            if Site.CONSTRUCTOR in option(name).sites and name != "host"
-        },
-    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -192,6 +177,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = _settings(config)
     users = settings.server_defaults["users"]
     auth = f", {len(users)} user(s) required" if users else ""
+    from . import __version__
+
     loop = resolve_loop(settings.server_defaults.get("loop", "auto"))
     lines = [
         f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
@@ -242,15 +229,19 @@ def socks5_session_server(
     defaults = _checked(server_options, socks5_server_options, what)
     options = {**_defaults(request.config), **defaults}
     given = _settings(request.config).listen_given(socks5_listen_address)
-    server = _start(SOCKS5Server(host, port, **options), what, given)
+    server = _started(what, given, host, port, **options)
     try:
         yield server
     finally:
         server.stop()
 
 
-def _start(server: SOCKS5Server, what: str, given: str | None = None) -> SOCKS5Server:
-    """Start ``server``; if it cannot listen, a one-line error (a user's, not a traceback)."""
+def _started(what: str, given: str | None, /, *args: Any, **kwargs: Any) -> SOCKS5Server:
+    """A new ``SOCKS5Server(*args, **kwargs)``, started (its modules load with the first);
+    if it cannot listen, a one-line error (a user's, not a traceback)."""
+    from ._server import SOCKS5Server
+
+    server = SOCKS5Server(*args, **kwargs)
     if (failure := start(server, given)) is not None:
         pytest.fail(f"{what}: {failure}", pytrace=False)
     return server
@@ -264,10 +255,14 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     rate = _chaos_settings.rate_for_test(settings.chaos, marker.plugin.get("chaos"))
     if rate:
         seed = _chaos_settings.seed_for_test(settings.chaos_seed, item.nodeid, len(siblings))
-        watched.chaos = server._engine.context.chaos = _chaos.Chaos(rate, seed)
+        from ._chaos import Chaos
+
+        watched.chaos = server._engine.context.chaos = Chaos(rate, seed)
     siblings.append(watched)
     leaks = item.stash.get(_LEAKS, None)
     if leaks is None:
+        from ._leak_watch import TestLeaks
+
         leaks = item.stash[_LEAKS] = TestLeaks(marker.leak_guard(settings.leak_guard))
     leaks.watch(server)
     if item.stash.get(_IN_CALL, False):  # made in the test's body: record from now on
@@ -314,7 +309,7 @@ def socks5_server(
         given = request.getfixturevalue("socks5_server_options")
         defaults = _checked(server_options, given, what)
         kwargs = {"host": host, "port": port, **_defaults(request.config), **defaults, **options}
-        server = _start(SOCKS5Server(**kwargs), "@pytest.mark.socks5")
+        server = _started("@pytest.mark.socks5", None, **kwargs)
         try:
             watched = _watch(item, "socks5_server", server)
             yield server
@@ -362,7 +357,7 @@ def socks5_server_factory(
     def make(**kwargs: Any) -> SOCKS5Server:
         kwargs.setdefault("host", host)
         kwargs = {**_defaults(request.config, users=False), **kwargs}
-        server = _start(SOCKS5Server(**kwargs), "socks5_server_factory")
+        server = _started("socks5_server_factory", None, **kwargs)
         label = f"socks5_server_factory server {len(watched) + 1}"
         watched.append(_watch(request.node, label, server))
         return server
@@ -418,6 +413,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     watched = item.stash.get(_WATCHED, None)
     if not watched:
         return
+    from . import _chaos  # loaded with the test's proxy already
+    from ._transcript import render_transcript
+
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     settings = _settings(item.config)
     chaos = [(w.label, w.chaos) for w in watched if w.chaos is not None]
