@@ -11,6 +11,7 @@ saying what was expected.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -103,7 +104,8 @@ _LISTEN_HOST = "a listen address such as 127.0.0.1, ::1 or localhost (both)"
 def listen_host(name: str, value: Any) -> str:
     """``host=``: an address to listen on, as a socket takes it. Refused before anything
     listens: an empty one (it would listen on every interface: an open proxy), one in
-    brackets (a URL's form, which no socket takes) and one with spaces around it."""
+    brackets (a URL's form, which no socket takes), one with spaces around it, and one
+    with a port (``127.0.0.1:1080``, which a socket would look up as a name)."""
     text(name, value)
     if not value.strip():
         hint = " (an empty host would listen on every interface: an open proxy)"
@@ -111,9 +113,20 @@ def listen_host(name: str, value: Any) -> str:
         hint = f": write an IPv6 address without brackets ({value[1:-1]})"
     elif value != value.strip():
         hint = f": without the spaces ({value.strip()})"
+    elif ":" in value and not _is_ipv6(value):
+        host = value.rsplit(":", 1)[0].strip("[]")
+        hint = f": a host without a port ({host}); the port is given on its own"
     else:
         return str(value)
     raise fail_value(name, _LISTEN_HOST, value, hint)
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _allow(name: str, pattern: Any) -> Rule:

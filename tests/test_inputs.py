@@ -101,6 +101,8 @@ INI = "[pytest]\n" + (
         ({"host": ""}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '' (an empty host would listen on every interface: an open proxy)"),
         ({"host": "[::1]"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]': write an IPv6 address without brackets (::1)"),
         ({"host": "127.0.0.1 "}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1 ': without the spaces (127.0.0.1)"),
+        ({"host": "127.0.0.1:1080"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '127.0.0.1:1080': a host without a port (127.0.0.1); the port is given on its own"),
+        ({"host": "[::1]:1080"}, ValueError, "host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[::1]:1080': a host without a port (::1); the port is given on its own"),
         ({"port": 70000}, ValueError, "port must be a port from 0 to 65535 (0 picks a free one), got 70000"),
         ({"backlog": -1}, ValueError, "backlog must be a whole number from 0 to 2147483647 (a C int, as listen() takes), got -1"),
         ({"backlog": 2**40}, ValueError, "backlog must be a whole number from 0 to 2147483647 (a C int, as listen() takes), got 1099511627776"),
@@ -309,6 +311,7 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_host = [::1]", [], "*ini option socks5_host: host must be a listen address such as 127.0.0.1, ::1 or localhost (both), got '[[]::1]': write an IPv6 address without brackets (::1)"),
         ("socks5_host =", [], "*ini option socks5_host: host must be a listen address *, got '' (an empty host would listen on every interface: an open proxy)"),
         ("socks5_host = ::1", ["--socks5-host="], "*--socks5-host: host must be a listen address *, got '' (an empty host*"),
+        ("", ["--socks5-host=127.0.0.1:80"], "*--socks5-host: host must be a listen address *, got '127.0.0.1:80': a host without a port (127.0.0.1); the port is given on its own"),
     ],
 )  # fmt: skip
 def test_a_bad_ini_or_flag_value_is_a_usage_error(
