@@ -14,6 +14,7 @@ and a ``str`` never for a sequence of values. Pure; imports nothing of the packa
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "fail_value",
     "instance",
     "integer",
+    "is_address",
     "listen_port",
     "number",
     "optional",
@@ -235,6 +237,16 @@ def choice(*choices: str) -> Check:
         return str(value)
 
     return check
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is an IP address literal (which no resolver sees; an IPv6 scope
+    such as ``%lo`` allowed)."""
+    try:
+        ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def instance(cls: type, what: str) -> Check:

@@ -10,12 +10,11 @@ is given, a key or a target that could never be used.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from ._checks import KnownArguments, boolean, fail_type, fail_value
+from ._checks import KnownArguments, boolean, fail_type, fail_value, is_address
 from ._checks import port as check_port
 from ._field_values import FieldValues
 from ._public import public
@@ -118,7 +117,7 @@ def host_key(name: str) -> str:
     hostile client may send it byte for byte; :func:`check_host_map` refuses such a key);
     a name with an empty label or a label over 63 bytes is a ``ValueError``."""
     name = name.rstrip(".").lower()
-    if _is_address(name):
+    if is_address(name):
         return name
     labels = name.split(".")
     if not all(labels) or any(len(label.encode()) > 63 for label in labels):
@@ -127,14 +126,6 @@ def host_key(name: str) -> str:
         return name.encode("idna").decode("ascii")
     except UnicodeError:
         return name
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _key(text: str) -> str:
@@ -212,7 +203,7 @@ def check_host_map(name: str, value: object) -> dict[str, str | Echo | Sink | No
             if not host or any(c in " \t\r\n\v\f/" for c in host):
                 raise ValueError("a name cannot be empty or hold spaces")
             normal = _key(key)
-            if not _is_address(host):
+            if not is_address(host):
                 try:
                     host.rstrip(".").lower().encode("idna")
                 except UnicodeError as exc:
@@ -239,7 +230,7 @@ def _target(where: str, target: object) -> str | Echo | Sink | None:
         raise fail_value(where, _VALUE, target)
     check_port(where + " port", port)
     loopback_name = host.lower().rstrip(".") == "localhost" and not target.startswith("[")
-    if not (loopback_name or _is_address(host)) or (target.startswith("[") and ":" not in host):
+    if not (loopback_name or is_address(host)) or (target.startswith("[") and ":" not in host):
         raise fail_value(where, _VALUE, target, _not_an_address(host, target))
     return target
 

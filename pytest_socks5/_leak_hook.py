@@ -26,7 +26,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ._leaks import Leak, LeakLog, is_address, is_loopback
+from ._checks import is_address
+from ._leaks import Leak, LeakLog, is_loopback
 
 __all__ = ["PROXY_THREAD_PREFIX", "current", "install", "start", "stop"]
 

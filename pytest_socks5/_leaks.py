@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._checks import is_address
 from ._field_values import FieldValues
 from ._public import public
 from ._rules import Rule, parse_allow
@@ -30,7 +31,6 @@ __all__ = [
     "Leak",
     "LeakError",
     "LeakLog",
-    "is_address",
     "is_loopback",
 ]
 
@@ -51,15 +51,6 @@ BYPASS_HINT = (
 class LeakError(AssertionError):
     """A DNS leak or a proxy bypass: raised by ``assert_no_local_dns``,
     ``assert_no_bypass`` and the guard."""
-
-
-def is_address(host: str) -> bool:
-    """Whether ``host`` is an IP address literal (which no resolver sees)."""
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    return True
 
 
 def is_loopback(host: str) -> bool:

@@ -11,7 +11,6 @@ saying what was expected.
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,6 +25,7 @@ from ._checks import (
     fail_type,
     fail_value,
     instance,
+    is_address,
     listen_port,
     number,
     optional,
@@ -113,20 +113,12 @@ def listen_host(name: str, value: Any) -> str:
         hint = f": write an IPv6 address without brackets ({value[1:-1]})"
     elif value != value.strip():
         hint = f": without the spaces ({value.strip()})"
-    elif ":" in value and not _is_ipv6(value):
+    elif ":" in value and not is_address(value):  # IPv6 has colons; a port follows one
         host = value.rsplit(":", 1)[0].strip("[]")
         hint = f": a host without a port ({host}); the port is given on its own"
     else:
         return str(value)
     raise fail_value(name, _LISTEN_HOST, value, hint)
-
-
-def _is_ipv6(value: str) -> bool:
-    try:
-        ipaddress.IPv6Address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _allow(name: str, pattern: Any) -> Rule:
