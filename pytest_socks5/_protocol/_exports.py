@@ -31,6 +31,8 @@ def lazy_exports(
         return value
 
     def dir_() -> list[str]:
-        return sorted({*namespace, *home_of, *namespace.get("__all__", ())})
+        # What the package exports, and its own dunders: not what it imports for itself.
+        dunders = (name for name in namespace if name.startswith("__"))
+        return sorted({*dunders, *home_of, *namespace.get("__all__", ())})
 
     return getattr_, dir_
