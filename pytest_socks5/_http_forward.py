@@ -47,7 +47,7 @@ from ._http_reading import (
     unparsed,
 )
 from ._live_record import LiveRecord
-from ._protocol import Command, Reply, address_type_for
+from ._protocol import Command, Reply
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
@@ -267,13 +267,13 @@ def _later_destination(request: h11.Request) -> tuple[str, int]:
 @contextlib.contextmanager
 def _selecting_by(record: LiveRecord, host: str, port: int) -> Iterator[None]:
     """While a later origin is checked and dialled, the record names it, so that its
-    faults, gates and hooks are selected by that origin; then the first request's again."""
-    kept = record.host, record.port, record.address_type
-    record.host, record.port, record.address_type = host, port, address_type_for(host)
+    faults, gates and hooks are selected by that origin; then the first request's again
+    (and as soon as the record ends, which an answer for that origin may do in here)."""
+    record.select_origin((host, port))
     try:
         yield
     finally:
-        record.host, record.port, record.address_type = kept
+        record.select_origin(None)
 
 
 async def _relay_body(

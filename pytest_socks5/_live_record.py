@@ -111,6 +111,11 @@ class LiveRecord:
     #: ``reply`` and ``http_status`` when the bytes carrying them are sent (:meth:`sent`).
     reply_pending: int | None = field(default=None, repr=False)
     status_pending: int | None = field(default=None, repr=False)
+    #: The first request's ``(host, port, address_type)`` while a later forwarded
+    #: request's origin is selected (:meth:`select_origin`).
+    first_origin: tuple[str | None, int | None, int | None] | None = field(
+        default=None, repr=False
+    )
 
     # -- filled in by the server -------------------------------------------------
 
@@ -189,6 +194,17 @@ class LiveRecord:
     def asked_http_again(self, line: str) -> None:
         """A later request forwarded on the same kept-alive connection."""
         self.http_requests += (line,)
+
+    def select_origin(self, origin: tuple[str, int] | None) -> None:
+        """Name a later forwarded request's ``(host, port)`` while it is checked and
+        dialled, so that faults, gates, hooks and rules select it; ``None``: the first
+        request's again, as :meth:`end` does first (an ended record names the first)."""
+        if origin is not None:
+            self.first_origin = self.first_origin or (self.host, self.port, self.address_type)
+            self.host, self.port, self.address_type = *origin, address_type_for(origin[0])
+        elif self.first_origin is not None:
+            self.host, self.port, self.address_type = self.first_origin
+            self.first_origin = None
 
     def http_answered(self, status: int) -> None:
         """The proxy (or the destination, for a forwarded request) answers ``status``:
@@ -317,6 +333,7 @@ class LiveRecord:
         """
         if self.outcome is not Outcome.OPEN:
             return False
+        self.select_origin(None)  # first: no reader sees it ended naming a later origin
         self.outcome = outcome
         if closed_by is not None:
             self.note_close(closed_by, how)

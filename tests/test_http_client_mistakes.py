@@ -148,6 +148,47 @@ def test_a_later_origins_reply_with_is_selected_by_that_origin(
     assert record.host == "a.test"
 
 
+def test_a_record_ended_by_a_later_origins_answer_names_the_first_request(
+    make_server: Callable[..., SOCKS5Server],
+) -> None:
+    """The record ends (``REJECTED``) as b.test's answer goes out, while the proxy is
+    still answering for b.test (a race with the client's read, without the stall): a
+    reader that sees it ended sees the first request's host and port, never b.test's."""
+    server = proxy(make_server)
+    server.add_fault(ReplyWith(reply=5, host="b.test"))
+    server.add_fault(Truncate(length=12, then="stall", host="b.test"))
+    expected = OK + b"HTTP/1.1 502"
+    with connect(server.address, timeout=TIMEOUT) as sock:
+        sock.sendall(get("a.test") + get("b.test:8080"))
+        got = b""
+        while len(got) < len(expected) and (data := sock.recv(4096)):
+            got += data
+        assert got == expected
+        record = ended(server)  # ended already, with b.test's answer stalled
+        assert record.outcome == Outcome.REJECTED
+        assert (record.host, record.port, record.address_type) == ("a.test", 80, 3)
+        assert record.http_statuses == (200, 502)
+    assert (ended(server).host, ended(server).port) == ("a.test", 80)  # and after it
+
+
+def test_a_later_origin_is_named_while_it_is_checked_and_the_first_once_ended(
+    make_server: Callable[..., SOCKS5Server],
+) -> None:
+    server = proxy(make_server)
+    gate = server.hold("request", host="b.test")
+    with connect(server.address, timeout=TIMEOUT) as sock:
+        sock.sendall(get("a.test") + get("b.test:8080"))
+        held = gate.wait(timeout=TIMEOUT)  # b.test's request phase: faults select by it
+        assert (held.host, held.port) == ("b.test", 8080)
+        (record,) = server.connections
+        assert (record.outcome, record.host, record.port) == (Outcome.OPEN, "b.test", 8080)
+        gate.release(ReplyWith(reply=5))
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock).startswith(OK + b"HTTP/1.1 502 Bad Gateway\r\n")
+    record = ended(server)
+    assert (record.outcome, record.host, record.port) == (Outcome.REJECTED, "a.test", 80)
+
+
 def test_a_later_origins_truncate_is_selected_by_that_origin(
     make_server: Callable[..., SOCKS5Server],
 ) -> None:
