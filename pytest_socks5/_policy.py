@@ -15,20 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._answer_plan import failed_auth, forced_method
+from ._answer_plan import ACTS_WITHOUT_ANSWER, failed_auth, forced_method
 from ._chaos import Chaos
 from ._config import EngineConfig
 from ._fault_set import FaultSet
 from ._fault_types import (
     BoundAddress,
-    Close,
-    Delay,
     FailAuth,
     Fault,
     ForceMethod,
     Phase,
     ReplyWith,
-    Stall,
     TransferFault,
     _AnswerFault,
 )
@@ -169,12 +166,19 @@ class Policy:
         return self.faults.seed
 
 
+#: The faults a gate or a hook may give at any decision point: those that act where there
+#: is no answer to change (``Delay``, ``Close``, ``Stall``), and the transfer faults (kept
+#: for the tunnel the connection opens).
+_ANYWHERE = (*ACTS_WITHOUT_ANSWER, TransferFault)
+
+
 def acting_phases(fault: Fault) -> tuple[Phase, ...]:
-    """Where ``fault``, given by a gate or a hook, can act: ``Delay``, ``Close`` and
-    ``Stall`` anywhere; a transfer fault anywhere too (it acts on the tunnel the
-    connection opens); the others where there is an answer of theirs to make or change
-    (an answer fault: not at the request, whose answer is the reply)."""
-    if isinstance(fault, Delay | Close | Stall | TransferFault):
+    """Where ``fault``, given by a gate or a hook, can act: the faults that act without
+    an answer (``ACTS_WITHOUT_ANSWER``: ``Delay``, ``Close``, ``Stall``) anywhere; a
+    transfer fault anywhere too (it acts on the tunnel the connection opens); the others
+    where there is an answer of theirs to make or change (an answer fault: not at the
+    request, whose answer is the reply)."""
+    if isinstance(fault, _ANYWHERE):
         return tuple(Phase)
     if isinstance(fault, ForceMethod | FailAuth | BoundAddress):
         return (fault.phase,)
