@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,7 +33,7 @@ from ._conversation import ServerMessage
 from ._fault_types import Direction, Fault, Phase, to_direction
 from ._protocol import AddressType, AuthMethod, AuthReply, AuthStatus, Command, MethodSelection
 from ._records import ConnectionRecord
-from ._replies import Socks5Replies
+from ._replies import Socks5Replies, reply_answer
 
 __all__ = ["AnswerPlan", "answer", "record", "run_data_hook", "run_hook", "selects"]
 
@@ -93,7 +93,8 @@ def answer(
         status = failed[0].status if failed else AuthStatus.SUCCESS
         message, shaped = AuthReply(status=status), [*failed]
     else:
-        message, shaped = _REPLIES.success(_BOUND, here), _REPLIES.shaping(here)
+        message, reply_shaped, _ = reply_answer(_REPLIES, here, _BOUND)
+        shaped = list(reply_shaped)
     return plan_answer(here, _bytes(message, shaped, data), shaped=shaped, offline=True)
 
 
@@ -109,15 +110,14 @@ def _request_answer(here: list[Fault], later: list[Fault], data: bytes | None) -
         )
     if forced is None or before.instead is not None:
         return before
-    message = _REPLIES.failure(forced.reply, [forced, *later])
-    shaped = [forced, *_REPLIES.shaping(later)]
+    message, shaped, _ = reply_answer(_REPLIES, later, forced.reply, forced)
     after = plan_answer(later, _bytes(message, shaped, data), shaped=shaped, offline=True)
     return dataclasses.replace(
         after, delay=before.delay + after.delay, acted=(*before.acted, *after.acted)
     )
 
 
-def _bytes(message: ServerMessage, shaped: list[Fault], data: bytes | None) -> bytes:
+def _bytes(message: ServerMessage, shaped: Sequence[Fault], data: bytes | None) -> bytes:
     """The bytes of ``message``, or ``data`` if no fault chose the message."""
     if data is None:
         return message.to_bytes()
