@@ -13,6 +13,7 @@ for the tunnel): :func:`check_acts_at` refuses the others where they are given.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._answer_plan import ACTS_WITHOUT_ANSWER, failed_auth, forced_method
@@ -74,10 +75,16 @@ class Policy:
 
     # -- greeting and authentication ---------------------------------------------------
 
-    def method_for(self, offered: tuple[int, ...], faults: list[Fault]) -> int:
-        """The method to answer a greeting with (a ``ForceMethod`` fault wins)."""
-        forced = forced_method(faults) if faults else None
-        return forced[0].method if forced else self.config.auth.select_method(offered)
+    def method_for(
+        self, offered: tuple[int, ...], faults: list[Fault]
+    ) -> tuple[int, Sequence[Fault]]:
+        """The method to answer a greeting with (a ``ForceMethod`` fault wins), and the
+        faults that chose it (they act if the method selection goes out)."""
+        if faults:  # (most connections have none)
+            forced = forced_method(faults)
+            if forced:
+                return forced[0].method, forced
+        return self.config.auth.select_method(offered), ()
 
     def refusal_of(self, offered: tuple[int, ...], method: int) -> str | None:
         """Why ``method`` ends the conversation after the greeting (``None``: it does not)."""
@@ -92,16 +99,17 @@ class Policy:
 
     def credentials(
         self, username: bytes, password: bytes, faults: list[Fault]
-    ) -> tuple[int, str | None]:
-        """The RFC 1929 status for these credentials, and the error when it is a refusal."""
+    ) -> tuple[int, str | None, Sequence[Fault]]:
+        """The RFC 1929 status for these credentials, the error when it is a refusal, and
+        the faults that chose the status (a ``FailAuth``: they act if the answer goes out)."""
         auth = self.config.auth
         ok = auth.check(username, password) if auth.requires_password else True
         forced = failed_auth(faults)
         if forced:
-            return forced[0].status, "FailAuth fault"
+            return forced[0].status, "FailAuth fault", forced
         if not ok:
-            return AuthStatus.FAILURE, "wrong username or password"
-        return AuthStatus.SUCCESS, None
+            return AuthStatus.FAILURE, "wrong username or password", ()
+        return AuthStatus.SUCCESS, None, ()
 
     def socks4_user(self, user_id: bytes) -> tuple[bool | None, str | None]:
         """SOCKS 4 USERID: ``(authenticated, error)``; ``authenticated`` is ``None`` when
