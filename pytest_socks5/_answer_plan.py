@@ -36,6 +36,7 @@ from ._fault_types import (
 from ._user_code import UserCodeError
 
 __all__ = [
+    "ACTS_WITHOUT_ANSWER",
     "AnswerPlan",
     "failed_auth",
     "forced_method",
@@ -73,8 +74,10 @@ class AnswerPlan:
     rewritten: bool = False
 
 
-#: The faults that act where there is no answer to change.
-_ACT_WITHOUT_ANSWER = (Delay, Close, Stall)
+#: The faults that act at a decision point with no answer of its own (a request before
+#: the dial; good HTTP credentials), where there is no answer to change: so also the ones
+#: a gate or a hook may give at any decision point (``_policy.acting_phases``).
+ACTS_WITHOUT_ANSWER = (Delay, Close, Stall)
 
 
 def forced_method(faults: Sequence[Fault]) -> list[ForceMethod]:
@@ -97,7 +100,7 @@ def forced_reply(faults: Sequence[Fault]) -> ReplyWith | None:
 def plan_without_answer(faults: Sequence[Fault]) -> AnswerPlan:
     """The plan at a decision point with no answer of its own (a request before the dial;
     good HTTP credentials): only ``Delay``, ``Stall`` and ``Close`` act."""
-    return plan_answer([f for f in faults if isinstance(f, _ACT_WITHOUT_ANSWER)], b"")
+    return plan_answer([f for f in faults if isinstance(f, ACTS_WITHOUT_ANSWER)], b"")
 
 
 def plan_answer(

@@ -13,6 +13,7 @@ rules and dial, then is relayed one exchange at a time (``_http_forward.py``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import h11
@@ -21,7 +22,7 @@ from ._answer_plan import failed_auth
 from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._conversation import ClientClosed
-from ._fault_types import Phase
+from ._fault_types import Fault, Phase
 from ._http import (
     auth_required,
     basic_credentials,
@@ -106,15 +107,16 @@ async def _authorized(conn: ClientConnection, request: h11.Request) -> bool:
     credentials = basic_credentials(value)
     faults = await conn.faults_at(Phase.AUTH)
     status: int = AuthStatus.FAILURE
+    failed: Sequence[Fault]
     if isinstance(credentials, str):  # what is wrong with the header
         error: str | None = credentials
+        failed = failed_auth(faults)  # a FailAuth here acts on the 407 all the same
     else:
         record.gave_credentials(*credentials)
-        status, error = policy.credentials(*credentials, faults)
+        status, error, failed = policy.credentials(*credentials, faults)
     record.authenticated_as(status == AuthStatus.SUCCESS)
     if status == AuthStatus.SUCCESS:  # no answer of its own: the request's follows
         return await delay_or_end(conn, faults)
-    failed = failed_auth(faults)
     await answer(
         conn, faults, auth_required(), shaped=failed, outcome=Outcome.AUTH_FAILED, error=error
     )

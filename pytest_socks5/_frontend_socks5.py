@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 
-from ._answer_plan import failed_auth, forced_method
 from ._answers import answer
 from ._bind import serve_bind
 from ._connection import ClientConnection
@@ -49,8 +48,7 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
     record, policy = conn.record, conn.policy
     record.greeted(greeting.methods)
     faults = await conn.faults_at(Phase.GREETING)
-    method = policy.method_for(greeting.methods, faults)
-    forced = forced_method(faults)
+    method, forced = policy.method_for(greeting.methods, faults)
     record.chose_method(method)
     selection = _selection(method)
     refusal = policy.refusal_of(greeting.methods, method)
@@ -69,11 +67,12 @@ async def negotiate(conn: ClientConnection, greeting: Greeting) -> Request | Non
         assert isinstance(credentials, AuthRequest)
         record.gave_credentials(credentials.username, credentials.password)
         faults = await conn.faults_at(Phase.AUTH)
-        status, error = policy.credentials(credentials.username, credentials.password, faults)
+        status, error, failed = policy.credentials(
+            credentials.username, credentials.password, faults
+        )
         record.authenticated_as(status == AuthStatus.SUCCESS)
         if status != AuthStatus.SUCCESS:
             refusal_reply = AuthReply(status=status)
-            failed = failed_auth(faults)
             await answer(
                 conn,
                 faults,

@@ -13,22 +13,20 @@ for the tunnel): :func:`check_acts_at` refuses the others where they are given.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._answer_plan import failed_auth, forced_method
+from ._answer_plan import ACTS_WITHOUT_ANSWER, failed_auth, forced_method
 from ._chaos import Chaos
 from ._config import EngineConfig
 from ._fault_set import FaultSet
 from ._fault_types import (
     BoundAddress,
-    Close,
-    Delay,
     FailAuth,
     Fault,
     ForceMethod,
     Phase,
     ReplyWith,
-    Stall,
     TransferFault,
     _AnswerFault,
 )
@@ -77,10 +75,16 @@ class Policy:
 
     # -- greeting and authentication ---------------------------------------------------
 
-    def method_for(self, offered: tuple[int, ...], faults: list[Fault]) -> int:
-        """The method to answer a greeting with (a ``ForceMethod`` fault wins)."""
-        forced = forced_method(faults) if faults else None
-        return forced[0].method if forced else self.config.auth.select_method(offered)
+    def method_for(
+        self, offered: tuple[int, ...], faults: list[Fault]
+    ) -> tuple[int, Sequence[Fault]]:
+        """The method to answer a greeting with (a ``ForceMethod`` fault wins), and the
+        faults that chose it (they act if the method selection goes out)."""
+        if faults:  # (most connections have none)
+            forced = forced_method(faults)
+            if forced:
+                return forced[0].method, forced
+        return self.config.auth.select_method(offered), ()
 
     def refusal_of(self, offered: tuple[int, ...], method: int) -> str | None:
         """Why ``method`` ends the conversation after the greeting (``None``: it does not)."""
@@ -95,16 +99,17 @@ class Policy:
 
     def credentials(
         self, username: bytes, password: bytes, faults: list[Fault]
-    ) -> tuple[int, str | None]:
-        """The RFC 1929 status for these credentials, and the error when it is a refusal."""
+    ) -> tuple[int, str | None, Sequence[Fault]]:
+        """The RFC 1929 status for these credentials, the error when it is a refusal, and
+        the faults that chose the status (a ``FailAuth``: they act if the answer goes out)."""
         auth = self.config.auth
         ok = auth.check(username, password) if auth.requires_password else True
         forced = failed_auth(faults)
         if forced:
-            return forced[0].status, "FailAuth fault"
+            return forced[0].status, "FailAuth fault", forced
         if not ok:
-            return AuthStatus.FAILURE, "wrong username or password"
-        return AuthStatus.SUCCESS, None
+            return AuthStatus.FAILURE, "wrong username or password", ()
+        return AuthStatus.SUCCESS, None, ()
 
     def socks4_user(self, user_id: bytes) -> tuple[bool | None, str | None]:
         """SOCKS 4 USERID: ``(authenticated, error)``; ``authenticated`` is ``None`` when
@@ -169,12 +174,19 @@ class Policy:
         return self.faults.seed
 
 
+#: The faults a gate or a hook may give at any decision point: those that act where there
+#: is no answer to change (``Delay``, ``Close``, ``Stall``), and the transfer faults (kept
+#: for the tunnel the connection opens).
+_ANYWHERE = (*ACTS_WITHOUT_ANSWER, TransferFault)
+
+
 def acting_phases(fault: Fault) -> tuple[Phase, ...]:
-    """Where ``fault``, given by a gate or a hook, can act: ``Delay``, ``Close`` and
-    ``Stall`` anywhere; a transfer fault anywhere too (it acts on the tunnel the
-    connection opens); the others where there is an answer of theirs to make or change
-    (an answer fault: not at the request, whose answer is the reply)."""
-    if isinstance(fault, Delay | Close | Stall | TransferFault):
+    """Where ``fault``, given by a gate or a hook, can act: the faults that act without
+    an answer (``ACTS_WITHOUT_ANSWER``: ``Delay``, ``Close``, ``Stall``) anywhere; a
+    transfer fault anywhere too (it acts on the tunnel the connection opens); the others
+    where there is an answer of theirs to make or change (an answer fault: not at the
+    request, whose answer is the reply)."""
+    if isinstance(fault, _ANYWHERE):
         return tuple(Phase)
     if isinstance(fault, ForceMethod | FailAuth | BoundAddress):
         return (fault.phase,)

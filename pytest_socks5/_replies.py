@@ -5,7 +5,9 @@ faults, rules, dial, reply faults, tunnel — and differ only in the words of th
 SOCKS5 answers with a REP code and a bound address of any type, SOCKS 4 with CD 0x5A or
 a refusal and an IPv4 address. A :class:`Replies` value is that difference, so the
 shared steps (``_requests.py``) never ask which protocol they serve — including which
-faults it can express (SOCKS 4 has no ATYP, so no ``BoundAddress``).
+faults it can express (SOCKS 4 has no ATYP, so no ``BoundAddress``). Which answer goes
+out at the reply decision point, and which faults made it, is :func:`reply_answer`, for
+every command and for ``pytest_socks5.testing`` alike.
 
 SOCKS 4 codes: a granted request is CD 0x5A; a SOCKS5 REP the server means (a dial
 error, a rule's refusal, a ``ReplyWith``) becomes 0x5B, the one generic refusal. A SOCKS 4
@@ -14,9 +16,11 @@ code 0x5B, 0x5C or 0x5D given to ``ReplyWith`` is sent as it is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from ._fault_types import BoundAddress, Fault
+from ._answer_plan import forced_reply
+from ._fault_types import BoundAddress, Fault, ReplyWith
 from ._http import HttpAnswer
 from ._protocol import (
     AddressType,
@@ -28,7 +32,7 @@ from ._protocol import (
     describe,
 )
 
-__all__ = ["Replies", "Socks4Replies", "Socks5Replies"]
+__all__ = ["Replies", "Socks4Replies", "Socks5Replies", "reply_answer"]
 
 _SOCKS4_REFUSALS = frozenset(
     {Socks4Reply.REJECTED, Socks4Reply.IDENTD_UNREACHABLE, Socks4Reply.IDENTD_MISMATCH}
@@ -138,3 +142,28 @@ class Socks4Replies:
 
     def failure(self, reply: int, faults: list[Fault] | None = None) -> Socks4Response:
         return Socks4Response(status=self.code(reply))
+
+
+def reply_answer(
+    replies: Replies,
+    faults: list[Fault],
+    result: tuple[str, int] | int,
+    forced: ReplyWith | None = None,
+) -> tuple[ServerReply | Socks4Response | HttpAnswer, Sequence[Fault], ReplyWith | None]:
+    """The answer to a request at the reply decision point, through the ``faults`` picked
+    there: the success naming the bound address ``result``, or the failure REP ``result``;
+    a ``ReplyWith`` answers instead — ``forced``, one picked at the request (a
+    ``ReplyWith`` at the request is answered here, through the reply's faults), else the
+    first among ``faults``. Returns the message, the faults that shape it (they act if it
+    goes out: the ``ReplyWith``, then a ``BoundAddress``), and the ``ReplyWith`` that
+    answered, if one did."""
+    shaped: Sequence[Fault] = ()
+    if faults:  # (most requests have none)
+        shaped = replies.shaping(faults)
+        if forced is None:
+            forced = forced_reply(faults)
+    if forced is not None:
+        return replies.failure(forced.reply, [forced, *faults]), [forced, *shaped], forced
+    if isinstance(result, int):
+        return replies.failure(result, faults), shaped, None
+    return replies.success(result, faults), shaped, None

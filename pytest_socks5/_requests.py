@@ -6,8 +6,9 @@ Strategy: once a front end has a request it calls, in order: :func:`request_phas
 command. CONNECT is :func:`serve_connect`: dial (``host_map`` first), then the reply
 faults, the reply and the tunnel. Every command answers at the reply decision point
 through :func:`answer_request` (BIND's first reply and UDP ASSOCIATE's too), so a
-``ReplyWith`` from a gate or a hook answers each alike; a forwarded HTTP request answers
-a failed dial with its own 502 (``_http_forward``). The protocol's wording comes from a
+``ReplyWith`` from a gate or a hook answers each alike, and one picked at the request
+answers there too, through the reply's faults; a forwarded HTTP request answers a failed
+dial with its own 502 (``_http_forward``). The protocol's wording comes from a
 :class:`~pytest_socks5._replies.Replies`; nothing here asks which protocol it serves.
 """
 
@@ -21,13 +22,13 @@ from ._answers import answer, delay_or_end
 from ._connection import ClientConnection
 from ._deadline import Deadline
 from ._dial_errors import reply_for_dial_error
-from ._fault_types import Fault, Phase
+from ._fault_types import Fault, Phase, ReplyWith
 from ._guard import take_over
 from ._hosts import Echo, Sink, Unresolvable, describe_target
 from ._protocol import Reply
 from ._records import Outcome
 from ._relay import RelaySide
-from ._replies import Replies
+from ._replies import Replies, reply_answer
 from ._sockets import address_of
 from ._tunnel import open_tunnel
 from ._virtual import open_virtual
@@ -45,22 +46,20 @@ __all__ = [
 async def request_phase(conn: ClientConnection, replies: Replies) -> bool:
     """The decision point before the dial. ``False``: a fault answered or ended it."""
     faults = await conn.faults_at(Phase.REQUEST)
-    forced = forced_reply(faults) if faults else None
+    if not faults:  # (most connections have none)
+        return True
+    forced = forced_reply(faults)
     # Delay, Stall and Close act first (delay_or_end takes only them): a delayed
     # ReplyWith is a slow refusal.
     if not await delay_or_end(conn, faults):
         return False
-    if forced is not None:
-        conn.record.replied(replies.code(forced.reply))
-        reply_faults = await conn.faults_at(Phase.REPLY)
-        error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} without dialling"
-        message = replies.failure(forced.reply, [forced, *reply_faults])
-        shaped = [forced, *replies.shaping(reply_faults)]
-        await answer(
-            conn, reply_faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error
-        )
-        return False
-    return True
+    if forced is None:
+        return True
+    # The ReplyWith answers at the reply decision point, through the reply's faults.
+    later = await conn.faults_at(Phase.REPLY)
+    instead = "without dialling"
+    await answer_request(conn, replies, later, forced.reply, forced=forced, instead=instead)
+    return False
 
 
 def refused(
@@ -114,26 +113,25 @@ def answer_request(
     *,
     error: str | None = None,
     instead: str,
+    forced: ReplyWith | None = None,
 ) -> Coroutine[Any, Any, bool]:
     """Answer a request at the reply decision point, the same for every command: the
     success reply naming the bound address ``result``, or the failure REP ``result``
-    (recorded with ``error``); a ``ReplyWith`` among ``faults`` (added, from a gate's
-    release or a hook) answers instead, its error saying what it stood ``instead`` of.
-    Awaited, ``False``: the conversation is over (a failure, or a fault that ended it).
-    (The answer's own coroutine, returned: one coroutine less per connection.)"""
-    shaped: list[Fault] = []
-    if faults:  # (most connections have none)
-        shaped = replies.shaping(faults)
-        forced = forced_reply(faults)
-        if forced is not None:
-            result, shaped = forced.reply, [forced, *shaped]
-            error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} {instead}"
+    (recorded with ``error``); a ``ReplyWith`` answers instead (``forced``: the request's,
+    else one among ``faults``, added from a gate's release or a hook; see
+    :func:`~pytest_socks5._replies.reply_answer`), its error saying what it stood
+    ``instead`` of. Awaited, ``False``: the conversation is over (a failure, or a fault
+    that ended it). (The answer's own coroutine, returned: one coroutine less per
+    connection.)"""
+    message, shaped, forced = reply_answer(replies, faults, result, forced)
+    if forced is not None:
+        result = forced.reply
+        error = f"ReplyWith fault: {replies.name(forced.reply, [forced])} {instead}"
     if isinstance(result, int):
         conn.record.replied(replies.code(result))
-        message = replies.failure(result, faults)
         return answer(conn, faults, message, shaped=shaped, outcome=Outcome.REJECTED, error=error)
     conn.record.replied(replies.granted)
-    return answer(conn, faults, replies.success(result, faults), shaped=shaped)
+    return answer(conn, faults, message, shaped=shaped)
 
 
 def record_connected(conn: ClientConnection, side: RelaySide) -> tuple[str, int]:

@@ -1,9 +1,10 @@
 """Unit-test your own faults and hooks offline: no server, no socket, no event loop.
 
 Strategy: a fault's effect on an answer is decided by the pure answer plan that the
-server itself carries out (``_answer_plan.py``), the message by the same picks of the
-faults that choose it and the SOCKS5 front end's own replies (``_replies.py``), and a
-hook is a function of a record, so all run here exactly as the server runs them:
+server itself carries out (``_answer_plan.py``), the message by the same calls as the
+server's front ends make (``Policy.method_for`` and ``Policy.credentials`` of a server
+with the defaults, and ``_replies.reply_answer`` with the SOCKS5 replies), and a hook is
+a function of a record, so all run here exactly as the server runs them:
 :func:`answer` gives the plan for a server answer at a phase (by default, the sans-I/O
 core's own encoding of a typical answer), :func:`run_hook` and :func:`run_data_hook` call
 a hook and check what it returns the way the server does, and :func:`record` builds the
@@ -15,41 +16,64 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._answer_plan import (
-    AnswerPlan,
-    failed_auth,
-    forced_method,
-    forced_reply,
-    plan_answer,
-    plan_without_answer,
-)
+from ._answer_plan import AnswerPlan, forced_reply, plan_answer, plan_without_answer
 from ._checkpoints import check_hook_result, data_rewriter, hold_phase
 from ._checks import optional, raw_bytes
+from ._config import EngineConfig
 from ._conversation import ServerMessage
+from ._fault_set import FaultSet
 from ._fault_types import Direction, Fault, Phase, to_direction
-from ._protocol import AddressType, AuthMethod, AuthReply, AuthStatus, Command, MethodSelection
+from ._policy import Policy
+from ._protocol import AddressType, AuthMethod, AuthReply, Command, MethodSelection
 from ._records import ConnectionRecord
-from ._replies import Socks5Replies
+from ._replies import Socks5Replies, reply_answer
 
-__all__ = ["AnswerPlan", "answer", "record", "run_data_hook", "run_hook", "selects"]
+__all__ = [
+    "TYPICAL_ANSWERS",
+    "AnswerPlan",
+    "answer",
+    "record",
+    "run_data_hook",
+    "run_hook",
+    "selects",
+]
 
+#: The server the answers are the answers of: the default configuration (no
+#: authentication), no faults of its own; its SOCKS5 front end's wording.
+_POLICY = Policy(EngineConfig(), FaultSet())
+_REPLIES = Socks5Replies()
+#: What a typical client offers in its greeting.
+_OFFERED = (AuthMethod.NO_AUTHENTICATION_REQUIRED,)
 #: Where a typical reply says the server bound its side of the connection.
 _BOUND = ("127.0.0.1", 8080)
-_REPLIES = Socks5Replies()
+
+
+def _message(phase: Phase, faults: list[Fault]) -> tuple[ServerMessage, Sequence[Fault]]:
+    """The server's answer at ``phase`` (not the request) as the faults there that choose
+    the message make it, and those faults: picked by the same calls as the front end's."""
+    if phase is Phase.GREETING:
+        method, shaped = _POLICY.method_for(_OFFERED, faults)
+        return MethodSelection(method=method), shaped
+    if phase is Phase.AUTH:  # (the typical server checks no password)
+        status, _, shaped = _POLICY.credentials(b"", b"", faults)
+        return AuthReply(status=status), shaped
+    message, shaped, _ = reply_answer(_REPLIES, faults, _BOUND)
+    return message, shaped
+
 
 #: What the server answers at each phase when all goes well (SOCKS5), in the sans-I/O
 #: core's encoding: the method selection (no authentication), the RFC 1929 success, and
 #: a success reply bound to ``127.0.0.1:8080``. At the request the server sends nothing
 #: of its own (the reply answers it).
 TYPICAL_ANSWERS = {
-    Phase.GREETING: MethodSelection(method=AuthMethod.NO_AUTHENTICATION_REQUIRED).to_bytes(),
-    Phase.AUTH: AuthReply(status=AuthStatus.SUCCESS).to_bytes(),
+    Phase.GREETING: _message(Phase.GREETING, [])[0].to_bytes(),
+    Phase.AUTH: _message(Phase.AUTH, [])[0].to_bytes(),
     Phase.REQUEST: b"",
-    Phase.REPLY: _REPLIES.success(_BOUND).to_bytes(),
+    Phase.REPLY: _message(Phase.REPLY, [])[0].to_bytes(),
 }
 
 
@@ -82,18 +106,7 @@ def answer(
     here = [f for f in given if f.phase is phase]  # as FaultSet.pick chooses them
     if phase is Phase.REQUEST:
         return _request_answer(here, [f for f in given if f.phase is Phase.REPLY], data)
-    message: ServerMessage
-    shaped: list[Fault]
-    if phase is Phase.GREETING:
-        forced = forced_method(here)
-        method = forced[0].method if forced else AuthMethod.NO_AUTHENTICATION_REQUIRED
-        message, shaped = MethodSelection(method=method), [*forced]
-    elif phase is Phase.AUTH:
-        failed = failed_auth(here)
-        status = failed[0].status if failed else AuthStatus.SUCCESS
-        message, shaped = AuthReply(status=status), [*failed]
-    else:
-        message, shaped = _REPLIES.success(_BOUND, here), _REPLIES.shaping(here)
+    message, shaped = _message(phase, here)
     return plan_answer(here, _bytes(message, shaped, data), shaped=shaped, offline=True)
 
 
@@ -109,15 +122,14 @@ def _request_answer(here: list[Fault], later: list[Fault], data: bytes | None) -
         )
     if forced is None or before.instead is not None:
         return before
-    message = _REPLIES.failure(forced.reply, [forced, *later])
-    shaped = [forced, *_REPLIES.shaping(later)]
+    message, shaped, _ = reply_answer(_REPLIES, later, forced.reply, forced)
     after = plan_answer(later, _bytes(message, shaped, data), shaped=shaped, offline=True)
     return dataclasses.replace(
         after, delay=before.delay + after.delay, acted=(*before.acted, *after.acted)
     )
 
 
-def _bytes(message: ServerMessage, shaped: list[Fault], data: bytes | None) -> bytes:
+def _bytes(message: ServerMessage, shaped: Sequence[Fault], data: bytes | None) -> bytes:
     """The bytes of ``message``, or ``data`` if no fault chose the message."""
     if data is None:
         return message.to_bytes()
