@@ -177,7 +177,8 @@ def run_hook(
 
     Works in sync and async tests alike. An async hook runs to its end on an event loop
     of its own, as on the server (whose loop is not the test's): in an async test, on a
-    thread of its own, the test's loop waiting meanwhile.
+    thread of its own, the test's loop waiting meanwhile; so a hook that waits for
+    something only the test's loop serves (a server the test runs itself) cannot finish.
     """
     phase = hold_phase("run_hook(): at", at)
     result = fn(record() if rec is None else rec)
