@@ -37,6 +37,17 @@ __all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_bound_host", "check_fields"]
 
 _SECONDS = number(low=0)
 
+
+def _client_pattern(name: str, value: Any) -> str:
+    """``client=``: an address, exact or a glob (``10.0.0.*``); a network in CIDR form
+    would never match, as no address holds a ``/``."""
+    pattern = text(name, value)
+    if "/" in pattern:
+        hint = ": a network in CIDR form never matches an address; write a glob such as 10.0.0.*"
+        raise fail_value(name, "a client address, exact or a glob", value, hint)
+    return pattern
+
+
 FIELD_CHECKS: dict[str, Check] = {
     # selection (every fault)
     "host": text,
@@ -44,7 +55,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "command": byte,
     "address_type": byte,
     "username": text,
-    "client": text,
+    "client": _client_pattern,
     "when": callable_value,
     "times": integer(low=1),
     "nth": integer(low=1),

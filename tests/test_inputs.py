@@ -207,6 +207,7 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: faults.Stall(times=True), TypeError, "Stall: times must be None or a whole number >= 1, got True (bool)"),
         (lambda: faults.Stall(probability=1.5), ValueError, "Stall: probability must be None or a number from 0 to 1, got 1.5"),
         (lambda: faults.Stall(at="reply", port=-1), ValueError, "Stall: port must be None or a port from 0 to 65535, got -1"),
+        (lambda: faults.Close(client="10.0.0.0/8"), ValueError, "Close: client must be None or a client address, exact or a glob, got '10.0.0.0/8': a network in CIDR form never matches an address; write a glob such as 10.0.0.*"),
         (lambda: faults.Latency(direction="upstreem"), ValueError, "Latency: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'upstreem' (did you mean upstream?)"),
         (lambda: UdpFaults(drop=2), ValueError, "UdpFaults: drop must be a number from 0 to 1, got 2"),
         (lambda: UdpFaults(after=True), TypeError, "UdpFaults: after must be a whole number >= 0, got True (bool)"),
