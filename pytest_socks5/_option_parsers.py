@@ -170,10 +170,14 @@ udp_faults = optional(_udp_faults)
 
 def _user_id(name: str, value: Any) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes):
-        return value
-    raise fail_type(name, "a str or bytes", value)
+        user_id = value.encode("utf-8")
+    elif isinstance(value, bytes):
+        user_id = value
+    else:
+        raise fail_type(name, "a str or bytes", value)
+    if b"\x00" in user_id:  # SOCKS 4 ends the USERID at its first NUL: it would never match
+        raise fail_value(name, "a USERID without a NUL byte", value, " (the NUL ends it)")
+    return user_id
 
 
 def socks4_user_ids(name: str, ids: Any) -> frozenset[bytes] | None:
