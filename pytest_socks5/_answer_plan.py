@@ -33,7 +33,7 @@ from ._fault_types import (
     Truncate,
     WrongVersion,
 )
-from ._user_code import UserCodeError
+from ._user_code import users_error
 
 __all__ = [
     "ACTS_WITHOUT_ANSWER",
@@ -164,10 +164,9 @@ def _rewritten(fault: CustomFault, data: bytes, offline: bool) -> bytes:
         if not isinstance(result, bytes | bytearray):
             name = type(fault).__name__
             raise TypeError(f"{name}.rewrite() returned {result!r}; it returns the bytes to send")
-    except BaseException as exc:  # the test's, pytest.fail() too
-        if offline:
-            raise
-        raise UserCodeError(f"custom fault {type(fault).__name__}.rewrite()", exc) from exc
+    except BaseException as exc:
+        source = f"custom fault {type(fault).__name__}.rewrite()"
+        raise users_error(exc, source, offline=offline) from exc
     return bytes(result)
 
 

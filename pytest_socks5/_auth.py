@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ._protocol import AuthMethod
-from ._user_code import UserCodeError, callable_name
+from ._user_code import callable_name, users_error
 
 __all__ = ["AuthPolicy", "Validator"]
 
@@ -106,9 +106,8 @@ class AuthPolicy:
                         password.decode("utf-8", "surrogateescape"),
                     )
                 )
-            except BaseException as exc:  # the test's (pytest.fail() too), not the proxy's
-                source = f"validator {callable_name(self.validator)}"
-                raise UserCodeError(source, exc) from exc
+            except BaseException as exc:
+                raise users_error(exc, f"validator {callable_name(self.validator)}") from exc
         return ok
 
     def first_user(self) -> tuple[str, str] | None:

@@ -35,7 +35,7 @@ from ._policy import check_acts_at
 from ._public import public
 from ._recorder import LiveRecord
 from ._records import ConnectionRecord
-from ._user_code import UserCodeError, callable_name
+from ._user_code import UserCodeError, callable_name, users_error
 
 __all__ = [
     "HOLD_PHASES",
@@ -272,18 +272,6 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
-def _proxys(exc: BaseException) -> bool:
-    """Whether ``exc``, out of an async hook the proxy awaits, is the proxy's own: its
-    cancellation of the connection (a stop, the client's close, the handshake's deadline)
-    or the coroutine's close. A ``CancelledError`` nothing asked for is the hook's."""
-    if isinstance(exc, GeneratorExit):
-        return True
-    if not isinstance(exc, asyncio.CancelledError):
-        return False
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 def check_hook_result(result: object, phase: str) -> Fault | None:
     """A hook's answer: ``None`` or a fault that can act at ``phase``; anything else is a
     bug in the hook."""
@@ -315,11 +303,9 @@ def data_rewriter(
                         f"the on('data') hook returned {result!r}; a data hook returns "
                         "None (pass the chunk on) or the bytes to pass on instead"
                     )
-            except BaseException as exc:  # the test's, pytest.fail() too
-                if offline:
-                    raise
+            except BaseException as exc:
                 source = f"on('data') hook {callable_name(hook)} ({direction.value})"
-                raise UserCodeError(source, exc) from exc
+                raise users_error(exc, source, offline=offline) from exc
             data = bytes(result)
         return data
 
@@ -394,16 +380,16 @@ class Checkpoints:
                 if fault is not None:
                     faults.append(fault)
         for hook in self.hooks.get(phase, ()):
+            awaited = False
             try:
                 result = hook(record.freeze())
                 if inspect.isawaitable(result):
+                    awaited = True
                     result = await result
                 fault = check_hook_result(result, phase.value)
-            except BaseException as exc:  # the test's (pytest.fail() too), not the proxy's
-                if _proxys(exc):
-                    raise
+            except BaseException as exc:
                 source = f"on({phase.value!r}) hook {callable_name(hook)}"
-                raise UserCodeError(source, exc) from exc
+                raise users_error(exc, source, awaited=awaited) from exc
             if fault is not None:
                 faults.append(fault)
         return faults

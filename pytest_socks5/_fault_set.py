@@ -16,7 +16,7 @@ import threading
 
 from ._fault_types import Fault, Phase, TransferFault
 from ._records import ConnectionRecord
-from ._user_code import UserCodeError
+from ._user_code import users_error
 
 __all__ = ["FaultSet"]
 
@@ -82,8 +82,9 @@ class FaultSet:
                 try:
                     if not fault.selects(record):
                         continue
-                except BaseException as exc:  # its when= predicate: the test's
-                    raise UserCodeError(f"when= predicate of {fault.describe()}", exc) from exc
+                except BaseException as exc:  # its when= predicate
+                    source = f"when= predicate of {fault.describe()}"
+                    raise users_error(exc, source) from exc
                 active.matched += 1
                 if fault.nth is not None and active.matched != fault.nth:
                     continue

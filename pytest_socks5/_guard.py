@@ -16,7 +16,9 @@ ends as ``INTERNAL_ERROR`` and the exception object is kept for the test to fail
 An exception of the user's own code the proxy calls (a hook, a custom fault's
 ``rewrite``, a ``validator``, a ``when=`` predicate) is caught where it is called and
 travels as a :class:`UserCodeError`: the connection ends as ``USER_CODE_ERROR`` and the
-test fails with that exception itself, noted as the user's.
+test fails with that exception itself, noted as the user's. A :exc:`KeyboardInterrupt`
+(Ctrl-C) is no error: a guard hands it to the loop (:func:`interrupted`), whose run it
+leaves, on uvloop too.
 An object whose callbacks can run before a connection owns it (the destination's side
 of a dial, a BIND peer) keeps its first bug in a :class:`KeptError`, which
 :func:`take_over` raises in the connection's own code when it takes the object; a bug in
@@ -48,6 +50,7 @@ __all__ = [
     "failure",
     "guarded",
     "ignore",
+    "interrupted",
     "reraise",
     "server_error",
     "take_over",
@@ -166,6 +169,27 @@ def take_over(owned: Adoptable, on_error: OnError) -> None:
         raise kept.error
 
 
+def interrupted(exc: KeyboardInterrupt) -> None:
+    """``exc`` (Ctrl-C, or the user's code raising it) stopped a callback of the loop's:
+    let it leave the loop's run. asyncio's transports let it out of a protocol's callback;
+    uvloop's take it, out of a read callback (``data_received``, where a conversation
+    runs its next step), for the transport's fatal error (logged, the transport closed,
+    the loop running on). Except on asyncio's own loops, then, it is raised from a callback
+    of its own, on the loop's next turn."""
+    loop: asyncio.AbstractEventLoop | None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # called outside the loop: to the caller
+        loop = None
+    if loop is None or isinstance(loop, asyncio.BaseEventLoop):
+        raise exc
+    loop.call_soon(_raise, exc)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
 def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P], R | None]:
     """``method``, with any :exc:`Exception` it raises passed to ``self.on_error``."""
 
@@ -175,6 +199,9 @@ def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P
             return method(self, *args, **kwargs)
         except Exception as exc:
             self.on_error(exc)
+            return None
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
             return None
 
     call.__guarded__ = True  # type: ignore[attr-defined]
@@ -192,12 +219,18 @@ def _guarded_callback(method: Callable[..., R], arguments: int) -> Callable[...,
         except Exception as exc:
             self.on_error(exc)
             return None
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
+            return None
 
     def call1(self: G, argument: object) -> R | None:
         try:
             return method(self, argument)
         except Exception as exc:
             self.on_error(exc)
+            return None
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
             return None
 
     if arguments > 1:
@@ -221,6 +254,8 @@ def _guarded_setup(
         except Exception as exc:
             transport.abort()  # type: ignore[attr-defined]  # every asyncio transport has it
             self.on_error(exc)
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
 
     call.__guarded__ = True  # type: ignore[attr-defined]
     return call

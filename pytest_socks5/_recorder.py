@@ -25,7 +25,7 @@ from ._records import (
     criteria_text,
 )
 from ._transcript import NOTHING_RECORDED_HINT, describe_record
-from ._user_code import UserCodeError, callable_name
+from ._user_code import callable_name, users_error
 
 __all__ = ["LiveRecord", "Recorder", "check_wait"]
 
@@ -89,10 +89,9 @@ class Recorder:
         if self.on_end is not None:
             try:
                 self.on_end(record.freeze())
-            except BaseException as exc:  # the user's (pytest.fail() too), not the proxy's
-                raise UserCodeError(
-                    f"on_connection_end {callable_name(self.on_end)}", exc
-                ) from exc
+            except BaseException as exc:
+                source = f"on_connection_end {callable_name(self.on_end)}"
+                raise users_error(exc, source) from exc
 
     def clear(self) -> None:
         with self._lock:

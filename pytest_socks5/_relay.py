@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 
 from ._fault_types import ResetAfter
-from ._guard import GuardedProtocol, KeptError, OnError, guarded, ignore, reraise
+from ._guard import GuardedProtocol, KeptError, OnError, guarded, ignore, interrupted, reraise
 from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
@@ -128,6 +128,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
                 self._data(bytes(memoryview(buffer)[:nbytes]))
         except Exception as exc:
             self.on_error(exc)
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
 
     buffer_updated.__guarded__ = True  # type: ignore[attr-defined]
 
@@ -143,6 +145,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
                 self._data(data)
         except Exception as exc:
             self.on_error(exc)
+        except KeyboardInterrupt as exc:
+            interrupted(exc)
 
     data_received.__guarded__ = True  # type: ignore[attr-defined]
 

@@ -4,7 +4,9 @@ caller's loop.
 Strategy: the loop is made by the factory ``loop=`` names (stdlib asyncio, or uvloop when
 installed), started on a daemon thread that runs it forever, and given coroutines with
 :func:`asyncio.run_coroutine_threadsafe`; an exception that reaches the loop's own
-handler goes to the server's errors, never only to a log. Stopping drains async
+handler goes to the server's errors, never only to a log. The thread is marked as the
+server's own: a :exc:`KeyboardInterrupt` from the user's code called there is the user's
+error, as any other, not the loop's end (``_user_code.py``). Stopping drains async
 generators and the default executor (a name lookup still running there is not worth
 failing a stop over), stops the loop, which its thread then closes, and joins the thread:
 a stop that cannot finish raises instead of hanging. The default executor's threads carry
@@ -23,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 from ._option_parsers import resolve_loop
 from ._selector_paths import new_selector_loop
+from ._user_code import on_servers_thread
 
 __all__ = ["LoopThread", "loop_factory"]
 
@@ -80,6 +83,7 @@ class LoopThread:
         ready = threading.Event()
 
         def run() -> None:
+            on_servers_thread()  # the user's KeyboardInterrupt must not leave this loop
             asyncio.set_event_loop(self.loop)
             self.loop.call_soon(ready.set)
             self.loop.run_forever()
