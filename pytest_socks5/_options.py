@@ -12,11 +12,11 @@ suggested. Static types are spelt in :mod:`._option_types`. Pure.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ._auth import AuthPolicy
-from ._checks import boolean, did_you_mean, integer, optional
+from ._checks import boolean, did_you_mean, fail_type, integer, optional
 from ._hosts import check_host_map
 from ._option_model import Flag, Ini, Option, Site, UnknownOption
 from ._option_parsers import (
@@ -408,16 +408,20 @@ def _names(site: Site) -> tuple[str, ...]:
 
 
 def check_names(
-    given: Iterable[str], site: Site, *, context: str, leave_out: tuple[str, ...] = ()
+    given: Collection[object], site: Site, *, context: str, leave_out: tuple[str, ...] = ()
 ) -> None:
     """Refuse names not given at ``site`` (or in ``leave_out``): ``"<context>: user (did
-    you mean users?); …"``."""
+    you mean users?); known: …"``; a name that is not text (a dict's key): ``"option
+    names must be text, got 1 (int); known: …"``."""
     valid = tuple(name for name in _names(site) if name not in leave_out)
-    unknown = sorted(set(given).difference(valid))
+    known = f"known: {', '.join(valid)}"
+    if odd := [name for name in given if not isinstance(name, str)]:
+        raise UnknownOption(f"{fail_type('option names', 'text', odd[0])}; {known}")
+    unknown = sorted({name for name in given if isinstance(name, str)}.difference(valid))
     if not unknown:
         return
     described = [name + did_you_mean(name, valid) for name in unknown]
-    raise UnknownOption(f"{context}: {', '.join(described)}; known: {', '.join(valid)}")
+    raise UnknownOption(f"{context}: {', '.join(described)}; {known}")
 
 
 def defaults(site: Site) -> dict[str, Any]:

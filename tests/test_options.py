@@ -74,6 +74,16 @@ def test_unknown_names_list_the_valid_ones_and_suggest_the_nearest() -> None:
     assert isinstance(caught.value, TypeError)
 
 
+def test_a_name_that_is_not_text_is_refused_listing_the_valid_ones() -> None:
+    """A dict's key may be anything (``socks5_server_options`` returning ``{1: 2,
+    "conect_timeout": 1}``): it is named, not sorted with the text ones (``'<' not
+    supported between instances of 'str' and 'int'``)."""
+    with pytest.raises(UnknownOption) as caught:
+        check_names({1: 2, "conect_timeout": 1}, Site.CONSTRUCTOR, context="unknown option(s)")
+    known = ", ".join(names(Site.CONSTRUCTOR))
+    assert str(caught.value) == f"option names must be text, got 1 (int); known: {known}"
+
+
 # -- the constructor and configure() -------------------------------------------------------
 
 

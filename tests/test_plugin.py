@@ -345,6 +345,7 @@ LISTEN_ELSEWHERE = (
         ('{"host": "::1"}', None, f"socks5_server_options cannot set the listen address, got host='::1': {LISTEN_ELSEWHERE}"),
         ('{"port": 1080, "host": "::1"}', None, f"socks5_server_options cannot set the listen address, got host='::1', port=1080: {LISTEN_ELSEWHERE}"),
         ('{"conect_timeout": 1}', None, "socks5_server_options: unknown option(s): conect_timeout (did you mean connect_timeout?); known: backlog, users, *"),
+        ('{1: 2, "conect_timeout": 1}', None, "socks5_server_options: option names must be text, got 1 (int); known: backlog, users, *"),
         ('{"connect_timeout": "fast"}', None, "socks5_server_options: connect_timeout must be a number > 0, got 'fast' (str)"),
         ("[('users', {})]", None, "socks5_server_options must be a dict of SOCKS5Server keyword arguments, got [('users', {})] (list)"),
         ("{}", '("127.0.0.1", "1080")', "socks5_listen_address: port must be a port from 0 to 65535 (0 picks a free one), got '1080' (str)"),
