@@ -29,7 +29,6 @@ from functools import partial
 
 import h11
 
-from ._answer_plan import forced_reply
 from ._answers import answer_head
 from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
@@ -47,13 +46,14 @@ from ._http_reading import (
     unparsed,
 )
 from ._live_record import LiveRecord
-from ._protocol import Command, Reply
+from ._protocol import Command
 from ._read_buffer import BufferedReads
 from ._records import CloseHow, Outcome
 from ._relay import RelaySide
 from ._requests import (
     answer_request,
     dial_destination,
+    dial_or_reply_with,
     record_connected,
     refused,
     request_phase,
@@ -133,12 +133,10 @@ async def _open(
         return None
     result = await dial_destination(conn, host, port)
     faults = await conn.faults_at(Phase.REPLY)
-    if isinstance(result, Reply) or (faults and forced_reply(faults)):
-        if not isinstance(result, Reply) and result.transport is not None:
-            result.transport.close()  # dialled, but a gate's or hook's ReplyWith answers
-        failed = result if isinstance(result, Reply) else Reply.GENERAL_FAILURE
+    result = dial_or_reply_with(result, faults)
+    if not isinstance(result, RelaySide):
         error = record.error
-        await answer_request(conn, REPLIES, faults, failed, error=error, instead="after the dial")
+        await answer_request(conn, REPLIES, faults, result, error=error, instead="after the dial")
         return None
     return _take_over(conn, result), faults
 

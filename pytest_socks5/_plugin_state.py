@@ -52,7 +52,7 @@ class Settings:
     host: str
     #: Where ``host`` was given, for a message: ``--socks5-host ::1``.
     host_given: str
-    #: Chaos mode's rate (0: off) and the session's seed (``_chaos.session_seed``).
+    #: Chaos mode's rate (0: off) and the session's seed (``_chaos_settings.session_seed``).
     chaos: float
     chaos_seed: int
     #: :class:`SOCKS5Server` arguments: the fixtures' defaults, under whatever

@@ -36,6 +36,7 @@ from ._virtual import open_virtual
 __all__ = [
     "answer_request",
     "dial_destination",
+    "dial_or_reply_with",
     "record_connected",
     "refused",
     "request_phase",
@@ -134,6 +135,17 @@ def answer_request(
     return answer(conn, faults, message, shaped=shaped)
 
 
+def dial_or_reply_with(result: RelaySide | Reply, faults: list[Fault]) -> RelaySide | Reply:
+    """The dial's result, unless a ``ReplyWith`` among the reply's faults (a gate's or a
+    hook's) answers instead: then the dialled side is closed, and the result is a failure
+    in its place (:func:`answer_request` sends the ``ReplyWith``'s reply)."""
+    if isinstance(result, RelaySide) and faults and forced_reply(faults) is not None:
+        if result.transport is not None:
+            result.transport.close()
+        return Reply.GENERAL_FAILURE
+    return result
+
+
 def record_connected(conn: ClientConnection, side: RelaySide) -> tuple[str, int]:
     """Record the dialled ``side``'s addresses; its bound address (a virtual destination
     has none: the proxy's own, port 0), which the reply names."""
@@ -146,17 +158,10 @@ def record_connected(conn: ClientConnection, side: RelaySide) -> tuple[str, int]
 async def serve_connect(conn: ClientConnection, replies: Replies, host: str, port: int) -> None:
     """CONNECT, after the request phase and the rules: dial, reply, tunnel."""
     record = conn.record
-    result: RelaySide | int = await dial_destination(conn, host, port)
+    result = await dial_destination(conn, host, port)
     faults = await conn.faults_at(Phase.REPLY)
-    granted: tuple[str, int] | int
-    if not isinstance(result, RelaySide):
-        granted = result
-    elif faults and forced_reply(faults) is not None:  # a gate's or a hook's
-        if result.transport is not None:
-            result.transport.close()  # dialled, but the fault answers instead
-        granted = Reply.GENERAL_FAILURE  # a placeholder: answer_request sends the ReplyWith's
-    else:
-        granted = record_connected(conn, result)
+    result = dial_or_reply_with(result, faults)
+    granted = record_connected(conn, result) if isinstance(result, RelaySide) else result
     error = record.error
     if await answer_request(conn, replies, faults, granted, error=error, instead="after the dial"):
         assert isinstance(result, RelaySide)
