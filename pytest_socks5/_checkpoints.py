@@ -389,7 +389,18 @@ class Checkpoints:
                 fault = check_hook_result(result, phase.value)
             except BaseException as exc:
                 source = f"on({phase.value!r}) hook {callable_name(hook)}"
-                raise users_error(exc, source, awaited=awaited) from exc
+                raise users_error(exc, source, proxys=awaited and _proxys(exc)) from exc
             if fault is not None:
                 faults.append(fault)
         return faults
+
+
+def _proxys(exc: BaseException) -> bool:
+    """Whether ``exc``, out of an awaited hook, is the proxy's own end of it: the
+    coroutine closed (:exc:`GeneratorExit`), or the connection's task cancelling (a stop,
+    the client's close, the handshake's deadline). A ``CancelledError`` nothing asked for
+    is the hook's."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    task = asyncio.current_task() if isinstance(exc, asyncio.CancelledError) else None
+    return task is not None and task.cancelling() > 0

@@ -26,8 +26,9 @@ What is not the user's error passes as it is:
   that thread: Python runs signal handlers in the main thread only.
 * Where the proxy awaits the user's code (an async hook): the proxy's own cancellation of
   the connection (a stop, the client's close, the handshake's deadline: the task is
-  cancelling) and a coroutine's :exc:`GeneratorExit` (the proxy's coroutine closed). A
-  plain call is never interrupted by the proxy, so whatever else leaves it is the user's.
+  cancelling) and a coroutine's :exc:`GeneratorExit` (the proxy's coroutine closed): the
+  caller, which awaited it, tells (``_checkpoints._proxys``). A plain call is never
+  interrupted by the proxy, so whatever else leaves it is the user's.
 * Offline (``pytest_socks5.testing``: no proxy, the user's test called it), everything.
 
 Pure: a leaf the policy modules can import.
@@ -35,7 +36,6 @@ Pure: a leaf the policy modules can import.
 
 from __future__ import annotations
 
-import sys
 import threading
 
 __all__ = ["UserCodeError", "callable_name", "on_servers_thread", "users_error"]
@@ -63,32 +63,21 @@ def on_servers_thread() -> None:
 
 
 def users_error(
-    exc: BaseException, source: str, *, awaited: bool = False, offline: bool = False
+    exc: BaseException, source: str, *, proxys: bool = False, offline: bool = False
 ) -> UserCodeError:
     """``exc``, which left the user's code ``source``, as the user's error: in the handler
     that caught it, ``raise users_error(exc, source) from exc``. Raises ``exc`` itself if
     it is not the user's to report (the module's rules): a :exc:`KeyboardInterrupt` off
-    the server's own thread; with ``awaited`` (the proxy awaited the user's coroutine),
-    the proxy's cancellation and :exc:`GeneratorExit`; anything with ``offline``."""
-    if offline or _passes(exc, awaited):
+    the server's own thread; with ``proxys``, the proxy's own end of an awaited coroutine
+    (its cancellation, :exc:`GeneratorExit`: the caller, which awaited it, tells);
+    anything with ``offline``."""
+    if offline or proxys or _interrupts(exc):
         raise exc
     return UserCodeError(source, exc)
 
 
-def _passes(exc: BaseException, awaited: bool) -> bool:
-    if isinstance(exc, KeyboardInterrupt):
-        return not getattr(_THREAD, "server", False)
-    if not awaited:
-        return False
-    if isinstance(exc, GeneratorExit):
-        return True
-    # Looked up, not imported (a pure module): the proxy awaited in asyncio, loaded then.
-    asyncio = sys.modules["asyncio"]
-    if not isinstance(exc, asyncio.CancelledError):
-        return False
-    # Cancelling: the proxy cancelled it. A CancelledError nothing asked for is the hook's.
-    task = asyncio.current_task()
-    return task is not None and bool(task.cancelling())
+def _interrupts(exc: BaseException) -> bool:
+    return isinstance(exc, KeyboardInterrupt) and not getattr(_THREAD, "server", False)
 
 
 def callable_name(fn: object) -> str:
