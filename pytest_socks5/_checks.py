@@ -240,10 +240,10 @@ def choice(*choices: str) -> Check:
 
 
 def is_address(text: str) -> bool:
-    """Whether ``text`` is an IP address literal (which no resolver sees; an IPv6 scope
-    such as ``%lo`` allowed)."""
+    """Whether ``text`` is an IP address literal, which no resolver sees (an IPv6 one
+    with its scope too, ``fe80::1%lo``; an IPv4 one has none)."""
     try:
-        ipaddress.ip_address(text.partition("%")[0])
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True

@@ -118,7 +118,7 @@ class Fault(KnownArguments, FieldValues):
     :param command: requested CMD (``Command.CONNECT`` …).
     :param address_type: requested ATYP (``AddressType.DOMAIN`` …).
     :param username: RFC 1929 username (or SOCKS4 user ID), exact or glob.
-    :param client: client IP address, exact or glob.
+    :param client: client IP address, exact or glob (not CIDR, which is refused).
     :param when: a predicate on the connection's record so far.
     :param times: hit only the first ``times`` matching connections.
     :param nth: hit only the ``nth`` matching connection (1-based).

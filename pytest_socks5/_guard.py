@@ -134,9 +134,10 @@ def ignore(*_: object) -> None:
     (a relay side or splice tunnel once its tunnel is over, a side before it has one)."""
 
 
-def reraise(exc: Exception) -> None:
+def reraise(exc: BaseException) -> None:
     """The ``on_error`` of an object not (yet) part of a connection: the loop's
-    exception handler gets the exception, as without a guard."""
+    exception handler gets the exception, as without a guard (and, called soon, a
+    :exc:`KeyboardInterrupt` leaves the loop: :func:`interrupted`)."""
     raise exc
 
 
@@ -183,15 +184,12 @@ def interrupted(exc: KeyboardInterrupt) -> None:
         loop = None
     if loop is None or isinstance(loop, asyncio.BaseEventLoop):
         raise exc
-    loop.call_soon(_raise, exc)
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
+    loop.call_soon(reraise, exc)
 
 
 def guarded(method: Callable[Concatenate[G, P], R]) -> Callable[Concatenate[G, P], R | None]:
-    """``method``, with any :exc:`Exception` it raises passed to ``self.on_error``."""
+    """``method``, with any :exc:`Exception` it raises passed to ``self.on_error``, and a
+    :exc:`KeyboardInterrupt` to :func:`interrupted` (out of the loop, on uvloop too)."""
 
     @functools.wraps(method)
     def call(self: G, /, *args: P.args, **kwargs: P.kwargs) -> R | None:

@@ -246,7 +246,8 @@ OPTIONS: tuple[Option, ...] = (
     _runtime(
         "socks4_user_ids",
         None,
-        "Accept SOCKS 4 requests only with one of these USERID values.",
+        "Accept SOCKS 4 requests only with one of these USERID values (none with a NUL byte, "
+        "which ends a USERID).",
         check=socks4_user_ids,
         main=Flag(
             name="--socks4-user-id",

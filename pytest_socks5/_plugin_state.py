@@ -3,8 +3,9 @@ test used.
 
 Strategy: plain dataclasses, kept apart from ``plugin.py`` for its size; the plugin fills
 them (it alone imports pytest) and the report code reads them. Beside them, what the
-plugin does with files and servers that needs no pytest: the output directories checked
-at the start (:func:`output_dir`), a fixture's server started with a one-line failure
+plugin does with files and servers that needs no pytest: the session's settings made
+from each option's value (:func:`settings_from`), the output directories checked at the
+start (:func:`output_dir`), a fixture's server started with a one-line failure
 (:func:`start`), and each test's capture and record file written (:func:`write_pcap`,
 :func:`append_records`). The plugin loads this module in every run, so what only a proxy
 needs (the server, captures, record files) is imported by the functions that use it,

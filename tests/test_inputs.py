@@ -382,6 +382,7 @@ def test_a_unicode_host_map_key_serves_the_idna_name_a_client_sends() -> None:
         ("nothost", "('nothost' is not an IP address or localhost, the one name a value can be)"),
         ("nothost:8080", "('nothost' is not an IP address or localhost, the one name a value can be)"),
         ("localhost.test:8080", "('localhost.test' is not an IP address or localhost, the one name a value can be)"),
+        ("127.0.0.1%eth0:80", "('127.0.0.1%eth0' is not an IP address or localhost, the one name a value can be)"),
         ("[localhost]:8080", "('localhost' is not an IPv6 address; brackets hold one)"),
         ("[127.0.0.1]:80", "('127.0.0.1' is not an IPv6 address; brackets hold one)"),
     ],

@@ -60,6 +60,8 @@ def test_dir_lists_the_exports_not_the_packages_own_imports() -> None:
     names = dir(pytest_socks5)
     assert set(pytest_socks5.__all__) <= set(names)
     assert {"TYPE_CHECKING", "Any", "lazy_exports", "_exported"}.isdisjoint(names)
+    importlib.import_module("pytest_socks5.testing")  # a public submodule, once imported
+    assert "testing" in dir(pytest_socks5)
 
 
 def test_a_misspelt_name_is_an_attribute_error_that_suggests_the_name() -> None:

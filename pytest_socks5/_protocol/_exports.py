@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import import_module
+from types import ModuleType
 from typing import Any
 
 __all__ = ["lazy_exports"]
@@ -32,7 +33,11 @@ def lazy_exports(
 
     def dir_() -> list[str]:
         # What the package exports, and its own dunders: not what it imports for itself.
-        dunders = (name for name in namespace if name.startswith("__"))
-        return sorted({*dunders, *home_of, *namespace.get("__all__", ())})
+        own = (
+            name
+            for name, value in namespace.items()
+            if name.startswith("__") or (isinstance(value, ModuleType) and name[0] != "_")
+        )  # and the public submodules imported (``testing``, ``rawclient``)
+        return sorted({*own, *home_of, *namespace.get("__all__", ())})
 
     return getattr_, dir_
