@@ -178,6 +178,32 @@ def test_keyboard_interrupt_from_the_users_code_leaves_the_users_loop(
     assert server.errors == []
 
 
+def test_keyboard_interrupt_at_a_spliced_tunnels_end_leaves_the_users_loop(
+    users_loop: asyncio.AbstractEventLoop, echo_server: tuple[str, int]
+) -> None:
+    """The splice relay ends a tunnel in its own callbacks: ``on_connection_end`` called
+    from there lets a KeyboardInterrupt out of the loop as the plain relay's end does."""
+    servers: list[SOCKS5Server] = []
+
+    async def main() -> None:
+        async with SOCKS5Server(splice=True, on_connection_end=_interrupt) as server:
+            servers.append(server)
+            reader, writer = await asyncio.open_connection(*server.address)
+            writer.write(b"\x05\x01\x00" + socks5_request(*echo_server))
+            await reader.readexactly(2 + 10)  # the method, the reply (IPv4)
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            writer.close()  # the tunnel ends, spliced: on_connection_end is called
+            async with asyncio.timeout(TIMEOUT):
+                await asyncio.get_running_loop().create_future()
+
+    task = _interrupted(users_loop, main())
+    (server,) = servers
+    assert not any("KeyboardInterrupt" in error for error in server.errors)
+    _finish(users_loop, task)
+    assert not server.is_running
+
+
 def test_the_users_loop_goes_on_after_the_interrupt(
     users_loop: asyncio.AbstractEventLoop, echo_server: tuple[str, int]
 ) -> None:
