@@ -40,12 +40,32 @@ _SECONDS = number(low=0)
 
 def _client_pattern(name: str, value: Any) -> str:
     """``client=``: an address, exact or a glob (``10.0.0.*``); a network in CIDR form
-    would never match, as no address holds a ``/``."""
+    would never match, as no address holds a ``/``, and is refused with what matches it."""
     pattern = text(name, value)
     if "/" in pattern:
-        hint = ": a network in CIDR form never matches an address; write a glob such as 10.0.0.*"
+        hint = ": a network in CIDR form never matches an address; " + _instead_of(pattern)
         raise fail_value(name, "a client address, exact or a glob", value, hint)
     return pattern
+
+
+def _instead_of(network: str) -> str:
+    """What selects the clients of ``network``: the glob that matches exactly them where
+    there is one (an IPv4 network on a whole octet), else a ``when=`` predicate."""
+    import ipaddress  # only for this mistake
+
+    try:
+        net = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return "write an address or a glob such as 127.0.0.*"
+    if net.prefixlen == net.max_prefixlen:
+        return f"write the address {str(net.network_address)!r}"
+    if net.version == 4 and net.prefixlen % 8 == 0:
+        octets = str(net.network_address).split(".")[: net.prefixlen // 8]
+        return f"write the glob {'.'.join([*octets, '*'])!r}"
+    return (
+        "select with when=lambda record: ipaddress.ip_address(record.client_address[0])"
+        f" in ipaddress.ip_network({network!r})"
+    )
 
 
 FIELD_CHECKS: dict[str, Check] = {

@@ -7,12 +7,15 @@ run ``server.permits()`` and ``host_map``'s IDNA keys."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
+import ipaddress
 import re
 import socket
 from collections.abc import Callable
 from importlib.util import find_spec
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -208,7 +211,7 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: faults.Stall(times=True), TypeError, "Stall: times must be None or a whole number >= 1, got True (bool)"),
         (lambda: faults.Stall(probability=1.5), ValueError, "Stall: probability must be None or a number from 0 to 1, got 1.5"),
         (lambda: faults.Stall(at="reply", port=-1), ValueError, "Stall: port must be None or a port from 0 to 65535, got -1"),
-        (lambda: faults.Close(client="10.0.0.0/8"), ValueError, "Close: client must be None or a client address, exact or a glob, got '10.0.0.0/8': a network in CIDR form never matches an address; write a glob such as 10.0.0.*"),
+        (lambda: faults.Close(client="10.0.0.0/8"), ValueError, "Close: client must be None or a client address, exact or a glob, got '10.0.0.0/8': a network in CIDR form never matches an address; write the glob '10.*'"),
         (lambda: faults.Latency(direction="upstreem"), ValueError, "Latency: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'upstreem' (did you mean upstream?)"),
         (lambda: UdpFaults(drop=2), ValueError, "UdpFaults: drop must be a number from 0 to 1, got 2"),
         (lambda: UdpFaults(after=True), TypeError, "UdpFaults: after must be a whole number >= 0, got True (bool)"),
@@ -232,6 +235,40 @@ def test_a_bad_fault_argument_is_refused_when_written(
 ) -> None:
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         make()
+
+
+@pytest.mark.parametrize(
+    "network",
+    ["10.0.0.0/8", "10.1.2.0/24", "127.0.0.0/16", "0.0.0.0/0", "10.16.0.0/12", "fd00::/8"],
+)
+def test_a_client_network_is_refused_with_what_selects_exactly_its_addresses(
+    network: str,
+) -> None:
+    """The hint is something to paste: the glob or the ``when=`` it names selects the
+    network's first and last addresses and not the ones just outside it."""
+    with pytest.raises(ValueError, match="never matches an address") as caught:
+        faults.Close(client=network)
+    net = ipaddress.ip_network(network)
+    inside = [net.network_address, net.broadcast_address]
+    outside = []
+    for step in (lambda: net.network_address - 1, lambda: net.broadcast_address + 1):
+        with contextlib.suppress(ipaddress.AddressValueError):  # 0.0.0.0/0 has no outside
+            outside.append(step())
+    glob = re.search(r"write the glob '([^']*)'", str(caught.value))
+    predicate = re.search(r"select with (when=.*)$", str(caught.value))
+    assert (glob is None) != (predicate is None), caught.value
+    if glob:
+        selects = lambda a: fnmatch.fnmatchcase(str(a), glob[1])  # noqa: E731
+    else:
+        when = eval(predicate[1].removeprefix("when="), {"ipaddress": ipaddress})
+        selects = lambda a: when(SimpleNamespace(client_address=(str(a), 1080)))  # noqa: E731
+    assert all(selects(a) for a in inside)
+    assert not any(selects(a) for a in outside)
+
+
+def test_a_client_address_with_a_full_prefix_is_refused_with_the_address() -> None:
+    with pytest.raises(ValueError, match=re.escape("write the address '127.0.0.1'") + "$"):
+        faults.Close(client="127.0.0.1/32")
 
 
 def test_good_fault_arguments_are_kept_as_given() -> None:
