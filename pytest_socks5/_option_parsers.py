@@ -177,6 +177,11 @@ def _user_id(name: str, value: Any) -> bytes:
         raise fail_type(name, "a str or bytes", value)
     if b"\x00" in user_id:  # SOCKS 4 ends the USERID at its first NUL: it would never match
         raise fail_value(name, "a USERID without a NUL byte", value, " (the NUL ends it)")
+    from ._protocol import MAX_SOCKS4_FIELD  # the parser's: only when ids are given
+
+    if len(user_id) > MAX_SOCKS4_FIELD:  # the server refuses a longer one unread
+        what = f"a USERID of at most {MAX_SOCKS4_FIELD} bytes"
+        raise fail_value(name, what, value, f" ({len(user_id)} bytes: it could never match)")
     return user_id
 
 

@@ -247,7 +247,7 @@ OPTIONS: tuple[Option, ...] = (
         "socks4_user_ids",
         None,
         "Accept SOCKS 4 requests only with one of these USERID values (none with a NUL byte, "
-        "which ends a USERID).",
+        "which ends a USERID, or over 1,024 bytes, the longest the server reads).",
         check=socks4_user_ids,
         main=Flag(
             name="--socks4-user-id",

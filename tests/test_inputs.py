@@ -96,6 +96,7 @@ INI = "[pytest]\n" + (
         ({"faults": ["stall"]}, TypeError, "faults[0] must be a fault from pytest_socks5.faults, got 'stall' (str)"),
         ({"socks4_user_ids": [1]}, TypeError, "socks4_user_ids[0] must be a str or bytes, got 1 (int)"),
         ({"socks4_user_ids": ["a\x00b"]}, ValueError, "socks4_user_ids[0] must be a USERID without a NUL byte, got 'a\\x00b' (the NUL ends it)"),
+        ({"socks4_user_ids": ["x", "y" * 1025]}, ValueError, f"socks4_user_ids[1] must be a USERID of at most 1024 bytes, got '{'y' * 76}... (1025 bytes: it could never match)"),
         ({"socks4_user_id_reply": 0x5A}, ValueError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D (Socks4Reply.REJECTED, IDENTD_UNREACHABLE or IDENTD_MISMATCH), got 90"),
         ({"socks4_user_id_reply": "x"}, TypeError, "socks4_user_id_reply must be 0x5B, 0x5C or 0x5D (Socks4Reply.REJECTED, IDENTD_UNREACHABLE or IDENTD_MISMATCH), got 'x' (str)"),
         ({"max_connections": -1}, ValueError, "max_connections must be None or a whole number >= 0, got -1"),

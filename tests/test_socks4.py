@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from pytest_socks5 import AddressType, Outcome, Socks4Reply, SOCKS5Server
+from pytest_socks5._protocol import MAX_SOCKS4_FIELD
 
 from .helpers import connect, only_record, recv_all, recv_exactly
 
@@ -58,6 +59,16 @@ def test_an_empty_user_id_is_checked_too(echo_server) -> None:
     with SOCKS5Server(socks4_user_ids=[""]) as server:
         assert answer(server, request(b"", echo_server[1]))[1] == Socks4Reply.GRANTED
         assert answer(server, request(b"x", echo_server[1]))[1] == Socks4Reply.REJECTED
+
+
+def test_the_longest_user_id_the_option_takes_is_one_the_server_reads(echo_server) -> None:
+    """The option refuses a USERID longer than the request's field may be (it could
+    never match); the longest it takes is read and matched."""
+    longest = b"u" * MAX_SOCKS4_FIELD
+    with SOCKS5Server(socks4_user_ids=[longest]) as server:
+        assert answer(server, request(longest, echo_server[1]))[1] == Socks4Reply.GRANTED
+    with pytest.raises(ValueError, match="at most 1024 bytes"):
+        SOCKS5Server(socks4_user_ids=[longest + b"u"])
 
 
 def test_user_ids_let_socks4_into_a_password_server(echo_server) -> None:

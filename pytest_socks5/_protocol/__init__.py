@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         encode_address,
     )
     from ._parse import (
+        MAX_SOCKS4_FIELD,
         failure_reply,
         parse_auth_request,
         parse_greeting,
@@ -81,6 +82,7 @@ __getattr__, __dir__ = lazy_exports(
             "encode_address",
         ),
         "_parse": (
+            "MAX_SOCKS4_FIELD",
             "failure_reply",
             "parse_auth_request",
             "parse_greeting",
@@ -94,6 +96,7 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 __all__ = [
+    "MAX_SOCKS4_FIELD",
     "NEED_DATA",
     "PAUSED",
     "TRANSITIONS",
