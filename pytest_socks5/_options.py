@@ -297,7 +297,8 @@ OPTIONS: tuple[Option, ...] = (
     _runtime(
         "max_connections",
         None,
-        "Connections open at once; one more is closed at accept and recorded.",
+        "Connections open at once; one more is closed at accept and recorded. None: no "
+        "limit; 0 closes every one (a full proxy).",
         check=optional(integer(low=0)),
         main=Flag(
             name="--max-connections",
@@ -309,7 +310,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="max_records",
         default=MAX_RECORDS,
-        doc="Records kept; past it the oldest is dropped and counted. None: no limit.",
+        doc="Records kept; past it the oldest is dropped and counted. None: no limit; "
+        "0 keeps none.",
         given_to=_SERVER,
         check=optional(integer(low=0)),
         main=Flag(
