@@ -151,11 +151,15 @@ class Gate:
         """Let every held connection go on, or answer them with ``fault``; later arrivals
         go on at once (use a new gate to hold again). ``fault`` acts at the gate's phase,
         whatever its own ``at`` (a transfer fault: on the tunnel that opens); one that
-        cannot act there is a :class:`ValueError` that says where it can."""
+        cannot act there, or on a connection it holds (a transfer fault for a UDP
+        association), is a :class:`ValueError` that says where it can."""
         if fault is not None and not isinstance(fault, Fault):
             raise fail_type("release(): fault", "a pytest_socks5.faults.Fault or None", fault)
         if fault is not None:
-            check_acts_at(fault, self.phase, f"{self!r}.release() got")
+            with self._cond:
+                commands = {held.snapshot.command for held in self._held}
+            for command in commands or {None}:
+                check_acts_at(fault, self.phase, f"{self!r}.release() got", command)
         how = "released" if fault is None else f"released with {fault.describe()}"
         self._release(fault, how, open_after=True)
 
@@ -272,13 +276,14 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
-def check_hook_result(result: object, phase: str) -> Fault | None:
-    """A hook's answer: ``None`` or a fault that can act at ``phase``; anything else is a
-    bug in the hook."""
+def check_hook_result(result: object, phase: str, command: int | None = None) -> Fault | None:
+    """A hook's answer: ``None`` or a fault that can act at ``phase`` (for a request of
+    ``command``, once it is known); anything else is a bug in the hook."""
     if result is None:
         return None
     if isinstance(result, Fault):
-        return check_acts_at(result, Phase(phase), f"the on({phase!r}) hook returned")
+        given = f"the on({phase!r}) hook returned"
+        return check_acts_at(result, Phase(phase), given, command)
     raise TypeError(
         f"the on({phase!r}) hook returned {result!r}; "
         "a hook returns None (go on) or a pytest_socks5.faults.Fault (answer with it)"
@@ -386,7 +391,7 @@ class Checkpoints:
                 if inspect.isawaitable(result):
                     awaited = True
                     result = await result
-                fault = check_hook_result(result, phase.value)
+                fault = check_hook_result(result, phase.value, record.command)
             except BaseException as exc:
                 source = f"on({phase.value!r}) hook {callable_name(hook)}"
                 raise users_error(exc, source, proxys=awaited and _proxys(exc)) from exc

@@ -31,11 +31,11 @@ from ._fault_types import (
     _AnswerFault,
 )
 from ._hosts import Target, map_destination
-from ._protocol import AuthMethod, AuthStatus
+from ._protocol import AuthMethod, AuthStatus, Command
 from ._recorder import LiveRecord
 from ._rules import check_destination, denial_message
 
-__all__ = ["Denial", "Policy", "acting_phases", "check_acts_at"]
+__all__ = ["Denial", "Policy", "acting_phases", "check_acts_at", "no_tunnel_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +197,12 @@ def acting_phases(fault: Fault) -> tuple[Phase, ...]:
     return ()
 
 
-def check_acts_at(fault: Fault, phase: Phase, given: str) -> Fault:
-    """``fault`` if it can act at ``phase``; else a ``ValueError`` saying where it can
-    (``given`` names who gave it), rather than a fault that would be ignored."""
+def check_acts_at(fault: Fault, phase: Phase, given: str, command: int | None = None) -> Fault:
+    """``fault`` if it can act at ``phase``, for a connection whose request is
+    ``command`` (if it is known yet); else a ``ValueError`` saying where it can (``given``
+    names who gave it), rather than a fault that would be ignored."""
+    if command == Command.UDP_ASSOCIATE and isinstance(fault, TransferFault):
+        raise ValueError(no_tunnel_for(fault, given))
     names = [repr(p.value) for p in acting_phases(fault)]
     if repr(phase.value) in names:
         return fault
@@ -207,4 +210,13 @@ def check_acts_at(fault: Fault, phase: Phase, given: str) -> Fault:
     raise ValueError(
         f"{given} {fault.describe()}, which cannot act at {phase.value!r}; "
         + (f"{type(fault).__name__} acts at {where}" if names else "it acts nowhere")
+    )
+
+
+def no_tunnel_for(fault: Fault, given: str) -> str:
+    """Why a transfer fault cannot act on a UDP association: it opens no tunnel."""
+    return (
+        f"{given} {fault.describe()}, which cannot act on a UDP association: a transfer "
+        "fault acts on a tunnel, and UDP ASSOCIATE opens none (udp_faults=UdpFaults(...) "
+        "acts on its datagrams)"
     )

@@ -38,6 +38,7 @@ from ._dialler import literal_address
 from ._fault_types import Phase
 from ._guard import GuardedProtocol, OnError, guarded, watch_task
 from ._hosts import Echo, Sink, Unresolvable
+from ._policy import no_tunnel_for
 from ._protocol import (
     AddressType,
     Command,
@@ -54,6 +55,7 @@ from ._requests import answer_request
 from ._udp_endpoint import UdpEndpoint
 from ._udp_faults import DatagramDirection as Direction
 from ._udp_faults import UdpFaultState
+from ._user_code import UserCodeError
 
 __all__ = ["MAX_DROP_REASONS", "UdpAssociation", "serve_udp_associate"]
 
@@ -162,6 +164,9 @@ class UdpAssociation:
         bound = (str(sockname[0]), int(sockname[1]))
         record.bound(bound)
         faults = await conn.faults_at(Phase.REPLY)  # the reply decision point
+        if conn.policy.given_transfer:  # given before the request named UDP ASSOCIATE
+            given = no_tunnel_for(conn.policy.given_transfer[0], "a gate or hook gave")
+            raise UserCodeError("gate or hook", ValueError(given))
         instead = "instead of opening the association"
         if not await answer_request(conn, REPLIES, faults, bound, instead=instead):
             return

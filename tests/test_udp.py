@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import socks
@@ -23,6 +23,7 @@ from pytest_socks5 import (
     _connection,
 )
 from pytest_socks5._udp import MAX_DROP_REASONS
+from pytest_socks5.faults import CloseAfter
 
 from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request
 from .peers import GREETING, UdpClient, read_reply, udp_echo, udp_header, udp_port_is_free
@@ -515,3 +516,42 @@ def test_a_client_gone_before_it_was_accepted_is_a_reset_not_a_bug(
         "the client was gone",
     )
     assert server.errors == []
+
+
+@pytest.mark.parametrize("given", ["request hook", "reply hook", "greeting hook", "reply gate"])
+def test_a_transfer_fault_given_for_a_udp_association_fails_the_test_with_why(
+    make_server: Callable[..., SOCKS5Server], given: str
+) -> None:
+    """A transfer fault acts on a tunnel, and UDP ASSOCIATE opens none: one a gate or a
+    hook gives for an association is the user's mistake, never accepted and ignored. A
+    hook at the request or the reply knows the command, and is named; one given earlier
+    is refused when the association would open."""
+    server = make_server()
+    fault = CloseAfter(after=1)
+    phase, how = given.split()
+    gate = server.hold(phase) if how == "gate" else None
+    if gate is None:
+        server.on(phase, lambda record: fault)
+    with connect(server.address) as control:
+        control.sendall(GREETING + socks5_request("0.0.0.0", 0, command=Command.UDP_ASSOCIATE))
+        if gate is not None:
+            gate.wait()
+            with pytest.raises(ValueError, match="cannot act on a UDP association"):
+                gate.release(fault)  # refused where given, whatever it holds
+            gate.release()
+            assert recv_exactly(control, 2) == b"\x05\x00"
+            assert read_reply(control)[1] == Reply.SUCCEEDED  # opened, without the fault
+            return
+        assert recv_exactly(control, 2) == b"\x05\x00"
+        assert recv_all(control) == b""  # closed, never answered
+    record = only_record(server, command=Command.UDP_ASSOCIATE)
+    assert record.outcome is Outcome.USER_CODE_ERROR
+    with pytest.raises(ValueError, match="cannot act on a UDP association") as raised:
+        server.raise_errors()
+    assert str(raised.value) == (
+        ("a gate or hook gave" if phase == "greeting" else f"the on({phase!r}) hook returned")
+        + " CloseAfter(direction=both, after=1), which cannot act on a UDP association: a transfer fault"
+        " acts on a tunnel, and UDP ASSOCIATE opens none (udp_faults=UdpFaults(...) acts on"
+        " its datagrams)"
+    )
+    server.reset()
