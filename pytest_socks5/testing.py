@@ -173,7 +173,7 @@ def run_hook(
 ) -> Fault | None:
     """Call the hook ``fn`` (plain or ``async``) as the server would at ``at``: its fault,
     or ``None``; anything else is the server's ``TypeError``, and a fault that cannot act
-    at ``at`` its ``ValueError``.
+    at ``at`` (or on ``rec``: a transfer fault for a UDP association) its ``ValueError``.
 
     Works in sync and async tests alike. An async hook runs to its end on an event loop
     of its own, as on the server (whose loop is not the test's): in an async test, on a
@@ -181,10 +181,12 @@ def run_hook(
     something only the test's loop serves (a server the test runs itself) cannot finish.
     """
     phase = hold_phase("run_hook(): at", at)
-    result = fn(record() if rec is None else rec)
+    rec = record() if rec is None else rec
+    result = fn(rec)
     if inspect.isawaitable(result):
         result = _finish(result)
-    return check_hook_result(result, phase)
+    known = phase in ("request", "reply")  # the command is the server's to know from then
+    return check_hook_result(result, phase, rec.command if known else None)
 
 
 def _finish(awaitable: Awaitable[Any]) -> Any:

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from pytest_socks5 import ConnectionRecord, Reply, testing
-from pytest_socks5.faults import Fault, ReplyWith
+from pytest_socks5 import Command, ConnectionRecord, Reply, testing
+from pytest_socks5.faults import CloseAfter, Fault, ReplyWith
 
 
 class HookFailed(Exception):
@@ -69,3 +69,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 @pytest.mark.anyio
 async def test_an_async_hook_on_both_anyio_backends() -> None:
     check_run_hook()
+
+
+def test_a_transfer_fault_for_a_udp_association_is_refused_as_the_server_refuses_it() -> None:
+    """As on the server: at the request or the reply the command is known, and a UDP
+    association opens no tunnel for a transfer fault to act on; a CONNECT's tunnel does."""
+    udp = testing.record(command=Command.UDP_ASSOCIATE)
+    with pytest.raises(ValueError, match="cannot act on a UDP association"):
+        testing.run_hook(lambda rec: CloseAfter(after=1), udp, at="request")
+    fault = testing.run_hook(lambda rec: CloseAfter(after=1), testing.record(), at="reply")
+    assert isinstance(fault, CloseAfter)

@@ -550,8 +550,8 @@ def test_a_transfer_fault_given_for_a_udp_association_fails_the_test_with_why(
         server.raise_errors()
     assert str(raised.value) == (
         ("a gate or hook gave" if phase == "greeting" else f"the on({phase!r}) hook returned")
-        + " CloseAfter(direction=both, after=1), which cannot act on a UDP association: a transfer fault"
-        " acts on a tunnel, and UDP ASSOCIATE opens none (udp_faults=UdpFaults(...) acts on"
-        " its datagrams)"
+        + " CloseAfter(direction=both, after=1), which cannot act on a UDP association: a"
+        " transfer fault acts on a tunnel, and UDP ASSOCIATE opens none"
+        " (udp_faults=UdpFaults(...) acts on its datagrams)"
     )
     server.reset()
