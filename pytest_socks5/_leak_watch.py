@@ -35,7 +35,7 @@ class TestLeaks:
     def watch(self, server: SOCKS5Server) -> None:
         """``server`` is a proxy of this test: connects to it and lookups of its host
         name are the client's business; its leak lists are this test's."""
-        self.log.add_proxy(server.host, server.listen_addresses)
+        self.log.add_proxy(server.host, server.listen_addresses, server._bound_addresses)
         server._watch_leaks(self.log)
         self._servers.append(server)
 

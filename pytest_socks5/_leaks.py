@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,16 +121,25 @@ class LeakLog:
         self._connections: list[Leak] = []
         self._proxy_names: set[str] = set()
         self._proxy_addresses: set[tuple[str, int]] = set()
+        self._bound: tuple[Callable[[], Iterable[tuple[str, int]]], ...] = ()
 
     # -- what the proxies of the test are ---------------------------------------------------
 
-    def add_proxy(self, name: str, addresses: Iterable[tuple[str, int]]) -> None:
-        """A proxy of the test: its host name (looked up freely) and listen addresses."""
+    def add_proxy(
+        self,
+        name: str,
+        addresses: Iterable[tuple[str, int]],
+        bound: Callable[[], Iterable[tuple[str, int]]] = tuple,
+    ) -> None:
+        """A proxy of the test: its host name (looked up freely), listen addresses, and
+        ``bound``: where its open BIND and UDP ASSOCIATE connections listen or relay now,
+        which a client (or a BIND peer) is told to connect to."""
         with self._lock:
             self._proxy_names.add(_address_key(name))
             for host, port in addresses:
                 self._proxy_addresses.add((_address_key(host), port))
                 self._proxy_names.add(_address_key(host))
+            self._bound = (*self._bound, bound)
 
     def is_proxy_name(self, host: str) -> bool:
         return _address_key(host) in self._proxy_names
@@ -138,6 +147,8 @@ class LeakLog:
     def is_proxy(self, host: str, port: int) -> bool:
         key = _address_key(host)
         if (key, port) in self._proxy_addresses:
+            return True
+        if any((key, port) in {(_address_key(h), p) for h, p in b()} for b in self._bound):
             return True
         # A name for a proxy (localhost) with a proxy's port.
         ports = {p for _, p in self._proxy_addresses}

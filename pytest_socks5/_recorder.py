@@ -98,6 +98,16 @@ class Recorder:
             self._records = deque(maxlen=self.max_records)
             self.dropped = 0
 
+    def bound_addresses(self) -> set[tuple[str, int]]:
+        """Where the open BIND and UDP ASSOCIATE connections listen or relay: addresses
+        of the proxy's own, which their clients are told to use."""
+        with self._lock:
+            return {
+                r.bound_address
+                for r in self._records
+                if r.bound_address is not None and r.outcome is Outcome.OPEN
+            }
+
     def snapshot(self) -> tuple[ConnectionRecord, ...]:
         with self._lock:
             return tuple(r.freeze() for r in self._records)

@@ -386,6 +386,10 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
             for n, p in self._engine.config.auth.users
         }
 
+    def _bound_addresses(self) -> set[tuple[str, int]]:
+        """Where this server's open BIND and UDP ASSOCIATE connections listen or relay."""
+        return self._recorder.bound_addresses()
+
     @property
     def dropped_records(self) -> int:
         """Records dropped since the last :meth:`reset` because ``max_records`` were kept."""

@@ -11,10 +11,11 @@ import httpx
 import pytest
 import requests
 
-from pytest_socks5 import SOCKS5Server, _leak_hook
+from pytest_socks5 import Command, SOCKS5Server, _leak_hook
 from pytest_socks5._leaks import LeakError, LeakLog
 
-from .helpers import http_target
+from .helpers import TIMEOUT, connect, http_target, recv_exactly, socks5_request
+from .peers import GREETING, read_reply, reply_address
 from .test_plugin import INI
 
 #: A loopback HTTP server on 127.0.0.1 and ::1 with one port, so that ``localhost``
@@ -379,3 +380,38 @@ def test_a_name_passed_to_connect_is_a_lookup_and_a_connect() -> None:
         ("connect", "socket.connect", "127.0.0.1"),
         ("connect", "socket.connect", "localhost"),
     ]
+
+
+def _udp_associate(proxy: tuple[str, int]) -> tuple[socket.socket, tuple[str, int]]:
+    control = connect(proxy)
+    control.sendall(GREETING + socks5_request("0.0.0.0", 0, command=Command.UDP_ASSOCIATE))
+    assert recv_exactly(control, 2) == b"\x05\x00"
+    return control, reply_address(read_reply(control))
+
+
+@pytest.mark.socks5(leak_guard=True, bind_timeout=5)
+def test_connects_to_an_open_bind_or_udp_address_of_the_proxy_are_not_bypasses(
+    socks5_server: SOCKS5Server,
+) -> None:
+    """The proxy tells a UDP client where to send its datagrams and a BIND client where
+    its peer must connect: both are the proxy's own addresses, so a UDP socket connected
+    to the relay, or a peer the test plays, goes through the proxy."""
+    control, relay = _udp_associate(socks5_server.address)
+    with control, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.connect(relay)  # as a client that sends with send() does
+    with connect(socks5_server.address) as bind_control:
+        bind_control.sendall(GREETING + socks5_request("127.0.0.1", 0, command=Command.BIND))
+        assert recv_exactly(bind_control, 2) == b"\x05\x00"
+        listening = reply_address(read_reply(bind_control))
+        socket.create_connection(listening, timeout=TIMEOUT).close()  # the peer
+        read_reply(bind_control)
+    assert socks5_server.direct_connections == []
+
+
+def test_an_ended_associations_address_is_no_proxys(socks5_server: SOCKS5Server) -> None:
+    control, relay = _udp_associate(socks5_server.address)
+    control.close()
+    socks5_server.wait_for_connections(1, ended=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.connect(relay)
+    assert [c.port for c in socks5_server.direct_connections] == [relay[1]]
