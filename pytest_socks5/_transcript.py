@@ -87,7 +87,7 @@ def render_record(record: RecordView, *, show_password: bool = False) -> str:
         lines.append(f"{_INDENT}{when}  {label:<{_LABEL}}{text}".rstrip())
         lines.extend(_HEX_PAD + more for more in extra)
 
-    client = f"{record.client_address[0]}:{record.client_address[1]}"
+    client = _hostport(*record.client_address)
     entry(start, "accepted", f"from {client}")
     dialled_shown = False
     for message in record.handshake:
@@ -213,7 +213,7 @@ def _shown_target(r: RecordView) -> str:
 def _summary(r: RecordView, *, details: bool) -> str:
     """:func:`describe_record`; without the faults and the error unless ``details`` (the
     transcript spells those out on lines of their own)."""
-    client = f"{r.client_address[0]}:{r.client_address[1]}"
+    client = _hostport(*r.client_address)
     parts = [f"#{r.id} {escape_text(client)}"]
     if r.protocol == "http":
         parts.append("HTTP")
@@ -229,7 +229,7 @@ def _summary(r: RecordView, *, details: bool) -> str:
         if r.mapped_to is not None:
             parts.append(f"mapped to {escape_text(r.mapped_to)}")
         if r.bind_peer_address is not None:
-            parts.append(f"peer {r.bind_peer_address[0]}:{r.bind_peer_address[1]}")
+            parts.append(f"peer {_hostport(*r.bind_peer_address)}")
     elif r.chosen_method is not None:
         parts.append(f"method {describe(r.chosen_method, AuthMethod)}")
     if r.http_request is not None:

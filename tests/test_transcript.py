@@ -9,7 +9,13 @@ import pytest
 from pytest_socks5 import ConnectionRecord, Outcome, SOCKS5Server
 from pytest_socks5._recorder import Recorder
 from pytest_socks5._records import HandshakeMessage, Timings
-from pytest_socks5._transcript import decode_message, hex_dump, render_record, render_transcript
+from pytest_socks5._transcript import (
+    decode_message,
+    describe_record,
+    hex_dump,
+    render_record,
+    render_transcript,
+)
 
 from .helpers import socks5_tunnel
 
@@ -195,3 +201,27 @@ def test_codes_are_named_by_the_rfc_or_shown_as_unassigned() -> None:
     assert "→ REP 0x2a (unassigned)" in str(odd)
     socks4 = dataclasses.replace(named, version=4, reply=0x5B)
     assert "→ REP 0x5b (REJECTED)" in str(socks4)
+
+
+def test_ipv6_addresses_are_bracketed_in_the_transcript_and_the_summary() -> None:
+    """``::1:60934`` reads as an address with a port of 60934 or as ``::1:6093`` and 4;
+    every address with a port is written ``[v6]:port``, the client's and a BIND peer's
+    as the others'."""
+    record = ConnectionRecord(
+        id=3,
+        client_address=("::1", 60934),
+        version=5,
+        command=2,
+        address_type=4,
+        host="::1",
+        port=21,
+        bind_peer_address=("::1", 40000),
+        closed_by="client",
+    )
+    text = render_record(record)
+    assert "#3 [::1]:60934 SOCKS5 BIND [::1]:21" in text
+    assert "accepted        from [::1]:60934" in text
+    assert "BIND peer       [::1]:40000" in text
+    assert "[::1]:60934" in describe_record(record)
+    assert "peer [::1]:40000" in describe_record(record)
+    assert "::1:" not in text.replace("[::1]:", "")
