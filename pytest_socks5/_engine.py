@@ -150,6 +150,7 @@ class Engine:
                 async with asyncio.timeout(1.0):
                     await server.wait_closed()
         self._servers.clear()
+        self.sockets.clear()  # a restart binds anew
 
     async def _close_listeners(self) -> None:
         """Close the listeners, then let the connections accepted a moment before

@@ -84,11 +84,19 @@ class ConnectionRegistry:
         earlier test), recorded with ``error``, as :meth:`close_all` does."""
         await self._end(self._earlier(), timeout, error)
 
-    def shut_down_earlier(self, error: str) -> None:
-        """:meth:`end_earlier` without waiting: FIN to each, now."""
+    def shut_down_earlier(self, error: str, grace: float) -> None:
+        """:meth:`end_earlier` without waiting (on the loop, which must not block): FIN
+        to each now, RST to those still open ``grace`` seconds later."""
         earlier = self._earlier()
         for connection in [c for c in self._open if earlier(c)]:
             connection.shutdown(abort=False, error=error)
+
+        def abort_the_rest() -> None:
+            for connection in [*self._open, *self._ending]:
+                if earlier(connection):
+                    connection.shutdown(abort=True, error=error)
+
+        asyncio.get_running_loop().call_later(grace, abort_the_rest)
 
     def _earlier(self) -> _Which:
         generation = self.generation

@@ -298,16 +298,13 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         loop, registry = self._loop, self._engine.registry
         if loop is None or not len(registry):
             return
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
+        on_loop = self._on_own_loop()
         if self._runner is not None and not on_loop:
             self._runner.run(registry.end_earlier(_RESET_GRACE, _RESET_ERROR), _RESET_GRACE + 5)
         elif on_loop:
-            registry.shut_down_earlier(_RESET_ERROR)
+            registry.shut_down_earlier(_RESET_ERROR, _RESET_GRACE)
         else:
-            loop.call_soon_threadsafe(registry.shut_down_earlier, _RESET_ERROR)
+            loop.call_soon_threadsafe(registry.shut_down_earlier, _RESET_ERROR, _RESET_GRACE)
 
     # -- faults ---------------------------------------------------------------------
 
@@ -369,14 +366,31 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         return self._loop_name
 
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
-        runner = self._runner
-        if self._loop is None:
+        """Run ``coro`` on the server's loop and wait for it; on that loop itself (a hook,
+        a validator, an ``async with`` test), which cannot wait for itself, start it
+        there: it acts before the loop serves anything else."""
+        loop = self._loop
+        if loop is None:
             coro.close()
             raise RuntimeError("the server is not running")
-        if runner is None:
-            coro.close()
-            raise RuntimeError("this server runs in your event loop: await its engine instead")
-        runner.run(coro, 10)
+        if self._on_own_loop():
+            task = loop.create_task(coro)
+            task.add_done_callback(self._task_ended)
+        elif self._runner is not None:
+            self._runner.run(coro, 10)
+        else:  # an ``async with`` server, from another thread than its loop's
+            asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    def _on_own_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            assert isinstance(exc, Exception)
+            self._engine.context.report_error(None, exc)
 
     @property
     def users(self) -> dict[str, str]:

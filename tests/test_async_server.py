@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 
 import httpx
 import pytest
 
-from pytest_socks5 import SOCKS5Server
+from pytest_socks5 import ECHO, SOCKS5Server
+
+from .helpers import socks5_request
 
 
 @pytest.mark.asyncio
@@ -57,3 +60,51 @@ def test_stopping_a_loop_server_from_sync_code_is_refused() -> None:
         await server.aclose()
 
     asyncio.run(main())
+
+
+@pytest.mark.asyncio
+async def test_reset_in_the_loop_ends_a_stalled_connection_after_its_grace() -> None:
+    """On the caller's loop a reset cannot wait: it sends FIN at once and RST a second
+    later, as a thread-hosted server's reset does, to a connection whose client does not
+    read (its FIN can never be flushed)."""
+    async with SOCKS5Server(host_map={"echo.test": ECHO}) as server:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await loop.sock_connect(sock, server.address)
+            await loop.sock_sendall(sock, b"\x05\x01\x00" + socks5_request("echo.test", 7))
+            await asyncio.wait_for(_read_exactly(loop, sock, 12), 5)
+            blocked = 0
+            while blocked < 10:  # fill both ways (the echo is never read) until nothing moves
+                try:
+                    sock.send(b"x" * 65536)
+                    blocked = 0
+                except BlockingIOError:
+                    blocked += 1
+                    await asyncio.sleep(0.02)  # the proxy relays what it can meanwhile
+            server.reset()
+            registry = server._engine.registry
+            deadline = loop.time() + 5
+            while len(registry) and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            assert len(registry) == 0, "the reset left the stalled connection open"
+
+
+async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        data += await loop.sock_recv(sock, n - len(data))
+    return data
+
+
+@pytest.mark.asyncio
+async def test_down_and_up_work_on_a_server_in_the_callers_loop() -> None:
+    async with SOCKS5Server() as server:
+        server.down()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.wait_for(asyncio.open_connection(server.host, server.port), 5)
+        server.up()
+        _, writer = await asyncio.wait_for(asyncio.open_connection(server.host, server.port), 5)
+        writer.close()
+        await writer.wait_closed()

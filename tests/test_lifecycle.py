@@ -12,7 +12,7 @@ import socket
 import struct
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -221,3 +221,48 @@ def test_the_fixture_reset_ends_what_a_test_left_open(pytester: pytest.Pytester)
     result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
     assert log.read_text().splitlines() == [f"server-stopped: {RESET_ERROR}"]
+
+
+def test_a_server_started_again_after_stop_names_its_new_listener(
+    make_server: Callable[..., SOCKS5Server],
+) -> None:
+    """``port``, ``url`` and ``listen_addresses`` name the listener of this start, and
+    ``down()``/``up()`` act on it alone."""
+    server = make_server()
+    first = server.port
+    server.stop()
+    server.start()
+    assert server.listen_addresses == [(server.host, server.port)]
+    assert server.url.endswith(f":{server.port}")
+    with connect(server.address):
+        pass
+    with server.down(), pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=5)
+    with connect(server.address):
+        pass
+    if first != server.port:  # the old port is closed, not listened on beside the new one
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((server.host, first), timeout=5)
+
+
+def test_down_from_a_hook_acts_at_once_and_blames_no_one(
+    make_server: Callable[..., SOCKS5Server], echo_server: tuple[str, int]
+) -> None:
+    """A hook runs on the server's own loop, which cannot wait for itself: ``down()``
+    there starts going down, and the hook's connection goes on; the next is refused."""
+    server = make_server()
+
+    def go_down(record: ConnectionRecord) -> None:
+        server.down()
+
+    server.on("greeting", go_down)
+    with open_tunnel(server.address, *echo_server, timeout=5) as sock:
+        sock.sendall(b"ping")
+        assert recv_exactly(sock, 4) == b"ping"
+    assert server.is_down
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=5)
+    assert server.errors == []
+    server.up()
+    with open_tunnel(server.address, *echo_server, timeout=5):
+        pass
