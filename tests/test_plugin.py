@@ -707,3 +707,68 @@ def test_seed_option_replays_a_probabilistic_fault(pytester: pytest.Pytester) ->
     patterns = [next(line for line in r.outlines if "PATTERN" in line) for r in runs]
     assert patterns[0] == patterns[1]
     assert patterns[0] != patterns[2]
+
+
+def test_a_session_server_a_test_stopped_is_running_for_the_next(
+    pytester: pytest.Pytester,
+) -> None:
+    """Stopping the proxy mid-test ("the proxy went away") works, and the next test that
+    asks gets it running again: on its port when that is free, its URLs and environment
+    true; a direct socks5_session_server user too."""
+    pytester.makepyfile(
+        """
+        import os, socket
+        import pytest
+
+        seen = []
+
+        def test_stops(socks5_server):
+            seen.append(socks5_server.port)
+            socks5_server.stop()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(socks5_server.address, timeout=5)
+
+        def test_next(socks5_server):
+            assert socks5_server.is_running
+            assert socks5_server.port == seen[0]
+            assert socks5_server.listen_addresses == [("127.0.0.1", seen[0])]
+            socket.create_connection(socks5_server.address, timeout=5).close()
+            socks5_server.stop()
+
+        def test_env(socks5_proxy_env):
+            assert os.environ["ALL_PROXY"] == f"socks5://127.0.0.1:{socks5_proxy_env.port}"
+            socket.create_connection(socks5_proxy_env.address, timeout=5).close()
+            socks5_proxy_env.stop()
+
+        def test_session(socks5_session_server):
+            socket.create_connection(socks5_session_server.address, timeout=5).close()
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
+
+
+def test_a_stopped_session_server_whose_port_is_taken_gets_a_new_one(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+
+        taken = []
+
+        def test_stops(socks5_server):
+            socks5_server.stop()
+            holder = socket.socket()
+            holder.bind(socks5_server.address)
+            holder.listen()
+            taken.append(holder)
+
+        def test_next(socks5_server):
+            assert socks5_server.port != taken[0].getsockname()[1]
+            assert len(socks5_server.listen_addresses) == 1
+            socket.create_connection(socks5_server.address, timeout=5).close()
+            assert socks5_server.url == f"socks5://127.0.0.1:{socks5_server.port}"
+            taken[0].close()
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
