@@ -126,7 +126,10 @@ def _given(config: pytest.Config, one: Option) -> tuple[Any, str]:
         if Site.CONSTRUCTOR in one.sites:
             one.normalise(value)
     except (TypeError, ValueError, pytest.UsageError) as exc:  # getini: a UsageError
-        raise pytest.UsageError(f"pytest-socks5: {where or one.name}: {exc}") from None
+        hint = ""
+        if source == "command line" and one.name == "chaos":
+            hint = _chaos_settings.bare_flag_hint(raw, config.getini("addopts"), config)
+        raise pytest.UsageError(f"pytest-socks5: {where or one.name}: {exc}{hint}") from None
     return value, source
 
 
