@@ -19,6 +19,7 @@ from typing import Any
 from ._checks import (
     Check,
     boolean,
+    bracket_hint,
     byte,
     callable_value,
     choice,
@@ -68,9 +69,18 @@ def _instead_of(network: str) -> str:
     )
 
 
+def _host_selector(name: str, value: Any) -> str:
+    """``host=``: a name, address or glob on the requested host, as a record holds it:
+    an IPv6 address bare (in brackets, a glob would take it for a set of characters)."""
+    host = text(name, value)
+    if hint := bracket_hint(host):
+        raise fail_value(name, "a host name, address or glob", value, hint)
+    return host
+
+
 FIELD_CHECKS: dict[str, Check] = {
     # selection (every fault)
-    "host": text,
+    "host": _host_selector,
     "port": port,
     "command": byte,
     "address_type": byte,

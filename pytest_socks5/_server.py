@@ -266,7 +266,9 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     ) -> Permission:
         """What the rules and ``host_map`` would do with a request for ``host:port`` now:
         allowed or refused, which rule or default decided, and where ``host_map`` sends it.
-        A dry run: nothing is dialled and no name is looked up."""
+        A dry run: nothing is dialled and no name is looked up. ``host`` is one
+        destination (no glob; an IPv6 address without brackets); ``command`` a word as
+        :class:`Rule` takes it (``"udp"``, ``"UDP_ASSOCIATE"``…) or a :class:`Command`."""
         return dry_run(self._engine.config, host, port, command, user)
 
     def reset(self) -> None:

@@ -219,8 +219,11 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: UdpFaults(direction="in"), ValueError, "UdpFaults: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'in'"),
         (lambda: Rule.allow(port=70000), ValueError, "Rule: port must be a port from 0 to 65535, got 70000"),
         (lambda: Rule.allow(port=(1, "2")), TypeError, "Rule: port[1] must be a port from 0 to 65535, got '2' (str)"),
-        (lambda: Rule.allow(command="conect"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', got 'conect' (did you mean connect?)"),
-        (lambda: Rule.allow(command=9), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp' or a Command, got 9"),
+        (lambda: Rule.allow(command="conect"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 'conect' (did you mean connect?)"),
+        (lambda: Rule.allow(command="UDP-Associate"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 'UDP-Associate' (did you mean udp_associate?)"),
+        (lambda: Rule.allow(command=9), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 9"),
+        (lambda: Rule.allow(host="[::1]"), ValueError, "Rule: host must be a host name, address or glob, got '[::1]': an IPv6 address is written without brackets (::1)"),
+        (lambda: faults.Close(host="[::1]"), ValueError, "Close: host must be None or a host name, address or glob, got '[::1]': an IPv6 address is written without brackets (::1)"),
         (lambda: Rule.allow(host="bad name.test"), ValueError, "Rule: host must be a host name, address or glob without spaces, got 'bad name.test'"),
         (lambda: Rule.allow(host="300.1.1.1"), ValueError, "Rule: host must be an IPv4 address, got '300.1.1.1'"),
         (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
@@ -626,13 +629,36 @@ def test_permits_answers_without_dialling_or_resolving(no_dns: None) -> None:
 def test_permits_checks_its_arguments() -> None:
     server = SOCKS5Server()
     with pytest.raises(
-        ValueError, match=r"^command must be one of .* got 'conect' \(did you mean connect\?\)$"
+        ValueError,
+        match=r"^permits\(\): command must be one of .* got 'conect' \(did you mean connect\?\)$",
     ):
         server.permits("example.com", 443, command="conect")
-    with pytest.raises(ValueError, match=r"^port must be a port from 0 to 65535, got 65536$"):
+    with pytest.raises(
+        ValueError, match=r"^permits\(\): port must be a port from 0 to 65535, got 65536$"
+    ):
         server.permits("example.com", 65536)
-    with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
+    with pytest.raises(TypeError, match=r"^permits\(\): host must be a str, got b'x' \(bytes\)$"):
         server.permits(b"x", 1)  # type: ignore[arg-type]
+    one = "permits(): host must be one destination, a host name or address, got "
+    with pytest.raises(ValueError) as bracketed:
+        server.permits("[::1]", 80)
+    assert str(bracketed.value) == (
+        one + "'[::1]': an IPv6 address is written without brackets (::1)"
+    )
+    with pytest.raises(ValueError) as glob:
+        server.permits("*.test", 80)
+    assert str(glob.value) == (
+        one + "'*.test' (not a glob: permits() asks about one request; rules take globs)"
+    )
+
+
+@pytest.mark.parametrize("command", ["UDP_ASSOCIATE", "udp_associate", "Udp", 3])
+def test_the_command_permits_shows_is_taken_as_input(command: object) -> None:
+    """Permission.command says UDP_ASSOCIATE: permits() and Rule take it back, any case."""
+    server = SOCKS5Server(rules=[Rule.deny(command=command)])  # type: ignore[arg-type]
+    answer = server.permits("127.0.0.1", 53, command=command)  # type: ignore[arg-type]
+    assert (answer.command, answer.allowed) == ("UDP_ASSOCIATE", False)
+    assert server.permits("127.0.0.1", 53, command=answer.command).rule is answer.rule
 
 
 def test_a_start_that_times_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
