@@ -23,7 +23,14 @@ import pytest
 from . import _chaos_settings
 from ._option_parsers import PCAP_DIR
 from ._options import OPTIONS, Option, Site, names, option
-from ._plugin_inputs import MarkerOptions, listen_address, read_marker, server_options
+from ._plugin_inputs import (
+    MarkerOptions,
+    factory_mistake,
+    ini_type,
+    listen_address,
+    read_marker,
+    server_options,
+)
 from ._plugin_state import (
     SETTLE_TIMEOUT,
     append_records,
@@ -76,20 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(
                 one.ini_name,
                 help=one.ini.help or one.doc,
-                type=_ini_type(one.ini.type),
+                type=ini_type(one.ini.type, pytest.version_tuple),
                 default=one.ini.default,
             )
-
-
-def _ini_type(kind: str) -> Any:
-    """``addini``'s type. A boolean is read as text and checked by its option's own parser,
-    whose message names the option; pytest 9.2 takes a TOML boolean too (``bool | str``),
-    9.0 and 9.1 only pytest's own boolean (a TOML file's would not be text)."""
-    if kind == "bool" and pytest.version_tuple >= (9, 2):
-        return bool | str
-    if kind == "bool" and pytest.version_tuple >= (9,):
-        return "bool"
-    return None if kind in ("string", "bool") else kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -371,6 +367,9 @@ def socks5_server_factory(
     host = _checked(listen_address, socks5_listen_address, what)[0]
 
     def make(**kwargs: Any) -> SOCKS5Server:
+        __tracebackhide__ = True
+        if (mistake := factory_mistake(kwargs)) is not None:
+            raise mistake  # made here: its traceback is the test's call
         kwargs.setdefault("host", host)
         kwargs = {**_defaults(request.config, users=False), **kwargs}
         server = _started("socks5_server_factory", None, **kwargs)

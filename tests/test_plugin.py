@@ -772,3 +772,40 @@ def test_a_stopped_session_server_whose_port_is_taken_gets_a_new_one(
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_factory_mistake_is_a_public_error_naming_the_factory_at_the_tests_line(
+    pytester: pytest.Pytester,
+) -> None:
+    """``socks5_server_factory(user=…)``: a TypeError (as Python's unexpected keyword) that
+    names the factory, the nearest name and the valid ones; a bad value a ValueError. The
+    traceback ends at the test's call, none inside the package."""
+    from pytest_socks5._options import Site, names
+
+    pytester.makepyfile(
+        """
+        def test_name(socks5_server_factory):
+            socks5_server_factory(user={"a": "b"})
+
+        def test_value(socks5_server_factory):
+            socks5_server_factory(connect_timeout=-1)
+
+        def test_configure(socks5_server):
+            socks5_server.configure(user={})
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    known = ", ".join(names(Site.CONSTRUCTOR))
+    out = result.stdout.str()
+    assert (
+        "E       TypeError: socks5_server_factory(): unknown option(s): user (did you mean "
+        f"users?); known: {known}\n" in out
+    )
+    assert (
+        "E       ValueError: socks5_server_factory(): connect_timeout must be a number > 0, "
+        "got -1\n" in out
+    )
+    assert "E       TypeError: configure(): unknown option(s): user (did you mean users?)" in out
+    assert "_option_model" not in out
+    assert "pytest_socks5/" not in out
