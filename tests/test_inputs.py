@@ -360,6 +360,8 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: socks5_hermetic must be one of true/false, yes/no, on/off, got 'no way'"),
         ("socks5_show_passwords = Maybe", [], "*ini option socks5_show_passwords: socks5_show_passwords must be one of true/false, yes/no, on/off, got 'Maybe'"),
         ("socks5_leak_guard =", [], "*ini option socks5_leak_guard: socks5_leak_guard must be one of true/false, yes/no, on/off, got ''"),
+        ("socks5_transcript = some", [], "*ini option socks5_transcript: socks5_transcript must be one of 'failed', 'all', 'never', got 'some'"),
+        ("socks5_transcript = Failed", [], "*ini option socks5_transcript: socks5_transcript must be one of 'failed', 'all', 'never', got 'Failed' (did you mean failed?)"),
         ("socks5_hermetic = OFF", [], None),
         ("socks5_leak_guard = 1", [], None),  # pytest's own words still do
         ("socks5_allow = 10.0.0.0/33", [], "*ini option socks5_allow: allow[[]0] must be an IP network*"),
