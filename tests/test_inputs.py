@@ -39,6 +39,7 @@ from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
 from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
+from pytest_socks5.faults import every_split
 from pytest_socks5.rawclient import recv_exactly, reply_code
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
 
@@ -528,6 +529,12 @@ OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
         (lambda s: s.start(timeout=-1), ValueError, "start(): timeout must be a number > 0, got -1"),
         (lambda s: s.start(timeout=0), ValueError, "start(): timeout must be a number > 0, got 0"),
         (lambda s: s.stop(timeout="1"), TypeError, "stop(): timeout must be a number >= 0, got '1' (str)"),
+        (lambda s: s.hold("greeting", host="x"), ValueError, "hold() acts at the greeting, before the client has sent host; select on client= or when= instead"),
+        (lambda s: s.hold("reply", times=0), ValueError, "hold(): times must be None or a whole number >= 1, got 0"),
+        (lambda s: s.hold("reply", host=5), TypeError, "hold(): host must be None or a str, got 5 (int)"),
+        (lambda s: every_split(at="x"), ValueError, "every_split(): at must be one of 'greeting', 'auth', 'reply', got 'x'"),
+        (lambda s: every_split(length=1), ValueError, "every_split(): length must be a whole number >= 2, got 1"),
+        (lambda s: every_split(delay=-1), ValueError, "every_split(): delay must be a number >= 0, got -1"),
     ],
 )  # fmt: skip
 def test_a_bad_api_argument_is_refused_saying_what_is_valid(
