@@ -158,6 +158,7 @@ def check_bound_host(kind: str, bound_type: int, bound_host: str, raw: bytes | N
     except ValueError:  # UnicodeError (IDNA) is one
         atyp = f"bound_type 0x{bound_type:02x} ({AddressType(bound_type).name})"
         hint = "; another bound_type fits other hosts, and raw= sends address bytes as given"
+        hint = bracket_hint(bound_host) or hint
         raise fail_value(
             f"{kind}: bound_host", f"{expected} for {atyp}", bound_host, hint
         ) from None

@@ -251,6 +251,7 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
         (lambda: faults.BoundAddress(bound_host="notanip"), ValueError, "BoundAddress: bound_host must be an IPv4 address for bound_type 0x01 (IPV4), got 'notanip'" + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=4, bound_host="127.0.0.1"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '127.0.0.1'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4, bound_host="[::1]"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '[::1]': an IPv6 address is written without brackets (::1)"),
         (lambda: faults.BoundAddress(bound_type=4), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '0.0.0.0'" + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=3, bound_host="x" * 256), ValueError, f"BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got '{'x' * 76}..." + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=3, bound_host=""), ValueError, "BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got ''" + BOUND_HINT),
