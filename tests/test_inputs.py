@@ -223,7 +223,10 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: faults.Stall(at="handshake"), ValueError, "Stall: at must be one of 'greeting', 'auth', 'request', 'reply', got 'handshake'"),
         (lambda: faults.ReplyWith(reply=999), ValueError, "ReplyWith: reply must be a byte from 0 to 255, got 999"),
         (lambda: faults.Latency(seconds=-1), ValueError, "Latency: seconds must be a number >= 0, got -1"),
-        (lambda: faults.Fragment(size=0), ValueError, "Fragment: size must be a whole number >= 1, got 0"),
+        (lambda: faults.Fragment(size=0), ValueError, "Fragment: size must be None or a whole number >= 1, got 0"),
+        (lambda: faults.Fragment(size=1, split=2), ValueError, "Fragment takes size= (slices of N bytes) or split= (two pieces: N bytes, then the rest), not both; got size=1, split=2: choose one"),
+        (lambda: faults.Stall(times=1, nth=2), ValueError, "Stall takes times= (the first N matching connections) or nth= (only the Nth), not both; got times=1, nth=2: choose one"),
+        (lambda: faults.CloseAfter(times=3, nth=1), ValueError, "CloseAfter takes times= (the first N matching connections) or nth= (only the Nth), not both; got times=3, nth=1: choose one"),
         (lambda: faults.Slicer(size=0), ValueError, "Slicer: size must be a whole number >= 1, got 0"),
         (lambda: faults.Bandwidth(bytes_per_second=0), ValueError, "Bandwidth: bytes_per_second must be a whole number >= 1, got 0"),
         (lambda: faults.Blackhole(after=-1), ValueError, "Blackhole: after must be a whole number >= 0, got -1"),
@@ -296,6 +299,13 @@ def test_a_client_network_is_refused_with_what_selects_exactly_its_addresses(
 def test_a_client_address_with_a_full_prefix_is_refused_with_the_address() -> None:
     with pytest.raises(ValueError, match=re.escape("write the address '127.0.0.1'") + "$"):
         faults.Close(client="127.0.0.1/32")
+
+
+def test_a_fragment_slices_by_one_byte_unless_it_splits() -> None:
+    assert faults.Fragment().size == 1
+    assert faults.Fragment(split=2).size is None
+    assert faults.Fragment(split=2).describe() == "Fragment(delay=0.01, split=2)"
+    assert faults.Fragment() == faults.Fragment(size=1)
 
 
 def test_good_fault_arguments_are_kept_as_given() -> None:
