@@ -18,6 +18,7 @@ from importlib.util import find_spec
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_socks5 import (
@@ -592,6 +593,18 @@ def test_the_url_and_environment_helpers_check_every_argument(
 ) -> None:
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_an_ipv6_zone_is_kept_as_clients_read_it_back() -> None:
+    """Not RFC 6874's ``%25``: urllib.parse (python-socks, httpx-socks, aiohttp-socks) and
+    httpx do not decode it, and would read the zone as ``25eth0``."""
+    from urllib.parse import urlsplit
+
+    url = proxy_url("fe80::1%eth0", 1080)
+    assert url == "socks5://[fe80::1%eth0]:1080"
+    assert urlsplit(url).hostname == "fe80::1%eth0"
+    assert httpx.URL(url).host == "fe80::1%eth0"
+    assert urlsplit("socks5://[fe80::1%25eth0]:1080").hostname == "fe80::1%25eth0"
 
 
 def test_good_urls_and_environments_are_kept() -> None:
