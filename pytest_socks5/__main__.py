@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SPEC",
         help="inject a fault from pytest_socks5.faults, as NAME[:VALUES][,KEY=VALUE...] "
-        "(delay:request:0.5, replywith:connection_refused,host=*.test); repeat for several",
+        "(delay:request:0.5, replywith:connection_refused,host=*.test); a value with ':' "
+        "(IPv6) as KEY=VALUE or, bare, in brackets ([::1]); repeat for several",
     )
     parser.add_argument(
         "--show-credentials",

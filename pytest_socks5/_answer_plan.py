@@ -174,4 +174,5 @@ def _cuts(fragment: Fragment, length: int) -> tuple[int, ...]:
     """Where ``fragment`` cuts an answer of ``length`` bytes (offsets inside it)."""
     if fragment.split is not None:
         return (fragment.split,) if 0 < fragment.split < length else ()
-    return tuple(range(fragment.size, length, fragment.size))
+    size = fragment.size or 1  # set unless split is
+    return tuple(range(size, length, size))

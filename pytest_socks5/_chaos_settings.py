@@ -8,7 +8,10 @@ without chaos never imports the fault types.
 
 from __future__ import annotations
 
+import os
 import random
+import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from ._checks import SWITCH_OFF, SWITCH_ON
@@ -17,6 +20,7 @@ __all__ = [
     "DEFAULT_RATE",
     "PLAN_PROPERTY",
     "ChaosPlan",
+    "bare_flag_hint",
     "header",
     "marker_chaos",
     "plan_lines",
@@ -28,6 +32,7 @@ __all__ = [
 
 #: ``--socks5-chaos`` without a value.
 DEFAULT_RATE = 0.1
+_FLAG = "--socks5-chaos"
 
 
 def seed_for_test(session_seed: int, test_id: str, server: int = 0) -> int:
@@ -64,15 +69,30 @@ def text_chaos(value: str) -> float:
     try:
         rate = float(word)
     except ValueError:
-        raise ValueError(f"{_NOT_A_RATE}, got {value!r}{_argument_hint(word)}") from None
+        raise ValueError(f"{_NOT_A_RATE}, got {value!r}") from None
     if not 0 <= rate <= 1:
         raise ValueError(f"{_NOT_A_RATE}, got {value!r}")
     return rate
 
 
-def _argument_hint(word: str) -> str:
-    """For a word where a rate belongs: the flag's value may be left out, so ``pytest
-    --socks5-chaos tests/`` takes the next argument, a test path, as its rate."""
+def bare_flag_hint(value: object, addopts: Sequence[str], config: Any) -> str:
+    """For a word the flag took where a rate belongs: ``pytest --socks5-chaos tests/``
+    takes the next argument, a test path, as its rate, because the rate may be left out.
+    The run's arguments are read in pytest's order: ini ``addopts``, ``PYTEST_ADDOPTS``,
+    the command line (``config.invocation_params.args``); the hint only when the flag's
+    last mention there is bare (not ``--socks5-chaos=…``) and the word is no number."""
+    env = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    args = [*addopts, *env, *config.invocation_params.args]
+    given = [a for a in args if a == _FLAG or a.startswith(f"{_FLAG}=")]
+    word = str(value).strip().lower()
+    if not given or given[-1] != _FLAG:
+        return ""
+    try:
+        float(word)
+    except ValueError:
+        pass
+    else:
+        return ""  # a number out of range: the flag took what was meant as a rate
     path = any(mark in word for mark in ("/", "\\", "::")) or word.endswith(".py")
     what = ", which looks like a test path" if path else ""
     return (

@@ -73,7 +73,14 @@ def _selection(at: str, selection: dict[str, Any]) -> Hold:
             f"hold(): unknown selection keyword {unknown[0]!r}"
             f"{did_you_mean(unknown[0], _SELECTION)}; valid: {', '.join(_SELECTION)}"
         )
-    return Hold(at=hold_phase("hold(): at", at), **selection)
+    phase = hold_phase("hold(): at", at)
+    try:
+        return Hold(at=phase, **selection)
+    except (TypeError, ValueError) as exc:  # the fault's own check: named for hold()
+        message = str(exc)
+        if not message.startswith("Hold"):
+            raise
+        raise type(exc)("hold()" + message.removeprefix("Hold")) from None
 
 
 class _Held:

@@ -25,6 +25,7 @@ __all__ = [
     "Check",
     "KnownArguments",
     "boolean",
+    "bracket_hint",
     "byte",
     "callable_value",
     "choice",
@@ -247,6 +248,15 @@ def is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def bracket_hint(value: str) -> str:
+    """For an IPv6 address in brackets (a URL's form) where a host or glob belongs:
+    ``": an IPv6 address is written without brackets (::1)"``; else ``""``. A record
+    holds the address bare, and a glob would take ``[::1]`` for a set of characters."""
+    if value.startswith("[") and value.endswith("]") and is_address(value[1:-1]):
+        return f": an IPv6 address is written without brackets ({value[1:-1]})"
+    return ""
 
 
 def instance(cls: type, what: str) -> Check:

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._checks import optional, port, text
+from ._checks import bracket_hint, fail_value, optional, port, text
 from ._config import EngineConfig
 from ._hosts import Unresolvable, describe_target, is_mapped, map_destination
 from ._public import public
 from ._rules import Rule, check_destination, command_code, command_name, host_pattern
 
 __all__ = ["Permission", "dry_run"]
+
+_WHERE = "permits(): "
+_GLOB = frozenset("*?[")
+_NOT_A_GLOB = " (not a glob: permits() asks about one request; rules take globs)"
 
 
 @public
@@ -57,11 +61,16 @@ class Permission:
 def dry_run(
     config: EngineConfig, host: str, port_number: int, command: object, user: str | None
 ) -> Permission:
-    """What ``config`` would do with a ``command`` request for ``host:port_number``."""
-    host_pattern("host", host)
-    port("port", port_number)
-    code = command_code("command", command)
-    optional(text)("user", user)
+    """What ``config`` would do with a ``command`` request for ``host:port_number``. Its
+    arguments are checked as ``permits()``'s: one destination (a name or an address, no
+    glob), a port, a command (:func:`~pytest_socks5._rules.command_code`), a user."""
+    named = text(f"{_WHERE}host", host)
+    if hint := bracket_hint(named) or (_NOT_A_GLOB if _GLOB & set(named) else ""):
+        raise fail_value(f"{_WHERE}host", "one destination, a host name or address", host, hint)
+    host_pattern(f"{_WHERE}host", host)
+    port(f"{_WHERE}port", port_number)
+    code = command_code(f"{_WHERE}command", command)
+    optional(text)(f"{_WHERE}user", user)
     decision = check_destination(
         command=code,
         host=host,

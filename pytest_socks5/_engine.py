@@ -100,15 +100,24 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind every listener (all on one port) and start accepting."""
+    async def start(self, port: int | None = None) -> None:
+        """Bind every listener (all on one port: ``port``, by default the one asked for at
+        construction) and start accepting. If one cannot be bound, those bound are closed
+        and the error raised; a restart after :meth:`stop` forgets the old addresses."""
         self.context.registry.closing = False  # a restart after stop()
-        port = self.requested_port
-        for host in self.hosts:
-            server = await self._listen(host, port)
-            sockname = server.sockets[0].getsockname()
-            port = sockname[1]
-            self.sockets.append((sockname[0], sockname[1]))
+        self.sockets = []
+        port = self.requested_port if port is None else port
+        try:
+            for host in self.hosts:
+                server = await self._listen(host, port)
+                sockname = server.sockets[0].getsockname()
+                port = sockname[1]
+                self.sockets.append((sockname[0], sockname[1]))
+        except BaseException:
+            await self._close_listeners()
+            self._servers.clear()
+            self.sockets = []
+            raise
 
     async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
         context, loop = self.context, asyncio.get_running_loop()
@@ -150,7 +159,6 @@ class Engine:
                 async with asyncio.timeout(1.0):
                     await server.wait_closed()
         self._servers.clear()
-        self.sockets.clear()  # a restart binds anew
 
     async def _close_listeners(self) -> None:
         """Close the listeners, then let the connections accepted a moment before

@@ -6,9 +6,11 @@ byte), so one table keyed by field name describes every fault's arguments, and
 :func:`check_fields` checks a fault against it in ``__post_init__``. A field whose
 default is ``None`` also accepts ``None``. ``at`` (a phase) and ``direction`` are
 converted by their classes, which own the enums. A test holds the table to every field
-of every fault class. One relation between fields is checked after them: a
-``bound_host`` must be what its ``bound_type`` can encode (:func:`check_bound_host`).
-Pure.
+of every fault class. Relations between fields are checked after them: a
+``bound_host`` must be what its ``bound_type`` can encode (:func:`check_bound_host`), two
+arguments that cannot both hold are not both given (:data:`_CONFLICTS`), and a fault
+acting before the request selects on nothing the client has not sent yet
+(:func:`check_known_at`). Pure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from ._checks import (
     Check,
     boolean,
+    bracket_hint,
     byte,
     callable_value,
     choice,
@@ -33,7 +36,7 @@ from ._checks import (
 )
 from ._protocol import AddressType, encode_address
 
-__all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_bound_host", "check_fields"]
+__all__ = ["FIELD_CHECKS", "OWN_CHECKS", "check_bound_host", "check_fields", "check_known_at"]
 
 _SECONDS = number(low=0)
 
@@ -68,9 +71,18 @@ def _instead_of(network: str) -> str:
     )
 
 
+def _host_selector(name: str, value: Any) -> str:
+    """``host=``: a name, address or glob on the requested host, as a record holds it:
+    an IPv6 address bare (in brackets, a glob would take it for a set of characters)."""
+    host = text(name, value)
+    if hint := bracket_hint(host):
+        raise fail_value(name, "a host name, address or glob", value, hint)
+    return host
+
+
 FIELD_CHECKS: dict[str, Check] = {
     # selection (every fault)
-    "host": text,
+    "host": _host_selector,
     "port": port,
     "command": byte,
     "address_type": byte,
@@ -111,8 +123,34 @@ FIELD_CHECKS: dict[str, Check] = {
 OWN_CHECKS = frozenset({"at", "direction"})
 
 
+#: Arguments that cannot both hold, with what each does: give one or the other.
+_CONFLICTS = (
+    ("times", "the first N matching connections", "nth", "only the Nth"),
+    ("size", "slices of N bytes", "split", "two pieces: N bytes, then the rest"),
+)
+#: The selection fields a client sends with its request (with the sub-negotiation:
+#: ``username``): a fault acting before cannot select on them.
+_REQUEST_FIELDS = ("host", "port", "command", "address_type")
+
+
+def check_known_at(fault: Any, phase: str | None) -> None:
+    """A fault acting at the greeting or the sub-negotiation (``phase``) selects only on
+    what the client has sent by then: an error, not a silent never-match."""
+    if phase not in ("greeting", "auth"):
+        return
+    known_later = [n for n in _REQUEST_FIELDS if getattr(fault, n) is not None]
+    if phase == "greeting" and fault.username is not None:
+        known_later.append("username")
+    if known_later:
+        raise ValueError(
+            f"{type(fault).__name__} acts at the {phase}, before the client has sent "
+            f"{', '.join(known_later)}; select on client= or when= instead"
+        )
+
+
 def check_fields(fault: Any) -> None:
-    """Check every field of the dataclass ``fault`` against :data:`FIELD_CHECKS`."""
+    """Check every field of the dataclass ``fault`` against :data:`FIELD_CHECKS`, then the
+    arguments that cannot both hold (:data:`_CONFLICTS`)."""
     kind = type(fault).__name__
     for field in dataclasses.fields(fault):
         if field.name in OWN_CHECKS:
@@ -123,6 +161,13 @@ def check_fields(fault: Any) -> None:
         if field.default is None:
             check = optional(check)
         check(f"{kind}: {field.name}", getattr(fault, field.name))
+    for one, does, other, instead in _CONFLICTS:
+        first, second = getattr(fault, one, None), getattr(fault, other, None)
+        if first is not None and second is not None:
+            raise ValueError(
+                f"{kind} takes {one}= ({does}) or {other}= ({instead}), not both; "
+                f"got {one}={first!r}, {other}={second!r}: choose one"
+            )
     if hasattr(fault, "bound_host"):
         check_bound_host(kind, fault.bound_type, fault.bound_host, fault.raw)
 
@@ -148,6 +193,7 @@ def check_bound_host(kind: str, bound_type: int, bound_host: str, raw: bytes | N
     except ValueError:  # UnicodeError (IDNA) is one
         atyp = f"bound_type 0x{bound_type:02x} ({AddressType(bound_type).name})"
         hint = "; another bound_type fits other hosts, and raw= sends address bytes as given"
+        hint = bracket_hint(bound_host) or hint
         raise fail_value(
             f"{kind}: bound_host", f"{expected} for {atyp}", bound_host, hint
         ) from None

@@ -4,10 +4,11 @@
 Strategy: one pure function, :func:`parse_fault`, from a spec to a fault value; nothing
 here knows argparse. The grammar::
 
-    SPEC     = NAME [":" ARGS]
+    SPEC     = NAME [(":" | ",") ARGS]
     ARGS     = VALUES ["," KEYWORDS] | KEYWORDS
     VALUES   = VALUE {(":" | ",") VALUE}          a VALUE has no ":", "," or "="
-    KEYWORDS = KEY "=" TEXT {"," KEY "=" TEXT}    a TEXT has no ","
+             | "[" TEXT "]"                       ... unless in brackets: [::1]
+    KEYWORDS = KEY "=" TEXT {"," KEY "=" TEXT}    a TEXT has no ","; it may hold ":"
 
 ``NAME`` is a fault's class name in any case, with or without ``_`` or ``-``
 (``ReplyWith``, ``replywith``, ``reply-with``). ``KEY`` is any keyword of that class,
@@ -16,7 +17,9 @@ selection ones included (``host``, ``port``, ``times``, ``nth``, ``probability``
 keywords in the order of :data:`POSITIONAL`; a phase fault's may start with its phase
 (``greeting``, ``auth``, ``request``, ``reply``) and a transfer fault's with its direction
 (``from_client``, ``to_client``, ``both``) — words no other value can be, so leaving them
-out is unambiguous: ``delay:request:0.01``, ``delay:0.5``, ``latency:to_client:0.05``.
+out is unambiguous: ``delay:request:0.01``, ``delay:0.5``, ``latency:to_client:0.05``. A
+value with a ``:`` in it (an IPv6 address) is given as ``KEY=TEXT``
+(``bound_host=::1``) or, bare, in brackets (``boundaddress:[::1]:80,bound_type=ipv6``).
 
 Each text is converted by the keyword's declared type: numbers (``0x05`` or ``5``; ``reply``,
 ``method``, ``status``, ``command``, ``address_type`` and ``bound_type`` also take their
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Any
 
 from ._checks import SWITCH_OFF, SWITCH_ON, did_you_mean
@@ -123,9 +127,10 @@ def parse_fault(spec: str) -> Fault:
 
 
 def _parse(spec: str) -> Fault:
-    name, _, rest = spec.strip().partition(":")
+    # The name ends at the first ":" or ",": a value after it may hold a ":" (::1).
+    name, *rest = re.split(r"[:,]", spec.strip(), maxsplit=1)
     cls = _fault_class(name.strip())
-    values, keywords = _split(rest)
+    values, keywords = _split(rest[0] if rest else "")
     kwargs = _positional(cls, values)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, text in keywords:
@@ -161,10 +166,34 @@ def _split(rest: str) -> tuple[list[str], list[tuple[str, str]]]:
         elif keywords:
             raise FaultSpecError(f"the value {item!r} comes after a key=value")
         else:
-            values.extend(value.strip() for value in item.split(":"))
+            values.extend(_values(item))
     if any(not value for value in values):
         raise FaultSpecError("an empty value (two separators in a row?)")
     return values, keywords
+
+
+def _values(item: str) -> list[str]:
+    """The bare values of ``item`` (no ``,``), split at ``:`` but for one in brackets:
+    ``[::1]:80`` is ``::1`` and ``80``."""
+    values: list[str] = []
+    rest = item.strip()
+    while True:
+        if rest.startswith("["):
+            inside, bracket, after = rest[1:].partition("]")
+            after = after.strip()
+            if not bracket or (after and not after.startswith(":")):
+                raise FaultSpecError(
+                    f"the value {item.strip()!r}: a value in brackets is written [TEXT] "
+                    "and ends before a ':' or ','"
+                )
+            values.append(inside.strip())
+        else:
+            value, _, after = rest.partition(":")
+            values.append(value.strip())
+            after = ":" + after if _ else ""
+        if not after:
+            return values
+        rest = after[1:].strip()
 
 
 def _positional(cls: type[Fault], values: list[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._checks import KnownArguments, choice
-from ._fault_checks import check_fields
+from ._fault_checks import check_fields, check_known_at
 from ._field_values import FieldValues
 from ._protocol import AddressType, AuthStatus, Reply
 from ._records import ConnectionRecord
@@ -106,8 +106,6 @@ def to_direction(value: Direction | str, name: str = "direction") -> Direction:
 _DIRECTION = choice("from_client", "to_client", "both", "upstream", "downstream")
 _PHASE = choice(*(p.value for p in Phase))
 
-_REQUEST_FIELDS = ("host", "port", "command", "address_type")
-
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fault(KnownArguments, FieldValues):
@@ -121,7 +119,7 @@ class Fault(KnownArguments, FieldValues):
     :param client: client IP address, exact or glob (not CIDR, which is refused).
     :param when: a predicate on the connection's record so far.
     :param times: hit only the first ``times`` matching connections.
-    :param nth: hit only the ``nth`` matching connection (1-based).
+    :param nth: hit only the ``nth`` matching connection (1-based); not with ``times``.
     :param probability: hit each matching connection with this probability, drawn from
         a RNG seeded with ``seed`` (default: the server's ``seed``), so a failing run
         replays exactly.
@@ -146,16 +144,7 @@ class Fault(KnownArguments, FieldValues):
 
     def __post_init__(self) -> None:
         check_fields(self)
-        phase = self.phase
-        if phase in (Phase.GREETING, Phase.AUTH):
-            known_later = [n for n in _REQUEST_FIELDS if getattr(self, n) is not None]
-            if phase is Phase.GREETING and self.username is not None:
-                known_later.append("username")
-            if known_later:
-                raise ValueError(
-                    f"{type(self).__name__} acts at the {phase.value}, before the client "
-                    f"has sent {', '.join(known_later)}; select on client= or when= instead"
-                )
+        check_known_at(self, None if self.phase is None else self.phase.value)
 
     def describe(self) -> str:
         """``ReplyWith(reply=0x05, port=8080, times=2)``: the fault's own arguments (``at``
@@ -291,13 +280,19 @@ class RawAnswer(_AnswerFault):
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fragment(_AnswerFault):
-    """Send the correct answer at ``at`` in slices of ``size`` bytes, ``delay`` seconds
-    apart: exposes clients that take one read for one message. With ``split=N``, two
-    pieces instead: the first ``N`` bytes, then the rest (``size`` is not used)."""
+    """Send the correct answer at ``at`` in slices of ``size`` bytes (default 1),
+    ``delay`` seconds apart: exposes clients that take one read for one message. With
+    ``split=N``, two pieces instead: the first ``N`` bytes, then the rest; ``size`` and
+    ``split`` together are refused (``size`` stays ``None``)."""
 
-    size: int = 1
+    size: int | None = None
     delay: float = 0.01
     split: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.split is None and self.size is None:
+            object.__setattr__(self, "size", 1)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from ._checks import Check
 from ._field_values import FieldValues
 
-__all__ = ["Flag", "Ini", "Option", "Site", "UnknownOption"]
+__all__ = ["Flag", "Ini", "Option", "Site"]
 
 
 class Site(enum.Enum):
@@ -29,10 +29,6 @@ class Site(enum.Enum):
     INI = "ini"
     FLAG = "pytest flag"
     MAIN = "python -m"
-
-
-class UnknownOption(TypeError):
-    """An option name that is not in the table (for the place it was given)."""
 
 
 @dataclass(frozen=True, kw_only=True, repr=False, eq=False)

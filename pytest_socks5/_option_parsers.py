@@ -349,9 +349,11 @@ def text_switch(name: str) -> Callable[[Any], bool]:
 
 
 def text_choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    """An ini option or flag that is one of ``choices``, checked as every choice is:
+    ``"<name> must be one of 'a', 'b', got 'c'"``, suggesting the nearest."""
+    one_of = choice(*choices)
+
     def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-        return value
+        return str(one_of(name, value))
 
     return check

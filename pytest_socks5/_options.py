@@ -18,7 +18,7 @@ from typing import Any
 from ._auth import AuthPolicy
 from ._checks import boolean, did_you_mean, fail_type, integer, optional
 from ._hosts import check_host_map
-from ._option_model import Flag, Ini, Option, Site, UnknownOption
+from ._option_model import Flag, Ini, Option, Site
 from ._option_parsers import (
     LOOP_NAMES,
     allow_patterns,
@@ -46,8 +46,7 @@ from ._protocol import Socks4Reply
 
 # fmt: off
 __all__ = ["CLI_MAX_RECORDS", "MAX_RECORDS", "OPTIONS", "Flag", "Ini", "Option", "Site",
-           "UnknownOption", "check_names", "config_values", "defaults", "names",
-           "normalise", "option"]
+           "check_names", "config_values", "defaults", "names", "normalise", "option"]
 # fmt: on
 
 #: How many records a server keeps by default; older ones are dropped and counted.
@@ -413,18 +412,19 @@ def _names(site: Site) -> tuple[str, ...]:
 def check_names(
     given: Collection[object], site: Site, *, context: str, leave_out: tuple[str, ...] = ()
 ) -> None:
-    """Refuse names not given at ``site`` (or in ``leave_out``): ``"<context>: user (did
-    you mean users?); known: …"``; a name that is not text (a dict's key): ``"option
-    names must be text, got 1 (int); known: …"``."""
+    """Refuse names not given at ``site`` (or in ``leave_out``), as Python refuses an
+    unexpected keyword (:class:`TypeError`): ``"<context>: user (did you mean users?);
+    known: …"``; a name that is not text: ``"option names must be text, got 1 (int)…"``."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this one
     valid = tuple(name for name in _names(site) if name not in leave_out)
     known = f"known: {', '.join(valid)}"
     if odd := [name for name in given if not isinstance(name, str)]:
-        raise UnknownOption(f"{fail_type('option names', 'text', odd[0])}; {known}")
+        raise TypeError(f"{fail_type('option names', 'text', odd[0])}; {known}")
     unknown = sorted({name for name in given if isinstance(name, str)}.difference(valid))
     if not unknown:
         return
     described = [name + did_you_mean(name, valid) for name in unknown]
-    raise UnknownOption(f"{context}: {', '.join(described)}; {known}")
+    raise TypeError(f"{context}: {', '.join(described)}; {known}")
 
 
 def defaults(site: Site) -> dict[str, Any]:

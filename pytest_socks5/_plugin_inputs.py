@@ -24,6 +24,8 @@ from ._options import Site, check_names, names, normalise, option
 __all__ = [
     "PLUGIN_MARKER_OPTIONS",
     "MarkerOptions",
+    "factory_mistake",
+    "ini_type",
     "listen_address",
     "marker_options",
     "read_marker",
@@ -88,6 +90,30 @@ def listen_address(value: Any) -> tuple[str, int]:
         return listen_host("host", host), listen_port("port", port)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{name}: {exc}") from None
+
+
+def factory_mistake(kwargs: Mapping[str, Any]) -> TypeError | ValueError | None:
+    """What is wrong with ``socks5_server_factory(**kwargs)``, named for the factory (an
+    unknown name: a :class:`TypeError`, as Python's unexpected keyword), or ``None``; the
+    plugin raises it in the test, so the traceback ends at the test's own call."""
+    try:
+        check_names(kwargs, Site.CONSTRUCTOR, context="unknown option(s)")
+        normalise(kwargs)
+    except (TypeError, ValueError) as exc:
+        return type(exc)(f"socks5_server_factory(): {exc}")
+    return None
+
+
+def ini_type(kind: str, version: tuple[Any, ...]) -> Any:
+    """``addini``'s type for pytest ``version``. A boolean is read as text and checked by
+    its option's own parser, whose message names the option; pytest 9.2 takes a TOML
+    boolean too (``bool | str``), 9.0 and 9.1 only pytest's own boolean (a TOML file's
+    would not be text)."""
+    if kind == "bool" and version >= (9, 2):
+        return bool | str
+    if kind == "bool" and version >= (9,):
+        return "bool"
+    return None if kind in ("string", "bool") else kind
 
 
 #: The listen address, which ``socks5_server_options`` does not take, and where it is given.

@@ -6,7 +6,8 @@ them (it alone imports pytest) and the report code reads them. Beside them, what
 plugin does with files and servers that needs no pytest: the session's settings made
 from each option's value (:func:`settings_from`), the output directories checked at the
 start (:func:`output_dir`), a fixture's server started with a one-line failure
-(:func:`start`), and each test's capture and record file written (:func:`write_pcap`,
+(:func:`start`) or started again after a test stopped it (:func:`restart`), and each
+test's capture and record file written (:func:`write_pcap`,
 :func:`append_records`). The plugin loads this module in every run, so what only a proxy
 needs (the server, captures, record files) is imported by the functions that use it,
 with the first test that asks for a proxy.
@@ -29,15 +30,22 @@ if TYPE_CHECKING:  # the server's side is imported with the first proxy a test a
     from ._server import SOCKS5Server
 
 __all__ = [
+    "SETTLE_TIMEOUT",
     "Settings",
     "Watched",
     "append_records",
     "given_as",
+    "header_lines",
     "output_dir",
+    "restart",
     "settings_from",
     "start",
+    "transcript_text",
     "write_pcap",
 ]
+
+#: Seconds a failing test's report waits for its open connections to finish.
+SETTLE_TIMEOUT = 0.25
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,23 @@ class Watched:
 
     def records(self) -> tuple[ConnectionRecord, ...]:
         return self.final if self.final is not None else tuple(self.server.connections)
+
+
+def header_lines(settings: Settings) -> list[str]:
+    """The report header: where the session server listens (no port: it is picked when a
+    test first asks for it, and again if a test stops it), its users, event loop, chaos."""
+    from . import __version__
+    from ._chaos_settings import header
+    from ._option_parsers import resolve_loop
+
+    users = settings.server_defaults["users"]
+    auth = f", {len(users)} user(s) required" if users else ""
+    loop = resolve_loop(settings.server_defaults.get("loop", "auto"))
+    lines = [
+        f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
+        f"(started on first use), event loop {loop}"
+    ]
+    return lines + ([header(settings.chaos, settings.chaos_seed)] if settings.chaos else [])
 
 
 def given_as(one: Option, source: str, value: Any) -> str:
@@ -186,6 +211,24 @@ def start(server: SOCKS5Server, given: str | None = None) -> str | None:
     return None
 
 
+def restart(server: SOCKS5Server, given: str) -> str | None:
+    """Start again the session server a test stopped (``stop()``: "the proxy went away"),
+    so that the next test gets a running one: on the port it had, if that can be bound
+    (the URLs and environment a client kept stay true), else — when its port was picked
+    free — on a new one. ``None``, or why it cannot listen (:func:`start`)."""
+    engine = server._engine
+    asked = engine.requested_port
+    had = engine.sockets[0][1] if engine.sockets else 0
+    if asked == 0 and had:
+        engine.requested_port = had
+        try:
+            if start(server) is None:
+                return None
+        finally:
+            engine.requested_port = asked
+    return start(server, given)
+
+
 def write_pcap(directory: Path, nodeid: str, watched: list[Watched]) -> None:
     """Write a test's pcapng file, whole: every finished connection of its servers."""
     from ._pcap import pcap_file_name, pcapng_bytes
@@ -212,3 +255,23 @@ def append_records(
             line = record.to_dict(show_password=show_password)
             out.write(json_line({"test": nodeid, "proxy": watched.label, **line}))
     return path
+
+
+def transcript_text(
+    watched: list[Watched], show_passwords: bool, failed: bool, leak_lines: str | None
+) -> str:
+    """The transcript section of a test's report: each server's records, then the leak
+    guard's lines (if any)."""
+    from ._transcript import render_transcript
+
+    if failed:
+        # A client that failed a moment ago may still be closing: give the records of
+        # open connections a moment to say how they ended.
+        for w in watched:
+            if w.final is None:
+                w.server._recorder.wait_settled(SETTLE_TIMEOUT)
+    parts = [
+        render_transcript(w.records(), title=w.label, show_password=show_passwords)
+        for w in watched
+    ]
+    return "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])

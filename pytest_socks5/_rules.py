@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._checks import KnownArguments, choice, fail_type, fail_value, port, text
+from ._checks import (
+    KnownArguments,
+    bracket_hint,
+    choice,
+    did_you_mean,
+    fail_type,
+    fail_value,
+    port,
+    text,
+)
 from ._field_values import FieldValues
 from ._hosts import HostMap, is_mapped
 from ._protocol import Command
@@ -39,8 +48,14 @@ __all__ = [
 Action = Literal["allow", "deny"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: The words a rule's ``command`` may be given as, besides the RFC byte.
-_COMMAND_WORDS = {"connect": Command.CONNECT, "bind": Command.BIND, "udp": Command.UDP_ASSOCIATE}
+#: The words a rule's ``command`` may be given as (any case), besides the RFC byte: the
+#: short ones and the :class:`Command` names (what ``Permission.command`` shows).
+_COMMAND_WORDS = {
+    "connect": Command.CONNECT,
+    "bind": Command.BIND,
+    "udp": Command.UDP_ASSOCIATE,
+    "udp_associate": Command.UDP_ASSOCIATE,
+}
 
 
 _GLOB = frozenset("*?[")
@@ -49,12 +64,15 @@ _DOTTED = re.compile(r"[0-9]+(\.[0-9]+){3}")
 
 def host_pattern(name: str, value: object) -> str:
     """A host glob, name or address as a client may send it: not empty, no spaces, no
-    ``/`` (that is a network), and a dotted quad or IPv6 address (without a glob) that
-    is a real address."""
+    ``/`` (that is a network), no brackets around an IPv6 address (a glob would take
+    them for a set of characters), and a dotted quad or IPv6 address (without a glob)
+    that is a real address."""
     host = text(name, value)
     if not host or any(c.isspace() or not c.isprintable() or c == "/" for c in host):
         hint = " (a network goes in network=)" if "/" in host else ""
         raise fail_value(name, "a host name, address or glob without spaces", host, hint)
+    if hint := bracket_hint(host):
+        raise fail_value(name, "a host name, address or glob", host, hint)
     if not _GLOB & set(host) and (_DOTTED.fullmatch(host) or ":" in host):
         try:
             ipaddress.ip_address(host)
@@ -92,11 +110,15 @@ def _port_or_range(name: str, value: object) -> None:
 
 
 def command_code(name: str, value: object) -> int:
-    """A command given as a word (``"connect"``, ``"bind"``, ``"udp"``) or a
-    :class:`Command`, as its byte."""
+    """A command given as a word, any case (``"connect"``, ``"bind"``, ``"udp"`` or the
+    :class:`Command` name ``"UDP_ASSOCIATE"``), or a :class:`Command`, as its byte."""
+    expected = f"one of {', '.join(map(repr, _COMMAND_WORDS))} (any case) or a Command"
     if isinstance(value, str):
-        return _COMMAND_WORDS[choice(*_COMMAND_WORDS)(name, value.lower())]
-    expected = f"one of {', '.join(map(repr, _COMMAND_WORDS))} or a Command"
+        if (code := _COMMAND_WORDS.get(value.lower())) is None:
+            raise fail_value(
+                name, expected, value, did_you_mean(value.lower(), list(_COMMAND_WORDS))
+            )
+        return int(code)
     if isinstance(value, bool) or not isinstance(value, int):
         raise fail_type(name, expected, value)
     if value not in list(Command):
@@ -125,8 +147,9 @@ class Rule(KnownArguments, FieldValues):
     :param network: an :mod:`ipaddress` network (``"10.0.0.0/8"``, ``"::1/128"``) that the
         requested address is in; never matches a name (names are not resolved to decide).
     :param port: a port, or an inclusive ``(low, high)`` range.
-    :param command: ``Command.CONNECT``, ``Command.BIND`` or ``Command.UDP_ASSOCIATE``
-        (or ``"connect"``, ``"bind"``, ``"udp"``); SOCKS 4 uses the same numbers.
+    :param command: ``Command.CONNECT``, ``Command.BIND`` or ``Command.UDP_ASSOCIATE``,
+        or its name in any case (``"UDP_ASSOCIATE"``, as :attr:`Permission.command` shows
+        it) or ``"connect"``, ``"bind"``, ``"udp"``; SOCKS 4 uses the same numbers.
     :param user: a glob on the RFC 1929 username or the SOCKS 4 ``USERID``; never matches
         a client that sent neither.
     """

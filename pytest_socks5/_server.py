@@ -120,7 +120,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, **options: Unpack[ServerOptions]
     ) -> None:
-        check_names(options, Site.CONSTRUCTOR, context="unknown option(s) for SOCKS5Server")
+        __tracebackhide__ = True  # a mistake's report starts at the caller's line
+        check_names(options, Site.CONSTRUCTOR, context="SOCKS5Server(): unknown option(s)")
         values = normalise({**defaults(Site.CONSTRUCTOR), **options, "host": host, "port": port})
         both = host.lower().rstrip(".") in ("localhost", "dual")  # names: any case
         if not (both or is_loopback(host)):
@@ -255,9 +256,8 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         once; an unknown name is a :class:`TypeError` that names the valid ones. Only the
         options given change: ``configure(validator=f)`` keeps the users, and
         ``users=None`` removes them (the default: no users)."""
-        check_names(
-            options, Site.CONFIGURE, context="unknown option(s) for SOCKS5Server.configure"
-        )
+        __tracebackhide__ = True  # a mistake's report starts at the caller's line
+        check_names(options, Site.CONFIGURE, context="configure(): unknown option(s)")
         changes = config_values(normalise(options), self._engine.config.auth)
         self._engine.config = self._engine.config.with_changes(**changes)
 
@@ -266,7 +266,9 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
     ) -> Permission:
         """What the rules and ``host_map`` would do with a request for ``host:port`` now:
         allowed or refused, which rule or default decided, and where ``host_map`` sends it.
-        A dry run: nothing is dialled and no name is looked up."""
+        A dry run: nothing is dialled and no name is looked up. ``host`` is one
+        destination (no glob; an IPv6 address without brackets); ``command`` a word as
+        :class:`Rule` takes it (``"udp"``, ``"UDP_ASSOCIATE"``…) or a :class:`Command`."""
         return dry_run(self._engine.config, host, port, command, user)
 
     def reset(self) -> None:

@@ -38,8 +38,8 @@ def every_split(
 
     ``ids=Fault.describe`` names each case: ``Fragment(delay=0.01, split=3)``.
     """
-    _AT("at", at)
-    size = ANSWER_LENGTHS[at] if length is None else _LENGTH("length", length)
-    _DELAY("delay", delay)
+    _AT("every_split(): at", at)
+    size = ANSWER_LENGTHS[at] if length is None else _LENGTH("every_split(): length", length)
+    _DELAY("every_split(): delay", delay)
     cuts = [Fragment(at=at, split=n, delay=delay) for n in range(1, size)]
     return [*cuts, Fragment(at=at, size=1, delay=delay)]

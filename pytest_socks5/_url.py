@@ -67,6 +67,11 @@ def proxy_url(
     RFC 3986's "unreserved" set is percent-encoded in the credentials (``@`` → ``%40``,
     ``:`` → ``%3A``, ``%`` → ``%25``, non-ASCII as UTF-8), so ``requests``, ``httpx``,
     ``urllib3`` and curl decode them back to the exact bytes.
+
+    An IPv6 host's zone is kept as given after a bare ``%`` (``[fe80::1%eth0]``), not in
+    RFC 6874's ``%25`` form: ``urllib.parse`` (and python-socks, httpx-socks,
+    aiohttp-socks, which use it) and httpx take the zone after the ``%`` as it is, so
+    ``%25eth0`` would send them to an interface named ``25eth0``; curl reads both.
     """
     _host("proxy_url(): host", host)
     _PORT("proxy_url(): port", port)

@@ -21,12 +21,28 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import _chaos_settings
-from ._option_parsers import PCAP_DIR, resolve_loop
+from ._option_parsers import PCAP_DIR
 from ._options import OPTIONS, Option, Site, names, option
-from ._plugin_inputs import MarkerOptions, listen_address, read_marker, server_options
+from ._plugin_inputs import (
+    MarkerOptions,
+    factory_mistake,
+    ini_type,
+    listen_address,
+    read_marker,
+    server_options,
+)
+from ._plugin_state import (
+    SETTLE_TIMEOUT,
+    append_records,
+    header_lines,
+    restart,
+    settings_from,
+    start,
+    transcript_text,
+    write_pcap,
+)
 from ._plugin_state import Settings as _Settings
 from ._plugin_state import Watched as _Watched
-from ._plugin_state import append_records, settings_from, start, write_pcap
 
 if TYPE_CHECKING:  # the server's side loads with the first proxy a test asks for
     from ._leak_watch import TestLeaks
@@ -41,15 +57,13 @@ __all__ = [
     "socks5_session_server",
 ]
 
-#: Seconds a failing test's report waits for its open connections to finish.
-_SETTLE_TIMEOUT = 0.25
-
-
 _SETTINGS = pytest.StashKey[_Settings]()
 _WATCHED = pytest.StashKey[list[_Watched]]()
 _RECORD_FILE = pytest.StashKey[Path]()
 _LEAKS: pytest.StashKey[TestLeaks] = pytest.StashKey()
 _MARKER = pytest.StashKey[MarkerOptions]()
+#: The session server once started, and where its address was given (for a message).
+_SESSION = pytest.StashKey[tuple["SOCKS5Server", str]]()
 #: Set while the test's body runs: a proxy made then starts the leak recording.
 _IN_CALL = pytest.StashKey[bool]()
 
@@ -69,20 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(
                 one.ini_name,
                 help=one.ini.help or one.doc,
-                type=_ini_type(one.ini.type),
+                type=ini_type(one.ini.type, pytest.version_tuple),
                 default=one.ini.default,
             )
-
-
-def _ini_type(kind: str) -> Any:
-    """``addini``'s type. A boolean is read as text and checked by its option's own parser,
-    whose message names the option; pytest 9.2 takes a TOML boolean too (``bool | str``),
-    9.0 and 9.1 only pytest's own boolean (a TOML file's would not be text)."""
-    if kind == "bool" and pytest.version_tuple >= (9, 2):
-        return bool | str
-    if kind == "bool" and pytest.version_tuple >= (9,):
-        return "bool"
-    return None if kind in ("string", "bool") else kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -119,7 +122,10 @@ def _given(config: pytest.Config, one: Option) -> tuple[Any, str]:
         if Site.CONSTRUCTOR in one.sites:
             one.normalise(value)
     except (TypeError, ValueError, pytest.UsageError) as exc:  # getini: a UsageError
-        raise pytest.UsageError(f"pytest-socks5: {where or one.name}: {exc}") from None
+        hint = ""
+        if source == "command line" and one.name == "chaos":
+            hint = _chaos_settings.bare_flag_hint(raw, config.getini("addopts"), config)
+        raise pytest.UsageError(f"pytest-socks5: {where or one.name}: {exc}{hint}") from None
     return value, source
 
 
@@ -174,19 +180,7 @@ def _checked(check: Callable[[Any], Any], value: Any, what: str = "") -> Any:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings = _settings(config)
-    users = settings.server_defaults["users"]
-    auth = f", {len(users)} user(s) required" if users else ""
-    from . import __version__
-
-    loop = resolve_loop(settings.server_defaults.get("loop", "auto"))
-    lines = [
-        f"pytest-socks5 {__version__}: socks5_server listens on {settings.host}{auth} "
-        f"(started on first use), event loop {loop}"
-    ]
-    return lines + (
-        [_chaos_settings.header(settings.chaos, settings.chaos_seed)] if settings.chaos else []
-    )
+    return header_lines(_settings(config))
 
 
 def _defaults(config: pytest.Config, *, users: bool = True) -> dict[str, Any]:
@@ -230,10 +224,28 @@ def socks5_session_server(
     options = {**_defaults(request.config), **defaults}
     given = _settings(request.config).listen_given(socks5_listen_address)
     server = _started(what, given, host, port, **options)
+    request.config.stash[_SESSION] = (server, given)
     try:
         yield server
     finally:
+        del request.config.stash[_SESSION]
         server.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test's fixtures: a session server an earlier test stopped starts again
+    (:func:`~pytest_socks5._plugin_state.restart`), so every fixture that hands out a
+    server hands out a running one."""
+    session = item.config.stash.get(_SESSION, None)
+    if session is None or session[0].is_running:
+        return
+    if "socks5_session_server" not in getattr(item, "fixturenames", ()):
+        return
+    if (failure := restart(*session)) is not None:
+        pytest.fail(
+            f"pytest-socks5: session server (stopped by an earlier test): {failure}", pytrace=False
+        )
 
 
 def _started(what: str, given: str | None, /, *args: Any, **kwargs: Any) -> SOCKS5Server:
@@ -278,7 +290,7 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
     if pcap or settings.record_dir is not None:
         # The shared server outlives the test: a client that closed as the test ended
         # may not have been read yet. Files say how a connection ended when they can.
-        watched.server._recorder.wait_settled(_SETTLE_TIMEOUT)
+        watched.server._recorder.wait_settled(SETTLE_TIMEOUT)
     watched.final = tuple(watched.server.connections)
     if pcap:
         pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / PCAP_DIR)
@@ -355,6 +367,9 @@ def socks5_server_factory(
     host = _checked(listen_address, socks5_listen_address, what)[0]
 
     def make(**kwargs: Any) -> SOCKS5Server:
+        __tracebackhide__ = True
+        if (mistake := factory_mistake(kwargs)) is not None:
+            raise mistake  # made here: its traceback is the test's call
         kwargs.setdefault("host", host)
         kwargs = {**_defaults(request.config, users=False), **kwargs}
         server = _started("socks5_server_factory", None, **kwargs)
@@ -414,7 +429,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not watched:
         return
     from . import _chaos  # loaded with the test's proxy already
-    from ._transcript import render_transcript
 
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     settings = _settings(item.config)
@@ -428,17 +442,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     )
     if settings.transcript == "never" or not wanted:
         return
-    if report.failed:
-        # A client that failed a moment ago may still be closing: give the records of
-        # open connections a moment to say how they ended.
-        for w in watched:
-            if w.final is None:
-                w.server._recorder.wait_settled(_SETTLE_TIMEOUT)
-    parts = [
-        render_transcript(w.records(), title=w.label, show_password=settings.show_passwords)
-        for w in watched
-    ]
     leaks = item.stash.get(_LEAKS, None)
     leak_lines = leaks.transcript() if leaks is not None else None
-    text = "\n\n".join(parts if leak_lines is None else [*parts, leak_lines])
+    text = transcript_text(watched, settings.show_passwords, report.failed, leak_lines)
     report.sections.append((f"socks5 transcript {report.when}", text))

@@ -335,6 +335,26 @@ def test_a_test_path_taken_as_the_rate_says_how_to_write_the_flag(
         assert pytester.runpytest_inprocess("-p", "no:cacheprovider", *ok).ret == 0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("--socks5-chaos=abc",), ("-o", "socks5_chaos=abc"), ("--socks5-chaos=test_app.py",)],
+)
+def test_a_bad_rate_given_with_an_equals_sign_or_in_the_ini_gets_no_bare_flag_hint(
+    pytester: pytest.Pytester, args: tuple[str, ...]
+) -> None:
+    """The hint about a bare flag taking the next argument is only true of a bare flag."""
+    pytester.makepyfile(test_app="def test_app():\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    where = "--socks5-chaos" if args[0] != "-o" else "ini option socks5_chaos"
+    value = args[-1].partition("=")[2]
+    assert line == (
+        f"ERROR: pytest-socks5: {where}: socks5_chaos must be a rate from 0 to 1 "
+        f"(or true: 0.1, false: off), got {value!r}"
+    )
+
+
 def test_unseeded_run_prints_a_seed_that_replays_it(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=SUITE)

@@ -47,6 +47,18 @@ def test_the_catalog_is_every_public_fault() -> None:
     [
         ("delay:request:0.01", Delay(at="request", seconds=0.01)),
         ("delay:0.5", Delay(seconds=0.5)),
+        # a value with a colon (IPv6): as key=value, or bare in brackets; "," after the name
+        ("boundaddress,bound_type=4,bound_host=::1", BoundAddress(bound_type=4, bound_host="::1")),
+        (
+            "boundaddress:[::1]:80,bound_type=ipv6",
+            BoundAddress(bound_type=4, bound_host="::1", bound_port=80),
+        ),
+        (
+            "boundaddress:[ fe80::1%eth0 ],bound_type=ipv6",
+            BoundAddress(bound_type=4, bound_host="fe80::1%eth0"),
+        ),
+        ("stall:reply,host=::1", Stall(host="::1")),
+        ("delay,request,0.5", Delay(at="request", seconds=0.5)),
         ("Delay:at=auth,seconds=2", Delay(at="auth", seconds=2)),
         ("delay:request,0.25,times=2", Delay(at="request", seconds=0.25, times=2)),
         ("stall:greeting", Stall(at="greeting")),
@@ -136,6 +148,16 @@ def test_every_keyword_of_every_fault_has_a_text_form() -> None:
         ("stall:greeting,host=x", ["before the client has sent host"]),
         ("resetafter", ["exactly one of after= (bytes) or seconds="]),
         ("boundaddress:notanip", ["BoundAddress: bound_host must be an IPv4 address for"]),
+        ("boundaddress:[::1:80", ["the value '[::1:80': a value in brackets is written [TEXT]"]),
+        ("boundaddress:[::1]80", ["a value in brackets is written [TEXT] and ends before a ':'"]),
+        ("boundaddress:[]:80", ["an empty value"]),
+        (
+            "stall,host=[::1]",
+            [
+                "Stall: host must be None or a host name, address or glob, got '[::1]': "
+                "an IPv6 address is written without brackets (::1)"
+            ],
+        ),
     ],
 )
 def test_a_bad_spec_is_refused_saying_what_is_valid(spec: str, words: list[str]) -> None:

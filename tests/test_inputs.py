@@ -18,6 +18,7 @@ from importlib.util import find_spec
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_socks5 import (
@@ -39,6 +40,7 @@ from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
 from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
+from pytest_socks5.faults import every_split
 from pytest_socks5.rawclient import recv_exactly, reply_code
 from pytest_socks5.rawclient import tunnel as socks5_tunnel
 
@@ -122,6 +124,27 @@ def test_a_bad_option_is_refused_by_the_constructor_with_what_is_valid(
         SOCKS5Server(**options)
 
 
+@pytest.mark.parametrize(
+    ("call", "where", "site"),
+    [
+        (lambda: SOCKS5Server(user={}), "SOCKS5Server()", Site.CONSTRUCTOR),
+        (lambda: SOCKS5Server().configure(user={}), "configure()", Site.CONFIGURE),
+    ],
+)
+def test_an_unknown_option_is_a_type_error_naming_where_it_was_given(
+    call: Any, where: str, site: Site
+) -> None:
+    """As Python's unexpected keyword: a TypeError (no private type), with the place, the
+    nearest name and the valid ones."""
+    with pytest.raises(TypeError) as caught:
+        call()
+    assert type(caught.value) is TypeError
+    known = ", ".join(names(site))
+    assert str(caught.value) == (
+        f"{where}: unknown option(s): user (did you mean users?); known: {known}"
+    )
+
+
 def test_the_largest_backlog_the_check_takes_is_one_listen_takes(
     make_server: Callable[..., SOCKS5Server],
 ) -> None:
@@ -201,7 +224,10 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: faults.Stall(at="handshake"), ValueError, "Stall: at must be one of 'greeting', 'auth', 'request', 'reply', got 'handshake'"),
         (lambda: faults.ReplyWith(reply=999), ValueError, "ReplyWith: reply must be a byte from 0 to 255, got 999"),
         (lambda: faults.Latency(seconds=-1), ValueError, "Latency: seconds must be a number >= 0, got -1"),
-        (lambda: faults.Fragment(size=0), ValueError, "Fragment: size must be a whole number >= 1, got 0"),
+        (lambda: faults.Fragment(size=0), ValueError, "Fragment: size must be None or a whole number >= 1, got 0"),
+        (lambda: faults.Fragment(size=1, split=2), ValueError, "Fragment takes size= (slices of N bytes) or split= (two pieces: N bytes, then the rest), not both; got size=1, split=2: choose one"),
+        (lambda: faults.Stall(times=1, nth=2), ValueError, "Stall takes times= (the first N matching connections) or nth= (only the Nth), not both; got times=1, nth=2: choose one"),
+        (lambda: faults.CloseAfter(times=3, nth=1), ValueError, "CloseAfter takes times= (the first N matching connections) or nth= (only the Nth), not both; got times=3, nth=1: choose one"),
         (lambda: faults.Slicer(size=0), ValueError, "Slicer: size must be a whole number >= 1, got 0"),
         (lambda: faults.Bandwidth(bytes_per_second=0), ValueError, "Bandwidth: bytes_per_second must be a whole number >= 1, got 0"),
         (lambda: faults.Blackhole(after=-1), ValueError, "Blackhole: after must be a whole number >= 0, got -1"),
@@ -219,13 +245,17 @@ BOUND_HINT = "; another bound_type fits other hosts, and raw= sends address byte
         (lambda: UdpFaults(direction="in"), ValueError, "UdpFaults: direction must be one of 'from_client', 'to_client', 'both', 'upstream', 'downstream', got 'in'"),
         (lambda: Rule.allow(port=70000), ValueError, "Rule: port must be a port from 0 to 65535, got 70000"),
         (lambda: Rule.allow(port=(1, "2")), TypeError, "Rule: port[1] must be a port from 0 to 65535, got '2' (str)"),
-        (lambda: Rule.allow(command="conect"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', got 'conect' (did you mean connect?)"),
-        (lambda: Rule.allow(command=9), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp' or a Command, got 9"),
+        (lambda: Rule.allow(command="conect"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 'conect' (did you mean connect?)"),
+        (lambda: Rule.allow(command="UDP-Associate"), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 'UDP-Associate' (did you mean udp_associate?)"),
+        (lambda: Rule.allow(command=9), ValueError, "Rule: command must be one of 'connect', 'bind', 'udp', 'udp_associate' (any case) or a Command, got 9"),
+        (lambda: Rule.allow(host="[::1]"), ValueError, "Rule: host must be a host name, address or glob, got '[::1]': an IPv6 address is written without brackets (::1)"),
+        (lambda: faults.Close(host="[::1]"), ValueError, "Close: host must be None or a host name, address or glob, got '[::1]': an IPv6 address is written without brackets (::1)"),
         (lambda: Rule.allow(host="bad name.test"), ValueError, "Rule: host must be a host name, address or glob without spaces, got 'bad name.test'"),
         (lambda: Rule.allow(host="300.1.1.1"), ValueError, "Rule: host must be an IPv4 address, got '300.1.1.1'"),
         (lambda: Rule.deny(user=7), TypeError, "Rule: user must be a str, got 7 (int)"),
         (lambda: faults.BoundAddress(bound_host="notanip"), ValueError, "BoundAddress: bound_host must be an IPv4 address for bound_type 0x01 (IPV4), got 'notanip'" + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=4, bound_host="127.0.0.1"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '127.0.0.1'" + BOUND_HINT),
+        (lambda: faults.BoundAddress(bound_type=4, bound_host="[::1]"), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '[::1]': an IPv6 address is written without brackets (::1)"),
         (lambda: faults.BoundAddress(bound_type=4), ValueError, "BoundAddress: bound_host must be an IPv6 address for bound_type 0x04 (IPV6), got '0.0.0.0'" + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=3, bound_host="x" * 256), ValueError, f"BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got '{'x' * 76}..." + BOUND_HINT),
         (lambda: faults.BoundAddress(bound_type=3, bound_host=""), ValueError, "BoundAddress: bound_host must be a name of 1 to 255 bytes for bound_type 0x03 (DOMAIN), got ''" + BOUND_HINT),
@@ -270,6 +300,13 @@ def test_a_client_network_is_refused_with_what_selects_exactly_its_addresses(
 def test_a_client_address_with_a_full_prefix_is_refused_with_the_address() -> None:
     with pytest.raises(ValueError, match=re.escape("write the address '127.0.0.1'") + "$"):
         faults.Close(client="127.0.0.1/32")
+
+
+def test_a_fragment_slices_by_one_byte_unless_it_splits() -> None:
+    assert faults.Fragment().size == 1
+    assert faults.Fragment(split=2).size is None
+    assert faults.Fragment(split=2).describe() == "Fragment(delay=0.01, split=2)"
+    assert faults.Fragment() == faults.Fragment(size=1)
 
 
 def test_good_fault_arguments_are_kept_as_given() -> None:
@@ -336,6 +373,8 @@ def test_one_allow_pattern_is_a_pattern_not_a_sequence_of_letters() -> None:
         ("socks5_hermetic = no way", [], "*ini option socks5_hermetic: socks5_hermetic must be one of true/false, yes/no, on/off, got 'no way'"),
         ("socks5_show_passwords = Maybe", [], "*ini option socks5_show_passwords: socks5_show_passwords must be one of true/false, yes/no, on/off, got 'Maybe'"),
         ("socks5_leak_guard =", [], "*ini option socks5_leak_guard: socks5_leak_guard must be one of true/false, yes/no, on/off, got ''"),
+        ("socks5_transcript = some", [], "*ini option socks5_transcript: socks5_transcript must be one of 'failed', 'all', 'never', got 'some'"),
+        ("socks5_transcript = Failed", [], "*ini option socks5_transcript: socks5_transcript must be one of 'failed', 'all', 'never', got 'Failed' (did you mean failed?)"),
         ("socks5_hermetic = OFF", [], None),
         ("socks5_leak_guard = 1", [], None),  # pytest's own words still do
         ("socks5_allow = 10.0.0.0/33", [], "*ini option socks5_allow: allow[[]0] must be an IP network*"),
@@ -502,6 +541,12 @@ OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
         (lambda s: s.start(timeout=-1), ValueError, "start(): timeout must be a number > 0, got -1"),
         (lambda s: s.start(timeout=0), ValueError, "start(): timeout must be a number > 0, got 0"),
         (lambda s: s.stop(timeout="1"), TypeError, "stop(): timeout must be a number >= 0, got '1' (str)"),
+        (lambda s: s.hold("greeting", host="x"), ValueError, "hold() acts at the greeting, before the client has sent host; select on client= or when= instead"),
+        (lambda s: s.hold("reply", times=0), ValueError, "hold(): times must be None or a whole number >= 1, got 0"),
+        (lambda s: s.hold("reply", host=5), TypeError, "hold(): host must be None or a str, got 5 (int)"),
+        (lambda s: every_split(at="x"), ValueError, "every_split(): at must be one of 'greeting', 'auth', 'reply', got 'x'"),
+        (lambda s: every_split(length=1), ValueError, "every_split(): length must be a whole number >= 2, got 1"),
+        (lambda s: every_split(delay=-1), ValueError, "every_split(): delay must be a number >= 0, got -1"),
     ],
 )  # fmt: skip
 def test_a_bad_api_argument_is_refused_saying_what_is_valid(
@@ -548,6 +593,18 @@ def test_the_url_and_environment_helpers_check_every_argument(
 ) -> None:
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_an_ipv6_zone_is_kept_as_clients_read_it_back() -> None:
+    """Not RFC 6874's ``%25``: urllib.parse (python-socks, httpx-socks, aiohttp-socks) and
+    httpx do not decode it, and would read the zone as ``25eth0``."""
+    from urllib.parse import urlsplit
+
+    url = proxy_url("fe80::1%eth0", 1080)
+    assert url == "socks5://[fe80::1%eth0]:1080"
+    assert urlsplit(url).hostname == "fe80::1%eth0"
+    assert httpx.URL(url).host == "fe80::1%eth0"
+    assert urlsplit("socks5://[fe80::1%25eth0]:1080").hostname == "fe80::1%25eth0"
 
 
 def test_good_urls_and_environments_are_kept() -> None:
@@ -626,13 +683,32 @@ def test_permits_answers_without_dialling_or_resolving(no_dns: None) -> None:
 def test_permits_checks_its_arguments() -> None:
     server = SOCKS5Server()
     with pytest.raises(
-        ValueError, match=r"^command must be one of .* got 'conect' \(did you mean connect\?\)$"
+        ValueError,
+        match=r"^permits\(\): command must be one of .* got 'conect' \(did you mean connect\?\)$",
     ):
         server.permits("example.com", 443, command="conect")
-    with pytest.raises(ValueError, match=r"^port must be a port from 0 to 65535, got 65536$"):
+    with pytest.raises(
+        ValueError, match=r"^permits\(\): port must be a port from 0 to 65535, got 65536$"
+    ):
         server.permits("example.com", 65536)
-    with pytest.raises(TypeError, match=r"^host must be a str, got b'x' \(bytes\)$"):
+    with pytest.raises(TypeError, match=r"^permits\(\): host must be a str, got b'x' \(bytes\)$"):
         server.permits(b"x", 1)  # type: ignore[arg-type]
+    one = "permits(): host must be one destination, a host name or address, got "
+    bracketed = one + "'[::1]': an IPv6 address is written without brackets (::1)"
+    with pytest.raises(ValueError, match=f"^{re.escape(bracketed)}$"):
+        server.permits("[::1]", 80)
+    glob = one + "'*.test' (not a glob: permits() asks about one request; rules take globs)"
+    with pytest.raises(ValueError, match=f"^{re.escape(glob)}$"):
+        server.permits("*.test", 80)
+
+
+@pytest.mark.parametrize("command", ["UDP_ASSOCIATE", "udp_associate", "Udp", 3])
+def test_the_command_permits_shows_is_taken_as_input(command: object) -> None:
+    """Permission.command says UDP_ASSOCIATE: permits() and Rule take it back, any case."""
+    server = SOCKS5Server(rules=[Rule.deny(command=command)])  # type: ignore[arg-type]
+    answer = server.permits("127.0.0.1", 53, command=command)  # type: ignore[arg-type]
+    assert (answer.command, answer.allowed) == ("UDP_ASSOCIATE", False)
+    assert server.permits("127.0.0.1", 53, command=answer.command).rule is answer.rule
 
 
 def test_a_start_that_times_out_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -707,3 +707,105 @@ def test_seed_option_replays_a_probabilistic_fault(pytester: pytest.Pytester) ->
     patterns = [next(line for line in r.outlines if "PATTERN" in line) for r in runs]
     assert patterns[0] == patterns[1]
     assert patterns[0] != patterns[2]
+
+
+def test_a_session_server_a_test_stopped_is_running_for_the_next(
+    pytester: pytest.Pytester,
+) -> None:
+    """Stopping the proxy mid-test ("the proxy went away") works, and the next test that
+    asks gets it running again: on its port when that is free, its URLs and environment
+    true; a direct socks5_session_server user too."""
+    pytester.makepyfile(
+        """
+        import os, socket
+        import pytest
+
+        seen = []
+
+        def test_stops(socks5_server):
+            seen.append(socks5_server.port)
+            socks5_server.stop()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(socks5_server.address, timeout=5)
+
+        def test_next(socks5_server):
+            assert socks5_server.is_running
+            assert socks5_server.port == seen[0]
+            assert socks5_server.listen_addresses == [("127.0.0.1", seen[0])]
+            socket.create_connection(socks5_server.address, timeout=5).close()
+            socks5_server.stop()
+
+        def test_env(socks5_proxy_env):
+            assert os.environ["ALL_PROXY"] == f"socks5://127.0.0.1:{socks5_proxy_env.port}"
+            socket.create_connection(socks5_proxy_env.address, timeout=5).close()
+            socks5_proxy_env.stop()
+
+        def test_session(socks5_session_server):
+            socket.create_connection(socks5_session_server.address, timeout=5).close()
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
+
+
+def test_a_stopped_session_server_whose_port_is_taken_gets_a_new_one(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+
+        taken = []
+
+        def test_stops(socks5_server):
+            socks5_server.stop()
+            holder = socket.socket()
+            holder.bind(socks5_server.address)
+            holder.listen()
+            taken.append(holder)
+
+        def test_next(socks5_server):
+            assert socks5_server.port != taken[0].getsockname()[1]
+            assert len(socks5_server.listen_addresses) == 1
+            socket.create_connection(socks5_server.address, timeout=5).close()
+            assert socks5_server.url == f"socks5://127.0.0.1:{socks5_server.port}"
+            taken[0].close()
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_a_factory_mistake_is_a_public_error_naming_the_factory_at_the_tests_line(
+    pytester: pytest.Pytester,
+) -> None:
+    """``socks5_server_factory(user=…)``: a TypeError (as Python's unexpected keyword) that
+    names the factory, the nearest name and the valid ones; a bad value a ValueError. The
+    traceback ends at the test's call, none inside the package."""
+    from pytest_socks5._options import Site, names
+
+    pytester.makepyfile(
+        """
+        def test_name(socks5_server_factory):
+            socks5_server_factory(user={"a": "b"})
+
+        def test_value(socks5_server_factory):
+            socks5_server_factory(connect_timeout=-1)
+
+        def test_configure(socks5_server):
+            socks5_server.configure(user={})
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    known = ", ".join(names(Site.CONSTRUCTOR))
+    out = result.stdout.str()
+    assert (
+        "E       TypeError: socks5_server_factory(): unknown option(s): user (did you mean "
+        f"users?); known: {known}\n" in out
+    )
+    assert (
+        "E       ValueError: socks5_server_factory(): connect_timeout must be a number > 0, "
+        "got -1\n" in out
+    )
+    assert "E       TypeError: configure(): unknown option(s): user (did you mean users?)" in out
+    assert "_option_model" not in out
+    assert "pytest_socks5/" not in out

@@ -347,7 +347,12 @@ def test_a_bad_transcript_mode_is_a_usage_error(pytester: pytest.Pytester) -> No
     pytester.makepyfile("def test_x(): pass")
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*socks5_transcript must be one of failed, all, never*"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-socks5: ini option socks5_transcript: socks5_transcript must be one "
+            "of 'failed', 'all', 'never', got 'sometimes'"
+        ]
+    )
 
 
 def test_show_passwords(pytester: pytest.Pytester) -> None:
