@@ -16,16 +16,10 @@ from typing import Any, NoReturn
 
 from ._async_wait import wait_for_connections
 from ._checks import integer, optional
-from ._criteria import check_criteria
+from ._criteria import check_criteria, criteria_text, show, value_matches
 from ._protocol import AddressType, AuthMethod, describe
 from ._recorder import Recorder
-from ._records import (
-    ConnectionRecord,
-    NoMatchingConnection,
-    criteria_text,
-    show,
-    value_matches,
-)
+from ._records import ConnectionRecord, NoMatchingConnection
 
 __all__ = ["RecordQueries"]
 
@@ -184,7 +178,7 @@ class RecordQueries:
         that ``host`` resolves to here (checked when it resolves in the test's process).
         """
         __tracebackhide__ = True
-        check_criteria(criteria)
+        check_criteria(criteria, ConnectionRecord)
         extra = f", {criteria_text(criteria)}" if criteria else ""
         if host is not None:
             leaked = [

@@ -1,36 +1,40 @@
-"""Record criteria, checked where they are given: a field that exists, and for a field
-with a fixed set of values, a value it can hold.
+"""Record criteria: checked where they are given — a field that exists, and for a field
+with a fixed set of values, a value it can hold — and matched against a record.
 
-Strategy: ``find_connections``, ``wait_for_connections`` and every assertion take keyword
-criteria, matched by ``_records.field_matches``; a misspelt field or a value the field can
-never hold would match nothing, silently, and the assertion's message would blame the
-connections. :func:`check_criteria` refuses them first: an unknown field name; a ``str``
+Strategy: ``find_connections``, ``wait_for_connections``, every assertion and a record's
+own ``matches()``/``mismatches()`` take keyword criteria, and all of them go through
+:func:`check_criteria`, then :func:`field_matches`. A misspelt field or a value the field
+can never hold would match nothing, silently, and an assertion's message would blame the
+connections; :func:`check_criteria` refuses them first: an unknown field name; a ``str``
 for a field that holds an enum or a protocol code (``outcome="closed"`` never equals
 ``Outcome.CLOSED``, ``address_type="domain"`` never equals 3); and a word outside a text
 field's fixed set (``closed_how="rts"``). ``None``, a predicate and, for text, a glob are
-always accepted. Pure.
+always accepted. The fields are those of the record class the criteria are for (its
+dataclass fields and public properties), so this module sits below the records. Pure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import fnmatch
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from ._checks import did_you_mean, fail_type, fail_value
+from ._outcome import Outcome
 from ._protocol import AddressType, AuthMethod, Command, Reply
-from ._records import ConnectionRecord, Outcome
 
-__all__ = ["check_criteria"]
-
-_FIELDS = {f.name for f in dataclasses.fields(ConnectionRecord)} | {
-    "auth_scheme",
-    "duration",
-    "remote_dns",
-    "succeeded",
-    "target",
-}
+__all__ = [
+    "MEMBER_FIELDS",
+    "check_criteria",
+    "criteria_text",
+    "field_matches",
+    "mismatches",
+    "show",
+    "value_matches",
+]
 
 #: Fields that hold an enum member or a protocol code, and the enum that names them.
 _CODES: dict[str, type[enum.Enum]] = {
@@ -49,15 +53,26 @@ _WORDS = {
 }
 
 
-def check_criteria(criteria: Mapping[str, Any]) -> None:
-    """Refuse a misspelt field name, or a value its field can never hold, at once instead
-    of matching nothing."""
+@functools.cache
+def _fields(record_type: type) -> tuple[str, ...]:
+    """The names a criterion may use for ``record_type``: its dataclass fields and public
+    properties (``target``, ``succeeded``…), sorted."""
+    names = {f.name for f in dataclasses.fields(record_type)}
+    for klass in record_type.__mro__:
+        names.update(n for n, v in vars(klass).items() if isinstance(v, property) and n[0] != "_")
+    return tuple(sorted(names))
+
+
+def check_criteria(criteria: Mapping[str, Any], record_type: type) -> None:
+    """Refuse a misspelt field name of ``record_type`` (a ``ConnectionRecord``), or a
+    value its field can never hold, at once instead of matching nothing."""
     __tracebackhide__ = True  # pytest shows the caller's line, not this one
-    unknown = sorted(set(criteria) - _FIELDS)
+    known = _fields(record_type)
+    unknown = sorted(set(criteria) - set(known))
     if unknown:
         raise TypeError(
-            f"unknown ConnectionRecord field(s): {', '.join(unknown)}"
-            f"{did_you_mean(unknown[0], sorted(_FIELDS))}; known: {', '.join(sorted(_FIELDS))}"
+            f"unknown {record_type.__name__} field(s): {', '.join(unknown)}"
+            f"{did_you_mean(unknown[0], known)}; known: {', '.join(known)}"
         )
     for name, wanted in criteria.items():
         if not isinstance(wanted, str):
@@ -87,3 +102,53 @@ def _near(wanted: str, shown: Mapping[str, str]) -> str:
     """``" (did you mean Outcome.CLOSED?)"`` for the nearest key of ``shown``, or ``""``."""
     key = wanted.lower().replace("_", "-") if "-" in "".join(shown) else wanted.lower()
     return did_you_mean(key, shown)
+
+
+# -- matching -------------------------------------------------------------------------------
+
+#: Fields where one value or glob matches any item (``http_requests="POST *"``).
+MEMBER_FIELDS = frozenset({"faults", "holds", "drop_reasons", "http_requests", "http_statuses"})
+
+
+def field_matches(name: str, actual: Any, wanted: Any) -> bool:
+    """Whether the field ``name``, holding ``actual``, meets the criterion ``wanted``."""
+    if name in MEMBER_FIELDS and not isinstance(wanted, tuple) and not callable(wanted):
+        return any(value_matches(a, wanted) for a in actual)
+    return value_matches(actual, wanted)
+
+
+def value_matches(actual: Any, wanted: Any) -> bool:
+    if callable(wanted) and not isinstance(wanted, type | enum.Enum):
+        return bool(wanted(actual))
+    if isinstance(wanted, str) and isinstance(actual, str) and any(c in wanted for c in "*?["):
+        return fnmatch.fnmatchcase(actual, wanted)
+    return bool(actual == wanted)
+
+
+def show(value: Any, field_name: str = "") -> str:
+    """A value as a failure message prints it (passwords masked, bytes length shown)."""
+    if field_name == "raw_password" and isinstance(value, bytes | str):
+        return f"*** ({len(value)} bytes)"
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, bytes) and len(value) > 64:
+        return f"{value[:48]!r}… ({len(value)} bytes)"
+    if callable(value) and not isinstance(value, type):
+        return getattr(value, "__name__", repr(value))
+    return repr(value)
+
+
+def criteria_text(criteria: Mapping[str, Any]) -> str:
+    """``host='x', port=443`` (passwords masked, predicates by name)."""
+    return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
+
+
+def mismatches(record: Any, criteria: Mapping[str, Any]) -> list[str]:
+    """The criteria (checked already) that ``record`` does not meet, each as
+    ``name=actual (wanted …)``."""
+    wrong = []
+    for name, wanted in criteria.items():
+        actual = getattr(record, name)
+        if not field_matches(name, actual, wanted):
+            wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
+    return wrong

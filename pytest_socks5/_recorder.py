@@ -16,14 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._checks import boolean, integer, number
-from ._criteria import check_criteria
+from ._criteria import check_criteria, criteria_text, mismatches
 from ._live_record import LiveRecord
-from ._records import (
-    ConnectionRecord,
-    NoMatchingConnection,
-    Outcome,
-    criteria_text,
-)
+from ._records import ConnectionRecord, NoMatchingConnection, Outcome
 from ._transcript import NOTHING_RECORDED_HINT, describe_record
 from ._user_code import callable_name, users_error
 
@@ -118,14 +113,14 @@ class Recorder:
     def find(self, **criteria: Any) -> list[ConnectionRecord]:
         """Records whose fields match: exact values, globs for text, or predicates."""
         __tracebackhide__ = True
-        check_criteria(criteria)
-        return [r for r in self.snapshot() if r.matches(**criteria)]
+        check_criteria(criteria, ConnectionRecord)
+        return [r for r in self.snapshot() if not mismatches(r, criteria)]
 
     def ready(
         self, count: int, criteria: Mapping[str, Any], *, ended: bool = False
     ) -> list[ConnectionRecord] | None:
         """The records matching ``criteria`` (closed, with ``ended``), if ``count`` do."""
-        found = [r for r in self.snapshot() if r.matches(**criteria)]
+        found = [r for r in self.snapshot() if not mismatches(r, criteria)]
         if ended:
             found = [r for r in found if r.outcome is not Outcome.OPEN]
         return found if len(found) >= count else None
@@ -158,7 +153,7 @@ class Recorder:
         close too); raise :class:`NoMatchingConnection` after ``timeout`` seconds."""
         __tracebackhide__ = True  # pytest shows the test's line, not these
         check_wait(count, timeout, ended)
-        check_criteria(criteria)
+        check_criteria(criteria, ConnectionRecord)
         deadline = time.monotonic() + timeout
         with self._lock:
             while (found := self.ready(count, criteria, ended=ended)) is None:
@@ -194,11 +189,11 @@ class Recorder:
         lost = lost if dropped else ""
         if not records:
             return f"No connections were recorded{lost} {NOTHING_RECORDED_HINT}."
-        ranked = sorted(records, key=lambda r: len(r.mismatches(**criteria)))
+        ranked = sorted(records, key=lambda r: len(mismatches(r, criteria)))
         lines = [f"{len(records)} connection(s) were recorded{lost}, closest first:"]
         for r in ranked[:limit]:
             lines.append("  " + describe_record(r))
-            wrong = r.mismatches(**criteria)
+            wrong = mismatches(r, criteria)
             if wrong and criteria:
                 lines.append("      differs: " + "; ".join(wrong))
         if len(ranked) > limit:

@@ -18,14 +18,14 @@ read-only protocols, never by importing it.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._criteria import check_criteria, mismatches
 from ._escape import redact_auth_request
 from ._field_values import FieldValues
+from ._outcome import Outcome
 from ._protocol import AddressType, AuthMethod, Command, Reply, Socks4Reply, coerce
 from ._public import public
 from ._transcript import describe_record, render_record
@@ -39,11 +39,8 @@ __all__ = [
     "NoMatchingConnection",
     "Outcome",
     "Timings",
-    "criteria_text",
     "record_from_dict",
     "record_to_dict",
-    "show",
-    "value_matches",
 ]
 
 #: :attr:`HandshakeMessage.direction` of a message the client sent to the proxy.
@@ -53,48 +50,6 @@ TO_CLIENT: Literal["to_client"] = "to_client"
 
 Direction = Literal["from_client", "to_client"]
 CloseHow = Literal["fin", "rst", "error"]
-
-
-@public
-class Outcome(enum.Enum):
-    """How a connection ended (``OPEN`` while it has not)."""
-
-    OPEN = "open"
-    #: The tunnel ran and both sides closed (FIN).
-    CLOSED = "closed"
-    #: The tunnel ran and one side reset it (RST) or failed.
-    RESET = "reset"
-    #: The request was answered with a failure REP (or SOCKS4 0x5B to 0x5D).
-    REJECTED = "rejected"
-    #: The client offered no method the server accepts (``05 FF``).
-    NO_ACCEPTABLE_METHOD = "no-acceptable-method"
-    #: RFC 1929 credentials were refused.
-    AUTH_FAILED = "auth-failed"
-    #: The client broke the protocol — including a close in the middle of a message;
-    #: ``error`` says how.
-    PROTOCOL_ERROR = "protocol-error"
-    #: The client went away before the handshake finished: a reset at any point, or a
-    #: clean close (FIN) with no byte of a next message — a port probe or readiness check
-    #: that connects and closes, a client that gives up after an answer.
-    CLIENT_CLOSED = "client-closed"
-    #: The handshake took longer than ``handshake_timeout``.
-    TIMEOUT = "timeout"
-    #: The server stopped while the connection was open — or a server reset (the
-    #: session fixture's, between tests) ended it; then ``error`` says so.
-    SERVER_STOPPED = "server-stopped"
-    #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
-    INTERNAL_ERROR = "internal-error"
-    #: Your own code the proxy called (a hook, a custom fault's ``rewrite``, a
-    #: ``validator``, a ``when=`` predicate) raised; ``error`` says which, and the
-    #: test fails with that exception.
-    USER_CODE_ERROR = "user-code-error"
-    #: An injected fault ended the connection (``faults`` says which).
-    FAULT = "fault"
-    # -- reliability limits --
-    #: The tunnel moved no byte either way for ``idle_timeout`` seconds.
-    IDLE_TIMEOUT = "idle-timeout"
-    #: Refused at accept: ``max_connections`` connections were already open.
-    CONNECTION_LIMIT = "connection-limit"
 
 
 @public
@@ -270,18 +225,17 @@ class ConnectionRecord(FieldValues):
         return None
 
     def matches(self, **criteria: Any) -> bool:
-        """Whether every criterion holds: exact values, globs for text, or predicates
-        (as in :meth:`pytest_socks5.SOCKS5Server.find_connections`)."""
+        """Whether every criterion holds: exact values, globs for text, or predicates,
+        checked as :meth:`pytest_socks5.SOCKS5Server.find_connections` checks them (a
+        misspelt field is a :exc:`TypeError`, text for an enum field is refused)."""
         return not self.mismatches(**criteria)
 
     def mismatches(self, **criteria: Any) -> list[str]:
-        """The criteria that do not hold, each as ``name=actual (wanted …)``."""
-        wrong = []
-        for name, wanted in criteria.items():
-            actual = getattr(self, name)
-            if not field_matches(name, actual, wanted):
-                wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
-        return wrong
+        """The criteria that do not hold, each as ``name=actual (wanted …)``; checked as
+        :meth:`matches` checks them."""
+        __tracebackhide__ = True
+        check_criteria(criteria, ConnectionRecord)
+        return mismatches(self, criteria)
 
     def transcript(self, *, show_password: bool = False) -> str:
         """This connection as the failure transcript shows it: every handshake message
@@ -309,42 +263,6 @@ class ConnectionRecord(FieldValues):
         loaded = json.loads(data) if isinstance(data, str | bytes) else data
         assert isinstance(loaded, Mapping)
         return record_from_dict(loaded)
-
-
-#: Fields where one value or glob matches any item (``http_requests="POST *"``).
-MEMBER_FIELDS = frozenset({"faults", "holds", "drop_reasons", "http_requests", "http_statuses"})
-
-
-def field_matches(name: str, actual: Any, wanted: Any) -> bool:
-    if name in MEMBER_FIELDS and not isinstance(wanted, tuple) and not callable(wanted):
-        return any(value_matches(a, wanted) for a in actual)
-    return value_matches(actual, wanted)
-
-
-def value_matches(actual: Any, wanted: Any) -> bool:
-    if callable(wanted) and not isinstance(wanted, type | enum.Enum):
-        return bool(wanted(actual))
-    if isinstance(wanted, str) and isinstance(actual, str) and any(c in wanted for c in "*?["):
-        return fnmatch.fnmatchcase(actual, wanted)
-    return bool(actual == wanted)
-
-
-def show(value: Any, field_name: str = "") -> str:
-    """A value as a failure message prints it (passwords masked, bytes length shown)."""
-    if field_name == "raw_password" and isinstance(value, bytes | str):
-        return f"*** ({len(value)} bytes)"
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{value.name}"
-    if isinstance(value, bytes) and len(value) > 64:
-        return f"{value[:48]!r}… ({len(value)} bytes)"
-    if callable(value) and not isinstance(value, type):
-        return getattr(value, "__name__", repr(value))
-    return repr(value)
-
-
-def criteria_text(criteria: Mapping[str, Any]) -> str:
-    """``host='x', port=443`` (passwords masked, predicates by name)."""
-    return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
 
 
 @public

@@ -23,6 +23,7 @@ import pytest
 from pytest_socks5 import (
     ECHO,
     Command,
+    ConnectionRecord,
     Outcome,
     Permission,
     Rule,
@@ -31,6 +32,7 @@ from pytest_socks5 import (
     UdpFaults,
     faults,
     proxy_url,
+    testing,
 )
 from pytest_socks5._environ import ProxyEnvironment
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
@@ -701,3 +703,34 @@ def test_an_infinite_time_is_refused(make: Callable[[], object], message: str) -
     or 0 where an option has one, never as a wait that never ends."""
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make()
+
+
+# -- records and their helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [{"prt": 1}, {"outcome": "closed"}, {"command": "connect"}, {"closed_how": "rts"}, {"host": 1, "protcol": "http"}],
+)  # fmt: skip
+def test_a_record_checks_criteria_as_find_connections_does(criteria: dict[str, Any]) -> None:
+    """One rule for criteria: a record's ``matches()`` and ``mismatches()`` refuse what
+    ``find_connections`` refuses, with the same message."""
+    with pytest.raises((TypeError, ValueError)) as by_server:
+        SOCKS5Server().find_connections(**criteria)
+    for ask in (testing.record().matches, testing.record().mismatches):
+        with pytest.raises(type(by_server.value), match=f"^{re.escape(str(by_server.value))}$"):
+            ask(**criteria)
+
+
+def test_an_unknown_record_field_names_the_nearest_and_lists_the_known() -> None:
+    known = sorted(
+        [f.name for f in dataclasses.fields(ConnectionRecord)]
+        + ["auth_scheme", "duration", "remote_dns", "succeeded", "target"]
+    )
+    with pytest.raises(TypeError) as raised:
+        testing.record(host="a.test").matches(prt=1)
+    assert str(raised.value) == (
+        f"unknown ConnectionRecord field(s): prt (did you mean port?); known: {', '.join(known)}"
+    )
+    assert testing.record(host="a.test").matches(host="*.test", outcome=Outcome.OPEN, port=80)
+    assert testing.record().mismatches(port=81) == ["port=80 (wanted 81)"]
