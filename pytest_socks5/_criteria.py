@@ -1,5 +1,5 @@
-"""Record criteria: checked where they are given — a field that exists, and for a field
-with a fixed set of values, a value it can hold — and matched against a record.
+"""Record criteria: checked where they are given — a field that exists, and a value it
+can hold — and matched against a record.
 
 Strategy: ``find_connections``, ``wait_for_connections``, every assertion and a record's
 own ``matches()``/``mismatches()`` take keyword criteria, and all of them go through
@@ -7,8 +7,10 @@ own ``matches()``/``mismatches()`` take keyword criteria, and all of them go thr
 can never hold would match nothing, silently, and an assertion's message would blame the
 connections; :func:`check_criteria` refuses them first: an unknown field name; a ``str``
 for a field that holds an enum or a protocol code (``outcome="closed"`` never equals
-``Outcome.CLOSED``, ``address_type="domain"`` never equals 3); and a word outside a text
-field's fixed set (``closed_how="rts"``). ``None``, a predicate and, for text, a glob are
+``Outcome.CLOSED``, ``address_type="domain"`` never equals 3); a value of a type the
+field never holds, read off its annotation (``host=1``, ``port="80"``, ``port=True``: a
+``bool`` is no number; ``None`` only where the field may be ``None``); and a word outside
+a text field's fixed set (``closed_how="rts"``). A predicate, and for text a glob, is
 always accepted. The fields are those of the record class the criteria are for (its
 dataclass fields and public properties), so this module sits below the records. Pure.
 """
@@ -53,14 +55,43 @@ _WORDS = {
 }
 
 
+#: What a value of each type a field is annotated with may be: the types, and in words.
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "None": ((type(None),), "None"),
+    "str": ((str,), "a str, a glob"),
+    "int": ((int,), "a whole number"),
+    "float": ((int, float), "a number"),
+    "bytes": ((bytes, bytearray, memoryview), "bytes"),
+    "bool": ((bool,), "True, False"),
+    "tuple": ((tuple,), "a tuple"),
+    "Outcome": ((Outcome,), "an Outcome"),
+}
+
+
 @functools.cache
-def _fields(record_type: type) -> tuple[str, ...]:
-    """The names a criterion may use for ``record_type``: its dataclass fields and public
-    properties (``target``, ``succeeded``…), sorted."""
-    names = {f.name for f in dataclasses.fields(record_type)}
+def _fields(record_type: type) -> dict[str, tuple[tuple[type, ...], str] | None]:
+    """The names a criterion may use for ``record_type`` (its dataclass fields and public
+    properties, ``target``, ``succeeded``…), sorted, each with what a value that can
+    match it may be (``None``: a type this does not know, anything)."""
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(record_type)}
     for klass in record_type.__mro__:
-        names.update(n for n, v in vars(klass).items() if isinstance(v, property) and n[0] != "_")
-    return tuple(sorted(names))
+        for name, value in vars(klass).items():
+            if isinstance(value, property) and name[0] != "_" and value.fget is not None:
+                annotations[name] = str(value.fget.__annotations__.get("return", ""))
+    return {name: _kind(name, annotations[name]) for name in sorted(annotations)}
+
+
+def _kind(name: str, annotation: str) -> tuple[tuple[type, ...], str] | None:
+    """What a criterion for a field annotated ``annotation`` may be (besides a
+    predicate): ``int | None`` is ``None`` or a whole number; a sequence field's item
+    (``faults="Delay*"``) or a tuple."""
+    if name in MEMBER_FIELDS:
+        words = [annotation.removeprefix("tuple[").removesuffix(", ...]"), "tuple"]
+    else:
+        words = sorted((w.split("[")[0] for w in annotation.split(" | ")), key="None".__ne__)
+    if not all(w in _KINDS for w in words):
+        return None
+    return tuple(t for w in words for t in _KINDS[w][0]), ", ".join(_KINDS[w][1] for w in words)
 
 
 def check_criteria(criteria: Mapping[str, Any], record_type: type) -> None:
@@ -72,18 +103,33 @@ def check_criteria(criteria: Mapping[str, Any], record_type: type) -> None:
     if unknown:
         raise TypeError(
             f"unknown {record_type.__name__} field(s): {', '.join(unknown)}"
-            f"{did_you_mean(unknown[0], known)}; known: {', '.join(known)}"
+            f"{did_you_mean(unknown[0], list(known))}; known: {', '.join(known)}"
         )
     for name, wanted in criteria.items():
+        if isinstance(wanted, str) and name in _CODES:
+            raise _not_a_code(name, _CODES[name], wanted)
+        _check_type(name, wanted, known[name])
         if not isinstance(wanted, str):
             continue
-        if name in _CODES:
-            raise _not_a_code(name, _CODES[name], wanted)
         words = _WORDS.get(name)
         if words and wanted not in words and not any(c in wanted for c in "*?["):
             listed = ", ".join(repr(w) for w in words)
             expected = f"one of {listed}, a glob or a predicate"
             raise fail_value(name, expected, wanted, _near(wanted, {w: repr(w) for w in words}))
+
+
+def _check_type(name: str, wanted: Any, kind: tuple[tuple[type, ...], str] | None) -> None:
+    """Refuse a value (not a predicate) of a type the field never holds:
+    ``host=1``, ``port="80"``, ``port=True`` (a ``bool`` is not a number)."""
+    if kind is None or (callable(wanted) and not isinstance(wanted, type | enum.Enum)):
+        return
+    types, said = kind
+    if isinstance(wanted, types) and (bool in types or not isinstance(wanted, bool)):
+        return
+    if name == "raw_password":  # a password is not shown, even a mistaken one
+        kind_name = type(wanted).__name__
+        raise TypeError(f"{name} must be {said} or a predicate, got a {kind_name} (not shown)")
+    raise fail_type(name, f"{said} or a predicate", wanted)
 
 
 def _not_a_code(name: str, kind: type[enum.Enum], wanted: str) -> TypeError:

@@ -24,6 +24,7 @@ from pytest_socks5 import (
     ECHO,
     Command,
     ConnectionRecord,
+    NoMatchingConnection,
     Outcome,
     Permission,
     Rule,
@@ -493,6 +494,21 @@ OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
         (lambda s: s.find_connections(command="connect"), TypeError, "command must be a number or a Command (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE) or a predicate, got 'connect' (str) (did you mean Command.CONNECT?)"),
         (lambda s: s.assert_not_connected(closed_how="rts"), ValueError, "closed_how must be one of 'fin', 'rst', 'error', a glob or a predicate, got 'rts' (did you mean 'rst'?)"),
         (lambda s: s.wait_for_connections(timeout=0, closed_by="proxy"), ValueError, "closed_by must be one of 'client', 'upstream', 'server', a glob or a predicate, got 'proxy'"),
+        (lambda s: s.assert_connected(host=1), TypeError, "host must be None, a str, a glob or a predicate, got 1 (int)"),
+        (lambda s: s.find_connections(port="80"), TypeError, "port must be None, a whole number or a predicate, got '80' (str)"),
+        (lambda s: s.assert_not_connected(port=True), TypeError, "port must be None, a whole number or a predicate, got True (bool)"),
+        (lambda s: s.find_connections(raw_password="s3cret"), TypeError, "raw_password must be None, bytes or a predicate, got a str (not shown)"),
+        (lambda s: s.find_connections(succeeded=None), TypeError, "succeeded must be True, False or a predicate, got None (NoneType)"),
+        (lambda s: s.find_connections(http_statuses="404"), TypeError, "http_statuses must be a whole number, a tuple or a predicate, got '404' (str)"),
+        (lambda s: s.assert_sent("hello"), TypeError, "assert_sent(): data must be bytes, such as b\"hello\", got 'hello' (str) (did you mean b'hello'?)"),
+        (lambda s: s.assert_received(5), TypeError, "assert_received(): data must be bytes, such as b\"hello\", got 5 (int)"),
+        (lambda s: s.assert_auth("a", 1), TypeError, "assert_auth(): password must be None, a str or bytes, got 1 (int)"),
+        (lambda s: s.assert_auth(["alice"]), TypeError, "assert_auth(): username must be None, a str or bytes, got ['alice'] (list)"),
+        (lambda s: s.assert_auth(authenticated="yes"), TypeError, "assert_auth(): authenticated must be True, False or None (either), got 'yes' (str)"),
+        (lambda s: s.assert_remote_dns(1), TypeError, "assert_remote_dns(): host must be a str, got 1 (int)"),
+        (lambda s: s.assert_local_dns(b"a.test"), TypeError, "assert_local_dns(): host must be None or a str, got b'a.test' (bytes)"),
+        (lambda s: s.assert_no_local_dns(host=1), TypeError, "assert_no_local_dns(): host must be None or a str, got 1 (int)"),
+        (lambda s: s.assert_no_local_dns(host=b"localhost"), TypeError, "assert_no_local_dns(): host must be None or a str, got b'localhost' (bytes)"),
         (lambda s: s.proxy_env(scheme="socks7"), ValueError, "proxy_env(): scheme must be one of 'socks5', 'http', got 'socks7' (did you mean socks5?)"),
         (lambda s: s.url_for("ftp"), ValueError, "url_for(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'ftp'"),
         (lambda s: s.url_for(password="p"), ValueError, "url_for(): password needs a username (a URL holds a password only after a user name, as user:password@host), got username=None"),
@@ -566,6 +582,18 @@ def test_good_criteria_and_counts_are_kept() -> None:
     assert server.find_connections(outcome=Outcome.CLOSED, closed_how="r*", protocol=None) == []
     assert server.find_connections(address_type=3, reply=lambda r: r is None) == []
     assert server.wait_for_connections(0, timeout=0) == []
+    assert (
+        server.find_connections(
+            raw_password=bytearray(b"x"), faults="Delay*", http_statuses=404, port=80
+        )
+        == []
+    )
+    assert server.find_connections(client_address=("127.0.0.1", 1), duration=None) == []
+    for data in (b"x", bytearray(b"x"), memoryview(b"x")):
+        with pytest.raises(
+            NoMatchingConnection, match=r"^expected a connection whose client sent b'x'"
+        ):
+            server.assert_sent(data)
     with server:
         assert server.url_for("socks4a") == f"socks4a://{server.host}:{server.port}"
 
@@ -734,3 +762,13 @@ def test_an_unknown_record_field_names_the_nearest_and_lists_the_known() -> None
     )
     assert testing.record(host="a.test").matches(host="*.test", outcome=Outcome.OPEN, port=80)
     assert testing.record().mismatches(port=81) == ["port=80 (wanted 81)"]
+
+
+def test_a_host_for_the_dns_leak_assertion_is_checked_with_nothing_recorded(
+    socks5_server: SOCKS5Server,
+) -> None:
+    """With no lookup to compare it with, a wrong ``host`` passed silently."""
+    assert socks5_server.local_lookups == []
+    with pytest.raises(TypeError, match=r"^assert_no_local_dns\(\): host must be None or a str"):
+        socks5_server.assert_no_local_dns(host=1)
+    socks5_server.assert_no_local_dns(host="localhost")
