@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._checks import choice
 from ._criteria import check_criteria, mismatches
 from ._escape import redact_auth_request
 from ._field_values import FieldValues
@@ -32,6 +33,7 @@ from ._transcript import describe_record, render_record
 
 __all__ = [
     "FROM_CLIENT",
+    "HANDSHAKE_NAMES",
     "TO_CLIENT",
     "CloseHow",
     "ConnectionRecord",
@@ -49,6 +51,21 @@ FROM_CLIENT: Literal["from_client"] = "from_client"
 TO_CLIENT: Literal["to_client"] = "to_client"
 
 Direction = Literal["from_client", "to_client"]
+#: Every :attr:`HandshakeMessage.name`, in the order a SOCKS5 handshake sends them.
+HANDSHAKE_NAMES = (
+    "greeting",
+    "method selection",
+    "auth request",
+    "auth reply",
+    "request",
+    "reply",
+    "socks4 request",
+    "socks4 reply",
+    "http request",
+    "http response",
+    "unparsed",
+)
+_MESSAGE = choice(*HANDSHAKE_NAMES)
 CloseHow = Literal["fin", "rst", "error"]
 
 
@@ -57,10 +74,11 @@ CloseHow = Literal["fin", "rst", "error"]
 class HandshakeMessage(FieldValues):
     """One handshake message exactly as it crossed the wire.
 
-    ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
-    ``"socks4 request"`` (from the client), ``"method selection"``, ``"auth reply"``,
-    ``"reply"``, ``"socks4 reply"`` (from the proxy), or ``"unparsed"``: client bytes that
-    broke the protocol or were cut off by the client's close.
+    ``name`` is one of :data:`HANDSHAKE_NAMES`: ``"greeting"``, ``"auth request"``,
+    ``"request"``, ``"socks4 request"``, ``"http request"`` (from the client),
+    ``"method selection"``, ``"auth reply"``, ``"reply"``, ``"socks4 reply"``,
+    ``"http response"`` (from the proxy), or ``"unparsed"``: client bytes that broke the
+    protocol or were cut off by the client's close.
     """
 
     #: ``"from_client"`` (client → proxy) or ``"to_client"`` (proxy → client).
@@ -95,11 +113,14 @@ class Timings(FieldValues):
     closed: float | None = None
 
     def elapsed(self, phase: str) -> float | None:
-        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not reached."""
-        at = getattr(self, phase)
+        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not
+        reached; ``phase`` is the name of one of the fields (another is a
+        :exc:`ValueError` listing them)."""
+        at = getattr(self, _PHASE("Timings.elapsed(): phase", phase))
         return None if at is None else at - self.accepted
 
 
+_PHASE = choice(*(f.name for f in dataclasses.fields(Timings)))
 _SCHEMES: dict[int | None, str] = {0x00: "none", 0x02: "password"}  # by SOCKS5 method
 
 
@@ -218,7 +239,9 @@ class ConnectionRecord(FieldValues):
 
     def message(self, name: str) -> bytes | None:
         """The bytes of the first handshake message called ``name`` (``"request"``,
-        ``"reply"``, …), or ``None`` if there was none."""
+        ``"reply"``, …, one of :data:`HANDSHAKE_NAMES`; another is a :exc:`ValueError`
+        listing them), or ``None`` if this connection sent or received none."""
+        _MESSAGE("ConnectionRecord.message(): name", name)
         for message in self.handshake:
             if message.name == name:
                 return message.data

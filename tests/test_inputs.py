@@ -30,16 +30,19 @@ from pytest_socks5 import (
     Rule,
     Sink,
     SOCKS5Server,
+    Timings,
     UdpFaults,
     faults,
     proxy_url,
     testing,
 )
+from pytest_socks5._conversation import MESSAGE_NAMES
 from pytest_socks5._environ import ProxyEnvironment
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
+from pytest_socks5._records import HANDSHAKE_NAMES
 from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
 from pytest_socks5.rawclient import recv_exactly, reply_code
@@ -772,3 +775,33 @@ def test_a_host_for_the_dns_leak_assertion_is_checked_with_nothing_recorded(
     with pytest.raises(TypeError, match=r"^assert_no_local_dns\(\): host must be None or a str"):
         socks5_server.assert_no_local_dns(host=1)
     socks5_server.assert_no_local_dns(host="localhost")
+
+
+PHASES = "'accepted', 'negotiated', 'authenticated', 'requested', 'replied', 'closed'"
+NAMES = "'greeting', 'method selection', 'auth request', 'auth reply', 'request', 'reply', 'socks4 request', 'socks4 reply', 'http request', 'http response', 'unparsed'"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda r: r.timings.elapsed("replyed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'replyed' (did you mean replied?)"),
+        (lambda r: r.timings.elapsed("elapsed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'elapsed' (did you mean closed?)"),
+        (lambda r: r.timings.elapsed(None), TypeError, f"Timings.elapsed(): phase must be one of {PHASES}, got None (NoneType)"),
+        (lambda r: r.message("requets"), ValueError, f"ConnectionRecord.message(): name must be one of {NAMES}, got 'requets' (did you mean request?)"),
+        (lambda r: r.message(b"reply"), TypeError, f"ConnectionRecord.message(): name must be one of {NAMES}, got b'reply' (bytes)"),
+    ],
+)  # fmt: skip
+def test_a_bad_record_argument_is_refused_saying_what_is_valid(
+    call: Callable[[ConnectionRecord], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call(testing.record())
+
+
+def test_a_known_message_or_phase_not_reached_is_none() -> None:
+    record = testing.record(timings=Timings(accepted=10.0, replied=10.5))
+    assert record.timings.elapsed("replied") == 0.5
+    assert record.timings.elapsed("accepted") == 0.0
+    assert record.timings.elapsed("closed") is None
+    assert record.message("reply") is None
+    assert set(MESSAGE_NAMES.values()) <= set(HANDSHAKE_NAMES)
