@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._checks import choice
+from ._checks import choice, fail_type, fail_value
 from ._criteria import check_criteria, mismatches
 from ._escape import redact_auth_request
 from ._field_values import FieldValues
@@ -279,13 +279,34 @@ class ConnectionRecord(FieldValues):
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> ConnectionRecord:
-        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
-        keys that are not fields are ignored."""
+        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``),
+        given as JSON text or as a mapping; keys that are not fields are ignored. What is
+        not such a record (not JSON, not an object, no ``id``, a field that does not
+        read) is a :exc:`ValueError` that says so (a value of another type, a
+        :exc:`TypeError`)."""
         import json
 
-        loaded = json.loads(data) if isinstance(data, str | bytes) else data
-        assert isinstance(loaded, Mapping)
+        if isinstance(data, str | bytes | bytearray):
+            try:
+                loaded = json.loads(data)
+            except ValueError as exc:  # (JSONDecodeError, UnicodeDecodeError)
+                raise fail_value(_FROM_JSON, _A_RECORD, data, f" ({exc})") from None
+        elif isinstance(data, Mapping):
+            loaded = data
+        else:
+            raise fail_type(
+                _FROM_JSON,
+                "a str, bytes or a mapping (a record as to_json() or to_dict() writes it)",
+                data,
+            )
+        if not isinstance(loaded, Mapping) or "id" not in loaded:
+            missing = " (it has no 'id')" if isinstance(loaded, Mapping) else ""
+            raise fail_value(_FROM_JSON, _A_RECORD, loaded, missing)
         return record_from_dict(loaded)
+
+
+_FROM_JSON = "ConnectionRecord.from_json(): data"
+_A_RECORD = "a record as to_json() writes it: a JSON object with an 'id'"
 
 
 @public
@@ -350,30 +371,17 @@ def _message_to_dict(message: HandshakeMessage, show_password: bool) -> dict[str
 def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
     values: dict[str, Any] = {}
     for name in _FIELD_NAMES:
-        if name not in data:
-            continue
-        value = data[name]
-        if name in _BYTES:
-            value = None if value is None else bytes.fromhex(value)
-        elif name == "handshake":
-            value = tuple(
-                HandshakeMessage(
-                    direction=m["direction"],
-                    name=m["name"],
-                    data=bytes.fromhex(m["data"]),
-                    at=float(m["at"]),
-                )
-                for m in value
-            )
-        elif name == "timings":
-            value = Timings(**value)
-        elif name == "outcome":
-            value = Outcome(value)
-        elif name == "offered_methods":
-            value = tuple(coerce(v, AuthMethod) for v in value)
-        else:
-            value = _tuples(value)  # lists of strings, addresses: tuples, as in the record
-        values[name] = value
+        if name in data:
+            try:
+                values[name] = _field_from_json(name, data[name])
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                raise fail_value(
+                    f"{_FROM_JSON}[{name!r}]",
+                    "a value as to_json() writes it",
+                    data[name],
+                    f" ({why})",
+                ) from None
     version = values.get("version")
     for name, enum_type in (
         ("chosen_method", AuthMethod),
@@ -386,3 +394,26 @@ def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
     if "client_address" not in values:
         values["client_address"] = ("", 0)
     return ConnectionRecord(**values)
+
+
+def _field_from_json(name: str, value: Any) -> Any:
+    """The field ``name`` of a record from its JSON ``value``."""
+    if name in _BYTES:
+        return None if value is None else bytes.fromhex(value)
+    if name == "handshake":
+        return tuple(
+            HandshakeMessage(
+                direction=m["direction"],
+                name=m["name"],
+                data=bytes.fromhex(m["data"]),
+                at=float(m["at"]),
+            )
+            for m in value
+        )
+    if name == "timings":
+        return Timings(**value)
+    if name == "outcome":
+        return Outcome(value)
+    if name == "offered_methods":
+        return tuple(coerce(v, AuthMethod) for v in value)
+    return _tuples(value)  # lists of strings, addresses: tuples, as in the record

@@ -777,6 +777,8 @@ def test_a_host_for_the_dns_leak_assertion_is_checked_with_nothing_recorded(
     socks5_server.assert_no_local_dns(host="localhost")
 
 
+FROM_JSON = "ConnectionRecord.from_json(): data"
+A_RECORD = "a record as to_json() writes it: a JSON object with an 'id'"
 PHASES = "'accepted', 'negotiated', 'authenticated', 'requested', 'replied', 'closed'"
 NAMES = "'greeting', 'method selection', 'auth request', 'auth reply', 'request', 'reply', 'socks4 request', 'socks4 reply', 'http request', 'http response', 'unparsed'"
 
@@ -787,6 +789,12 @@ NAMES = "'greeting', 'method selection', 'auth request', 'auth reply', 'request'
         (lambda r: r.timings.elapsed("replyed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'replyed' (did you mean replied?)"),
         (lambda r: r.timings.elapsed("elapsed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'elapsed' (did you mean closed?)"),
         (lambda r: r.timings.elapsed(None), TypeError, f"Timings.elapsed(): phase must be one of {PHASES}, got None (NoneType)"),
+        (lambda r: ConnectionRecord.from_json("[]"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got []"),
+        (lambda r: ConnectionRecord.from_json("{}"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got {{}} (it has no 'id')"),
+        (lambda r: ConnectionRecord.from_json("{"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got '{{' (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        (lambda r: ConnectionRecord.from_json(5), TypeError, f"{FROM_JSON} must be a str, bytes or a mapping (a record as to_json() or to_dict() writes it), got 5 (int)"),
+        (lambda r: ConnectionRecord.from_json({"id": 1, "outcome": "bogus"}), ValueError, f"{FROM_JSON}['outcome'] must be a value as to_json() writes it, got 'bogus' (ValueError: 'bogus' is not a valid Outcome)"),
+        (lambda r: ConnectionRecord.from_json({"id": 1, "raw_username": 5}), ValueError, f"{FROM_JSON}['raw_username'] must be a value as to_json() writes it, got 5 (TypeError: fromhex() argument must be str, not int)"),
         (lambda r: r.message("requets"), ValueError, f"ConnectionRecord.message(): name must be one of {NAMES}, got 'requets' (did you mean request?)"),
         (lambda r: r.message(b"reply"), TypeError, f"ConnectionRecord.message(): name must be one of {NAMES}, got b'reply' (bytes)"),
     ],
@@ -805,3 +813,5 @@ def test_a_known_message_or_phase_not_reached_is_none() -> None:
     assert record.timings.elapsed("closed") is None
     assert record.message("reply") is None
     assert set(MESSAGE_NAMES.values()) <= set(HANDSHAKE_NAMES)
+    assert ConnectionRecord.from_json(record.to_json().encode()) == record
+    assert ConnectionRecord.from_json({"id": 7, "test": "t.py::x"}).id == 7  # keys not fields
