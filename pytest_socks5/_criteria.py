@@ -22,7 +22,7 @@ import enum
 import fnmatch
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from ._checks import did_you_mean, fail_type, fail_value
 from ._outcome import Outcome
@@ -31,6 +31,7 @@ from ._protocol import AddressType, AuthMethod, Command, Reply
 __all__ = [
     "MEMBER_FIELDS",
     "check_criteria",
+    "check_fields",
     "criteria_text",
     "field_matches",
     "mismatches",
@@ -58,7 +59,7 @@ _WORDS = {
 #: What a value of each type a field is annotated with may be: the types, and in words.
 _KINDS: dict[str, tuple[tuple[type, ...], str]] = {
     "None": ((type(None),), "None"),
-    "str": ((str,), "a str, a glob"),
+    "str": ((str,), "a str"),
     "int": ((int,), "a whole number"),
     "float": ((int, float), "a number"),
     "bytes": ((bytes, bytearray, memoryview), "bytes"),
@@ -123,13 +124,40 @@ def _check_type(name: str, wanted: Any, kind: tuple[tuple[type, ...], str] | Non
     ``host=1``, ``port="80"``, ``port=True`` (a ``bool`` is not a number)."""
     if kind is None or (callable(wanted) and not isinstance(wanted, type | enum.Enum)):
         return
-    types, said = kind
-    if isinstance(wanted, types) and (bool in types or not isinstance(wanted, bool)):
+    if _fits(wanted, kind[0]):
         return
-    if name == "raw_password":  # a password is not shown, even a mistaken one
-        kind_name = type(wanted).__name__
-        raise TypeError(f"{name} must be {said} or a predicate, got a {kind_name} (not shown)")
-    raise fail_type(name, f"{said} or a predicate", wanted)
+    _refuse(name, kind[1] + (", a glob" if str in kind[0] else "") + " or a predicate", wanted)
+
+
+def _refuse(name: str, expected: str, value: Any) -> NoReturn:
+    if name.endswith("raw_password"):  # a password is not shown, even a mistaken one
+        kind_name = type(value).__name__
+        raise TypeError(f"{name} must be {expected}, got a {kind_name} (not shown)")
+    raise fail_type(name, expected, value)
+
+
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def check_fields(values: Mapping[str, Any], record_type: type, where: str) -> None:
+    """Refuse what ``record_type(**values)`` would take but never holds (``where``, such
+    as ``"record()"``, names the call): an unknown field (a :exc:`TypeError` naming the
+    nearest and listing the fields), a value of a type the field never holds."""
+    __tracebackhide__ = True
+    known = [f.name for f in dataclasses.fields(record_type)]
+    unknown = [name for name in values if name not in known]
+    if unknown:
+        raise TypeError(
+            f"{where}: unknown {record_type.__name__} field(s): {', '.join(unknown)}"
+            f"{did_you_mean(unknown[0], known)}; known: {', '.join(known)}"
+        )
+    kinds = _fields(record_type)
+    for name, value in values.items():
+        kind = _KINDS["tuple"] if name in MEMBER_FIELDS else kinds[name]
+        if kind is not None and not _fits(value, kind[0]):
+            first, _, last = kind[1].rpartition(", ")
+            _refuse(f"{where}: {name}", f"{first} or {last}" if first else last, value)
 
 
 def _not_a_code(name: str, kind: type[enum.Enum], wanted: str) -> TypeError:

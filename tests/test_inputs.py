@@ -763,6 +763,12 @@ def test_an_unknown_record_field_names_the_nearest_and_lists_the_known() -> None
     assert str(raised.value) == (
         f"unknown ConnectionRecord field(s): prt (did you mean port?); known: {', '.join(known)}"
     )
+    fields = ", ".join(f.name for f in dataclasses.fields(ConnectionRecord))
+    with pytest.raises(TypeError) as raised:
+        testing.record(prt=1)
+    assert str(raised.value) == (
+        f"record(): unknown ConnectionRecord field(s): prt (did you mean port?); known: {fields}"
+    )
     assert testing.record(host="a.test").matches(host="*.test", outcome=Outcome.OPEN, port=80)
     assert testing.record().mismatches(port=81) == ["port=80 (wanted 81)"]
 
@@ -795,6 +801,12 @@ NAMES = "'greeting', 'method selection', 'auth request', 'auth reply', 'request'
         (lambda r: ConnectionRecord.from_json(5), TypeError, f"{FROM_JSON} must be a str, bytes or a mapping (a record as to_json() or to_dict() writes it), got 5 (int)"),
         (lambda r: ConnectionRecord.from_json({"id": 1, "outcome": "bogus"}), ValueError, f"{FROM_JSON}['outcome'] must be a value as to_json() writes it, got 'bogus' (ValueError: 'bogus' is not a valid Outcome)"),
         (lambda r: ConnectionRecord.from_json({"id": 1, "raw_username": 5}), ValueError, f"{FROM_JSON}['raw_username'] must be a value as to_json() writes it, got 5 (TypeError: fromhex() argument must be str, not int)"),
+        (lambda r: testing.record(host=1), TypeError, "record(): host must be None or a str, got 1 (int)"),
+        (lambda r: testing.record(port="80"), TypeError, "record(): port must be None or a whole number, got '80' (str)"),
+        (lambda r: testing.record(client_address=["127.0.0.1", 1]), TypeError, "record(): client_address must be a tuple, got ['127.0.0.1', 1] (list)"),
+        (lambda r: testing.record(faults="Delay"), TypeError, "record(): faults must be a tuple, got 'Delay' (str)"),
+        (lambda r: testing.record(authenticated=1), TypeError, "record(): authenticated must be None, True or False, got 1 (int)"),
+        (lambda r: testing.record(raw_password="s3cret"), TypeError, "record(): raw_password must be None or bytes, got a str (not shown)"),
         (lambda r: r.message("requets"), ValueError, f"ConnectionRecord.message(): name must be one of {NAMES}, got 'requets' (did you mean request?)"),
         (lambda r: r.message(b"reply"), TypeError, f"ConnectionRecord.message(): name must be one of {NAMES}, got b'reply' (bytes)"),
     ],
