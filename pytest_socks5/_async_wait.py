@@ -134,7 +134,7 @@ async def wait_for_connections(
     check_criteria(criteria, ConnectionRecord)
     return await wait_until(
         "wait_for_connections_async()",
-        lambda: recorder.ready(count, criteria, ended=ended),
+        lambda: recorder.poll(count, timeout, criteria, ended=ended),
         recorder.on_change,
         timeout,
         lambda: recorder.waited_in_vain(count, timeout, criteria, ended=ended),

@@ -109,6 +109,7 @@ class Engine:
             sockname = server.sockets[0].getsockname()
             port = sockname[1]
             self.sockets.append((sockname[0], sockname[1]))
+        self.recorder.serving(True)
 
     async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
         context, loop = self.context, asyncio.get_running_loop()
@@ -150,6 +151,7 @@ class Engine:
                 async with asyncio.timeout(1.0):
                     await server.wait_closed()
         self._servers.clear()
+        self.recorder.serving(False)  # every record has ended
 
     async def _close_listeners(self) -> None:
         """Close the listeners, then let the connections accepted a moment before
