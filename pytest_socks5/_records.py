@@ -74,8 +74,8 @@ CloseHow = Literal["fin", "rst", "error"]
 class HandshakeMessage(FieldValues):
     """One handshake message exactly as it crossed the wire.
 
-    ``name`` is one of :data:`HANDSHAKE_NAMES`: ``"greeting"``, ``"auth request"``,
-    ``"request"``, ``"socks4 request"``, ``"http request"`` (from the client),
+    ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
+    ``"socks4 request"``, ``"http request"`` (from the client),
     ``"method selection"``, ``"auth reply"``, ``"reply"``, ``"socks4 reply"``,
     ``"http response"`` (from the proxy), or ``"unparsed"``: client bytes that broke the
     protocol or were cut off by the client's close.
@@ -239,7 +239,7 @@ class ConnectionRecord(FieldValues):
 
     def message(self, name: str) -> bytes | None:
         """The bytes of the first handshake message called ``name`` (``"request"``,
-        ``"reply"``, …, one of :data:`HANDSHAKE_NAMES`; another is a :exc:`ValueError`
+        ``"reply"``, …: a :class:`HandshakeMessage` name; another is a :exc:`ValueError`
         listing them), or ``None`` if this connection sent or received none."""
         _MESSAGE("ConnectionRecord.message(): name", name)
         for message in self.handshake:
