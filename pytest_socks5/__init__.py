@@ -14,14 +14,9 @@ if TYPE_CHECKING:
     from ._guard import ServerError
     from ._hosts import ECHO, Sink
     from ._leaks import Leak, LeakError
+    from ._outcome import Outcome
     from ._protocol import AddressType, AuthMethod, AuthStatus, Command, Reply, Socks4Reply
-    from ._records import (
-        ConnectionRecord,
-        HandshakeMessage,
-        NoMatchingConnection,
-        Outcome,
-        Timings,
-    )
+    from ._records import ConnectionRecord, HandshakeMessage, NoMatchingConnection, Timings
     from ._rules import Rule
     from ._server import SOCKS5Server
     from ._udp_faults import UdpFaults
@@ -41,6 +36,7 @@ _exported, __dir__ = lazy_exports(
         "_guard": ("ServerError",),
         "_hosts": ("ECHO", "Sink"),
         "_leaks": ("Leak", "LeakError"),
+        "_outcome": ("Outcome",),
         "_protocol": (
             "AddressType",
             "AuthMethod",
@@ -49,13 +45,7 @@ _exported, __dir__ = lazy_exports(
             "Reply",
             "Socks4Reply",
         ),
-        "_records": (
-            "ConnectionRecord",
-            "HandshakeMessage",
-            "NoMatchingConnection",
-            "Outcome",
-            "Timings",
-        ),
+        "_records": ("ConnectionRecord", "HandshakeMessage", "NoMatchingConnection", "Timings"),
         "_rules": ("Rule",),
         "_server": ("SOCKS5Server",),
         "_udp_faults": ("UdpFaults",),

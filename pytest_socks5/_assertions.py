@@ -15,17 +15,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ._async_wait import wait_for_connections
-from ._checks import integer, optional
-from ._criteria import check_criteria
+from ._checks import fail_type, integer, optional, text
+from ._criteria import check_criteria, criteria_text, show, value_matches
 from ._protocol import AddressType, AuthMethod, describe
 from ._recorder import Recorder
-from ._records import (
-    ConnectionRecord,
-    NoMatchingConnection,
-    criteria_text,
-    show,
-    value_matches,
-)
+from ._records import ConnectionRecord, NoMatchingConnection
 
 __all__ = ["RecordQueries"]
 
@@ -46,6 +40,29 @@ def _is_ip_address(address_type: int | None) -> bool:
 
 
 _is_ip_address.__name__ = "IPV4 or IPV6"
+
+
+def _bytes(name: str, value: Any) -> bytes:
+    """``value``, bytes-like, as bytes: text is refused (a payload is bytes)."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        hint = f" (did you mean {value.encode()!r}?)" if isinstance(value, str) else ""
+        raise fail_type(name, 'bytes, such as b"hello"', value, hint)
+    return bytes(value)
+
+
+def _credential(name: str, value: Any) -> bytes | None:
+    """A username or password to compare: ``None``, or text (as UTF-8) or bytes."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise fail_type(name, "None, a str or bytes", value)
+    return value.encode("utf-8")
+
+
+def _tristate(name: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise fail_type(name, "True, False or None (either)", value)
+    return value
 
 
 def _contains(data: bytes) -> _Named:
@@ -82,11 +99,8 @@ def _named_user(name: bytes) -> _Named:
     return _Named(repr(text), lambda u: u == text)
 
 
-def _as_bytes(value: str | bytes) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else value
-
-
 _COUNT = optional(integer(low=1))
+_HOST = optional(text)
 
 
 class RecordQueries:
@@ -156,6 +170,7 @@ class RecordQueries:
         """Assert the client sent the name ``host`` (a glob is fine) for the proxy to
         resolve — ``ATYP`` 0x03, what ``socks5h://`` asks for — and return the record."""
         __tracebackhide__ = True
+        text("assert_remote_dns(): host", host)
         want = {"host": host, "address_type": AddressType.DOMAIN, **criteria}
         hints = []
         for r in self._recorder.find(**criteria):
@@ -184,7 +199,8 @@ class RecordQueries:
         that ``host`` resolves to here (checked when it resolves in the test's process).
         """
         __tracebackhide__ = True
-        check_criteria(criteria)
+        _HOST("assert_local_dns(): host", host)
+        check_criteria(criteria, ConnectionRecord)
         extra = f", {criteria_text(criteria)}" if criteria else ""
         if host is not None:
             leaked = [
@@ -229,11 +245,14 @@ class RecordQueries:
         USERID; text is compared as UTF-8 bytes), and that it passed
         (``authenticated=False``: that it was refused; ``None``: either)."""
         __tracebackhide__ = True
+        name = _credential("assert_auth(): username", username)
+        secret = _credential("assert_auth(): password", password)
+        _tristate("assert_auth(): authenticated", authenticated)
         want: dict[str, Any] = {"auth_scheme": _authenticated}
-        if username is not None:
-            want["username"] = _named_user(_as_bytes(username))
-        if password is not None:
-            want["raw_password"] = _as_bytes(password)
+        if name is not None:
+            want["username"] = _named_user(name)
+        if secret is not None:
+            want["raw_password"] = secret
         if authenticated is not None:
             want["authenticated"] = authenticated
         want.update(criteria)
@@ -277,17 +296,19 @@ class RecordQueries:
     def assert_sent(
         self, data: bytes, *, count: int | None = None, **criteria: Any
     ) -> ConnectionRecord:
-        """Assert the client sent ``data`` through the tunnel (within the captured payload;
-        needs ``capture_payload``)."""
+        """Assert the client sent ``data`` (bytes-like; text is refused) through the
+        tunnel (within the captured payload; needs ``capture_payload``)."""
         __tracebackhide__ = True
+        data = _bytes("assert_sent(): data", data)
         return self._assert_payload("payload_from_client", "client sent", data, count, criteria)
 
     def assert_received(
         self, data: bytes, *, count: int | None = None, **criteria: Any
     ) -> ConnectionRecord:
-        """Assert the destination sent ``data`` back to the client through the tunnel
-        (within the captured payload; needs ``capture_payload``)."""
+        """Assert the destination sent ``data`` (bytes-like; text is refused) back to the
+        client through the tunnel (within the captured payload; needs ``capture_payload``)."""
         __tracebackhide__ = True
+        data = _bytes("assert_received(): data", data)
         return self._assert_payload("payload_to_client", "client received", data, count, criteria)
 
     def _assert_payload(

@@ -131,10 +131,10 @@ async def wait_for_connections(
 ) -> list[ConnectionRecord]:
     __tracebackhide__ = True  # pytest shows the test's line, as for the blocking wait
     check_wait(count, timeout, ended)
-    check_criteria(criteria)
+    check_criteria(criteria, ConnectionRecord)
     return await wait_until(
         "wait_for_connections_async()",
-        lambda: recorder.ready(count, criteria, ended=ended),
+        lambda: recorder.poll(count, timeout, criteria, ended=ended),
         recorder.on_change,
         timeout,
         lambda: recorder.waited_in_vain(count, timeout, criteria, ended=ended),

@@ -118,6 +118,7 @@ class Engine:
             self._servers.clear()
             self.sockets = []
             raise
+        self.recorder.serving(True)
 
     async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
         context, loop = self.context, asyncio.get_running_loop()
@@ -159,6 +160,7 @@ class Engine:
                 async with asyncio.timeout(1.0):
                     await server.wait_closed()
         self._servers.clear()
+        self.recorder.serving(False)  # every record has ended
 
     async def _close_listeners(self) -> None:
         """Close the listeners, then let the connections accepted a moment before

@@ -9,10 +9,12 @@ guard would give. Outside such a test nothing records, and asking is a
 
 from __future__ import annotations
 
+from ._checks import optional, text
 from ._leaks import Leak, LeakError, LeakLog, describe
 
 __all__ = ["LeakQueries"]
 
+_HOST = optional(text)
 _NOT_RECORDING = (
     "no leak record for this server: local lookups and direct connections are recorded "
     "while a test uses the socks5_server, socks5_proxy_env or socks5_server_factory fixture"
@@ -47,8 +49,11 @@ class LeakQueries:
     def assert_no_local_dns(self, host: str | None = None) -> None:
         """Fail if the client looked up a name itself (of ``host`` only, if given)
         instead of leaving it to the proxy (``socks5h://``); the leak guard's allow-list
-        applies. The message names each call, its arguments and the caller's frame."""
+        applies. The message names each call, its arguments and the caller's frame.
+        ``host`` is a name (or an address) as the client gave it, compared without case
+        or a trailing dot."""
         __tracebackhide__ = True
+        _HOST("assert_no_local_dns(): host", host)
         log = self._leaks()
         lookups, _ = log.leaks(host)
         message = describe(lookups, [], log.allow)

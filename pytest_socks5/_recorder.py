@@ -13,17 +13,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ._checks import boolean, integer, number
-from ._criteria import check_criteria
+from ._criteria import check_criteria, criteria_text, mismatches
 from ._live_record import LiveRecord
-from ._records import (
-    ConnectionRecord,
-    NoMatchingConnection,
-    Outcome,
-    criteria_text,
-)
+from ._records import ConnectionRecord, NoMatchingConnection, Outcome
 from ._transcript import NOTHING_RECORDED_HINT, describe_record
 from ._user_code import callable_name, users_error
 
@@ -66,6 +61,15 @@ class Recorder:
         self.on_end = on_end
         self._wakers: list[Callable[[], None]] = []
         self._waiting = 0  # threads in wait_for or wait_settled
+        #: Whether the server can record more: ``"new"`` (never started), ``"running"``,
+        #: ``"stopped"`` (set by the engine; a stopped server's records have all ended).
+        self.state: Literal["new", "running", "stopped"] = "new"
+
+    def serving(self, running: bool) -> None:
+        """The engine started (``True``) or has stopped: waiters see it at once."""
+        with self._lock:
+            self.state = "running" if running else "stopped"
+            self._changed()
 
     def _changed(self) -> None:  # under the lock
         if self._waiting:
@@ -118,27 +122,40 @@ class Recorder:
     def find(self, **criteria: Any) -> list[ConnectionRecord]:
         """Records whose fields match: exact values, globs for text, or predicates."""
         __tracebackhide__ = True
-        check_criteria(criteria)
-        return [r for r in self.snapshot() if r.matches(**criteria)]
+        check_criteria(criteria, ConnectionRecord)
+        return [r for r in self.snapshot() if not mismatches(r, criteria)]
 
     def ready(
         self, count: int, criteria: Mapping[str, Any], *, ended: bool = False
     ) -> list[ConnectionRecord] | None:
         """The records matching ``criteria`` (closed, with ``ended``), if ``count`` do."""
-        found = [r for r in self.snapshot() if r.matches(**criteria)]
+        found = [r for r in self.snapshot() if not mismatches(r, criteria)]
         if ended:
             found = [r for r in found if r.outcome is not Outcome.OPEN]
         return found if len(found) >= count else None
+
+    def poll(
+        self, count: int, timeout: float, criteria: Mapping[str, Any], *, ended: bool
+    ) -> list[ConnectionRecord] | None:
+        """:meth:`ready`; but when the server is not running, nothing more can arrive, so
+        not ready is the failure, at once."""
+        __tracebackhide__ = True
+        found = self.ready(count, criteria, ended=ended)
+        if found is None and self.state != "running":
+            raise self.waited_in_vain(count, timeout, criteria, ended=ended)
+        return found
 
     def waited_in_vain(
         self, count: int, timeout: float, criteria: Mapping[str, Any], *, ended: bool
     ) -> NoMatchingConnection:
         what = "closed " if ended else ""
         matching = f" matching {criteria_text(criteria)}" if criteria else ""
-        return NoMatchingConnection(
-            f"waited {timeout:g}s for {count} {what}connection(s){matching}\n"
-            + self.explain(criteria)
-        )
+        wanted = f"{count} {what}connection(s){matching}"
+        if self.state != "running":
+            headline = f"expected {wanted}, and the server is not running: none can arrive"
+        else:
+            headline = f"waited {timeout:g}s for {wanted}"
+        return NoMatchingConnection(headline + "\n" + self.explain(criteria))
 
     def on_change(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake`` (on the recording thread) after each new or ended record, until
@@ -158,10 +175,10 @@ class Recorder:
         close too); raise :class:`NoMatchingConnection` after ``timeout`` seconds."""
         __tracebackhide__ = True  # pytest shows the test's line, not these
         check_wait(count, timeout, ended)
-        check_criteria(criteria)
+        check_criteria(criteria, ConnectionRecord)
         deadline = time.monotonic() + timeout
         with self._lock:
-            while (found := self.ready(count, criteria, ended=ended)) is None:
+            while (found := self.poll(count, timeout, criteria, ended=ended)) is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise self.waited_in_vain(count, timeout, criteria, ended=ended)
@@ -192,13 +209,21 @@ class Recorder:
         dropped = self.dropped
         lost = f" ({dropped} older record(s) dropped: max_records={self.max_records})"
         lost = lost if dropped else ""
+        if not records and self.state == "new":
+            return (
+                "No connections were recorded: the server was never started (start it "
+                "with 'with server:', server.start() or 'async with server:')."
+            )
         if not records:
-            return f"No connections were recorded{lost} {NOTHING_RECORDED_HINT}."
-        ranked = sorted(records, key=lambda r: len(r.mismatches(**criteria)))
+            stopped = (
+                " while the server ran (it is stopped now)" if self.state != "running" else ""
+            )
+            return f"No connections were recorded{stopped}{lost} {NOTHING_RECORDED_HINT}."
+        ranked = sorted(records, key=lambda r: len(mismatches(r, criteria)))
         lines = [f"{len(records)} connection(s) were recorded{lost}, closest first:"]
         for r in ranked[:limit]:
             lines.append("  " + describe_record(r))
-            wrong = r.mismatches(**criteria)
+            wrong = mismatches(r, criteria)
             if wrong and criteria:
                 lines.append("      differs: " + "; ".join(wrong))
         if len(ranked) > limit:

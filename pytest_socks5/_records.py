@@ -18,20 +18,22 @@ read-only protocols, never by importing it.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._checks import choice, fail_type, fail_value
+from ._criteria import check_criteria, mismatches
 from ._escape import redact_auth_request
 from ._field_values import FieldValues
+from ._outcome import Outcome
 from ._protocol import AddressType, AuthMethod, Command, Reply, Socks4Reply, coerce
 from ._public import public
 from ._transcript import describe_record, render_record
 
 __all__ = [
     "FROM_CLIENT",
+    "HANDSHAKE_NAMES",
     "TO_CLIENT",
     "CloseHow",
     "ConnectionRecord",
@@ -39,11 +41,8 @@ __all__ = [
     "NoMatchingConnection",
     "Outcome",
     "Timings",
-    "criteria_text",
     "record_from_dict",
     "record_to_dict",
-    "show",
-    "value_matches",
 ]
 
 #: :attr:`HandshakeMessage.direction` of a message the client sent to the proxy.
@@ -52,49 +51,22 @@ FROM_CLIENT: Literal["from_client"] = "from_client"
 TO_CLIENT: Literal["to_client"] = "to_client"
 
 Direction = Literal["from_client", "to_client"]
+#: Every :attr:`HandshakeMessage.name`, in the order a SOCKS5 handshake sends them.
+HANDSHAKE_NAMES = (
+    "greeting",
+    "method selection",
+    "auth request",
+    "auth reply",
+    "request",
+    "reply",
+    "socks4 request",
+    "socks4 reply",
+    "http request",
+    "http response",
+    "unparsed",
+)
+_MESSAGE = choice(*HANDSHAKE_NAMES)
 CloseHow = Literal["fin", "rst", "error"]
-
-
-@public
-class Outcome(enum.Enum):
-    """How a connection ended (``OPEN`` while it has not)."""
-
-    OPEN = "open"
-    #: The tunnel ran and both sides closed (FIN).
-    CLOSED = "closed"
-    #: The tunnel ran and one side reset it (RST) or failed.
-    RESET = "reset"
-    #: The request was answered with a failure REP (or SOCKS4 0x5B to 0x5D).
-    REJECTED = "rejected"
-    #: The client offered no method the server accepts (``05 FF``).
-    NO_ACCEPTABLE_METHOD = "no-acceptable-method"
-    #: RFC 1929 credentials were refused.
-    AUTH_FAILED = "auth-failed"
-    #: The client broke the protocol — including a close in the middle of a message;
-    #: ``error`` says how.
-    PROTOCOL_ERROR = "protocol-error"
-    #: The client went away before the handshake finished: a reset at any point, or a
-    #: clean close (FIN) with no byte of a next message — a port probe or readiness check
-    #: that connects and closes, a client that gives up after an answer.
-    CLIENT_CLOSED = "client-closed"
-    #: The handshake took longer than ``handshake_timeout``.
-    TIMEOUT = "timeout"
-    #: The server stopped while the connection was open — or a server reset (the
-    #: session fixture's, between tests) ended it; then ``error`` says so.
-    SERVER_STOPPED = "server-stopped"
-    #: A bug in pytest-socks5; the traceback is in ``error`` and fails the test.
-    INTERNAL_ERROR = "internal-error"
-    #: Your own code the proxy called (a hook, a custom fault's ``rewrite``, a
-    #: ``validator``, a ``when=`` predicate) raised; ``error`` says which, and the
-    #: test fails with that exception.
-    USER_CODE_ERROR = "user-code-error"
-    #: An injected fault ended the connection (``faults`` says which).
-    FAULT = "fault"
-    # -- reliability limits --
-    #: The tunnel moved no byte either way for ``idle_timeout`` seconds.
-    IDLE_TIMEOUT = "idle-timeout"
-    #: Refused at accept: ``max_connections`` connections were already open.
-    CONNECTION_LIMIT = "connection-limit"
 
 
 @public
@@ -103,9 +75,10 @@ class HandshakeMessage(FieldValues):
     """One handshake message exactly as it crossed the wire.
 
     ``name`` is one of ``"greeting"``, ``"auth request"``, ``"request"``,
-    ``"socks4 request"`` (from the client), ``"method selection"``, ``"auth reply"``,
-    ``"reply"``, ``"socks4 reply"`` (from the proxy), or ``"unparsed"``: client bytes that
-    broke the protocol or were cut off by the client's close.
+    ``"socks4 request"``, ``"http request"`` (from the client),
+    ``"method selection"``, ``"auth reply"``, ``"reply"``, ``"socks4 reply"``,
+    ``"http response"`` (from the proxy), or ``"unparsed"``: client bytes that broke the
+    protocol or were cut off by the client's close.
     """
 
     #: ``"from_client"`` (client → proxy) or ``"to_client"`` (proxy → client).
@@ -140,11 +113,14 @@ class Timings(FieldValues):
     closed: float | None = None
 
     def elapsed(self, phase: str) -> float | None:
-        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not reached."""
-        at = getattr(self, phase)
+        """Seconds from ``accepted`` to ``phase`` (``"replied"``, …), ``None`` if not
+        reached; ``phase`` is the name of one of the fields (another is a
+        :exc:`ValueError` listing them)."""
+        at = getattr(self, _PHASE("Timings.elapsed(): phase", phase))
         return None if at is None else at - self.accepted
 
 
+_PHASE = choice(*(f.name for f in dataclasses.fields(Timings)))
 _SCHEMES: dict[int | None, str] = {0x00: "none", 0x02: "password"}  # by SOCKS5 method
 
 
@@ -263,25 +239,26 @@ class ConnectionRecord(FieldValues):
 
     def message(self, name: str) -> bytes | None:
         """The bytes of the first handshake message called ``name`` (``"request"``,
-        ``"reply"``, …), or ``None`` if there was none."""
+        ``"reply"``, …: a :class:`HandshakeMessage` name; another is a :exc:`ValueError`
+        listing them), or ``None`` if this connection sent or received none."""
+        _MESSAGE("ConnectionRecord.message(): name", name)
         for message in self.handshake:
             if message.name == name:
                 return message.data
         return None
 
     def matches(self, **criteria: Any) -> bool:
-        """Whether every criterion holds: exact values, globs for text, or predicates
-        (as in :meth:`pytest_socks5.SOCKS5Server.find_connections`)."""
+        """Whether every criterion holds: exact values, globs for text, or predicates,
+        checked as :meth:`pytest_socks5.SOCKS5Server.find_connections` checks them (a
+        misspelt field is a :exc:`TypeError`, text for an enum field is refused)."""
         return not self.mismatches(**criteria)
 
     def mismatches(self, **criteria: Any) -> list[str]:
-        """The criteria that do not hold, each as ``name=actual (wanted …)``."""
-        wrong = []
-        for name, wanted in criteria.items():
-            actual = getattr(self, name)
-            if not field_matches(name, actual, wanted):
-                wrong.append(f"{name}={show(actual, name)} (wanted {show(wanted, name)})")
-        return wrong
+        """The criteria that do not hold, each as ``name=actual (wanted …)``; checked as
+        :meth:`matches` checks them."""
+        __tracebackhide__ = True
+        check_criteria(criteria, ConnectionRecord)
+        return mismatches(self, criteria)
 
     def transcript(self, *, show_password: bool = False) -> str:
         """This connection as the failure transcript shows it: every handshake message
@@ -302,49 +279,34 @@ class ConnectionRecord(FieldValues):
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> ConnectionRecord:
-        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``);
-        keys that are not fields are ignored."""
+        """A record from :meth:`to_json` (or a line written by ``--socks5-record-dir``),
+        given as JSON text or as a mapping; keys that are not fields are ignored. What is
+        not such a record (not JSON, not an object, no ``id``, a field that does not
+        read) is a :exc:`ValueError` that says so (a value of another type, a
+        :exc:`TypeError`)."""
         import json
 
-        loaded = json.loads(data) if isinstance(data, str | bytes) else data
-        assert isinstance(loaded, Mapping)
+        if isinstance(data, str | bytes | bytearray):
+            try:
+                loaded = json.loads(data)
+            except ValueError as exc:  # (JSONDecodeError, UnicodeDecodeError)
+                raise fail_value(_FROM_JSON, _A_RECORD, data, f" ({exc})") from None
+        elif isinstance(data, Mapping):
+            loaded = data
+        else:
+            raise fail_type(
+                _FROM_JSON,
+                "a str, bytes or a mapping (a record as to_json() or to_dict() writes it)",
+                data,
+            )
+        if not isinstance(loaded, Mapping) or "id" not in loaded:
+            missing = " (it has no 'id')" if isinstance(loaded, Mapping) else ""
+            raise fail_value(_FROM_JSON, _A_RECORD, loaded, missing)
         return record_from_dict(loaded)
 
 
-#: Fields where one value or glob matches any item (``http_requests="POST *"``).
-MEMBER_FIELDS = frozenset({"faults", "holds", "drop_reasons", "http_requests", "http_statuses"})
-
-
-def field_matches(name: str, actual: Any, wanted: Any) -> bool:
-    if name in MEMBER_FIELDS and not isinstance(wanted, tuple) and not callable(wanted):
-        return any(value_matches(a, wanted) for a in actual)
-    return value_matches(actual, wanted)
-
-
-def value_matches(actual: Any, wanted: Any) -> bool:
-    if callable(wanted) and not isinstance(wanted, type | enum.Enum):
-        return bool(wanted(actual))
-    if isinstance(wanted, str) and isinstance(actual, str) and any(c in wanted for c in "*?["):
-        return fnmatch.fnmatchcase(actual, wanted)
-    return bool(actual == wanted)
-
-
-def show(value: Any, field_name: str = "") -> str:
-    """A value as a failure message prints it (passwords masked, bytes length shown)."""
-    if field_name == "raw_password" and isinstance(value, bytes | str):
-        return f"*** ({len(value)} bytes)"
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{value.name}"
-    if isinstance(value, bytes) and len(value) > 64:
-        return f"{value[:48]!r}… ({len(value)} bytes)"
-    if callable(value) and not isinstance(value, type):
-        return getattr(value, "__name__", repr(value))
-    return repr(value)
-
-
-def criteria_text(criteria: Mapping[str, Any]) -> str:
-    """``host='x', port=443`` (passwords masked, predicates by name)."""
-    return ", ".join(f"{k}={show(v, k)}" for k, v in criteria.items())
+_FROM_JSON = "ConnectionRecord.from_json(): data"
+_A_RECORD = "a record as to_json() writes it: a JSON object with an 'id'"
 
 
 @public
@@ -409,30 +371,17 @@ def _message_to_dict(message: HandshakeMessage, show_password: bool) -> dict[str
 def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
     values: dict[str, Any] = {}
     for name in _FIELD_NAMES:
-        if name not in data:
-            continue
-        value = data[name]
-        if name in _BYTES:
-            value = None if value is None else bytes.fromhex(value)
-        elif name == "handshake":
-            value = tuple(
-                HandshakeMessage(
-                    direction=m["direction"],
-                    name=m["name"],
-                    data=bytes.fromhex(m["data"]),
-                    at=float(m["at"]),
-                )
-                for m in value
-            )
-        elif name == "timings":
-            value = Timings(**value)
-        elif name == "outcome":
-            value = Outcome(value)
-        elif name == "offered_methods":
-            value = tuple(coerce(v, AuthMethod) for v in value)
-        else:
-            value = _tuples(value)  # lists of strings, addresses: tuples, as in the record
-        values[name] = value
+        if name in data:
+            try:
+                values[name] = _field_from_json(name, data[name])
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                raise fail_value(
+                    f"{_FROM_JSON}[{name!r}]",
+                    "a value as to_json() writes it",
+                    data[name],
+                    f" ({why})",
+                ) from None
     version = values.get("version")
     for name, enum_type in (
         ("chosen_method", AuthMethod),
@@ -445,3 +394,26 @@ def record_from_dict(data: Mapping[str, Any]) -> ConnectionRecord:
     if "client_address" not in values:
         values["client_address"] = ("", 0)
     return ConnectionRecord(**values)
+
+
+def _field_from_json(name: str, value: Any) -> Any:
+    """The field ``name`` of a record from its JSON ``value``."""
+    if name in _BYTES:
+        return None if value is None else bytes.fromhex(value)
+    if name == "handshake":
+        return tuple(
+            HandshakeMessage(
+                direction=m["direction"],
+                name=m["name"],
+                data=bytes.fromhex(m["data"]),
+                at=float(m["at"]),
+            )
+            for m in value
+        )
+    if name == "timings":
+        return Timings(**value)
+    if name == "outcome":
+        return Outcome(value)
+    if name == "offered_methods":
+        return tuple(coerce(v, AuthMethod) for v in value)
+    return _tuples(value)  # lists of strings, addresses: tuples, as in the record

@@ -25,6 +25,7 @@ from ._checkpoints import check_hook_result, data_rewriter, hold_phase
 from ._checks import optional, raw_bytes
 from ._config import EngineConfig
 from ._conversation import ServerMessage
+from ._criteria import check_fields
 from ._fault_set import FaultSet
 from ._fault_types import Direction, Fault, Phase, to_direction
 from ._policy import Policy
@@ -144,7 +145,9 @@ def _bytes(message: ServerMessage, shaped: Sequence[Fault], data: bytes | None) 
 
 def record(**fields: Any) -> ConnectionRecord:
     """A record as a hook or a selection sees it at the reply: a SOCKS5 CONNECT from
-    ``127.0.0.1:40000`` to ``example.test:80`` unless ``fields`` say otherwise."""
+    ``127.0.0.1:40000`` to ``example.test:80`` unless ``fields`` say otherwise. A name
+    that is no field, or a value of a type the field never holds, is a :exc:`TypeError`."""
+    check_fields(fields, ConnectionRecord, "record()")
     values: dict[str, Any] = {
         "id": 1,
         "client_address": ("127.0.0.1", 40000),

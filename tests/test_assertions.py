@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_socks5 import AddressType, AuthMethod, NoMatchingConnection, SOCKS5Server
+from pytest_socks5 import AddressType, AuthMethod, NoMatchingConnection, Outcome, SOCKS5Server
 from pytest_socks5 import rawclient as raw
 from pytest_socks5.faults import Close
 
@@ -95,6 +97,53 @@ def test_local_dns_without_any_request(server: SOCKS5Server) -> None:
         "No connections were recorded (did the client use the proxy? check its proxy URL,"
         " NO_PROXY and its SOCKS extra).",
     ]
+
+
+def test_a_server_never_started_is_blamed_not_the_client() -> None:
+    """Nothing can connect to a server that is not running: the failure says so, and the
+    wait does not sit out its timeout first."""
+    server = SOCKS5Server()
+    never = (
+        "No connections were recorded: the server was never started (start it with "
+        "'with server:', server.start() or 'async with server:')."
+    )
+    assert failure(server.assert_connected, port=80).splitlines() == [
+        "expected a connection matching port=80",
+        never,
+    ]
+    started = time.monotonic()
+    assert failure(server.wait_for_connections, timeout=30).splitlines() == [
+        "expected 1 connection(s), and the server is not running: none can arrive",
+        never,
+    ]
+    assert time.monotonic() - started < 5
+
+
+def test_a_stopped_server_fails_a_wait_at_once_and_says_it_is_stopped() -> None:
+    with SOCKS5Server() as server:
+        pass
+    started = time.monotonic()
+    message = failure(server.wait_for_connections, timeout=30, host="a.test")
+    assert time.monotonic() - started < 5
+    assert message.splitlines()[:2] == [
+        "expected 1 connection(s) matching host='a.test', and the server is not running: "
+        "none can arrive",
+        "No connections were recorded while the server ran (it is stopped now) (did the "
+        "client use the proxy? check its proxy URL, NO_PROXY and its SOCKS extra).",
+    ]
+
+
+def test_a_wait_for_ended_connections_sees_them_end_when_the_server_stops() -> None:
+    server = SOCKS5Server().start()
+    with raw.connect(server.address) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert raw.recv_exactly(sock, 2) == b"\x05\x00"
+        server.wait_for_connections(1, timeout=5)
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        (record,) = server.wait_for_connections(1, timeout=5, ended=True)
+        stopping.join()
+    assert record.outcome is Outcome.SERVER_STOPPED
 
 
 # -- authentication --------------------------------------------------------------------

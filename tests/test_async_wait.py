@@ -176,3 +176,15 @@ def test_the_async_wait_outside_asyncio_and_trio_says_what_it_needs() -> None:
     waiting_gate = gate.wait_async(timeout=0)
     with pytest.raises(RuntimeError, match=r"^wait_async\(\) must be awaited in a task run by"):
         waiting_gate.send(None)
+
+
+@pytest.mark.asyncio
+async def test_a_wait_on_a_server_not_running_fails_at_once_saying_so() -> None:
+    server = SOCKS5Server()
+    with pytest.raises(
+        NoMatchingConnection,
+        match=r"^expected 1 connection\(s\), and the server is not running: none can arrive\n"
+        r"No connections were recorded: the server was never started",
+    ):
+        await asyncio.wait_for(server.wait_for_connections_async(timeout=30), 5)
+    assert server._recorder._wakers == []

@@ -24,20 +24,26 @@ import pytest
 from pytest_socks5 import (
     ECHO,
     Command,
+    ConnectionRecord,
+    NoMatchingConnection,
     Outcome,
     Permission,
     Rule,
     Sink,
     SOCKS5Server,
+    Timings,
     UdpFaults,
     faults,
     proxy_url,
+    testing,
 )
+from pytest_socks5._conversation import MESSAGE_NAMES
 from pytest_socks5._environ import ProxyEnvironment
 from pytest_socks5._fault_checks import FIELD_CHECKS, OWN_CHECKS
 from pytest_socks5._fault_types import Fault
 from pytest_socks5._hosts import check_host_map, map_destination
 from pytest_socks5._options import OPTIONS, Site, names
+from pytest_socks5._records import HANDSHAKE_NAMES
 from pytest_socks5._replies import Socks5Replies
 from pytest_socks5._rules import parse_allow
 from pytest_socks5.faults import every_split
@@ -530,6 +536,21 @@ OUTCOMES = ", ".join(f"Outcome.{o.name}" for o in Outcome)
         (lambda s: s.find_connections(command="connect"), TypeError, "command must be a number or a Command (Command.CONNECT, Command.BIND, Command.UDP_ASSOCIATE) or a predicate, got 'connect' (str) (did you mean Command.CONNECT?)"),
         (lambda s: s.assert_not_connected(closed_how="rts"), ValueError, "closed_how must be one of 'fin', 'rst', 'error', a glob or a predicate, got 'rts' (did you mean 'rst'?)"),
         (lambda s: s.wait_for_connections(timeout=0, closed_by="proxy"), ValueError, "closed_by must be one of 'client', 'upstream', 'server', a glob or a predicate, got 'proxy'"),
+        (lambda s: s.assert_connected(host=1), TypeError, "host must be None, a str, a glob or a predicate, got 1 (int)"),
+        (lambda s: s.find_connections(port="80"), TypeError, "port must be None, a whole number or a predicate, got '80' (str)"),
+        (lambda s: s.assert_not_connected(port=True), TypeError, "port must be None, a whole number or a predicate, got True (bool)"),
+        (lambda s: s.find_connections(raw_password="s3cret"), TypeError, "raw_password must be None, bytes or a predicate, got a str (not shown)"),
+        (lambda s: s.find_connections(succeeded=None), TypeError, "succeeded must be True, False or a predicate, got None (NoneType)"),
+        (lambda s: s.find_connections(http_statuses="404"), TypeError, "http_statuses must be a whole number, a tuple or a predicate, got '404' (str)"),
+        (lambda s: s.assert_sent("hello"), TypeError, "assert_sent(): data must be bytes, such as b\"hello\", got 'hello' (str) (did you mean b'hello'?)"),
+        (lambda s: s.assert_received(5), TypeError, "assert_received(): data must be bytes, such as b\"hello\", got 5 (int)"),
+        (lambda s: s.assert_auth("a", 1), TypeError, "assert_auth(): password must be None, a str or bytes, got 1 (int)"),
+        (lambda s: s.assert_auth(["alice"]), TypeError, "assert_auth(): username must be None, a str or bytes, got ['alice'] (list)"),
+        (lambda s: s.assert_auth(authenticated="yes"), TypeError, "assert_auth(): authenticated must be True, False or None (either), got 'yes' (str)"),
+        (lambda s: s.assert_remote_dns(1), TypeError, "assert_remote_dns(): host must be a str, got 1 (int)"),
+        (lambda s: s.assert_local_dns(b"a.test"), TypeError, "assert_local_dns(): host must be None or a str, got b'a.test' (bytes)"),
+        (lambda s: s.assert_no_local_dns(host=1), TypeError, "assert_no_local_dns(): host must be None or a str, got 1 (int)"),
+        (lambda s: s.assert_no_local_dns(host=b"localhost"), TypeError, "assert_no_local_dns(): host must be None or a str, got b'localhost' (bytes)"),
         (lambda s: s.proxy_env(scheme="socks7"), ValueError, "proxy_env(): scheme must be one of 'socks5', 'http', got 'socks7' (did you mean socks5?)"),
         (lambda s: s.url_for("ftp"), ValueError, "url_for(): scheme must be one of 'socks5', 'socks5h', 'socks4', 'socks4a', 'http', got 'ftp'"),
         (lambda s: s.url_for(password="p"), ValueError, "url_for(): password needs a username (a URL holds a password only after a user name, as user:password@host), got username=None"),
@@ -621,6 +642,18 @@ def test_good_criteria_and_counts_are_kept() -> None:
     assert server.find_connections(outcome=Outcome.CLOSED, closed_how="r*", protocol=None) == []
     assert server.find_connections(address_type=3, reply=lambda r: r is None) == []
     assert server.wait_for_connections(0, timeout=0) == []
+    assert (
+        server.find_connections(
+            raw_password=bytearray(b"x"), faults="Delay*", http_statuses=404, port=80
+        )
+        == []
+    )
+    assert server.find_connections(client_address=("127.0.0.1", 1), duration=None) == []
+    for data in (b"x", bytearray(b"x"), memoryview(b"x")):
+        with pytest.raises(
+            NoMatchingConnection, match=r"^expected a connection whose client sent b'x'"
+        ):
+            server.assert_sent(data)
     with server:
         assert server.url_for("socks4a") == f"socks4a://{server.host}:{server.port}"
 
@@ -777,3 +810,96 @@ def test_an_infinite_time_is_refused(make: Callable[[], object], message: str) -
     or 0 where an option has one, never as a wait that never ends."""
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make()
+
+
+# -- records and their helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [{"prt": 1}, {"outcome": "closed"}, {"command": "connect"}, {"closed_how": "rts"}, {"host": 1, "protcol": "http"}],
+)  # fmt: skip
+def test_a_record_checks_criteria_as_find_connections_does(criteria: dict[str, Any]) -> None:
+    """One rule for criteria: a record's ``matches()`` and ``mismatches()`` refuse what
+    ``find_connections`` refuses, with the same message."""
+    with pytest.raises((TypeError, ValueError)) as by_server:
+        SOCKS5Server().find_connections(**criteria)
+    for ask in (testing.record().matches, testing.record().mismatches):
+        with pytest.raises(type(by_server.value), match=f"^{re.escape(str(by_server.value))}$"):
+            ask(**criteria)
+
+
+def test_an_unknown_record_field_names_the_nearest_and_lists_the_known() -> None:
+    known = sorted(
+        [f.name for f in dataclasses.fields(ConnectionRecord)]
+        + ["auth_scheme", "duration", "remote_dns", "succeeded", "target"]
+    )
+    with pytest.raises(TypeError) as raised:
+        testing.record(host="a.test").matches(prt=1)
+    assert str(raised.value) == (
+        f"unknown ConnectionRecord field(s): prt (did you mean port?); known: {', '.join(known)}"
+    )
+    fields = ", ".join(f.name for f in dataclasses.fields(ConnectionRecord))
+    with pytest.raises(TypeError) as raised:
+        testing.record(prt=1)
+    assert str(raised.value) == (
+        f"record(): unknown ConnectionRecord field(s): prt (did you mean port?); known: {fields}"
+    )
+    assert testing.record(host="a.test").matches(host="*.test", outcome=Outcome.OPEN, port=80)
+    assert testing.record().mismatches(port=81) == ["port=80 (wanted 81)"]
+
+
+def test_a_host_for_the_dns_leak_assertion_is_checked_with_nothing_recorded(
+    socks5_server: SOCKS5Server,
+) -> None:
+    """With no lookup to compare it with, a wrong ``host`` passed silently."""
+    assert socks5_server.local_lookups == []
+    with pytest.raises(TypeError, match=r"^assert_no_local_dns\(\): host must be None or a str"):
+        socks5_server.assert_no_local_dns(host=1)
+    socks5_server.assert_no_local_dns(host="localhost")
+
+
+FROM_JSON = "ConnectionRecord.from_json(): data"
+A_RECORD = "a record as to_json() writes it: a JSON object with an 'id'"
+PHASES = "'accepted', 'negotiated', 'authenticated', 'requested', 'replied', 'closed'"
+NAMES = "'greeting', 'method selection', 'auth request', 'auth reply', 'request', 'reply', 'socks4 request', 'socks4 reply', 'http request', 'http response', 'unparsed'"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda r: r.timings.elapsed("replyed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'replyed' (did you mean replied?)"),
+        (lambda r: r.timings.elapsed("elapsed"), ValueError, f"Timings.elapsed(): phase must be one of {PHASES}, got 'elapsed' (did you mean closed?)"),
+        (lambda r: r.timings.elapsed(None), TypeError, f"Timings.elapsed(): phase must be one of {PHASES}, got None (NoneType)"),
+        (lambda r: ConnectionRecord.from_json("[]"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got []"),
+        (lambda r: ConnectionRecord.from_json("{}"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got {{}} (it has no 'id')"),
+        (lambda r: ConnectionRecord.from_json("{"), ValueError, f"{FROM_JSON} must be {A_RECORD}, got '{{' (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        (lambda r: ConnectionRecord.from_json(5), TypeError, f"{FROM_JSON} must be a str, bytes or a mapping (a record as to_json() or to_dict() writes it), got 5 (int)"),
+        (lambda r: ConnectionRecord.from_json({"id": 1, "outcome": "bogus"}), ValueError, f"{FROM_JSON}['outcome'] must be a value as to_json() writes it, got 'bogus' (ValueError: 'bogus' is not a valid Outcome)"),
+        (lambda r: ConnectionRecord.from_json({"id": 1, "raw_username": 5}), ValueError, f"{FROM_JSON}['raw_username'] must be a value as to_json() writes it, got 5 (TypeError: fromhex() argument must be str, not int)"),
+        (lambda r: testing.record(host=1), TypeError, "record(): host must be None or a str, got 1 (int)"),
+        (lambda r: testing.record(port="80"), TypeError, "record(): port must be None or a whole number, got '80' (str)"),
+        (lambda r: testing.record(client_address=["127.0.0.1", 1]), TypeError, "record(): client_address must be a tuple, got ['127.0.0.1', 1] (list)"),
+        (lambda r: testing.record(faults="Delay"), TypeError, "record(): faults must be a tuple, got 'Delay' (str)"),
+        (lambda r: testing.record(authenticated=1), TypeError, "record(): authenticated must be None, True or False, got 1 (int)"),
+        (lambda r: testing.record(raw_password="s3cret"), TypeError, "record(): raw_password must be None or bytes, got a str (not shown)"),
+        (lambda r: r.message("requets"), ValueError, f"ConnectionRecord.message(): name must be one of {NAMES}, got 'requets' (did you mean request?)"),
+        (lambda r: r.message(b"reply"), TypeError, f"ConnectionRecord.message(): name must be one of {NAMES}, got b'reply' (bytes)"),
+    ],
+)  # fmt: skip
+def test_a_bad_record_argument_is_refused_saying_what_is_valid(
+    call: Callable[[ConnectionRecord], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call(testing.record())
+
+
+def test_a_known_message_or_phase_not_reached_is_none() -> None:
+    record = testing.record(timings=Timings(accepted=10.0, replied=10.5))
+    assert record.timings.elapsed("replied") == 0.5
+    assert record.timings.elapsed("accepted") == 0.0
+    assert record.timings.elapsed("closed") is None
+    assert record.message("reply") is None
+    assert set(MESSAGE_NAMES.values()) <= set(HANDSHAKE_NAMES)
+    assert ConnectionRecord.from_json(record.to_json().encode()) == record
+    assert ConnectionRecord.from_json({"id": 7, "test": "t.py::x"}).id == 7  # keys not fields

@@ -154,6 +154,7 @@ def test_assert_connected_with_count() -> None:
 
 def test_wait_for_connections_times_out_with_an_explanation() -> None:
     recorder = Recorder()
+    recorder.serving(True)  # as a running server's (one not running fails at once)
     with pytest.raises(
         NoMatchingConnection, match=r"waited 0.1s for 1 connection\(s\) matching port=1"
     ):
