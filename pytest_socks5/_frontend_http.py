@@ -75,11 +75,11 @@ async def negotiate(conn: ClientConnection) -> HttpStart | None:
     try:
         host, port = destination(event)
     except BadRequest as exc:
-        conn.record.asked_http(line, redacted_headers(event.headers.raw_items()), "", 0, 0)
+        conn.record.asked_http(line, redacted_headers(event.headers.raw_items()), None)
         bad_request(conn, h, str(exc))
         return None
     headers = redacted_headers(event.headers.raw_items())
-    conn.record.asked_http(line, headers, host, port, Command.CONNECT)
+    conn.record.asked_http(line, headers, (host, port))
     return HttpStart(h, event, host, port)
 
 

@@ -69,7 +69,9 @@ def destination(request: h11.Request) -> tuple[str, int]:
     try:
         port = parts.port
     except ValueError:
-        raise BadRequest(f"no valid port in {target!r}") from None
+        bare_ipv6 = parts.netloc.count(":") > 1 and not parts.netloc.startswith("[")
+        hint = " (an IPv6 host is written in brackets: [::1]:443)" if bare_ipv6 else ""
+        raise BadRequest(f"no valid port in {target!r}{hint}") from None
     if port is None and not connect:
         port = 80
     if not parts.hostname or not port:  # port 0 is no destination

@@ -20,6 +20,7 @@ from ._http import reply_for_status
 from ._protocol import (
     AddressType,
     AuthMethod,
+    Command,
     Reply,
     Request,
     Socks4Reply,
@@ -39,6 +40,8 @@ from ._records import (
 )
 
 __all__ = ["LiveRecord"]
+
+Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(kw_only=True, slots=True, eq=False)
@@ -181,15 +184,14 @@ class LiveRecord:
             code = coerce(code, Socks4Reply if self.version == 4 else Reply)
         self.reply_pending = code
 
-    def asked_http(
-        self, line: str, headers: tuple[tuple[str, str], ...], host: str, port: int, command: int
-    ) -> None:
-        """An HTTP proxy request (the connection's first) for ``host:port``: ``command`` is
-        CONNECT for a tunnel and for a forwarded request alike (both dial ``host:port``)."""
+    def asked_http(self, line: str, headers: Headers, to: tuple[str, int] | None) -> None:
+        """An HTTP proxy request (the connection's first) to ``(host, port)`` (``None``: it
+        named none), a CONNECT for a tunnel and a forwarded request alike (both dial)."""
         self.protocol, self.http_request, self.http_headers = "http", line, headers
         self.http_requests += (line,)
-        self.command, self.host, self.port = command, host, port
-        self.address_type = address_type_for(host)
+        if to is not None:
+            self.command, (self.host, self.port) = Command.CONNECT, to
+            self.address_type = address_type_for(self.host)
 
     def asked_http_again(self, line: str) -> None:
         """A later request forwarded on the same kept-alive connection."""

@@ -209,6 +209,28 @@ def test_an_absolute_url_to_port_0_is_a_400(make_server: Callable[..., SOCKS5Ser
     assert record.error == "no host:port in 'http://127.0.0.1:0/'"
 
 
+@pytest.mark.parametrize(
+    "head", [b"CONNECT ::1:443 HTTP/1.1\r\nHost: x\r\n\r\n", get("127.0.0.1:0")]
+)
+def test_a_request_naming_no_destination_records_none(
+    make_server: Callable[..., SOCKS5Server], head: bytes
+) -> None:
+    """A ``400`` for a request that names no destination: the record has none, so it
+    reads as neither a name nor an address sent (``remote_dns`` is ``None``), and no
+    DNS assertion passes on it."""
+    server = proxy(make_server)
+    assert exchange(server, head).startswith(BAD_REQUEST)
+    record = ended(server)
+    assert (record.host, record.port, record.address_type, record.command) == (None,) * 4
+    assert record.remote_dns is None
+    with pytest.raises(AssertionError):
+        server.assert_remote_dns("*")
+    if head.startswith(b"CONNECT"):
+        assert record.error == (
+            "no valid port in '::1:443' (an IPv6 host is written in brackets: [::1]:443)"
+        )
+
+
 def _head(size: int) -> bytes:
     start = b"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX-Big: "
     return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
