@@ -172,15 +172,11 @@ class RecordQueries:
         __tracebackhide__ = True
         text("assert_remote_dns(): host", host)
         want = {"host": host, "address_type": AddressType.DOMAIN, **criteria}
-        hints = []
-        for r in self._recorder.find(**criteria):
-            if r.remote_dns is False:
-                hints.append(
-                    f"#{r.id}: the client resolved the name itself and sent "
-                    f"{describe(r.address_type or 0, AddressType)} {r.host} — socks5:// "
-                    "behaviour; requests and curl send the name with socks5h:// "
-                    "(curl: --socks5-hostname)"
-                )
+        hints = [
+            _sent_an_address(r, host)
+            for r in self._recorder.find(**criteria)
+            if r.remote_dns is False
+        ]
         extra = f", {criteria_text(criteria)}" if criteria else ""
         return self._expect(
             f"the client to send the name {host!r} to the proxy (ATYP 0x03 DOMAIN){extra}",
@@ -380,3 +376,23 @@ class RecordQueries:
         for hint in dict.fromkeys(hints):
             text += "\nhint: " + hint
         return NoMatchingConnection(text)
+
+
+#: What sends the name instead of an address, by the protocol the client spoke.
+_SENDS_THE_NAME = {
+    "socks4": "socks4:// behaviour (SOCKS 4 carries only an address); socks4a:// sends the name",
+    "http": "an HTTP client sends the name it was given, so it was given an address",
+}
+_SENDS_THE_NAME_SOCKS5 = (
+    "socks5:// behaviour; requests and curl send the name with socks5h:// "
+    "(curl: --socks5-hostname)"
+)
+
+
+def _sent_an_address(r: ConnectionRecord, host: str) -> str:
+    """A hint for a record whose client sent an address where ``host`` was wanted: it
+    may be another destination altogether, so it says "if"."""
+    sent = f"{describe(r.address_type or 0, AddressType)} {r.host}"
+    protocol = r.protocol or ("socks4" if r.version == 4 else "socks5")
+    why = _SENDS_THE_NAME.get(protocol, _SENDS_THE_NAME_SOCKS5)
+    return f"#{r.id}: the client sent the address {sent}, not a name; if it was {host!r}: {why}"

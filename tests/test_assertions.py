@@ -13,6 +13,8 @@ from pytest_socks5 import AddressType, AuthMethod, NoMatchingConnection, Outcome
 from pytest_socks5 import rawclient as raw
 from pytest_socks5.faults import Close
 
+from .helpers import echo_target, open_any_tunnel
+
 
 @pytest.fixture
 def server() -> Iterator[SOCKS5Server]:
@@ -62,9 +64,35 @@ def test_remote_dns_fails_for_an_address_and_says_why(server: SOCKS5Server) -> N
         in message
     )
     assert (
-        "hint: #1: the client resolved the name itself and sent 0x01 (IPV4) 127.0.0.1" in message
+        "hint: #1: the client sent the address 0x01 (IPV4) 127.0.0.1, not a name; if it was "
+        "'localhost': socks5:// behaviour; requests and curl send the name with socks5h://"
+        in message
     )
-    assert "socks5h://" in message
+
+
+@pytest.mark.parametrize(
+    ("version", "advice"),
+    [
+        (5, "socks5:// behaviour; requests and curl send the name with socks5h://"),
+        (4, "socks4:// behaviour (SOCKS 4 carries only an address); socks4a:// sends the name"),
+        ("http", "an HTTP client sends the name it was given, so it was given an address"),
+    ],
+)
+def test_remote_dns_advice_is_the_protocols_and_says_if(
+    make_server: Callable[..., SOCKS5Server], version: int | str, advice: str
+) -> None:
+    """The client spoke SOCKS5, SOCKS 4 or HTTP: each has its own way to send the name.
+    A connection that sent an address may be for another destination, so the hint says
+    "if"."""
+    server = make_server(socks4=True)
+    with echo_target() as target:
+        open_any_tunnel(server, target, version).close()
+    server.wait_for_connections(1, ended=True)
+    message = failure(server.assert_remote_dns, "api.test")
+    assert (
+        f"the client sent the address 0x01 (IPV4) 127.0.0.1, not a name; if it was 'api.test': {advice}"
+        in message
+    )
 
 
 def test_local_dns_passes_for_an_address_the_name_resolves_to(server: SOCKS5Server) -> None:
