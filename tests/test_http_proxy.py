@@ -23,7 +23,7 @@ import pytest
 import requests
 import trustme
 
-from pytest_socks5 import ConnectionRecord, Outcome, Reply, SOCKS5Server, faults
+from pytest_socks5 import ConnectionRecord, Outcome, Reply, Sink, SOCKS5Server, faults
 from pytest_socks5.rawclient import open_tunnel
 
 CURL = shutil.which("curl")
@@ -392,3 +392,23 @@ async def test_websockets_407_is_its_proxy_error(socks5_server: SOCKS5Server, ec
         async with connect(uri, proxy=socks5_server.http_url):
             pass
     socks5_server.assert_connected(protocol="http", authenticated=True, reply=Reply.SUCCEEDED)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (faults.Close(at="reply"), httpx.RemoteProtocolError),
+        (faults.Truncate(at="reply", length=5), httpx.RemoteProtocolError),
+        (faults.Stall(at="reply"), httpx.ReadTimeout),
+    ],
+)
+def test_httpx_sees_a_cut_or_stalled_connect_head_as_the_docs_say(
+    fault: faults.Fault, error: type[Exception]
+) -> None:
+    """docs/http-proxy.rst: a head closed or cut short is httpx's RemoteProtocolError, a
+    stalled one its ReadTimeout."""
+    sink = Sink(response=b"x")  # never reached: the CONNECT's head is the fault's
+    with SOCKS5Server(host_map={"api.example.test": sink}, faults=[fault]) as server:
+        url = server.http_url
+        with pytest.raises(error):
+            httpx.get("https://api.example.test/", proxy=url, timeout=0.5)
