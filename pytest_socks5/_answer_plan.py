@@ -70,7 +70,8 @@ class AnswerPlan:
     acted: tuple[Fault, ...] = ()
     #: A ``RawAnswer`` replaced the message: what shaped the message did not act either.
     replaced: bool = False
-    #: A custom fault's ``rewrite`` changed the bytes (the message's or a ``RawAnswer``'s).
+    #: A ``WrongVersion`` or a custom fault's ``rewrite`` changed the bytes (the message's
+    #: or a ``RawAnswer``'s): the code the client was sent is read from them.
     rewritten: bool = False
 
 
@@ -129,7 +130,8 @@ def plan_answer(
     replaced = rewritten = False
     for fault in faults:
         if isinstance(fault, WrongVersion):
-            data = bytes((fault.version,)) + data[1:]
+            before, data = data, bytes((fault.version,)) + data[1:]
+            rewritten = rewritten or data != before  # its code is read from these bytes
         elif isinstance(fault, RawAnswer):
             data, then, replaced = fault.data, fault.then, True
             changed.clear()  # what came before is gone

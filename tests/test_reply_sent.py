@@ -11,9 +11,25 @@ import pytest
 
 from pytest_socks5 import Command, Outcome, Reply, Socks4Reply, SOCKS5Server
 from pytest_socks5 import rawclient as raw
-from pytest_socks5.faults import Close, Fault, FunctionFault, RawAnswer, Stall, Truncate
+from pytest_socks5.faults import (
+    Close,
+    Fault,
+    FunctionFault,
+    RawAnswer,
+    Stall,
+    Truncate,
+    WrongVersion,
+)
 
-from .helpers import TIMEOUT, VERSIONS, connect_request, echo_target, only_record, recv_all
+from .helpers import (
+    TIMEOUT,
+    VERSIONS,
+    connect_request,
+    echo_target,
+    only_record,
+    recv_all,
+    recv_exactly,
+)
 
 MakeServer = Callable[..., SOCKS5Server]
 
@@ -159,6 +175,31 @@ def test_a_rewritten_reply_records_the_code_it_sent(make_server: MakeServer) -> 
     record = only_record(server)
     assert record.reply == Reply.CONNECTION_REFUSED
     assert record.error == "closed by a fault: a rewritten answer of 10 bytes, then closed"
+
+
+@pytest.mark.parametrize(
+    ("version", "wrong", "code"),
+    [
+        (5, 0x04, None),  # a SOCKS5 reply that is not one carries no REP
+        (4, 0x04, Socks4Reply.GRANTED),  # 0x04 is a SOCKS 4 reply's VN some servers send
+        (4, 0x05, None),
+        ("http", 0x58, None),  # "XTTP/1.1 200": no status line
+    ],
+)
+def test_a_wrong_version_records_the_code_the_bytes_carry(
+    make_server: MakeServer, version: int | str, wrong: int, code: int | None
+) -> None:
+    """As for a ``RawAnswer`` of the same bytes: the code is read from what went out."""
+    server = make_server(socks4=True, faults=[WrongVersion(at="reply", version=wrong)])
+    with echo_target() as target, socket.create_connection(server.address, TIMEOUT) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendall(connect_request(target, version))
+        first = {5: 3, 4: 1, "http": 1}[version]  # the method choice, then the reply
+        assert recv_exactly(sock, first)[-1] == wrong
+    record = only_record(server)
+    assert record.faults == (f"WrongVersion(version=0x{wrong:02x}) at reply",)
+    assert record.reply == code
+    assert record.http_status is None
 
 
 def test_a_raw_answer_then_a_stall_says_so(make_server: MakeServer) -> None:
