@@ -23,18 +23,20 @@ the relay's reset does.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from typing import Protocol
 
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
-from ._fault_types import Direction, ResetAfter
+from ._fault_types import Direction, ResetAfter, TransferFault
 from ._guard import OnError, guarded
+from ._read_buffer import BufferedReads
 from ._records import Outcome
 from ._shaping import Shaper, shape, timed_resets
 from ._sockets import reset_transport, unsent_in_kernel
 
-__all__ = ["Destination", "Way", "Wire", "open_wire"]
+__all__ = ["Destination", "Way", "Wire", "more_faults", "open_wire"]
 
 
 class Destination(Protocol):
@@ -123,11 +125,14 @@ class Way:
 class Wire:
     """Both directions of one forwarded connection with transfer faults or data hooks."""
 
-    __slots__ = ("conn", "destination", "to_client", "to_destination")
+    __slots__ = ("conn", "destination", "given", "rng", "to_client", "to_destination")
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
         record = conn.record
+        self.rng = random.Random(conn.policy.seed + record.id)
+        #: How many of the faults gates and hooks gave (``Policy.given_transfer``) act.
+        self.given = 0
         self.to_destination = Way(self, "upstream", record.delivered_from_client)
         self.to_client = Way(self, "client", record.delivered_to_client)
         self.to_destination.source = self.to_client.target = conn.transport
@@ -138,6 +143,19 @@ class Wire:
         :meth:`drained`)."""
         self.destination = destination
         self.to_destination.target = self.to_client.source = transport
+
+    def add(self, faults: list[TransferFault]) -> None:
+        """``faults`` act from now on, as on a tunnel: each on its direction's shaper (a
+        direction with none gets one); a ``ResetAfter(seconds=...)``'s time starts now."""
+        self.given = len(self.conn.policy.given_transfer)
+        if not faults:
+            return
+        ways = self.to_destination, self.to_client
+        shapers = ways[0].shaper, ways[1].shaper
+        ways[0].shaper, ways[1].shaper = shape(faults, self.rng, *ways, shapers)
+        for fault in timed_resets(faults):
+            timer = self.conn.loop.call_later(fault.seconds or 0.0, self.reset_in_time, fault)
+            self.conn.add_cleanup(timer.cancel)
 
     @property
     def shapers(self) -> list[Shaper]:
@@ -240,11 +258,12 @@ class Wire:
         return self.conn.internal_error
 
 
-class _Resetting(asyncio.Protocol):
+class _Resetting(asyncio.Protocol, BufferedReads):
     """The protocol of a side being reset, for its last callback: just before the loop
     closes the socket (the RST), what its kernel had not sent is taken back from the
     count; then ``lost`` is told, with how to tell the side's own protocol (the
-    client's: the connection finishes; the destination's is retired, told nothing)."""
+    client's: the connection finishes; the destination's is retired, told nothing).
+    A read that still comes is dropped (into the thread's buffer, as every protocol's)."""
 
     def __init__(
         self,
@@ -270,21 +289,29 @@ def open_wire(conn: ClientConnection) -> Wire | None:
     """The wire for a forwarding connection whose first request is about to go out:
     its transfer faults picked and noted (as a tunnel's are when it opens), and its data
     hooks; ``None`` when it has neither (the forwarding code writes straight through)."""
-    record = conn.record
-    transfer = conn.policy.transfer_faults(record)
+    transfer = conn.policy.transfer_faults(conn.record)
     hooks = conn.context.checkpoints.data_hooks
     if not transfer and not hooks:
         return None
     wire = Wire(conn)
-    if transfer:
-        to_destination, to_client = wire.to_destination, wire.to_client
-        seed = conn.policy.seed + record.id
-        to_destination.shaper, to_client.shaper = shape(transfer, seed, to_destination, to_client)
-        for fault in timed_resets(transfer):
-            timer = conn.loop.call_later(fault.seconds or 0.0, wire.reset_in_time, fault)
-            conn.add_cleanup(timer.cancel)
     if hooks:
         wire.to_destination.rewrite = data_rewriter(hooks, Direction.FROM_CLIENT)
         wire.to_client.rewrite = data_rewriter(hooks, Direction.TO_CLIENT)
     conn.add_cleanup(wire.cancel)
+    wire.add(transfer)
+    return wire
+
+
+def more_faults(conn: ClientConnection, wire: Wire | None) -> Wire | None:
+    """After a later origin's decision points: the transfer faults a gate or a hook gave
+    there join the connection's (noted now), with a wire made for them if it had none."""
+    given = conn.policy.given_transfer[wire.given if wire is not None else 0 :]
+    if not given:
+        return wire
+    for fault in given:
+        conn.policy.note(conn.record, fault, None)
+    if wire is None:
+        wire = Wire(conn)
+        conn.add_cleanup(wire.cancel)  # attached to the destination as it is forwarded to
+    wire.add(list(given))
     return wire

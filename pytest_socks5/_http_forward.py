@@ -33,7 +33,7 @@ from ._answers import answer_head
 from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
-from ._forward_wire import Wire, open_wire
+from ._forward_wire import Wire, more_faults, open_wire
 from ._http import HttpReplies, request_head
 from ._http_messages import final_response, goes_on, informational, origin_form
 from ._http_reading import (
@@ -218,6 +218,7 @@ async def forward(
             origin, up = target, h11.Connection(h11.CLIENT)
             with _selecting_by(conn.record, *origin):
                 opened = await _open(conn, *origin)
+                wire = more_faults(conn, wire)
     else:
         return  # answered or ended by _open
     if wire is not None and not await wire.end():

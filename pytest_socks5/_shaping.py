@@ -217,18 +217,26 @@ class Shaper:
 
 
 def shape(
-    faults: list[TransferFault], seed: int, from_client: ShapedSide, to_client: ShapedSide
+    faults: list[TransferFault],
+    rng: random.Random,
+    from_client: ShapedSide,
+    to_client: ShapedSide,
+    shapers: tuple[Shaper | None, Shaper | None] = (None, None),
 ) -> tuple[Shaper | None, Shaper | None]:
     """The shapers of a tunnel's two directions (the side whose bytes go to the
     destination, then the side whose bytes go to the client) for the transfer ``faults``
-    that hit it: one for each direction a fault acts on (``direction``), else ``None``."""
-    rng = random.Random(seed)
+    that hit it: one for each direction a fault acts on (``direction``), else ``None``.
+    A direction that has a shaper already (``shapers``) keeps it, the faults added."""
     ways = ((from_client, Direction.FROM_CLIENT), (to_client, Direction.TO_CLIENT))
-    shapers: list[Shaper | None] = []
-    for side, direction in ways:
+    result: list[Shaper | None] = []
+    for (side, direction), shaper in zip(ways, shapers, strict=True):
         acting = [f for f in faults if f.flows.includes(direction)]
-        shapers.append(Shaper(side, acting, rng) if acting else None)
-    return shapers[0], shapers[1]
+        if acting and shaper is not None:
+            shaper.faults += acting
+        elif acting:
+            shaper = Shaper(side, acting, rng)
+        result.append(shaper)
+    return result[0], result[1]
 
 
 def timed_resets(faults: list[TransferFault]) -> list[ResetAfter]:

@@ -11,6 +11,8 @@ acts on. Client bytes that arrived with the request are passed on first.
 
 from __future__ import annotations
 
+import random
+
 from . import _splice as splicing
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
@@ -62,8 +64,8 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
         tunnel.start(data, eof)
         return
     if transfer:
-        seed = conn.policy.seed + record.id
-        client.shaper, upstream.shaper = shape(transfer, seed, client, upstream)
+        rng = random.Random(conn.policy.seed + record.id)
+        client.shaper, upstream.shaper = shape(transfer, rng, client, upstream)
         for fault in timed_resets(transfer):
             timer = conn.loop.call_later(fault.seconds or 0.0, client.reset_in_time, fault)
             conn.add_cleanup(timer.cancel)

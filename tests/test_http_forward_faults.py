@@ -443,6 +443,31 @@ def test_a_transfer_fault_from_a_hook_acts_on_a_forwarded_request(
     assert_counts(record, origin, 30)
 
 
+def test_a_transfer_fault_a_hook_gives_for_a_later_origin_joins_the_connection(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    later = Origin()
+    server = proxy()
+    fault = CloseAfter(after=10, direction="to_client")
+    server.on("request", lambda record: fault if record.port == later.port else None)
+    try:
+        with raw_client(server) as sock:
+            sock.sendall(raw_request(origin, "/first", close=False))
+            first = bytearray()
+            while not first.endswith(BODY):
+                first += sock.recv(65536)
+            sock.sendall(raw_request(later, "/second", close=False))
+            second = read_until_closed(sock)
+    finally:
+        later.close()
+    assert len(second) == 10
+    assert second.startswith(b"HTTP/1.1 ")
+    record = ended(server)
+    assert record.faults == (fault.describe(),)
+    assert record.outcome is Outcome.CLOSED
+    assert record.bytes_to_client == len(first) + 10
+
+
 # -- on("data"): each write, head or body piece, seen and rewritten -----------------------
 
 
