@@ -15,7 +15,7 @@ forwarded HTTP response head) go through the same plan (:func:`answer_head`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer, plan_without_answer
 from ._connection import ClientConnection
@@ -61,11 +61,13 @@ async def answer_head(
     data: bytes,
     on_sent: Callable[[bytes], None],
     write: Callable[[bytes], None] | None = None,
+    flushed: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     """Send ``data`` that another party wrote (a forwarded response head, recorded as
     ``name``) through ``faults``, as :func:`answer` sends the server's own answer;
     ``on_sent`` gets the bytes that go out, if any (not when a fault closes or stalls),
-    and ``write`` writes them (the transport's ``write`` if not given).
+    and ``write`` writes them (the transport's ``write`` if not given); a fault that
+    closes or stalls after them waits for ``flushed`` first (what ``write`` holds back).
     Returns ``False`` when a fault ended the conversation (what follows is not sent)."""
     if not faults:
         on_sent(data)
@@ -76,7 +78,7 @@ async def answer_head(
             write(data)
         return True
     plan = plan_answer(faults, data)
-    return await _carry_out(conn, plan, name, on_sent=on_sent, write=write)
+    return await _carry_out(conn, plan, name, on_sent=on_sent, write=write, flushed=flushed)
 
 
 async def _carry_out(
@@ -88,6 +90,7 @@ async def _carry_out(
     error: str | None = None,
     on_sent: Callable[[bytes], None] | None = None,
     write: Callable[[bytes], None] | None = None,
+    flushed: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     assert conn.transport is not None
     write = write or conn.transport.write
@@ -108,6 +111,8 @@ async def _carry_out(
         write(data)
     else:
         await _write_sliced(write, data, *plan.fragment)
+    if plan.then is not None and flushed is not None:
+        await flushed()
     if plan.then == "stall":
         conn.record.failed(f"{_what_was_sent(plan, len(data))}, then stalled by a fault")
         await _stall(conn)

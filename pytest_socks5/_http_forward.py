@@ -378,9 +378,14 @@ async def _relay_response(
             kept, upstream.closing = goes_on(method, event)
             head, status = h.send(final_response(event, not kept)) or b"", event.status_code
             sent = partial(_head_sent, conn, status, wire is None)
-            write = None if wire is None else wire.to_client.send
-            head = head if wire is None else wire.to_client.hooked(head)
-            if not await answer_head(conn, faults, "http response", head, sent, write):
+            if wire is None:
+                ended = not await answer_head(conn, faults, "http response", head, sent)
+            else:
+                head, way = wire.to_client.hooked(head), wire.to_client
+                ended = not await answer_head(
+                    conn, faults, "http response", head, sent, way.send, wire.drained
+                )
+            if ended:
                 return False
             continue
         assert isinstance(event, h11.Data | h11.EndOfMessage)

@@ -25,6 +25,7 @@ from pytest_socks5.faults import (
     ResetAfter,
     Slicer,
     SlowClose,
+    Truncate,
 )
 
 from .helpers import TIMEOUT, read_until_closed, recv_exactly
@@ -466,6 +467,26 @@ def test_a_transfer_fault_a_hook_gives_for_a_later_origin_joins_the_connection(
     assert record.faults == (fault.describe(),)
     assert record.outcome is Outcome.CLOSED
     assert record.bytes_to_client == len(first) + 10
+
+
+def test_a_truncated_response_head_is_delivered_through_the_transfer_faults(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    """A reply fault that closes after its bytes waits until the transfer faults have
+    delivered them: the client gets the cut head, late, then the close."""
+    server = proxy(Latency(seconds=0.05, direction="to_client"))
+    server.add_fault(Truncate(length=8, at="reply"))
+    with raw_client(server) as sock:
+        sock.sendall(raw_request(origin, "/truncated"))
+        assert read_until_closed(sock) == b"HTTP/1.1"
+    record = ended(server)
+    assert record.outcome is Outcome.FAULT
+    assert record.message("http response") == b"HTTP/1.1"
+    assert record.faults == (
+        "Latency(direction=to_client, seconds=0.05, jitter=0.0)",
+        "Truncate(length=8, then='close') at reply",
+    )
+    assert_counts(record, origin, 8)
 
 
 # -- on("data"): each write, head or body piece, seen and rewritten -----------------------
