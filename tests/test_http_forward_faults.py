@@ -238,6 +238,37 @@ def test_bandwidth_slows_a_forwarded_response(
     assert record.bytes_to_client > len(BODY)  # the head, then the body
 
 
+def test_bandwidth_paces_a_raw_clients_request_and_counts_what_arrived(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    server = proxy(Bandwidth(bytes_per_second=200, direction="from_client"))
+    started = time.monotonic()
+    with raw_client(server) as sock:
+        sock.sendall(raw_request(origin, "/paced"))
+        received = read_until_closed(sock)
+    elapsed = time.monotonic() - started
+    assert received.endswith(BODY)
+    record = ended(server)
+    # writes of 10 bytes, each followed by its 0.05 s: the origin answers after the last
+    assert elapsed >= (record.bytes_from_client // 10 - 1) * 0.05
+    assert record.bytes_from_client >= 40
+    assert record.faults == ("Bandwidth(direction=from_client, bytes_per_second=200)",)
+    assert_counts(record, origin, len(received))
+
+
+def test_a_slicer_delays_a_forwarded_request_for_requests(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    server = proxy(Slicer(size=10, delay=0.02, direction="from_client"))
+    started = time.monotonic()
+    assert get(server, origin.url("/sliced-request-close")).content == BODY
+    assert time.monotonic() - started >= 0.1  # a head of 60 bytes or more, 10 at a time
+    assert origin.exchange().lines == [b"GET /sliced-request-close HTTP/1.1"]
+    record = ended(server)
+    assert record.faults == ("Slicer(direction=from_client, size=10, delay=0.02)",)
+    assert_counts(record, origin, record.bytes_to_client)
+
+
 def test_a_slicer_writes_a_forwarded_response_in_pieces_apart(
     proxy: Callable[..., SOCKS5Server], origin: Origin
 ) -> None:
@@ -395,6 +426,18 @@ def test_slow_close_delays_the_destinations_close_to_the_client(
     assert record.faults == ("SlowClose(direction=to_client, seconds=0.3)",)
     assert record.closed_by == "upstream"
     assert_counts(record, origin, len(received))
+
+
+def test_slow_close_leaves_an_httpx_response_whole(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    server = proxy(SlowClose(seconds=0.2))
+    with httpx.Client(proxy=server.http_url, trust_env=False, timeout=TIMEOUT) as client:
+        assert client.get(origin.url("/close")).content == BODY
+    record = ended(server)
+    assert record.faults == ("SlowClose(direction=both, seconds=0.2)",)
+    assert record.outcome is Outcome.CLOSED
+    assert_counts(record, origin, record.bytes_to_client)
 
 
 def test_slow_close_delays_the_clients_close_to_the_destination(
