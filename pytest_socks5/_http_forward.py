@@ -14,10 +14,13 @@ field value based on the received request-target" (RFC 9112 §3.2.2).
 A record reads as a tunnel's would: ``bytes_from_client`` counts every byte written to
 the destination (request heads and bodies as framed), ``bytes_to_client`` every byte of
 the responses written to the client (each head as the reply faults left it, bodies as
-framed). The destination's close is the connection's end, as a tunnel passes it on: when
-it closes between requests, or after a response that said it would close (HTTP/1.0,
-``Connection: close``, a body that ends at its close), the client's connection is closed
-after it and the record says ``closed_by="upstream"`` — unless the client closed first.
+framed), as they are delivered: the transfer faults and ``on("data")`` hooks act on these
+writes as on a tunnel's chunks (:mod:`._forward_wire`; with neither, each write goes
+straight to its socket). The destination's close is the connection's end, as a tunnel
+passes it on: when it closes between requests, or after a response that said it would
+close (HTTP/1.0, ``Connection: close``, a body that ends at its close), the client's
+connection is closed after it and the record says ``closed_by="upstream"`` — unless the
+client closed first.
 """
 
 from __future__ import annotations
