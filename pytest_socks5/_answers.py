@@ -15,7 +15,7 @@ forwarded HTTP response head) go through the same plan (:func:`answer_head`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from ._answer_plan import AnswerPlan, plan_answer, plan_without_answer
 from ._connection import ClientConnection
@@ -60,16 +60,25 @@ async def answer_head(
     name: str,
     data: bytes,
     on_sent: Callable[[bytes], None],
+    write: Callable[[bytes], None] | None = None,
+    flushed: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     """Send ``data`` that another party wrote (a forwarded response head, recorded as
     ``name``) through ``faults``, as :func:`answer` sends the server's own answer;
-    ``on_sent`` gets the bytes that go out, if any (not when a fault closes or stalls).
+    ``on_sent`` gets the bytes that go out, if any (not when a fault closes or stalls),
+    and ``write`` writes them (the transport's ``write`` if not given); a fault that
+    closes or stalls after them waits for ``flushed`` first (what ``write`` holds back).
     Returns ``False`` when a fault ended the conversation (what follows is not sent)."""
     if not faults:
         on_sent(data)
-        conn.write(name, data)
+        if write is None:
+            conn.write(name, data)
+        elif data:
+            conn.record.sent(name, data)
+            write(data)
         return True
-    return await _carry_out(conn, plan_answer(faults, data), name, on_sent=on_sent)
+    plan = plan_answer(faults, data)
+    return await _carry_out(conn, plan, name, on_sent=on_sent, write=write, flushed=flushed)
 
 
 async def _carry_out(
@@ -80,7 +89,11 @@ async def _carry_out(
     outcome: Outcome | None = None,
     error: str | None = None,
     on_sent: Callable[[bytes], None] | None = None,
+    write: Callable[[bytes], None] | None = None,
+    flushed: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
+    assert conn.transport is not None
+    write = write or conn.transport.write
     if not await _wait_or_end(conn, plan):
         return False
     _note(conn, plan.acted)
@@ -95,10 +108,11 @@ async def _carry_out(
     if outcome is not None:
         conn.record.end(outcome, closed_by="server", error=error)
     if plan.fragment is None:
-        assert conn.transport is not None
-        conn.transport.write(data)
+        write(data)
     else:
-        await _write_sliced(conn, data, *plan.fragment)
+        await _write_sliced(write, data, *plan.fragment)
+    if plan.then is not None and flushed is not None:
+        await flushed()
     if plan.then == "stall":
         conn.record.failed(f"{_what_was_sent(plan, len(data))}, then stalled by a fault")
         await _stall(conn)
@@ -162,14 +176,13 @@ def _note(conn: ClientConnection, faults: Iterable[Fault]) -> None:
 
 
 async def _write_sliced(
-    conn: ClientConnection, data: bytes, cuts: tuple[int, ...], delay: float
+    write: Callable[[bytes], None], data: bytes, cuts: tuple[int, ...], delay: float
 ) -> None:
     """Write ``data`` cut at the offsets ``cuts``, the pieces ``delay`` seconds apart."""
-    assert conn.transport is not None
     for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
         if start:
             await asyncio.sleep(delay)
-        conn.transport.write(data[start:end])
+        write(data[start:end])
 
 
 async def _stall(conn: ClientConnection) -> None:

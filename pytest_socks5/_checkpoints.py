@@ -11,8 +11,9 @@ waits on a condition (or, async, on an event woken through the loop). A hook is 
 with a record snapshot and may return a fault, which joins the faults of that point (a
 transfer fault is kept for the tunnel); a fault given where it cannot act is refused as
 it is given (``_policy.acting_phases``: ``release()`` raises, a hook's is its error). A
-data hook is wired into the ordinary relay by ``_tunnel.py``. With nothing added, the
-visit costs one ``if``.
+data hook is wired into the ordinary relay by ``_tunnel.py``, and into the writes of
+forwarded HTTP requests by ``_forward_wire.py``. With nothing added, the visit costs one
+``if``.
 """
 
 from __future__ import annotations

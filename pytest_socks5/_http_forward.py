@@ -14,10 +14,13 @@ field value based on the received request-target" (RFC 9112 §3.2.2).
 A record reads as a tunnel's would: ``bytes_from_client`` counts every byte written to
 the destination (request heads and bodies as framed), ``bytes_to_client`` every byte of
 the responses written to the client (each head as the reply faults left it, bodies as
-framed). The destination's close is the connection's end, as a tunnel passes it on: when
-it closes between requests, or after a response that said it would close (HTTP/1.0,
-``Connection: close``, a body that ends at its close), the client's connection is closed
-after it and the record says ``closed_by="upstream"`` — unless the client closed first.
+framed), as they are delivered: the transfer faults and ``on("data")`` hooks act on these
+writes as on a tunnel's chunks (:mod:`._forward_wire`; with neither, each write goes
+straight to its socket). The destination's close is the connection's end, as a tunnel
+passes it on: when it closes between requests, or after a response that said it would
+close (HTTP/1.0, ``Connection: close``, a body that ends at its close), the client's
+connection is closed after it and the record says ``closed_by="upstream"`` — unless the
+client closed first.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ._answers import answer_head
 from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
+from ._forward_wire import Wire, more_faults, open_wire
 from ._http import HttpReplies, request_head
 from ._http_messages import final_response, goes_on, informational, origin_form
 from ._http_reading import (
@@ -163,16 +167,19 @@ async def forward(
     """Relay absolute-form requests and their responses until one side closes."""
     opened = await _open(conn, *origin)
     up = h11.Connection(h11.CLIENT)
+    wire: Wire | None = None if opened is None else open_wire(conn)
     while opened is not None:
         upstream, faults = opened
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
-        send = partial(_to_destination, conn, up, conn.upstream.transport)
+        if wire is not None:
+            wire.attach(upstream, conn.upstream.transport)
+        send = partial(_to_destination, conn, up, conn.upstream.transport, wire)
         send(origin_form(request))
         if not await _relay_body(conn, h, upstream, send):
             return
         try:
-            if not await _relay_response(conn, h, up, upstream, faults, request.method):
+            if not await _relay_response(conn, h, up, upstream, faults, request.method, wire):
                 return  # a fault on the response head ended the connection
         except h11.RemoteProtocolError as exc:
             conn.reject(
@@ -189,6 +196,8 @@ async def forward(
             break
         h.start_next_cycle()
         up.start_next_cycle()
+        if wire is not None:  # the response delivered before the idle wait starts
+            await wire.drained()
         event = await _next_request(conn, h, upstream)
         if event is None:
             return  # a timeout ended it
@@ -206,12 +215,17 @@ async def forward(
             return
         opened = (upstream, [])
         if target != origin:
+            if wire is not None:  # what the old origin was sent goes to it, not the new
+                await wire.drained()
             _close_upstream(conn, upstream)
             origin, up = target, h11.Connection(h11.CLIENT)
             with _selecting_by(conn.record, *origin):
                 opened = await _open(conn, *origin)
+                wire = more_faults(conn, wire)
     else:
         return  # answered or ended by _open
+    if wire is not None and not await wire.end():
+        return  # a transfer fault or a stop ended it meanwhile
     conn.record.end(Outcome.CLOSED, closed_by="server")
     _close_both(conn, upstream)
 
@@ -309,11 +323,18 @@ async def _until_a_side_closes(conn: ClientConnection, upstream: _Upstream) -> N
 
 
 def _to_destination(
-    conn: ClientConnection, up: h11.Connection, writer: asyncio.Transport, event: h11.Event
+    conn: ClientConnection,
+    up: h11.Connection,
+    writer: asyncio.Transport,
+    wire: Wire | None,
+    event: h11.Event,
 ) -> None:
     """Write ``event`` (as h11 frames it) to the destination, counted before the write as
-    the relays count."""
+    the relays count (through the ``wire``'s faults and hooks, if there is one)."""
     data = up.send(event) or b""
+    if wire is not None:
+        wire.to_destination.write(data)
+        return
     conn.record.delivered_from_client(data)
     writer.write(data)
 
@@ -336,9 +357,13 @@ async def _relay_response(
     upstream: _Upstream,
     faults: list[Fault],
     method: bytes,
+    wire: Wire | None,
 ) -> bool:
     """One response, head then body; the head goes out through the reply ``faults``
-    (``False``: they ended the connection, and the body is not relayed)."""
+    (``False``: they ended the connection, and the body is not relayed). With a
+    ``wire``, every write goes through its data hooks and transfer faults (a head
+    through the hooks before the reply faults act on it: what they change is on the
+    wire), and is counted as the wire delivers it."""
     assert conn.transport is not None
     while True:
         event = await upstream.next_event(up)
@@ -346,24 +371,48 @@ async def _relay_response(
             raise h11.RemoteProtocolError("the destination closed before its response")
         if isinstance(event, h11.InformationalResponse):
             head = h.send(informational(event)) or b""
+            if wire is not None:
+                _head_on_wire(conn, wire, head)
+                continue
             conn.record.delivered_to_client(head)
             conn.write("http response", head)
             continue
         if isinstance(event, h11.Response):
             kept, upstream.closing = goes_on(method, event)
             head, status = h.send(final_response(event, not kept)) or b"", event.status_code
-            sent = partial(_head_sent, conn, status)
-            if not await answer_head(conn, faults, "http response", head, sent):
+            sent = partial(_head_sent, conn, status, wire is None)
+            if wire is None:
+                ended = not await answer_head(conn, faults, "http response", head, sent)
+            else:
+                head, way = wire.to_client.hooked(head), wire.to_client
+                ended = not await answer_head(
+                    conn, faults, "http response", head, sent, way.send, wire.drained
+                )
+            if ended:
                 return False
             continue
         assert isinstance(event, h11.Data | h11.EndOfMessage)
         data = h.send(event) or b""
-        conn.record.delivered_to_client(data)
-        conn.transport.write(data)
+        if wire is not None:
+            wire.to_client.write(data)
+        else:
+            conn.record.delivered_to_client(data)
+            conn.transport.write(data)
         if isinstance(event, h11.EndOfMessage):
             return True
 
 
-def _head_sent(conn: ClientConnection, status: int, head: bytes) -> None:
+def _head_sent(conn: ClientConnection, status: int, counted: bool, head: bytes) -> None:
+    """A response head goes out: its status recorded, its bytes counted unless a wire
+    counts them as it delivers them."""
     conn.record.http_answered(status)
-    conn.record.delivered_to_client(head)
+    if counted:
+        conn.record.delivered_to_client(head)
+
+
+def _head_on_wire(conn: ClientConnection, wire: Wire, head: bytes) -> None:
+    """An informational head through the wire's hooks and faults, recorded as sent."""
+    head = wire.to_client.hooked(head)
+    if head:
+        conn.record.sent("http response", head)
+    wire.to_client.send(head)

@@ -19,6 +19,7 @@ from ._fault_types import (
     Bandwidth,
     Blackhole,
     CloseAfter,
+    Direction,
     Latency,
     ResetAfter,
     Slicer,
@@ -27,7 +28,7 @@ from ._fault_types import (
 )
 from ._guard import OnError, watch_task
 
-__all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper"]
+__all__ = ["QUEUE_HIGH", "ShapedSide", "Shaper", "shape", "timed_resets"]
 
 QUEUE_HIGH = 1024 * 1024
 QUEUE_LOW = QUEUE_HIGH // 4
@@ -80,6 +81,10 @@ class Shaper:
         self.received = 0
         self.forwarded = 0
         self._ready = asyncio.Event()
+        #: Set while every byte fed so far is handled (delivered, swallowed, or the
+        #: shaper is over): see :meth:`drained`.
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._paused = False
         self._loop = asyncio.get_running_loop()
         self._last_due = 0.0
@@ -89,6 +94,7 @@ class Shaper:
     # -- input, from the source's protocol callbacks ------------------------------------
 
     def feed(self, data: bytes) -> None:
+        self._idle.clear()
         self.queue.append((self._loop.time(), data))
         self.queued += len(data)
         self.received += len(data)
@@ -104,6 +110,11 @@ class Shaper:
     def cancel(self) -> None:
         self.task.cancel()
 
+    async def drained(self) -> None:
+        """Until every byte fed so far is handled: delivered (a slicer's last pause
+        waited), swallowed by a blackhole, or dropped because the tunnel ended."""
+        await self._idle.wait()
+
     @property
     def swallows_close(self) -> bool:
         """Whether a blackhole has opened (the source sent its ``after`` bytes): then the
@@ -117,8 +128,15 @@ class Shaper:
     # -- delivery --------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._deliver_queue()
+        finally:
+            self._idle.set()  # over: nothing more will be delivered
+
+    async def _deliver_queue(self) -> None:
         while True:
             while not self.queue:
+                self._idle.set()
                 self._ready.clear()
                 await self._ready.wait()
             arrived, data = self.queue.popleft()
@@ -196,3 +214,32 @@ class Shaper:
             pause = delay + (len(piece) / rate if rate else 0.0)
             if pause:
                 await asyncio.sleep(pause)
+
+
+def shape(
+    faults: list[TransferFault],
+    rng: random.Random,
+    from_client: ShapedSide,
+    to_client: ShapedSide,
+    shapers: tuple[Shaper | None, Shaper | None] = (None, None),
+) -> tuple[Shaper | None, Shaper | None]:
+    """The shapers of a tunnel's two directions (the side whose bytes go to the
+    destination, then the side whose bytes go to the client) for the transfer ``faults``
+    that hit it: one for each direction a fault acts on (``direction``), else ``None``.
+    A direction that has a shaper already (``shapers``) keeps it, the faults added."""
+    ways = ((from_client, Direction.FROM_CLIENT), (to_client, Direction.TO_CLIENT))
+    result: list[Shaper | None] = []
+    for (side, direction), shaper in zip(ways, shapers, strict=True):
+        acting = [f for f in faults if f.flows.includes(direction)]
+        if acting and shaper is not None:
+            shaper.faults += acting
+        elif acting:
+            shaper = Shaper(side, acting, rng)
+        result.append(shaper)
+    return result[0], result[1]
+
+
+def timed_resets(faults: list[TransferFault]) -> list[ResetAfter]:
+    """The ``ResetAfter(seconds=...)`` among ``faults``: a time is the tunnel's, from its
+    opening, whichever direction the fault names."""
+    return [f for f in faults if isinstance(f, ResetAfter) and f.seconds is not None]

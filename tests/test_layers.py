@@ -90,6 +90,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_frontend_socks5",
         "_frontend_socks4",
         "_http_reading",
+        "_forward_wire",
         "_http_forward",
         "_frontend_http",
         "_frontends",
