@@ -118,7 +118,7 @@ def test_a_dns_assertion_that_fails(socks5_server, website):
 
     with pytest.raises(NoMatchingConnection) as failure:
         socks5_server.assert_remote_dns("localhost")
-    assert "the client resolved the name itself" in str(failure.value)
+    assert "the client sent the address 0x01 (IPV4) 127.0.0.1, not a name" in str(failure.value)
 
 
 def test_internationalized_names_go_out_as_xn(socks5_server, website):
