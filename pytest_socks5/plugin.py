@@ -4,7 +4,8 @@ transcript section of failing reports.
 This is the only module that imports pytest. Nothing here runs unless a test asks for
 a fixture: the session server starts on first use, so installing the plugin changes
 nothing for a suite that does not use it. Each fixture that hands a test a server
-registers it in the test item's stash ("watched"); at teardown the fixture keeps the
+registers it in the test's run (a ``TestRun`` in the item's stash, made afresh for each
+run of the test's protocol, so a rerun's is its own); at teardown the fixture keeps the
 final snapshot of its records (and writes them as JSON lines if asked), and
 ``pytest_runtest_makereport`` renders the watched servers' records into the report.
 Options, ini settings and command-line flags come from the table in :mod:`._options`:
