@@ -146,7 +146,9 @@ class ChaosPlan:
     """Chaos mode's plan of one session, for the terminal summary: test id -> the faults
     that acted, read from the reports (pytest-xdist's workers' too). The plugin registers
     it with pytest; it reads its own user property and lets any other pass, whatever its
-    shape (pytest does not check a suite's properties)."""
+    shape (pytest does not check a suite's properties). A test run again
+    (pytest-rerunfailures) has one teardown report per attempt: the last one's plan is
+    the test's."""
 
     def __init__(self, rate: float, seed: int) -> None:
         self.rate, self.seed = rate, seed
@@ -157,7 +159,7 @@ class ChaosPlan:
             if isinstance(entry, tuple | list) and len(entry) == 2:
                 name, plan = entry
                 if isinstance(name, str) and name == PLAN_PROPERTY and isinstance(plan, list):
-                    self.plans.setdefault(report.nodeid, []).extend(plan)
+                    self.plans[report.nodeid] = list(plan)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.rate or self.plans:

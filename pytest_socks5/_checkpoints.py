@@ -113,8 +113,9 @@ class Gate:
         self._arrived: list[ConnectionRecord] = []
         self._taken = 0
         self._open = False  # released: connections arriving later go on
-        self._released = False  # at the reset (not closed by a stop)
         self._closed = False
+        #: How the record of a held connection that ends (is closed) says it ended.
+        self._ended_how = "ended while held"
         self._wakers: list[Callable[[], None]] = []
 
     @property
@@ -213,8 +214,7 @@ class Gate:
                 record.held(f"at {self.phase.value} by {self!r} for {seconds:.3f}s, {how}")
 
         def ended() -> None:
-            stopped = self._closed and not self._released
-            note("closed: the server stopped" if stopped else "ended while held")
+            note(self._ended_how)
 
         with self._cond:
             self._held.append(held)
@@ -237,15 +237,18 @@ class Gate:
                 one.loop.call_soon_threadsafe(_resolve, one.future, (fault, how))
 
     def end(self, how: str) -> None:
-        """At reset: release every held connection; no more holding."""
+        """At reset, after :meth:`close`: release what is held still (none of an earlier
+        test: the reset ended those); no more holding."""
         with self._cond:
-            self._released = self._closed = True
+            self._closed = True
         self._release(None, how, open_after=True)
 
-    def close(self) -> None:
-        """At stop: hold no more (the server closes the connections held now)."""
+    def close(self, how: str = "closed: the server stopped") -> None:
+        """At stop or reset: hold no more; the server closes the connections held now,
+        whose records say ``how`` they ended."""
         with self._cond:
             self._closed = self._open = True
+            self._ended_how = how
             self._cond.notify_all()
 
     # -- waiting -------------------------------------------------------------------------
@@ -362,10 +365,11 @@ class Checkpoints:
         with self._lock:
             self.hooks = {**self.hooks, key: (*self.hooks.get(key, ()), fn)}
 
-    def close(self) -> None:
-        """The server stops: its gates hold no more; held connections are closed."""
+    def close(self, how: str = "closed: the server stopped") -> None:
+        """The server stops or resets: its gates hold no more; the server closes the
+        connections they hold (``how`` goes in their records)."""
         for gate in self.gates:
-            gate.close()
+            gate.close(how)
 
     def clear(self, how: str) -> None:
         """Release every gate (``how`` goes in the records) and forget gates and hooks."""

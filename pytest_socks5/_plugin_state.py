@@ -16,7 +16,7 @@ with the first test that asks for a proxy.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,14 @@ from ._options import Site, option
 
 if TYPE_CHECKING:  # the server's side is imported with the first proxy a test asks for
     from ._chaos import Chaos
+    from ._leak_watch import TestLeaks
     from ._records import ConnectionRecord
     from ._server import SOCKS5Server
 
 __all__ = [
     "SETTLE_TIMEOUT",
     "Settings",
+    "TestRun",
     "Watched",
     "append_records",
     "given_as",
@@ -108,6 +110,21 @@ class Watched:
 
     def records(self) -> tuple[ConnectionRecord, ...]:
         return self.final if self.final is not None else tuple(self.server.connections)
+
+
+@dataclass
+class TestRun:
+    """One run of a test's protocol (setup, call, teardown): the servers it used, its
+    leak watch and its record file. The plugin makes one with the test's first proxy and
+    drops it before the test's next setup, so an attempt that pytest-rerunfailures runs
+    again starts from nothing: it is not failed by the errors, leaks or records of the
+    attempt before, and writes its files afresh."""
+
+    __test__ = False  # not a test class, whatever pytest collects
+
+    watched: list[Watched] = field(default_factory=list)
+    leaks: TestLeaks | None = None
+    record_file: Path | None = None
 
 
 def header_lines(settings: Settings) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Self, Unpack
 
@@ -36,6 +36,7 @@ from ._recorder import Recorder
 from ._runner import LoopThread, loop_factory
 from ._server_addresses import ServerAddresses
 from ._server_checkpoints import CheckpointMethods
+from ._server_faults import FaultMethods
 
 __all__ = ["SOCKS5Server"]
 
@@ -53,7 +54,7 @@ _ENV_SCHEME = choice("socks5", "http")
 
 
 @public
-class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethods):
+class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethods, FaultMethods):
     """A SOCKS5 (RFC 1928) proxy with RFC 1929 authentication and SOCKS 4/4a.
 
     :param host: address to listen on. ``"127.0.0.1"`` (default), ``"::1"``, or
@@ -272,19 +273,24 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         return dry_run(self._engine.config, host, port, command, user)
 
     def reset(self) -> None:
-        """End the connections still open, forget records, errors and added faults, come
-        back up if down, and restore the configuration given at construction.
+        """End the connections still open, forget records, errors, gates, hooks and added
+        faults, come back up if down, and restore the configuration given at construction.
 
         A connection still open is closed (FIN, then RST after a second) and recorded as
         :attr:`Outcome.SERVER_STOPPED` with an ``error`` saying the reset ended it, so
         that one test's stalled connection never runs into the next; ``on_connection_end``
-        sees it. Record ``id`` numbers keep counting, so an id is unique for the server's
-        life.
+        sees it. A connection a gate holds is ended so too, never let go on (its
+        ``holds`` ends ``ended by the server's reset``). Record ``id`` numbers keep
+        counting, so an id is unique for the server's life.
         """
+        checkpoints = self._engine.context.checkpoints
+        # Gates first: once they hold no more, every connection held is an earlier one,
+        # which _end_earlier ends (never lets go on, to dial after its test).
+        checkpoints.close("ended by the server's reset")
         self._engine.generation += 1
-        self._engine.context.checkpoints.clear("released at the server's reset")
         self._engine.context.chaos = None
         self._end_earlier()
+        checkpoints.clear("released at the server's reset")
         self._engine.config = self._default_config
         self._engine.faults.clear()
         for fault in self._default_faults:
@@ -307,38 +313,6 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
             registry.shut_down_earlier(_RESET_ERROR, _RESET_GRACE)
         else:
             loop.call_soon_threadsafe(registry.shut_down_earlier, _RESET_ERROR, _RESET_GRACE)
-
-    # -- faults ---------------------------------------------------------------------
-
-    def add_fault(self, fault: Fault) -> Fault:
-        """Apply ``fault`` to new connections it matches, until removed; return it.
-
-        Thread-safe, and takes effect at once (a connection already past the fault's
-        phase is not affected).
-        """
-        return self._engine.faults.add(fault)
-
-    def remove_fault(self, fault: Fault) -> None:
-        """Stop applying ``fault`` (no error if it is not there)."""
-        self._engine.faults.remove(fault)
-
-    def clear_faults(self) -> None:
-        """Remove every fault, including those given at construction."""
-        self._engine.faults.clear()
-
-    @property
-    def faults(self) -> tuple[Fault, ...]:
-        """The faults currently applied, in the order they were added."""
-        return self._engine.faults.faults
-
-    @contextlib.contextmanager
-    def fault(self, fault: Fault) -> Iterator[Fault]:
-        """``with server.fault(Stall(at="reply")):`` applies the fault inside the block."""
-        self.add_fault(fault)
-        try:
-            yield fault
-        finally:
-            self.remove_fault(fault)
 
     def down(self) -> contextlib.AbstractContextManager[Any]:
         """Refuse new connections (clients see "connection refused") while keeping the

@@ -40,8 +40,8 @@ class CheckpointMethods:
         Returns a :class:`~pytest_socks5.Gate`: ``gate.wait()`` returns each arrival's record,
         ``gate.release()`` lets them go on, ``gate.release(fault)`` answers them with a
         fault (it acts at ``at``; one that cannot is a :class:`ValueError`). Every gate
-        is released at the end of the test (the server's reset); a connection held when
-        the server stops is closed.
+        goes at the end of the test (the server's reset), which ends a connection held
+        then (never lets it go on); a connection held when the server stops is closed.
         """
         return self._checkpoints.hold(at, selection)
 

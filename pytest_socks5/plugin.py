@@ -4,7 +4,8 @@ transcript section of failing reports.
 This is the only module that imports pytest. Nothing here runs unless a test asks for
 a fixture: the session server starts on first use, so installing the plugin changes
 nothing for a suite that does not use it. Each fixture that hands a test a server
-registers it in the test item's stash ("watched"); at teardown the fixture keeps the
+registers it in the test's run (a ``TestRun`` in the item's stash, made afresh for each
+run of the test's protocol, so a rerun's is its own); at teardown the fixture keeps the
 final snapshot of its records (and writes them as JSON lines if asked), and
 ``pytest_runtest_makereport`` renders the watched servers' records into the report.
 Options, ini settings and command-line flags come from the table in :mod:`._options`:
@@ -15,7 +16,6 @@ bad ``socks5`` marker errors its test at setup, in one line.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -42,10 +42,10 @@ from ._plugin_state import (
     write_pcap,
 )
 from ._plugin_state import Settings as _Settings
+from ._plugin_state import TestRun as _TestRun
 from ._plugin_state import Watched as _Watched
 
 if TYPE_CHECKING:  # the server's side loads with the first proxy a test asks for
-    from ._leak_watch import TestLeaks
     from ._server import SOCKS5Server
 
 __all__ = [
@@ -58,9 +58,8 @@ __all__ = [
 ]
 
 _SETTINGS = pytest.StashKey[_Settings]()
-_WATCHED = pytest.StashKey[list[_Watched]]()
-_RECORD_FILE = pytest.StashKey[Path]()
-_LEAKS: pytest.StashKey[TestLeaks] = pytest.StashKey()
+#: This run of the test's protocol: dropped at its setup, so a rerun starts afresh.
+_RUN = pytest.StashKey[_TestRun]()
 _MARKER = pytest.StashKey[MarkerOptions]()
 #: The session server once started, and where its address was given (for a message).
 _SESSION = pytest.StashKey[tuple["SOCKS5Server", str]]()
@@ -234,9 +233,12 @@ def socks5_session_server(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before a test's fixtures: a session server an earlier test stopped starts again
-    (:func:`~pytest_socks5._plugin_state.restart`), so every fixture that hands out a
-    server hands out a running one."""
+    """Before a test's fixtures: the state of the test's previous run, if it is run again
+    (pytest-rerunfailures), is dropped; a session server an earlier test stopped starts
+    again (:func:`~pytest_socks5._plugin_state.restart`), so every fixture that hands out
+    a server hands out a running one."""
+    if _RUN in item.stash:
+        del item.stash[_RUN]
     session = item.config.stash.get(_SESSION, None)
     if session is None or session[0].is_running:
         return
@@ -262,7 +264,8 @@ def _started(what: str, given: str | None, /, *args: Any, **kwargs: Any) -> SOCK
 def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
     """Register ``server`` as used by ``item``, for its report and record file."""
     watched = _Watched(f"{label} at {server.url_for()}", server)
-    siblings = item.stash.setdefault(_WATCHED, [])
+    run = item.stash.setdefault(_RUN, _TestRun())
+    siblings = run.watched
     settings, marker = _settings(item.config), _marker(item)
     rate = _chaos_settings.rate_for_test(settings.chaos, marker.plugin.get("chaos"))
     if rate:
@@ -271,11 +274,10 @@ def _watch(item: pytest.Item, label: str, server: SOCKS5Server) -> _Watched:
 
         watched.chaos = server._engine.context.chaos = Chaos(rate, seed)
     siblings.append(watched)
-    leaks = item.stash.get(_LEAKS, None)
-    if leaks is None:
+    if (leaks := run.leaks) is None:
         from ._leak_watch import TestLeaks
 
-        leaks = item.stash[_LEAKS] = TestLeaks(marker.leak_guard(settings.leak_guard))
+        leaks = run.leaks = TestLeaks(marker.leak_guard(settings.leak_guard))
     leaks.watch(server)
     if item.stash.get(_IN_CALL, False):  # made in the test's body: record from now on
         leaks.start()
@@ -292,12 +294,13 @@ def _settle(item: pytest.Item, watched: _Watched) -> None:
         # may not have been read yet. Files say how a connection ended when they can.
         watched.server._recorder.wait_settled(SETTLE_TIMEOUT)
     watched.final = tuple(watched.server.connections)
+    run = item.stash[_RUN]
     if pcap:
         pcap_dir = settings.pcap_dir or (item.config.invocation_params.dir / PCAP_DIR)
-        write_pcap(pcap_dir, item.nodeid, item.stash[_WATCHED])
+        write_pcap(pcap_dir, item.nodeid, run.watched)
     if settings.record_dir is not None:
-        item.stash[_RECORD_FILE] = append_records(
-            item.stash.get(_RECORD_FILE, None),
+        run.record_file = append_records(
+            run.record_file,
             settings.record_dir,
             item.nodeid,
             watched,
@@ -393,18 +396,17 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Record the client's lookups and connects while a proxy-using test runs; if its
     body passed, fail it with an exception the user's code raised in a server."""
     __tracebackhide__ = True
-    leaks = item.stash.get(_LEAKS, None)
-    if leaks is not None:
-        leaks.start()
+    if (run := item.stash.get(_RUN, None)) is not None and run.leaks is not None:
+        run.leaks.start()
     item.stash[_IN_CALL] = True
     try:
         result = yield
     finally:
         item.stash[_IN_CALL] = False
         # Or made in the body (socks5_server_factory(), request.getfixturevalue).
-        if (leaks := item.stash.get(_LEAKS, None)) is not None:
-            leaks.stop()
-    for watched in item.stash.get(_WATCHED, []):
+        if (run := item.stash.get(_RUN, None)) is not None and run.leaks is not None:
+            run.leaks.stop()
+    for watched in run.watched if run is not None else ():
         watched.fail_call()
     return result
 
@@ -412,7 +414,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     """The leak guard: after the fixtures' teardown, fail a guarded test that leaked."""
-    leaks = item.stash.get(_LEAKS, None)
+    leaks = run.leaks if (run := item.stash.get(_RUN, None)) is not None else None
     message = leaks.verdict() if leaks is not None else None
     result = yield
     if message is not None:
@@ -425,8 +427,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Add the transcript of the proxies a test used to its report (when it failed, or
     always with ``socks5_transcript = all``)."""
     outcome = yield
-    watched = item.stash.get(_WATCHED, None)
-    if not watched:
+    if (run := item.stash.get(_RUN, None)) is None or not (watched := run.watched):
         return
     from . import _chaos  # loaded with the test's proxy already
 
@@ -442,7 +443,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     )
     if settings.transcript == "never" or not wanted:
         return
-    leaks = item.stash.get(_LEAKS, None)
-    leak_lines = leaks.transcript() if leaks is not None else None
+    leak_lines = run.leaks.transcript() if run.leaks is not None else None
     text = transcript_text(watched, settings.show_passwords, report.failed, leak_lines)
     report.sections.append((f"socks5 transcript {report.when}", text))

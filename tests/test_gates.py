@@ -7,7 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pytest_socks5 import Command, Outcome, Reply, Socks4Reply, SOCKS5Server, testing
+from pytest_socks5 import (
+    Command,
+    ConnectionRecord,
+    Outcome,
+    Reply,
+    Socks4Reply,
+    SOCKS5Server,
+    testing,
+)
 from pytest_socks5 import rawclient as raw
 from pytest_socks5.faults import Close, FunctionFault, ReplyWith
 
@@ -95,13 +103,18 @@ def test_socks4_is_held_at_the_same_points(
         assert reply.result()[1] == Socks4Reply.REJECTED
 
 
-def test_reset_releases_and_stop_closes(echo_server: tuple[str, int]) -> None:
-    with SOCKS5Server() as server, ThreadPoolExecutor(2) as pool:
+def test_reset_ends_and_stop_closes(echo_server: tuple[str, int]) -> None:
+    ended: list[ConnectionRecord] = []
+    with SOCKS5Server(on_connection_end=ended.append) as server, ThreadPoolExecutor(2) as pool:
         gate = server.hold("reply")
         first = pool.submit(_handshake, server.address, *echo_server)
         gate.wait()
-        server.reset()  # the test ended: nothing stays held
-        assert raw.reply_code(first.result()) == Reply.SUCCEEDED
+        server.reset()  # the test ended: nothing stays held, nothing goes on
+        with pytest.raises(EOFError):
+            first.result()  # no reply: the connection was ended, not released
+        (record,) = ended
+        assert record.outcome is Outcome.SERVER_STOPPED
+        assert record.holds[0].endswith("ended by the server's reset")
         gate = server.hold("request")
         sock = raw.connect(server.address)
         sock.sendall(raw.greeting(0) + raw.socks5_request(*echo_server))

@@ -101,6 +101,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_assertions",
         "_runner",
         "_server_checkpoints",
+        "_server_faults",
         "_server_addresses",
         "_server",
         "_leak_watch",

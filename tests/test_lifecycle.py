@@ -3,6 +3,7 @@ while the server stops, left open by the previous test of a session server."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib.util
@@ -266,3 +267,65 @@ def test_down_from_a_hook_acts_at_once_and_blames_no_one(
     server.up()
     with open_tunnel(server.address, *echo_server, timeout=5):
         pass
+
+
+# -- a gate holding a connection when the reset comes ------------------------------------
+
+
+def _held_connect(address: tuple[str, int], target: socket.socket) -> socket.socket:
+    """A client whose CONNECT to ``target`` a gate at "request" holds (before the dial)."""
+    host, port = target.getsockname()[:2]
+    client = connect(address)
+    client.sendall(
+        b"\x05\x01\x00\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack("!H", port)
+    )
+    return client
+
+
+def _held_then_reset_ends_it(ended: list[ConnectionRecord], target: socket.socket) -> None:
+    """The held connection was ended by the reset, not let go on: its destination never
+    sees a connection, and its record says the reset ended it while held."""
+    wait_until(lambda: len(ended) == 1, timeout=5, what="the held connection to end")
+    assert select.select([target], [], [], 0.5)[0] == [], "the reset let it dial"
+    (record,) = ended
+    assert record.outcome is Outcome.SERVER_STOPPED
+    assert record.error == RESET_ERROR
+    assert record.upstream_address is None
+    (hold,) = record.holds
+    assert hold.startswith("at request by hold('request') for ")
+    assert hold.endswith(", ended by the server's reset"), hold
+
+
+def test_reset_ends_a_connection_a_gate_holds_without_letting_it_dial() -> None:
+    ended: list[ConnectionRecord] = []
+    with (
+        socket.create_server(("127.0.0.1", 0)) as target,
+        SOCKS5Server(on_connection_end=ended.append) as server,
+    ):
+        gate = server.hold("request")
+        with _held_connect(server.address, target) as client:
+            gate.wait()
+            server.reset()
+            assert len(ended) == 1  # reset() of a thread-hosted server waits for it
+            assert recv_all(client) == b"\x05\x00"
+        _held_then_reset_ends_it(ended, target)
+
+
+@pytest.mark.parametrize("where", ["on its loop", "from another thread"])
+def test_reset_of_an_async_with_server_ends_a_held_connection(where: str) -> None:
+    ended: list[ConnectionRecord] = []
+
+    async def main(target: socket.socket) -> None:
+        async with SOCKS5Server(on_connection_end=ended.append) as server:
+            gate = server.hold("request")
+            client = await asyncio.to_thread(_held_connect, server.address, target)
+            with client:
+                await gate.wait_async()
+                if where == "on its loop":
+                    server.reset()
+                else:
+                    await asyncio.to_thread(server.reset)
+                await asyncio.to_thread(_held_then_reset_ends_it, ended, target)
+
+    with socket.create_server(("127.0.0.1", 0)) as target:
+        asyncio.run(main(target))

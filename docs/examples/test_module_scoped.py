@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from pytest_socks5 import SOCKS5Server
+from pytest_socks5 import SOCKS5Server, rawclient
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,11 @@ def test_what_a_reset_keeps(proxy, website):
     (after,) = proxy.connections
     assert proxy.port == port  # the same listening socket
     assert after.id > before.id  # record ids count for the server's whole life
+
+
+def test_a_reset_ends_what_a_test_left_open(proxy, website):
+    auth = (b"alice", b"s3cret")
+    with rawclient.open_tunnel(proxy.address, "127.0.0.1", website.port, auth=auth) as sock:
+        proxy.reset()  # ends the tunnel (FIN, then RST a second later) and forgets it
+        assert sock.recv(1) == b""  # the client sees the proxy close it
+    assert proxy.connections == []
