@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from ._config import EngineConfig
 from ._connection import ClientConnection
@@ -23,7 +25,7 @@ from ._fault_set import FaultSet
 from ._frontends import serve_client
 from ._recorder import LiveRecord, Recorder
 from ._registry import ConnectionRegistry
-from ._selector_paths import Listener, listen, serves_selectors
+from ._selector_paths import Listener, listen, listening, serves_selectors
 
 __all__ = ["Engine"]
 
@@ -49,6 +51,7 @@ class Engine:
         self._placeholders: list[socket.socket] = []
         self.sockets: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server | Listener] = []
+        self._unserved: list[socket.socket] = []
 
     # -- what the connections share ------------------------------------------------
 
@@ -120,13 +123,18 @@ class Engine:
             raise
         self.recorder.serving(True)
 
-    async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
-        context, loop = self.context, asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    def _factory(self, loop: asyncio.AbstractEventLoop) -> Callable[[], ClientConnection]:
+        context = self.context
 
         def new_connection() -> ClientConnection:
             return ClientConnection(context, loop)
 
+        return new_connection
+
+    async def _listen(self, host: str, port: int) -> asyncio.Server | Listener:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        new_connection = self._factory(loop)
         if serves_selectors(loop):  # asyncio's own: a transport at accept, no task
             listeners = await listen(loop, host, port, family, new_connection, self.backlog)
             self._servers.extend(listeners)
@@ -149,9 +157,10 @@ class Engine:
         self.context.registry.closing = True
         self.context.checkpoints.close()  # held connections are closed with the rest
         await self._close_listeners()
-        for holder in self._placeholders:
+        for holder in [*self._placeholders, *self._unserved]:
             holder.close()
         self._placeholders.clear()
+        self._unserved = []
         await self.context.registry.close_all(timeout)
         for server in self._servers:
             # Python 3.12+ waits here for every accepted connection; all were aborted
@@ -175,13 +184,18 @@ class Engine:
     def is_down(self) -> bool:
         return bool(self._placeholders)
 
-    async def go_down(self) -> None:
+    def go_down(self) -> None:
         """Refuse new connections (RST, as a closed port) but keep the port reserved:
-        the listeners close and a bound, non-listening socket holds each address."""
+        the listeners close and a bound, non-listening socket holds each address. At
+        once, on the loop's thread (a hook may call it)."""
         if self._placeholders:
             return
-        await self._close_listeners()
+        for server in self._servers:
+            server.close()
         self._servers.clear()
+        for sock in self._unserved:  # listening since go_up, not served yet
+            sock.close()
+        self._unserved = []
         for host, port in self.sockets:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             holder = socket.socket(family, socket.SOCK_STREAM)
@@ -189,12 +203,31 @@ class Engine:
             holder.bind((host, port))
             self._placeholders.append(holder)
 
-    async def go_up(self) -> None:
-        """Accept connections again on the same port(s) after :meth:`go_down`."""
+    def go_up(self) -> Coroutine[Any, Any, None] | None:
+        """Listen again on the same port(s) after :meth:`go_down`, at once, on the loop's
+        thread: a client that connects now waits in the backlog until the socket is
+        served. On asyncio's own loop it is served now too; elsewhere (uvloop) the
+        coroutine returned serves it."""
         if not self._placeholders:
-            return
+            return None
         for holder in self._placeholders:
             holder.close()
         self._placeholders.clear()
-        for host, port in self.sockets:
-            await self._listen(host, port)
+        loop = asyncio.get_running_loop()
+        socks = [listening(host, port, self.backlog) for host, port in self.sockets]
+        if serves_selectors(loop):
+            factory = self._factory(loop)
+            self._servers.extend(Listener(loop, s, factory, self.backlog) for s in socks)
+            return None
+        self._unserved = socks
+        return self._serve(socks)
+
+    async def _serve(self, socks: list[socket.socket]) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in socks:
+            if sock.fileno() != -1:  # not closed by a go_down since
+                server = await loop.create_server(
+                    self._factory(loop), sock=sock, backlog=self.backlog
+                )
+                self._servers.append(server)
+        self._unserved = [s for s in self._unserved if s not in socks]

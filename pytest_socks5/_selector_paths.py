@@ -34,6 +34,7 @@ __all__ = [
     "Listener",
     "connect",
     "listen",
+    "listening",
     "new_selector_loop",
     "serves_selectors",
 ]
@@ -185,6 +186,18 @@ async def listen(
             sock.close()
         raise
     return [Listener(loop, sock, factory, backlog) for sock in sockets]
+
+
+def listening(host: str, port: int, backlog: int) -> socket.socket:
+    """A socket listening on the address ``host`` (no name), bound as :func:`listen`
+    binds: at once, for a server coming back up while clients may connect."""
+    sock = _bound(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))
+    try:
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _bound(family: int, address: tuple[Any, ...]) -> socket.socket:

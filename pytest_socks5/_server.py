@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self, Unpack
 
@@ -318,7 +318,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         """Refuse new connections (clients see "connection refused") while keeping the
         port reserved, until :meth:`up` — or use it as ``with server.down(): …``.
         Open connections are not touched."""
-        self._call(self._engine.go_down())
+        self._on_loop(self._engine.go_down)
         back_up = contextlib.ExitStack()  # its exit brings a running server back up
         back_up.callback(self._come_back_up)
         return back_up
@@ -329,7 +329,7 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
 
     def up(self) -> None:
         """Accept connections again after :meth:`down`."""
-        self._call(self._engine.go_up())
+        self._on_loop(self._engine.go_up)
 
     @property
     def is_down(self) -> bool:
@@ -341,21 +341,28 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         (``loop="auto"`` resolved). ``async with`` runs it on the caller's loop instead."""
         return self._loop_name
 
-    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` on the server's loop and wait for it; on that loop itself (a hook,
-        a validator, an ``async with`` test), which cannot wait for itself, start it
-        there: it acts before the loop serves anything else."""
+    def _on_loop(self, step: Callable[[], Coroutine[Any, Any, None] | None]) -> None:
+        """Call ``step`` (going down or up) on the server's loop, and wait for what it
+        leaves to do; on that loop itself (a hook, a validator, an ``async with`` test),
+        which cannot wait for itself, it acts at once and what it leaves runs there."""
         loop = self._loop
         if loop is None:
-            coro.close()
             raise RuntimeError("the server is not running")
         if self._on_own_loop():
-            task = loop.create_task(coro)
-            task.add_done_callback(self._task_ended)
-        elif self._runner is not None:
-            self._runner.run(coro, 10)
+            rest = step()
+            if rest is not None:
+                loop.create_task(rest).add_done_callback(self._task_ended)
+            return
+
+        async def on_its_loop() -> None:
+            rest = step()
+            if rest is not None:
+                await rest
+
+        if self._runner is not None:
+            self._runner.run(on_its_loop(), 10)
         else:  # an ``async with`` server, from another thread than its loop's
-            asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+            asyncio.run_coroutine_threadsafe(on_its_loop(), loop).result(10)
 
     def _on_own_loop(self) -> bool:
         try:

@@ -99,6 +99,28 @@ async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
 
 
 @pytest.mark.asyncio
+async def test_down_and_up_without_awaiting_between_keep_their_order() -> None:
+    """On the caller's loop they are carried out once the caller awaits, in the order
+    called; ``is_down`` says what was asked last at once."""
+    async with SOCKS5Server() as server:
+        server.down()
+        assert server.is_down
+        server.up()
+        assert not server.is_down
+        with server.down():
+            assert server.is_down
+        assert not server.is_down
+        _, writer = await asyncio.wait_for(asyncio.open_connection(server.host, server.port), 5)
+        writer.close()
+        await writer.wait_closed()
+        assert not server.is_down
+        server.down()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.wait_for(asyncio.open_connection(server.host, server.port), 5)
+        assert server.is_down
+
+
+@pytest.mark.asyncio
 async def test_down_and_up_work_on_a_server_in_the_callers_loop() -> None:
     async with SOCKS5Server() as server:
         server.down()

@@ -266,6 +266,6 @@ def test_this_suite_without_pytest_asyncio() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"=* \d+ passed, 6 skipped in .*", summary), summary
-    assert result.stdout.count("needs pytest-asyncio, which is not installed") == 6
+    assert re.fullmatch(r"=* \d+ passed, 7 skipped in .*", summary), summary
+    assert result.stdout.count("needs pytest-asyncio, which is not installed") == 7
     assert "warning" not in result.stdout.lower(), result.stdout
