@@ -17,7 +17,8 @@ from . import _splice as splicing
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
 from ._fault_types import Direction
-from ._relay import IdleWatch, RelaySide
+from ._idle_watch import IdleWatch
+from ._relay import RelaySide
 from ._shaping import shape, timed_resets
 
 __all__ = ["open_tunnel"]
