@@ -363,10 +363,14 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
     def drop(self, *, reset: bool) -> None:
         """Close this side's socket at once, with RST if ``reset``. Bytes written to it
         and not sent are lost: they are taken back from the record's count (those in the
-        transport's buffer, and with a reset those in the kernel's send queue too)."""
+        transport's buffer, and with a reset those in the kernel's send queue too; all
+        its peer did not acknowledge, if the peer reset it first)."""
         transport = self.transport
         assert transport is not None
-        self.record.undelivered(self.name, transport.get_write_buffer_size())
+        lost = lost_to_reset(transport.get_extra_info("socket"), self.mark, self._written())
+        self.record.undelivered(
+            self.name, transport.get_write_buffer_size() if lost is None else lost
+        )
         if reset:
             # The kernel's queue is read in connection_lost, which both loops call just
             # before they close the socket: the closer to the RST, the fewer bytes a
