@@ -2,10 +2,12 @@
 its socket, not what the proxy had written towards it.
 
 The truth is measured on the receiving socket, not guessed: what it read, plus what was
-left readable in its receive queue (``FIONREAD``) when it closed with RST. The receiver
-first waits until its kernel has advertised a zero window (``tcpi_rcv_wnd``, Linux 6.2+):
-then nothing more can arrive before the close, and everything that arrived has been
-acknowledged. Every relay and loop (``make_server``), and every protocol (``VERSIONS``).
+left readable in its receive queue (``FIONREAD``) when it closed with RST. Before it closes,
+the receiver waits for the moment that count is settled: its kernel has advertised a zero
+window (``tcpi_rcv_wnd``, Linux 6.2+), so nothing more can arrive and everything that
+arrived is acknowledged; and a segment with no data has come since (the proxy's kernel
+probing the closed window), so the proxy's kernel has heard that acknowledgement. Every
+relay and loop (``make_server``), and every protocol (``VERSIONS``).
 """
 
 from __future__ import annotations
@@ -34,26 +36,41 @@ MakeServer = Callable[..., SOCKS5Server]
 #: More than every buffer between the two ends can hold: the sender is always blocked.
 SIZE = 8 * 1024 * 1024
 READ = 1000
-#: ``struct tcp_info``'s ``tcpi_rcv_wnd`` (u32, Linux 6.2+): the window last advertised.
-RCV_WND_AT = 232
+#: ``struct tcp_info``: ``tcpi_segs_in`` and ``tcpi_data_segs_in`` (u32), ``tcpi_rcv_wnd``
+#: (u32, Linux 6.2+: the window last advertised).
+SEGS_IN_AT, DATA_SEGS_IN_AT, RCV_WND_AT = 140, 152, 232
 
 
-def receive_window(sock: socket.socket) -> int | None:
+def window_and_probes(sock: socket.socket) -> tuple[int, int]:
+    """The receive window ``sock`` last advertised, and how many segments with no data it
+    received; skips the test where the kernel does not tell the window."""
     info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
     if len(info) < RCV_WND_AT + 4:
-        return None
-    return int(struct.unpack_from("I", info, RCV_WND_AT)[0])
+        pytest.skip("this kernel's TCP_INFO has no tcpi_rcv_wnd (Linux 6.2+)")
+    segments, data_segments, window = (
+        struct.unpack_from("I", info, at)[0] for at in (SEGS_IN_AT, DATA_SEGS_IN_AT, RCV_WND_AT)
+    )
+    return window, segments - data_segments
 
 
 def reset_with_unread_data(sock: socket.socket) -> int:
-    """Read :data:`READ` bytes, wait for the window to close, close with RST; return how
-    many bytes reached the socket (read, and left in its receive queue)."""
+    """Read :data:`READ` bytes, wait until what reached the socket is settled (see the
+    module's docstring), close with RST; return how many bytes reached the socket (read,
+    and left in its receive queue)."""
     assert len(recv_exactly(sock, READ)) == READ
-    deadline = time.monotonic() + TIMEOUT
-    while (window := receive_window(sock)) != 0:
-        if window is None:
-            pytest.skip("this kernel's TCP_INFO has no tcpi_rcv_wnd (Linux 6.2+)")
-        assert time.monotonic() < deadline, "the receive window never closed"
+    # The first probe comes an RTO (200 ms) after the window closed, then each later
+    # one twice as late: a deadline that would hide a hang, not a slow machine.
+    deadline = time.monotonic() + 4 * TIMEOUT
+    closed_at: int | None = None  # segments with no data when the window was seen closed
+    while True:
+        window, empty = window_and_probes(sock)
+        if window:
+            closed_at = None
+        elif closed_at is None:
+            closed_at = empty
+        elif empty > closed_at:  # probed since: the zero window was heard
+            break
+        assert time.monotonic() < deadline, f"window {window}, {empty} probes: never settled"
         time.sleep(0.001)  # polling a condition, not timing anything
     queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -103,7 +120,6 @@ def test_a_client_that_resets_with_unread_bytes_counts_what_reached_it(
         thread = threading.Thread(target=destination, daemon=True)
         thread.start()
         sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the connect
         open_tunnel(sock, server, target.getsockname(), version)
         reached = reset_with_unread_data(sock)
         (record,) = server.wait_for_connections(1, ended=True, timeout=TIMEOUT)
@@ -125,7 +141,6 @@ def test_a_destination_that_resets_with_unread_bytes_counts_what_reached_it(
     """The other way: an upload the destination stops reading and resets."""
     server = make_server(socks4=True)
     with socket.create_server(("127.0.0.1", 0)) as target:
-        target.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accept
         reached: list[int] = []
 
         def destination() -> None:
