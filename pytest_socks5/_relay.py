@@ -27,9 +27,16 @@ from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
-from ._sockets import WRITE_HIGH_WATER, fin_first, reset_transport, unsent_in_kernel
+from ._sockets import (
+    WRITE_HIGH_WATER,
+    fin_first,
+    lost_to_reset,
+    reset_transport,
+    sent_mark,
+    unsent_in_kernel,
+)
 
-__all__ = ["IdleWatch", "RelaySide"]
+__all__ = ["RelaySide"]
 
 
 class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
@@ -49,6 +56,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         "eof",
         "eof_settled",
         "lost",
+        "mark",
         "name",
         "on_error",
         "peer",
@@ -92,6 +100,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         #: and what to call then (see _reset_then_end).
         self.reset_socket: object | None = None
         self.after_reset: Callable[[], None] | None = None
+        #: Where the first payload byte written to this side stands in its kernel's
+        #: count of acknowledged bytes (see mark_payload); ``None``: not known.
+        self.mark: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # Only the upstream side is created by a connect. Its bytes are held until the
@@ -103,6 +114,16 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
+
+    def mark_payload(self) -> None:
+        """The tunnel opens: what is written to this side from now on is payload. Marked
+        so that a reset can count what of it reached this side (:meth:`connection_lost`);
+        a syscall or two per side and tunnel, nothing per chunk."""
+        transport = self.transport
+        assert transport is not None
+        mark = sent_mark(transport.get_extra_info("socket"))
+        if mark is not None:  # bytes still in the transport's buffer are written after
+            self.mark = mark + transport.get_write_buffer_size()
 
     def go_direct(self) -> None:
         """The tunnel is open: with no shaper, data hook or held bytes, chunks go
@@ -251,15 +272,27 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         if self.reset_socket is not None:  # dropped with RST: its unsent bytes are lost
-            self.record.undelivered(self.name, unsent_in_kernel(self.reset_socket))
-            self.reset_socket = None
+            sock, self.reset_socket = self.reset_socket, None
+            lost = lost_to_reset(sock, self.mark, self._written())  # reset first by its peer
+            self.record.undelivered(self.name, unsent_in_kernel(sock) if lost is None else lost)
             # Both loops close the socket (the RST) as this returns; the rest waits for
             # that, so a reader who sees the record end finds this side's count final.
             asyncio.get_running_loop().call_soon(self._closed_after_reset, exc)
             return
         if exc is None and not self.eof and self.transport is not None:
             fin_first(self.transport)  # the proxy closed a side that may still be sending
+        elif exc is not None and self.transport is not None:
+            # Reset by its peer (or failed): the kernel dropped its send queue, and the
+            # transport its buffer. Only what the peer acknowledged reached it.
+            sock = self.transport.get_extra_info("socket")
+            if lost := lost_to_reset(sock, self.mark, self._written()):
+                self.record.undelivered(self.name, lost)
         self._lost(exc)
+
+    def _written(self) -> int:
+        """The payload counted as delivered to this side."""
+        record = self.record
+        return record.bytes_to_client if self.name == "client" else record.bytes_from_client
 
     @guarded
     def _closed_after_reset(self, exc: Exception | None) -> None:
@@ -330,10 +363,14 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
     def drop(self, *, reset: bool) -> None:
         """Close this side's socket at once, with RST if ``reset``. Bytes written to it
         and not sent are lost: they are taken back from the record's count (those in the
-        transport's buffer, and with a reset those in the kernel's send queue too)."""
+        transport's buffer, and with a reset those in the kernel's send queue too; all
+        its peer did not acknowledge, if the peer reset it first)."""
         transport = self.transport
         assert transport is not None
-        self.record.undelivered(self.name, transport.get_write_buffer_size())
+        lost = lost_to_reset(transport.get_extra_info("socket"), self.mark, self._written())
+        self.record.undelivered(
+            self.name, transport.get_write_buffer_size() if lost is None else lost
+        )
         if reset:
             # The kernel's queue is read in connection_lost, which both loops call just
             # before they close the socket: the closer to the RST, the fewer bytes a
@@ -384,65 +421,3 @@ def _close_how(exc: Exception | None) -> CloseHow:
     if exc is None:
         return "fin"
     return "rst" if isinstance(exc, ConnectionError) else "error"
-
-
-class IdleWatch:
-    """Close a tunnel that moved no byte either way for ``timeout`` seconds.
-
-    It costs nothing per chunk: every ``timeout / 4`` seconds it compares the record's
-    byte counters and both write queues with what it saw last, so a tunnel is closed
-    between ``timeout`` and ``1.25 * timeout`` seconds after its last byte moved. Sides
-    with nothing queued get a FIN; a side whose peer stopped reading (bytes queued that
-    cannot be delivered) is aborted.
-    """
-
-    def __init__(self, side: RelaySide, timeout: float) -> None:
-        self.side = side
-        self.timeout = timeout
-        self._loop = asyncio.get_running_loop()
-        self._seen = self._moved()
-        self._since = self._loop.time()
-        self._handle: asyncio.TimerHandle | None = self._loop.call_later(timeout / 4, self._check)
-
-    @property
-    def on_error(self) -> OnError:
-        return self.side.on_error
-
-    def _moved(self) -> tuple[int, ...]:
-        """Bytes read from each side and bytes still queued for each side: any change is
-        traffic (a slow reader draining its queue is not idle)."""
-        record, sides = self.side.record, (self.side, self.side.peer)
-        queued = (
-            s.transport.get_write_buffer_size() if s and s.transport and not s.lost else -1
-            for s in sides
-        )
-        return (record.bytes_from_client, record.bytes_to_client, *queued)
-
-    @guarded
-    def _check(self) -> None:
-        now, moved = self._loop.time(), self._moved()
-        if moved != self._seen:
-            self._seen, self._since = moved, now
-        elif now - self._since >= self.timeout:
-            self._handle = None
-            self._expire()
-            return
-        self._handle = self._loop.call_later(self.timeout / 4, self._check)
-
-    def _expire(self) -> None:
-        self.side.record.end(
-            Outcome.IDLE_TIMEOUT,
-            closed_by="server",
-            error=f"no bytes either way for {self.timeout:g}s (idle_timeout)",
-        )
-        for side, transport in self.side.open_sides():
-            if transport.get_write_buffer_size():
-                side.drop(reset=False)
-            else:
-                transport.close()
-
-    def cancel(self) -> None:
-        """Stop watching (the tunnel has ended)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None

@@ -22,9 +22,11 @@ __all__ = [
     "address_of",
     "duplicate",
     "fin_first",
+    "lost_to_reset",
     "reset_on_close",
     "reset_transport",
     "send_fin",
+    "sent_mark",
     "unsent_in_kernel",
 ]
 
@@ -32,6 +34,15 @@ __all__ = [
 WRITE_HIGH_WATER = 1024 * 1024
 #: Linux's ioctl for the bytes in a socket's send queue not yet sent (``SIOCOUTQNSD``).
 _SIOCOUTQNSD = 0x894B
+#: Linux's ioctl for the bytes in a socket's send queue not yet acknowledged (``SIOCOUTQ``).
+_SIOCOUTQ = 0x5411
+#: Linux's ``struct tcp_info``, as far as it is read: ``tcpi_state`` (u8, at 0),
+#: ``tcpi_unacked`` (segments in flight, u32 at 24), ``tcpi_bytes_acked`` (u64 at 120,
+#: Linux 4.1+) and ``tcpi_notsent_bytes`` (u32 at 144, Linux 4.6+).
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_INFO = struct.Struct("=B23xI92xQ16xI")
+#: The state a reset (or a failed connection) leaves a socket in.
+_TCP_CLOSE = 7
 #: ``SO_LINGER`` on, with a zero timeout: closing sends RST, not FIN.
 _RESET_LINGER = struct.pack("ii", 1, 0)
 
@@ -97,6 +108,57 @@ def unsent_in_kernel(sock: Any) -> int:
     except (OSError, ValueError, AttributeError):
         return 0
     return max(0, int(struct.unpack("i", answer)[0]))
+
+
+def _tcp_info(sock: Any) -> tuple[int, int, int, int] | None:
+    """``sock``'s TCP state, segments in flight, bytes its peer acknowledged (SYN and FIN
+    count one each) and bytes not sent yet, in one ``TCP_INFO``; ``None`` where the
+    kernel cannot tell (not Linux, not TCP, closed)."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _INFO.size)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if len(info) < _INFO.size:
+        return None
+    return _INFO.unpack(info)
+
+
+def sent_mark(sock: Any) -> int | None:
+    """Where the next byte written to ``sock`` stands in its kernel's count of
+    acknowledged bytes (acknowledged so far, plus written and not yet acknowledged);
+    ``None`` where the kernel cannot tell. Taken before a tunnel's first payload byte, it
+    lets :func:`lost_to_reset` count what of the payload reached the peer. One syscall
+    when nothing is in flight (the usual case), two otherwise."""
+    info = _tcp_info(sock)
+    if info is None:
+        return None
+    _, in_flight, acked, not_sent = info
+    if not in_flight:
+        return acked + not_sent
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return acked + max(0, int(struct.unpack("i", answer)[0]))
+
+
+def lost_to_reset(sock: Any, mark: int | None, written: int) -> int | None:
+    """Of the ``written`` payload bytes handed to ``sock`` since its :func:`sent_mark`
+    ``mark``, those that never reached its peer, if the peer reset the connection (or it
+    failed): the kernel then drops its send queue, and only what the peer acknowledged
+    was delivered. ``None`` if the connection is not over that way (the kernel still
+    holds its queue) or the kernel cannot tell.
+
+    A peer that reset with bytes it had received and not yet acknowledged (a delayed
+    ACK) had them too; the count leaves them out, as the proxy's kernel never heard."""
+    if mark is None:
+        return None
+    info = _tcp_info(sock)
+    if info is None or info[0] != _TCP_CLOSE:
+        return None
+    return max(0, written - max(0, info[2] - mark))
 
 
 def address_of(sockname: Any) -> tuple[str, int] | None:

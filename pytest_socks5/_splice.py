@@ -28,7 +28,14 @@ from collections.abc import Callable
 from ._guard import OnError, guarded, ignore, reraise
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
-from ._sockets import duplicate, reset_on_close, send_fin, unsent_in_kernel
+from ._sockets import (
+    duplicate,
+    lost_to_reset,
+    reset_on_close,
+    send_fin,
+    sent_mark,
+    unsent_in_kernel,
+)
 
 __all__ = ["AVAILABLE", "SpliceTunnel"]
 
@@ -128,8 +135,8 @@ class _Direction:
                 self._read(False)  # the destination is full: stop reading the source
                 self._write(True)
                 return
-            except OSError as exc:
-                self.tunnel.fail(self.name, exc)
+            except OSError as exc:  # the destination's error (a reset): it closed
+                self.tunnel.fail("upstream" if self.name == "client" else "client", exc)
                 return
             self.pending -= n
         self._write(False)
@@ -218,6 +225,8 @@ class SpliceTunnel:
         self.on_done = on_done
         self.client = _adopt(client)
         self.upstream = _adopt(upstream)
+        #: Each socket's sent_mark before the first payload byte (see close_tunnel).
+        self.marks = (sent_mark(self.client), sent_mark(self.upstream))
         self.directions: tuple[_Direction, ...] = (
             _Direction(self, self.client, self.upstream, "client"),
             _Direction(self, self.upstream, self.client, "upstream"),
@@ -302,12 +311,19 @@ class SpliceTunnel:
         for direction in self.directions:
             direction.close()
         self.readiness.close()
-        for sock, into in ((self.client, "upstream"), (self.upstream, "client")):
+        record = self.record
+        for sock, into, mark, written in (
+            (self.client, "upstream", self.marks[0], record.bytes_to_client),
+            (self.upstream, "client", self.marks[1], record.bytes_from_client),
+        ):
             if abort:
                 reset_on_close(sock)
-                # The reset discards what the kernel has not sent: taken back, read just
-                # before the close (a reader may take a few more bytes in between).
-                self.record.spliced(into, -unsent_in_kernel(sock))
+                # A socket its peer reset has lost its send queue: only what the peer
+                # acknowledged reached it. Ours to reset: the reset discards what the
+                # kernel has not sent, read just before the close (a reader may take a
+                # few more bytes in between).
+                lost = lost_to_reset(sock, mark, written)
+                record.spliced(into, -(unsent_in_kernel(sock) if lost is None else lost))
             else:
                 send_fin(sock)  # a FIN first, even if the peer sent bytes not read yet
             sock.close()

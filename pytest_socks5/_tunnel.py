@@ -17,7 +17,8 @@ from . import _splice as splicing
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
 from ._fault_types import Direction
-from ._relay import IdleWatch, RelaySide
+from ._idle_watch import IdleWatch
+from ._relay import RelaySide
 from ._shaping import shape, timed_resets
 
 __all__ = ["open_tunnel"]
@@ -77,6 +78,8 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     if config.idle_timeout is not None:
         watch = IdleWatch(client, config.idle_timeout)
         conn.done.add_done_callback(lambda _: watch.cancel())
+    client.mark_payload()
+    upstream.mark_payload()
     data, eof = conn.conn.trailing_data
     if data:
         client.data_received(data)

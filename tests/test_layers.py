@@ -73,6 +73,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_read_buffer",
         "_selector_paths",
         "_relay",
+        "_idle_watch",
         "_splice",
         "_virtual",
         "_dialler",
