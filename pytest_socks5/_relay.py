@@ -57,6 +57,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         "eof_settled",
         "lost",
         "mark",
+        "marked",
         "name",
         "on_error",
         "peer",
@@ -103,6 +104,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         #: Where the first payload byte written to this side stands in its kernel's
         #: count of acknowledged bytes (see mark_payload); ``None``: not known.
         self.mark: int | None = None
+        self.marked = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # Only the upstream side is created by a connect. Its bytes are held until the
@@ -116,11 +118,13 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         # asyncio's selector transports already set TCP_NODELAY on TCP sockets.
 
     def mark_payload(self) -> None:
-        """The tunnel opens: what is written to this side from now on is payload. Marked
-        so that a reset can count what of it reached this side (:meth:`connection_lost`);
-        a syscall or two per side and tunnel, nothing per chunk."""
+        """The first payload byte is about to be written to this side: marked so that a
+        reset can count what of the payload reached it (:meth:`connection_lost`); a
+        syscall or two per side that is sent payload, none for a tunnel that carries
+        none (a handshake's), nothing per chunk."""
         transport = self.transport
         assert transport is not None
+        self.marked = True
         mark = sent_mark(transport.get_extra_info("socket"))
         if mark is not None:  # bytes still in the transport's buffer are written after
             self.mark = mark + transport.get_write_buffer_size()
@@ -130,7 +134,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         straight to the peer (until the peer is lost)."""
         peer = self.peer
         held = self.shaper is not None or self.rewrite is not None or self.early is not None
-        if not held and peer is not None and peer.transport is not None and not peer.lost:
+        if held or peer is None or peer.transport is None or peer.lost:
+            return
+        if peer.marked:  # else the first chunk marks it (_data), then goes direct
             self.direct = peer.transport
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -185,6 +191,9 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         assert peer.transport is not None
         if peer.lost:  # gone, and a blackhole kept the tunnel open: nowhere to deliver
             return
+        if not peer.marked:  # the first payload byte to the peer: the later ones go direct
+            peer.mark_payload()
+            self.go_direct()
         self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
 
@@ -221,6 +230,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         peer = self.peer
         assert peer is not None
         assert peer.transport is not None
+        if not peer.marked:
+            peer.mark_payload()
         self.delivered(data)  # before the write: a reader of the record never lags the peer
         peer.transport.write(data)
 

@@ -78,8 +78,6 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     if config.idle_timeout is not None:
         watch = IdleWatch(client, config.idle_timeout)
         conn.done.add_done_callback(lambda _: watch.cancel())
-    client.mark_payload()
-    upstream.mark_payload()
     data, eof = conn.conn.trailing_data
     if data:
         client.data_received(data)
