@@ -5,11 +5,12 @@ connection has a puller instead: h11 frames every byte, and the forwarder pulls 
 side's events and writes them to the other. So the pull loop is where the backpressure
 is. After a write it waits (:meth:`Flow.room`) while the transport written to has more
 than ``WRITE_HIGH_WATER`` queued (a tunnel side's bound) or the wire's shaper holds more
-than its own bound, until it has drained to a quarter, as a tunnel resumes. Not pulled, a
-side's bytes wait in the proxy's read buffers, bounded too: the destination's
-(:class:`Upstream`) stops being read past :data:`HELD` bytes, the client's past the
-connection's handshake buffer limit (64 KiB). A side that never reads holds the proxy to
-its queue, a read buffer, and one h11 event (at most the two buffers' bytes).
+than its own bound: until the transport's protocol hears the queue drained to a quarter,
+as a tunnel resumes, or the shaper has room. Not pulled, a side's bytes wait in the
+proxy's read buffers, bounded too: the destination's (:class:`Upstream`) stops being
+read past :data:`HELD` bytes, the client's past the connection's handshake buffer limit
+(64 KiB). A side that never reads holds the proxy to its queue, a read buffer, and one
+h11 event (at most the two buffers' bytes).
 
 Counts: a byte is counted as it is written to its transport, as the relays count it.
 What a side's transport and kernel still held when its connection ended with a reset
@@ -42,8 +43,6 @@ __all__ = ["HELD", "Flow", "Sent", "Upstream"]
 #: Destination bytes held for h11 before the destination stops being read: one read
 #: more than the forwarder takes at a time when it keeps up (it takes each read).
 HELD = READ_SIZE
-#: Where a queue that passed ``WRITE_HIGH_WATER`` lets the forwarder write again.
-_LOW_WATER = WRITE_HIGH_WATER // 4
 
 #: Linux's ``struct tcp_info`` as far as it is read: ``tcpi_state`` (u8, at 0) and
 #: ``tcpi_bytes_acked`` (u64 at 120, Linux 4.1+; the SYN and a FIN count one each).
@@ -214,28 +213,32 @@ class Flow:
         conn.add_cleanup(self.settle)
 
     async def room(self, target: asyncio.Transport, way: Shaped | None) -> None:
-        """After a write to ``target`` (through ``way``, with a wire): if its queue passed
-        the high-water mark, or the way's shaper its bound, wait until they drained to a
-        quarter and under the bound, or the connection is ending."""
-        if target.get_write_buffer_size() <= WRITE_HIGH_WATER and not (way and way.full):
-            return
+        """After a write to ``target`` (through ``way``, with a wire): while its queue is
+        past the high-water mark, or the way's shaper past its bound, wait, or until the
+        connection is ending. A queue past the mark has paused its protocol, which hears
+        when it has drained to a quarter (``resume_writing``); the size is not compared
+        with the quarter here, as a shaper may write between that and this (and nothing
+        would tell of the queue draining then)."""
         upstream, record = self.upstream, self.conn.record
         assert upstream is not None
         while (
-            (target.get_write_buffer_size() > _LOW_WATER or (way is not None and way.full))
+            (target.get_write_buffer_size() > WRITE_HIGH_WATER or (way is not None and way.full))
             and not target.is_closing()
             and record.outcome is Outcome.OPEN
         ):
             await upstream.or_client(self.conn)
 
     async def delivered(self) -> None:
-        """Until the client's queue is handed to its socket (or the client is gone):
-        an orderly end counts only what was."""
-        transport = self.conn.transport
+        """Until the client's queue is handed to its socket (or the client is gone): an
+        orderly end counts only what was. Nothing is written to it after: its high-water
+        mark is set to 0, so that its protocol hears when it is empty."""
+        transport, upstream = self.conn.transport, self.upstream
         assert transport is not None
+        assert upstream is not None
+        if transport.get_write_buffer_size() and not transport.is_closing():
+            transport.set_write_buffer_limits(high=0)
         while transport.get_write_buffer_size() and not transport.is_closing():
-            assert self.upstream is not None
-            await self.upstream.or_client(self.conn)
+            await upstream.or_client(self.conn)
 
     def settle(self) -> None:
         """The connection is over (a cleanup: before its waiters hear of the end). The

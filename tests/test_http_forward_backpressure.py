@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_socks5 import SOCKS5Server, faults
+from pytest_socks5 import Outcome, SOCKS5Server, faults
 from pytest_socks5._sockets import WRITE_HIGH_WATER
 
 from .helpers import TIMEOUT, recv_exactly
@@ -44,6 +44,7 @@ SHAPED_BOUND = HELD_BOUND + WRITE_HIGH_WATER + 512 * 1024
 #: What every buffer on the way can hold, kernels' included (autotuned receive buffers
 #: grow to a few MiB on loopback): far less than ``SIZE``.
 KERNELS_BOUND = 24 * 1024 * 1024
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % SIZE
 #: ``struct tcp_info``'s ``tcpi_rcv_wnd`` (u32, Linux 6.2+: the window last advertised).
 RCV_WND_AT = 232
 
@@ -143,7 +144,7 @@ class Origin:
             head = b""
             while b"\r\n\r\n" not in head and (data := sock.recv(65536)):
                 head += data
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % SIZE)
+            sock.sendall(HEAD)
             piece = b"z" * CHUNK
             try:
                 for _ in range(SIZE // CHUNK):
@@ -220,6 +221,37 @@ def test_a_client_that_stops_reading_stops_the_proxy_reading_the_destination(
         assert record.bytes_to_client <= got
         assert record.bytes_to_client >= got - 2 * CHUNK  # a delayed ACK's worth at most
         assert origin.sent < KERNELS_BOUND, "the proxy went on reading the destination"
+    finally:
+        origin.close()
+
+
+def test_a_client_that_reads_again_gets_the_whole_response_and_it_all_counts(
+    server: SOCKS5Server,
+) -> None:
+    """The proxy resumes where it stopped: every byte arrives, in order, counted once,
+    and the record ends only once the client's queue is handed to its socket."""
+    origin = Origin(respond=True)
+    try:
+        sock = client(server)
+        sock.sendall(b"GET http://127.0.0.1:%d/big HTTP/1.1\r\nHost: x\r\n\r\n" % origin.port)
+        first = recv_exactly(sock, 1000)
+        head = first[: first.index(b"\r\n\r\n") + 4]
+        assert head.startswith(b"HTTP/1.1 200 ")
+        wait_for(
+            "the destination not read",
+            lambda: (h := held(server)) and not h.reading_destination,
+        )
+        assert origin.sent < KERNELS_BOUND, "the proxy went on reading the destination"
+        total, buffer = len(first), bytearray(1 << 20)
+        assert first[len(head) :] == b"z" * (len(first) - len(head))
+        while n := sock.recv_into(buffer):
+            assert buffer.count(b"z", 0, n) == n
+            total += n
+        sock.close()
+        assert total == len(head) + SIZE
+        (record,) = server.wait_for_connections(1, ended=True, timeout=TIMEOUT)
+        assert record.outcome is Outcome.CLOSED
+        assert record.bytes_to_client == total
     finally:
         origin.close()
 
