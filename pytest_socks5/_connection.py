@@ -296,6 +296,8 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
             if self.task is not None:
                 self.task.wake(waiter)
 
+    resume_writing = _wake  # the client's queue drained: a forwarder waits for that
+
     @property
     def client_eof(self) -> bool:
         return self.conn.client_eof
@@ -392,8 +394,7 @@ class ClientConnection(GuardedProtocol, asyncio.Protocol, BufferedReads):
     # -- lifecycle ---------------------------------------------------------------------
 
     def add_cleanup(self, cleanup: Callable[[], None]) -> None:
-        """Call ``cleanup`` once the connection is over (listeners, UDP sockets, virtual
-        destinations)."""
+        """Call ``cleanup`` once the connection is over (listeners, sockets, destinations)."""
         self._cleanups.append(cleanup)
 
     def hand_over(self, relay: Relay) -> None:

@@ -40,7 +40,7 @@ __all__ = ["Destination", "Way", "Wire", "more_faults", "open_wire"]
 
 
 class Destination(Protocol):
-    """What the wire needs of the destination's protocol (``_http_forward._Upstream``)."""
+    """What the wire needs of the destination's protocol (``_forward_flow.Upstream``)."""
 
     eof: bool
     #: The proxy closed it itself: its close is not the destination's.
@@ -49,22 +49,27 @@ class Destination(Protocol):
     async def or_client(self, conn: ClientConnection) -> None:
         """Until the client's next bytes, EOF or loss, or this side's close."""
 
+    def wake(self) -> None:
+        """Resume the forwarder if it waits in :meth:`or_client`."""
+
 
 class Way:
     """One direction of a forwarded connection: what the proxy writes to ``target``
-    (``name``), read from ``source``. The :class:`~._shaping.ShapedSide` of its shaper."""
+    (``name``). The :class:`~._shaping.ShapedSide` of its shaper: when the shaper holds
+    more than its bound, the way is ``full``, and the forwarder, which reads the other
+    side, pulls no more of it until the shaper has room (``_forward_flow.Flow.room``)."""
 
-    __slots__ = ("delivered", "name", "rewrite", "shaper", "source", "target", "wire")
+    __slots__ = ("delivered", "full", "name", "rewrite", "shaper", "target", "wire")
 
     def __init__(self, wire: Wire, name: str, delivered: Callable[[bytes], None]) -> None:
         self.wire = wire
         self.name = name
         self.delivered = delivered
-        self.source: asyncio.Transport | None = None
         self.target: asyncio.Transport | None = None
         self.shaper: Shaper | None = None
         #: The test's ``on("data")`` hooks for this direction (``None``: none).
         self.rewrite: Callable[[bytes], bytes] | None = None
+        self.full = False
 
     def hooked(self, data: bytes) -> bytes:
         """``data`` as the data hooks rewrite it (``b""``: they dropped it)."""
@@ -86,12 +91,12 @@ class Way:
     # -- what a shaper drives (see ShapedSide) -------------------------------------------
 
     def pause_source(self) -> None:
-        if self.source is not None:
-            self.source.pause_reading()
+        self.full = True
 
     def resume_source(self) -> None:
-        if self.source is not None and not self.source.is_closing():
-            self.source.resume_reading()
+        self.full = False
+        if self.wire.destination is not None:
+            self.wire.destination.wake()
 
     def peer_writable(self) -> bool:
         return self.target is not None and not self.target.is_closing()
@@ -135,14 +140,14 @@ class Wire:
         self.given = 0
         self.to_destination = Way(self, "upstream", record.delivered_from_client)
         self.to_client = Way(self, "client", record.delivered_to_client)
-        self.to_destination.source = self.to_client.target = conn.transport
+        self.to_client.target = conn.transport
         self.destination: Destination | None = None
 
     def attach(self, destination: Destination, transport: asyncio.Transport) -> None:
         """Forward to ``destination`` from now on (the first origin, or a later one once
         :meth:`drained`)."""
         self.destination = destination
-        self.to_destination.target = self.to_client.source = transport
+        self.to_destination.target = transport
 
     def add(self, faults: list[TransferFault]) -> None:
         """``faults`` act from now on, as on a tunnel: each on its direction's shaper (a

@@ -16,18 +16,19 @@ the destination (request heads and bodies as framed), ``bytes_to_client`` every 
 the responses written to the client (each head as the reply faults left it, bodies as
 framed), as they are delivered: the transfer faults and ``on("data")`` hooks act on these
 writes as on a tunnel's chunks (:mod:`._forward_wire`; with neither, each write goes
-straight to its socket). The destination's close is the connection's end, as a tunnel
-passes it on: when it closes between requests, or after a response that said it would
-close (HTTP/1.0, ``Connection: close``, a body that ends at its close), the client's
-connection is closed after it and the record says ``closed_by="upstream"`` — unless the
-client closed first.
+straight to its socket). Neither side is read faster than the other takes its bytes, and
+what a reset kept from a side is taken back from its count (:mod:`._forward_flow`). The
+destination's close is the connection's end, as a tunnel passes it on: when it closes
+between requests, or after a response that said it would close (HTTP/1.0, ``Connection:
+close``, a body that ends at its close), the client's connection is closed after it and
+the record says ``closed_by="upstream"`` — unless the client closed first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 
 import h11
@@ -36,6 +37,7 @@ from ._answers import answer_head
 from ._connection import LINGER, ClientConnection
 from ._deadline import Deadline
 from ._fault_types import Fault, Phase
+from ._forward_flow import Flow, Upstream
 from ._forward_wire import Wire, more_faults, open_wire
 from ._http import HttpReplies, request_head
 from ._http_messages import final_response, goes_on, informational, origin_form
@@ -51,8 +53,7 @@ from ._http_reading import (
 )
 from ._live_record import LiveRecord
 from ._protocol import Command
-from ._read_buffer import BufferedReads
-from ._records import CloseHow, Outcome
+from ._records import Outcome
 from ._relay import RelaySide
 from ._requests import (
     answer_request,
@@ -68,66 +69,9 @@ __all__ = ["REPLIES", "forward"]
 REPLIES = HttpReplies()
 
 
-class _Upstream(asyncio.Protocol, BufferedReads):
-    """The destination's side of forwarded requests: its bytes, fed to h11 on demand.
-    Its close (until the proxy retires it) is noted in the record as the upstream's."""
-
-    def __init__(self, record: LiveRecord) -> None:
-        self.record = record
-        self.data = bytearray()
-        self.eof = False
-        self.fed_eof = False
-        #: The last response said the destination closes after it (RFC 9112 §9.6).
-        self.closing = False
-        #: The proxy closed this connection itself (another origin, or the end).
-        self.retired = False
-        self.waiter: asyncio.Future[None] | None = None
-
-    def data_received(self, data: bytes) -> None:
-        self.data += data
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self._closed("fin")
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed("fin" if exc is None else "rst")
-
-    def _closed(self, how: CloseHow) -> None:
-        if not self.eof and not self.retired:
-            self.record.note_close("upstream", how)
-        self.eof = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    async def next_event(self, up: h11.Connection) -> object:
-        while True:
-            event = up.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            if self.data:
-                up.receive_data(bytes(self.data))
-                self.data.clear()
-            elif self.eof and not self.fed_eof:
-                self.fed_eof = True
-                up.receive_data(b"")
-            else:
-                self.waiter = asyncio.get_running_loop().create_future()
-                await self.waiter
-
-    async def or_client(self, conn: ClientConnection) -> None:
-        """Wait for the client's next bytes, EOF or loss, or this side's close."""
-        self.waiter = asyncio.get_running_loop().create_future()
-        await asyncio.wait((conn.wakeup(), self.waiter), return_when=asyncio.FIRST_COMPLETED)
-
-
 async def _open(
     conn: ClientConnection, host: str, port: int
-) -> tuple[_Upstream, list[Fault]] | None:
+) -> tuple[Upstream, list[Fault]] | None:
     """The request phase, the rules and the dial for one origin; ``None``: answered.
     The reply faults picked here act on the origin's first response head."""
     record = conn.record
@@ -145,13 +89,13 @@ async def _open(
     return _take_over(conn, result), faults
 
 
-def _take_over(conn: ClientConnection, side: RelaySide) -> _Upstream:
+def _take_over(conn: ClientConnection, side: RelaySide) -> Upstream:
     transport = side.transport
     assert transport is not None
     if conn.record.upstream_address is None:
         record_connected(conn, side)
         conn.record.replied(REPLIES.granted)
-    upstream = _Upstream(conn.record)
+    upstream = Upstream(conn.record, transport)
     transport.set_protocol(upstream)
     for data in side.early or []:
         upstream.data += data
@@ -168,18 +112,23 @@ async def forward(
     opened = await _open(conn, *origin)
     up = h11.Connection(h11.CLIENT)
     wire: Wire | None = None if opened is None else open_wire(conn)
+    flow = None if opened is None else Flow(conn)
     while opened is not None:
         upstream, faults = opened
+        assert flow is not None
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
+        flow.upstream = upstream
         if wire is not None:
             wire.attach(upstream, conn.upstream.transport)
         send = partial(_to_destination, conn, up, conn.upstream.transport, wire)
         send(origin_form(request))
-        if not await _relay_body(conn, h, upstream, send):
+        way = None if wire is None else wire.to_destination
+        room = partial(flow.room, conn.upstream.transport, way)
+        if not await _relay_body(conn, h, upstream, send, room):
             return
         try:
-            if not await _relay_response(conn, h, up, upstream, faults, request.method, wire):
+            if not await _relay_response(conn, h, up, flow, faults, request.method, wire):
                 return  # a fault on the response head ended the connection
         except h11.RemoteProtocolError as exc:
             conn.reject(
@@ -226,12 +175,14 @@ async def forward(
         return  # answered or ended by _open
     if wire is not None and not await wire.end():
         return  # a transfer fault or a stop ended it meanwhile
+    assert flow is not None
+    await flow.delivered()  # the record ends with what the client's socket was handed
     conn.record.end(Outcome.CLOSED, closed_by="server")
     _close_both(conn, upstream)
 
 
 async def _next_request(
-    conn: ClientConnection, h: h11.Connection, upstream: _Upstream
+    conn: ClientConnection, h: h11.Connection, upstream: Upstream
 ) -> object | None:
     """The next event on a kept-alive connection: its first byte within ``idle_timeout``,
     then the whole head within ``handshake_timeout``; ``ConnectionClosed`` when the
@@ -291,15 +242,18 @@ def _selecting_by(record: LiveRecord, host: str, port: int) -> Iterator[None]:
 async def _relay_body(
     conn: ClientConnection,
     h: h11.Connection,
-    upstream: _Upstream,
+    upstream: Upstream,
     send: Callable[[h11.Event], None],
+    room: Callable[[], Awaitable[None]],
 ) -> bool:
-    """The request's body to the destination (``False``: the client closed mid-body, or
-    sent a body h11 refuses — answered ``400``; the connection is over)."""
+    """The request's body to the destination, the client read no faster than the
+    destination takes it (``room``) (``False``: the client closed mid-body, or sent a
+    body h11 refuses — answered ``400``; the connection is over)."""
     try:
         while not isinstance(event := await next_event(conn, h, in_body=True), h11.EndOfMessage):
             assert isinstance(event, h11.Data)
             send(event)
+            await room()
     except ClosedMidMessage as exc:
         unparsed(conn, h)
         conn.record.end(Outcome.CLIENT_CLOSED, closed_by="client", error=str(exc))
@@ -313,7 +267,7 @@ async def _relay_body(
     return True
 
 
-async def _until_a_side_closes(conn: ClientConnection, upstream: _Upstream) -> None:
+async def _until_a_side_closes(conn: ClientConnection, upstream: Upstream) -> None:
     """After a response that said the destination closes: wait for its close (or the
     client's), as a tunnel would — for ``LINGER`` at most, then the proxy closes."""
     with contextlib.suppress(TimeoutError), Deadline(LINGER):
@@ -335,16 +289,18 @@ def _to_destination(
     if wire is not None:
         wire.to_destination.write(data)
         return
+    if writer.is_closing():
+        return  # the destination is gone (its close noted): nothing reaches it now
     conn.record.delivered_from_client(data)
     writer.write(data)
 
 
-def _close_upstream(conn: ClientConnection, upstream: _Upstream) -> None:
+def _close_upstream(conn: ClientConnection, upstream: Upstream) -> None:
     upstream.retired = True
     conn.close_upstream()
 
 
-def _close_both(conn: ClientConnection, upstream: _Upstream) -> None:
+def _close_both(conn: ClientConnection, upstream: Upstream) -> None:
     if conn.transport is not None:
         conn.transport.close()
     _close_upstream(conn, upstream)
@@ -354,17 +310,20 @@ async def _relay_response(
     conn: ClientConnection,
     h: h11.Connection,
     up: h11.Connection,
-    upstream: _Upstream,
+    flow: Flow,
     faults: list[Fault],
     method: bytes,
     wire: Wire | None,
 ) -> bool:
-    """One response, head then body; the head goes out through the reply ``faults``
-    (``False``: they ended the connection, and the body is not relayed). With a
-    ``wire``, every write goes through its data hooks and transfer faults (a head
-    through the hooks before the reply faults act on it: what they change is on the
-    wire), and is counted as the wire delivers it."""
+    """One response, head then body, the destination read no faster than the client
+    takes it (``flow``); the head goes out through the reply ``faults`` (``False``: they
+    ended the connection, and the body is not relayed). With a ``wire``, every write
+    goes through its data hooks and transfer faults (a head through the hooks before
+    the reply faults act on it: what they change is on the wire), and is counted as the
+    wire delivers it."""
     assert conn.transport is not None
+    upstream = flow.upstream
+    assert upstream is not None
     while True:
         event = await upstream.next_event(up)
         if isinstance(event, h11.ConnectionClosed):
@@ -400,6 +359,7 @@ async def _relay_response(
             conn.transport.write(data)
         if isinstance(event, h11.EndOfMessage):
             return True
+        await flow.room(conn.transport, None if wire is None else wire.to_client)
 
 
 def _head_sent(conn: ClientConnection, status: int, counted: bool, head: bytes) -> None:

@@ -92,6 +92,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_frontend_socks4",
         "_http_reading",
         "_forward_wire",
+        "_forward_flow",
         "_http_forward",
         "_frontend_http",
         "_frontends",

@@ -227,7 +227,7 @@ def test_every_stream_protocol_of_the_server_reads_into_the_buffer() -> None:
         if cls.__module__.startswith("pytest_socks5."):
             found.append(cls)
     names = {cls.__name__ for cls in found}
-    assert {"ClientConnection", "RelaySide", "_Upstream", "_Service", "_Control"} <= names
+    assert {"ClientConnection", "RelaySide", "Upstream", "_Service", "_Control"} <= names
     assert [cls for cls in found if not issubclass(cls, BufferedReads)] == []
 
 

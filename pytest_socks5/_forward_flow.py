@@ -1,0 +1,256 @@
+"""Backpressure and delivered counts for forwarded HTTP requests (``_http_forward.py``).
+
+Strategy: a tunnel's two protocols pause each other (``_relay.py``); a forwarded
+connection has a puller instead: h11 frames every byte, and the forwarder pulls each
+side's events and writes them to the other. So the pull loop is where the backpressure
+is. After a write it waits (:meth:`Flow.room`) while the transport written to has more
+than ``WRITE_HIGH_WATER`` queued (a tunnel side's bound) or the wire's shaper holds more
+than its own bound: until the transport's protocol hears the queue drained to a quarter,
+as a tunnel resumes, or the shaper has room. Not pulled, a side's bytes wait in the
+proxy's read buffers, bounded too: the destination's (:class:`Upstream`) stops being
+read past :data:`HELD` bytes, the client's past the connection's handshake buffer limit
+(64 KiB). A side that never reads holds the proxy to its queue, a read buffer, and one
+h11 event (at most the two buffers' bytes).
+
+Counts: a byte is counted as it is written to its transport, as the relays count it.
+What a side's transport and kernel still held when its connection ended with a reset
+(the side's or the proxy's) never reached it, and asyncio and uvloop drop the
+transport's buffer before the protocol hears: so each side's socket is marked before
+its first forwarded byte (:class:`Sent`), and at a reset only what the peer acknowledged
+since stays counted (Linux's ``TCP_INFO``; elsewhere nothing is taken back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import h11
+
+from ._connection import ClientConnection
+from ._live_record import LiveRecord
+from ._read_buffer import READ_SIZE, BufferedReads
+from ._records import CloseHow, Outcome
+from ._sockets import WRITE_HIGH_WATER, reset_transport
+
+__all__ = ["HELD", "Flow", "Sent", "Upstream"]
+
+#: Destination bytes held for h11 before the destination stops being read: one read
+#: more than the forwarder takes at a time when it keeps up (it takes each read).
+HELD = READ_SIZE
+
+#: Linux's ``struct tcp_info`` as far as it is read: ``tcpi_state`` (u8, at 0) and
+#: ``tcpi_bytes_acked`` (u64 at 120, Linux 4.1+; the SYN and a FIN count one each).
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_INFO = struct.Struct("=B119xQ")
+#: The state a reset leaves a socket in.
+_TCP_CLOSE = 7
+#: Linux's ioctl for the bytes in a socket's send queue not yet acknowledged.
+_SIOCOUTQ = 0x5411
+
+
+def _tcp_info(sock: Any) -> tuple[int, int] | None:
+    """``sock``'s TCP state and the bytes its peer acknowledged; ``None`` where the
+    kernel cannot tell (not Linux, not TCP — a virtual destination —, closed)."""
+    if _TCP_INFO is None or sock is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _INFO.size)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return _INFO.unpack(info) if len(info) >= _INFO.size else None
+
+
+def _queued_in_kernel(sock: Any) -> int | None:
+    """Bytes written to ``sock`` its peer has not acknowledged (sent or not)."""
+    try:
+        answer = fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0" * 4)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return max(0, int(struct.unpack("i", answer)[0]))
+
+
+class Sent:
+    """What of the bytes counted as delivered to one side since it was marked reached its
+    socket, or will: two system calls a side when marked, none per write, three at the
+    end."""
+
+    __slots__ = ("base", "count", "mark", "transport")
+
+    def __init__(self, transport: asyncio.Transport, count: Callable[[], int]) -> None:
+        self.transport = transport
+        self.count = count
+        self.base = count()
+        #: Where the next byte written stands in the kernel's count of acknowledged
+        #: bytes (``None``: the kernel cannot tell).
+        self.mark = self._handed()
+
+    def _handed(self, *, reset: bool = False) -> int | None:
+        """Where the kernel's count of acknowledged bytes stands once it has delivered
+        what it holds and the transport has handed it its buffer; with a ``reset``, what
+        they hold is lost: where it stands now."""
+        sock = self.transport.get_extra_info("socket")
+        info = _tcp_info(sock)
+        if info is None:
+            return None
+        state, acked = info
+        if reset or state == _TCP_CLOSE:
+            return acked
+        queued = _queued_in_kernel(sock)
+        return None if queued is None else acked + queued + self.transport.get_write_buffer_size()
+
+    def lost(self, *, resetting: bool = False) -> int:
+        """The bytes counted since the mark that never reach the side: those the
+        transport dropped (an abort), and with a reset (the peer's, or the proxy's about
+        to be: ``resetting``) all the side did not acknowledge. 0 where the kernel cannot
+        tell."""
+        handed = self._handed(reset=resetting) if self.mark is not None else None
+        if handed is None or self.mark is None:
+            return 0
+        return max(0, self.count() - self.base - max(0, handed - self.mark))
+
+
+class Upstream(asyncio.Protocol, BufferedReads):
+    """The destination's side of forwarded requests: its bytes, fed to h11 on demand
+    (read no further while more than :data:`HELD` wait), and its queue's state for
+    :meth:`Flow.room`. Its close (until the proxy retires it) is noted in the record as
+    the upstream's; a reset takes back what it did not acknowledge."""
+
+    def __init__(self, record: LiveRecord, transport: asyncio.Transport) -> None:
+        self.record = record
+        self.transport = transport
+        self.sent = Sent(transport, lambda: record.bytes_from_client)
+        self.data = bytearray()
+        self.eof = False
+        self.fed_eof = False
+        #: Reading was paused because :data:`HELD` bytes wait.
+        self.held = False
+        #: The last response said the destination closes after it (RFC 9112 §9.6).
+        self.closing = False
+        #: The proxy closed this connection itself (another origin, or the end).
+        self.retired = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > HELD and not self.held:
+            self.held = True
+            self.transport.pause_reading()
+        self.wake()
+
+    def eof_received(self) -> bool:
+        self._closed("fin")
+        return True
+
+    def resume_writing(self) -> None:
+        self.wake()  # the queue to the destination drained: a waiting forwarder goes on
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:  # reset: only what it acknowledged reached it
+            self.record.undelivered("upstream", self.sent.lost())
+        self._closed("fin" if exc is None else "rst")
+
+    def _closed(self, how: CloseHow) -> None:
+        if not self.eof and not self.retired:
+            self.record.note_close("upstream", how)
+        self.eof = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Resume the forwarder waiting on this side (or on the client: :meth:`or_client`)."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def next_event(self, up: h11.Connection) -> object:
+        while True:
+            event = up.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if self.data:
+                up.receive_data(bytes(self.data))
+                self.data.clear()
+                if self.held:
+                    self.held = False
+                    self.transport.resume_reading()
+            elif self.eof and not self.fed_eof:
+                self.fed_eof = True
+                up.receive_data(b"")
+            else:
+                self.waiter = asyncio.get_running_loop().create_future()
+                await self.waiter
+
+    async def or_client(self, conn: ClientConnection) -> None:
+        """Wait for the client's next bytes, EOF, loss or drained queue, or this side's
+        close, drained queue or a shaper's room (:meth:`wake`)."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        await asyncio.wait((conn.wakeup(), self.waiter), return_when=asyncio.FIRST_COMPLETED)
+
+
+class Shaped(Protocol):
+    """A direction of the wire (``_forward_wire.Way``), as far as the flow needs it."""
+
+    #: Its shaper holds more than it takes: the forwarder waits (``Way.pause_source``).
+    full: bool
+
+
+class Flow:
+    """The backpressure and the end of one forwarded connection: the client's socket
+    marked before its first forwarded byte, and the destination forwarded to now."""
+
+    __slots__ = ("client", "conn", "upstream")
+
+    def __init__(self, conn: ClientConnection) -> None:
+        assert conn.transport is not None
+        self.conn = conn
+        record = conn.record
+        self.client = Sent(conn.transport, lambda: record.bytes_to_client)
+        self.upstream: Upstream | None = None
+        conn.add_cleanup(self.settle)
+
+    async def room(self, target: asyncio.Transport, way: Shaped | None) -> None:
+        """After a write to ``target`` (through ``way``, with a wire): while its queue is
+        past the high-water mark, or the way's shaper past its bound, wait, or until the
+        connection is ending. A queue past the mark has paused its protocol, which hears
+        when it has drained to a quarter (``resume_writing``); the size is not compared
+        with the quarter here, as a shaper may write between that and this (and nothing
+        would tell of the queue draining then)."""
+        upstream, record = self.upstream, self.conn.record
+        assert upstream is not None
+        while (
+            (target.get_write_buffer_size() > WRITE_HIGH_WATER or (way is not None and way.full))
+            and not target.is_closing()
+            and record.outcome is Outcome.OPEN
+        ):
+            await upstream.or_client(self.conn)
+
+    async def delivered(self) -> None:
+        """Until the client's queue is handed to its socket (or the client is gone): an
+        orderly end counts only what was. Nothing is written to it after: its high-water
+        mark is set to 0, so that its protocol hears when it is empty."""
+        transport, upstream = self.conn.transport, self.upstream
+        assert transport is not None
+        assert upstream is not None
+        if transport.get_write_buffer_size() and not transport.is_closing():
+            transport.set_write_buffer_limits(high=0)
+        while transport.get_write_buffer_size() and not transport.is_closing():
+            await upstream.or_client(self.conn)
+
+    def settle(self) -> None:
+        """The connection is over (a cleanup: before its waiters hear of the end). The
+        client's bytes lost to a reset are taken back; a destination still holding bytes
+        queued for it, with the client gone, is reset (what it did not acknowledge taken
+        back first), as a tunnel passes a reset on: closed with a FIN, it would stay open
+        as long as it does not read them."""
+        record = self.conn.record
+        record.undelivered("client", self.client.lost())
+        upstream = self.upstream
+        if upstream is not None and upstream.transport.get_write_buffer_size():
+            record.undelivered("upstream", upstream.sent.lost(resetting=True))
+            upstream.retired = True
+            with contextlib.suppress(OSError):
+                reset_transport(upstream.transport)
