@@ -170,7 +170,8 @@ async def forward(
             origin, up = target, h11.Connection(h11.CLIENT)
             with _selecting_by(conn.record, *origin):
                 opened = await _open(conn, *origin)
-                wire = more_faults(conn, wire)
+                if opened is not None:  # answered instead: no transfer, no fault acts
+                    wire = more_faults(conn, wire)
     else:
         return  # answered or ended by _open
     if wire is not None and not await wire.end():
