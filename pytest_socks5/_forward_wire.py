@@ -130,7 +130,7 @@ class Way:
 class Wire:
     """Both directions of one forwarded connection with transfer faults or data hooks."""
 
-    __slots__ = ("conn", "destination", "given", "rng", "to_client", "to_destination")
+    __slots__ = ("acting", "conn", "destination", "given", "rng", "to_client", "to_destination")
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
@@ -138,6 +138,8 @@ class Wire:
         self.rng = random.Random(conn.policy.seed + record.id)
         #: How many of the faults gates and hooks gave (``Policy.given_transfer``) act.
         self.given = 0
+        #: Every transfer fault that acts on the connection.
+        self.acting: list[TransferFault] = []
         self.to_destination = Way(self, "upstream", record.delivered_from_client)
         self.to_client = Way(self, "client", record.delivered_to_client)
         self.to_client.target = conn.transport
@@ -155,6 +157,7 @@ class Wire:
         self.given = len(self.conn.policy.given_transfer)
         if not faults:
             return
+        self.acting += faults
         ways = self.to_destination, self.to_client
         shapers = ways[0].shaper, ways[1].shaper
         ways[0].shaper, ways[1].shaper = shape(faults, self.rng, *ways, shapers)
@@ -308,9 +311,13 @@ def open_wire(conn: ClientConnection) -> Wire | None:
 
 
 def more_faults(conn: ClientConnection, wire: Wire | None) -> Wire | None:
-    """After a later origin's decision points: the transfer faults a gate or a hook gave
-    there join the connection's (noted now), with a wire made for them if it had none."""
-    given = conn.policy.given_transfer[wire.given if wire is not None else 0 :]
+    """After a later origin's decision points, the record naming it: the server's
+    transfer faults that select it (those not acting already), then those a gate or a
+    hook gave there, join the connection's (noted now), with a wire made for them if it
+    had none. Each counts its ``after`` bytes from here (:meth:`.Shaper.add`)."""
+    policy = conn.policy
+    picked = policy.more_transfer_faults(conn.record, [] if wire is None else wire.acting)
+    given = picked + list(policy.given_transfer[wire.given if wire is not None else 0 :])
     if not given:
         return wire
     for fault in given:
@@ -318,5 +325,5 @@ def more_faults(conn: ClientConnection, wire: Wire | None) -> Wire | None:
     if wire is None:
         wire = Wire(conn)
         conn.add_cleanup(wire.cancel)  # attached to the destination as it is forwarded to
-    wire.add(list(given))
+    wire.add(given)
     return wire

@@ -72,7 +72,7 @@ class Shaper:
         self, source: ShapedSide, faults: list[TransferFault], rng: random.Random
     ) -> None:
         self.source = source
-        self.faults = faults
+        self.faults: list[TransferFault] = []
         self.rng = rng
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.queued = 0
@@ -80,6 +80,10 @@ class Shaper:
         #: swallowed bytes included).
         self.received = 0
         self.forwarded = 0
+        #: Where each fault (by id) started counting: ``received`` and ``forwarded`` as
+        #: it joined (see :meth:`add`).
+        self._since: dict[int, tuple[int, int]] = {}
+        self.add(faults)
         self._ready = asyncio.Event()
         #: Set while every byte fed so far is handled (delivered, swallowed, or the
         #: shaper is over): see :meth:`drained`.
@@ -92,6 +96,13 @@ class Shaper:
         watch_task(self.task, self)
 
     # -- input, from the source's protocol callbacks ------------------------------------
+
+    def add(self, faults: list[TransferFault]) -> None:
+        """``faults`` act from now on; an ``after=N`` counts the bytes from now: a fault
+        that joins a shaper already delivering counts as a fresh shaper's would."""
+        self.faults += faults
+        for fault in faults:
+            self._since[id(fault)] = (self.received, self.forwarded)
 
     def feed(self, data: bytes) -> None:
         self._idle.clear()
@@ -119,7 +130,10 @@ class Shaper:
     def swallows_close(self) -> bool:
         """Whether a blackhole has opened (the source sent its ``after`` bytes): then the
         source's close, FIN or RST, is swallowed too and the other side hears nothing."""
-        return any(isinstance(f, Blackhole) and self.received >= f.after for f in self.faults)
+        return any(
+            isinstance(f, Blackhole) and self.received - self._since[id(f)][0] >= f.after
+            for f in self.faults
+        )
 
     @property
     def on_error(self) -> OnError:
@@ -173,8 +187,8 @@ class Shaper:
             if isinstance(fault, Blackhole | CloseAfter) or (
                 isinstance(fault, ResetAfter) and fault.after is not None
             ):
-                limit = fault.after
-                assert limit is not None
+                assert fault.after is not None
+                limit = fault.after + self._since[id(fault)][1]
                 room = max(0, limit - self.forwarded)
                 if len(data) >= room and not isinstance(fault, Blackhole):
                     await self._write(data[:room])
@@ -226,13 +240,14 @@ def shape(
     """The shapers of a tunnel's two directions (the side whose bytes go to the
     destination, then the side whose bytes go to the client) for the transfer ``faults``
     that hit it: one for each direction a fault acts on (``direction``), else ``None``.
-    A direction that has a shaper already (``shapers``) keeps it, the faults added."""
+    A direction that has a shaper already (``shapers``) keeps it, the faults added
+    (counting from now, as on a new shaper: :meth:`Shaper.add`)."""
     ways = ((from_client, Direction.FROM_CLIENT), (to_client, Direction.TO_CLIENT))
     result: list[Shaper | None] = []
     for (side, direction), shaper in zip(ways, shapers, strict=True):
         acting = [f for f in faults if f.flows.includes(direction)]
         if acting and shaper is not None:
-            shaper.faults += acting
+            shaper.add(acting)
         elif acting:
             shaper = Shaper(side, acting, rng)
         result.append(shaper)
