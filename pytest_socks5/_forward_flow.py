@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import h11
 
 from ._connection import ClientConnection
+from ._idle_watch import IdleWatch
 from ._live_record import LiveRecord
 from ._read_buffer import READ_SIZE, BufferedReads
 from ._records import CloseHow, Outcome
@@ -227,6 +228,34 @@ class Flow:
             and record.outcome is Outcome.OPEN
         ):
             await upstream.or_client(self.conn)
+
+    def idle_watch(self, timeout: float) -> IdleWatch:
+        """``idle_timeout`` on this connection, as on a tunnel (:mod:`._idle_watch`): no
+        byte moved either way for ``timeout`` and nothing drained from either queue, and
+        the record ends ``idle-timeout``; the client's connection is closed (aborted if
+        bytes wait for it), the destination's retired and closed (reset in
+        :meth:`settle` if bytes wait for it)."""
+        conn = self.conn
+
+        def queued() -> tuple[int, ...]:
+            sides = conn.transport, self.upstream and self.upstream.transport
+            return tuple(
+                t.get_write_buffer_size() if t and not t.is_closing() else -1 for t in sides
+            )
+
+        def close() -> None:
+            if self.upstream is not None:
+                self.upstream.retired = True
+            conn.close_upstream()
+            client = conn.transport
+            if client is not None and client.get_write_buffer_size():
+                client.abort()
+            elif client is not None:
+                client.close()
+
+        watch = IdleWatch(conn.record, timeout, queued, close, conn.internal_error)
+        conn.add_cleanup(watch.cancel)
+        return watch
 
     async def delivered(self) -> None:
         """Until the client's queue is handed to its socket (or the client is gone): an

@@ -51,6 +51,7 @@ from ._http_reading import (
     request_line,
     unparsed,
 )
+from ._idle_watch import IdleWatch
 from ._live_record import LiveRecord
 from ._protocol import Command
 from ._records import Outcome
@@ -113,6 +114,8 @@ async def forward(
     up = h11.Connection(h11.CLIENT)
     wire: Wire | None = None if opened is None else open_wire(conn)
     flow = None if opened is None else Flow(conn)
+    idle = conn.config.idle_timeout
+    watch = None if flow is None or idle is None else flow.idle_watch(idle)
     while opened is not None:
         upstream, faults = opened
         assert flow is not None
@@ -147,7 +150,8 @@ async def forward(
         up.start_next_cycle()
         if wire is not None:  # the response delivered before the idle wait starts
             await wire.drained()
-        event = await _next_request(conn, h, upstream)
+        with _paused(watch):  # idle_timeout and handshake_timeout apply there
+            event = await _next_request(conn, h, upstream)
         if event is None:
             return  # a timeout ended it
         if not isinstance(event, h11.Request):
@@ -215,6 +219,19 @@ async def _next_request(
         _close_upstream(conn, upstream)
         bad_request(conn, h, f"not an HTTP proxy request: {exc}", exc.error_status_hint, exc)
     return None
+
+
+@contextlib.contextmanager
+def _paused(watch: IdleWatch | None) -> Iterator[None]:
+    """The idle ``watch`` (if any) waits while a kept-alive connection waits for its next
+    request (which its own timeouts bound), then watches again from there."""
+    if watch is not None:
+        watch.cancel()
+    try:
+        yield
+    finally:
+        if watch is not None:
+            watch.restart()
 
 
 def _later_destination(request: h11.Request) -> tuple[str, int]:
