@@ -10,7 +10,10 @@ direction's :class:`Way`: the data hooks first, then the tunnel's own
 delivered, and when the connection is cut. So a fault means what it means on a tunnel,
 from one implementation. The client's connection is the tunnel: its faults are picked
 (and noted) as its first request is forwarded, and count its bytes across every request
-and origin; the bytes are counted as they are handed to a socket, as the relay counts.
+and origin; a later origin's (the server's that select it, and those a gate or a hook
+gave for it: :func:`more_faults`) join as a request to it is forwarded, and count from
+there (:meth:`~._shaping.Shaper.add`). The bytes are counted as they are handed to a
+socket, as the relay counts.
 
 An orderly end (:meth:`Wire.end`) passes each direction's end on through its shaper:
 what it holds is delivered, a ``SlowClose`` waits, and a ``Blackhole`` that has opened

@@ -4,8 +4,10 @@ Strategy: a tunnel that no transfer fault hits never sees this module — its re
 each chunk straight through. When a fault hits, the direction it acts on gets a
 :class:`Shaper`: chunks go into a queue (with their arrival time) and one task per
 direction delivers them as the faults say, in order. The queue is bounded: past
-``QUEUE_HIGH`` bytes the source stops being read, so a slow fault never makes the server
-buffer without limit.
+``QUEUE_HIGH`` bytes the source is told to stop (a tunnel's side stops reading; the
+forwarder of ``http://`` requests pulls no more events, so the queue may pass the bound
+by the one write it was making), so a slow fault never makes the server buffer without
+limit.
 """
 
 from __future__ import annotations
