@@ -2,10 +2,10 @@
 
 Strategy: a forwarded connection is no byte tunnel — h11 frames every request and
 response — but the proxy writes bytes each way as a tunnel does, and those writes are
-where a transfer fault or an ``on("data")`` hook acts. With neither, this module is never
-used: the forwarding code writes straight to the transports. With one, each write (a
-head, a body piece as h11 frames it, the end of a chunked body) goes through the
-direction's :class:`Way`: the data hooks first, then the tunnel's own
+where a transfer fault or an ``on("data")`` hook acts. Every write (a head, a body
+piece as h11 frames it, the end of a chunked body) goes through its direction's
+:class:`Way`, the one write path: with neither, straight to its socket; else the data
+hooks first, then the tunnel's own
 :class:`~._shaping.Shaper`, which decides when, in which pieces and whether the bytes are
 delivered, and when the connection is cut. So a fault means what it means on a tunnel,
 from one implementation. The client's connection is the tunnel: its faults are picked
@@ -138,7 +138,7 @@ class Wire:
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
         record = conn.record
-        self.rng = random.Random(conn.policy.seed + record.id)
+        self.rng: random.Random | None = None  # made for the first faults
         #: How many of the faults gates and hooks gave (``Policy.given_transfer``) act.
         self.given = 0
         #: Every transfer fault that acts on the connection.
@@ -161,6 +161,8 @@ class Wire:
         if not faults:
             return
         self.acting += faults
+        if self.rng is None:
+            self.rng = random.Random(self.conn.policy.seed + self.conn.record.id)
         ways = self.to_destination, self.to_client
         shapers = ways[0].shaper, ways[1].shaper
         ways[0].shaper, ways[1].shaper = shape(faults, self.rng, *ways, shapers)
@@ -296,14 +298,12 @@ class _Resetting(asyncio.Protocol, BufferedReads):
         self.lost(lambda: inner.connection_lost(exc) if inner is not None else None)
 
 
-def open_wire(conn: ClientConnection) -> Wire | None:
+def open_wire(conn: ClientConnection) -> Wire:
     """The wire for a forwarding connection whose first request is about to go out:
     its transfer faults picked and noted (as a tunnel's are when it opens), and its data
-    hooks; ``None`` when it has neither (the forwarding code writes straight through)."""
+    hooks (with neither, each way writes straight to its socket)."""
     transfer = conn.policy.transfer_faults(conn.record)
     hooks = conn.context.checkpoints.data_hooks
-    if not transfer and not hooks:
-        return None
     wire = Wire(conn)
     if hooks:
         wire.to_destination.rewrite = data_rewriter(hooks, Direction.FROM_CLIENT)
@@ -313,20 +313,14 @@ def open_wire(conn: ClientConnection) -> Wire | None:
     return wire
 
 
-def more_faults(conn: ClientConnection, wire: Wire | None) -> Wire | None:
+def more_faults(conn: ClientConnection, wire: Wire) -> None:
     """After a later origin's decision points, the record naming it: the server's
     transfer faults that select it (those not acting already), then those a gate or a
-    hook gave there, join the connection's (noted now), with a wire made for them if it
-    had none. Each counts its ``after`` bytes from here (:meth:`.Shaper.add`)."""
+    hook gave there, join the connection's (noted now). Each counts its ``after`` bytes
+    from here (:meth:`.Shaper.add`)."""
     policy = conn.policy
-    picked = policy.more_transfer_faults(conn.record, [] if wire is None else wire.acting)
-    given = picked + list(policy.given_transfer[wire.given if wire is not None else 0 :])
-    if not given:
-        return wire
+    given = policy.more_transfer_faults(conn.record, wire.acting)
+    given += policy.given_transfer[wire.given :]
     for fault in given:
-        conn.policy.note(conn.record, fault, None)
-    if wire is None:
-        wire = Wire(conn)
-        conn.add_cleanup(wire.cancel)  # attached to the destination as it is forwarded to
+        policy.note(conn.record, fault, None)
     wire.add(given)
-    return wire
