@@ -37,7 +37,8 @@ from ._guard import OnError, guarded
 from ._read_buffer import BufferedReads
 from ._records import Outcome
 from ._shaping import Shaper, shape, timed_resets
-from ._sockets import reset_transport, unsent_in_kernel
+from ._side_reset import dropped, reset_then_end, unsent_at_reset
+from ._sockets import reset_transport
 
 __all__ = ["Destination", "Way", "Wire", "more_faults", "open_wire"]
 
@@ -229,36 +230,25 @@ class Wire:
             transport.close()
 
     def reset(self, fault: str) -> None:
-        """End both sides with RST because the transfer fault ``fault`` fired. Bytes
-        written and not sent are taken back from the counts (those in the transport's
-        buffer now, those in the kernel's queue just before each socket closes); the
-        record ends once both sockets are gone, so its counts are final when it does."""
+        """End both sides with RST because the transfer fault ``fault`` fired, as the
+        relay does (:func:`._side_reset.reset_then_end`): bytes written and not sent are
+        taken back from the counts; the record ends once both sockets are closed, so its
+        counts are final when it does, and only then do the protocols hear."""
         record = self.conn.record
         record.fault_acted(f"{fault} fired")
         record.note_close("server", "rst")
         self.cancel()
         if self.destination is not None:
             self.destination.retired = True
-        sides = self._open_transports()
-        left = len(sides)
         held: list[Callable[[], None]] = []
 
-        def lost(tell: Callable[[], None]) -> None:
-            nonlocal left
-            left -= 1
-            held.append(tell)
-            if not left:  # every count final: end, then let the protocols hear it
-                record.end(Outcome.FAULT, error="reset by an injected fault")
-                for then in held:
-                    then()
-
-        if not sides:
+        def end() -> None:
             record.end(Outcome.FAULT, error="reset by an injected fault")
-        for name, transport in sides:
-            record.undelivered(name, transport.get_write_buffer_size())
-            inner = transport.get_protocol() if name == "client" else None
-            transport.set_protocol(_Resetting(transport, name, record.undelivered, inner, lost))
-            reset_transport(transport)
+            for tell in held:
+                tell()
+
+        sides = [_WireSide(self, name, t, held) for name, t in self._open_transports()]
+        reset_then_end(sides, end)
 
     @guarded
     def reset_in_time(self, fault: ResetAfter) -> None:
@@ -271,31 +261,66 @@ class Wire:
         return self.conn.internal_error
 
 
-class _Resetting(asyncio.Protocol, BufferedReads):
-    """The protocol of a side being reset, for its last callback: just before the loop
-    closes the socket (the RST), what its kernel had not sent is taken back from the
-    count; then ``lost`` is told, with how to tell the side's own protocol (the
-    client's: the connection finishes; the destination's is retired, told nothing).
-    A read that still comes is dropped (into the thread's buffer, as every protocol's)."""
+class _WireSide:
+    """A side of the wire being reset (a :class:`~._side_reset.ResetSide`): its protocol
+    replaced by :class:`_Resetting` for its last callback. The client's own protocol is
+    told of the loss once the record has ended (``held``); the destination's is retired,
+    told nothing."""
 
     def __init__(
         self,
-        transport: asyncio.BaseTransport,
+        wire: Wire,
         name: str,
-        undelivered: Callable[[str, int], None],
-        inner: asyncio.BaseProtocol | None,
-        lost: Callable[[Callable[[], None]], None],
+        transport: asyncio.Transport,
+        held: list[Callable[[], None]],
     ) -> None:
-        self.socket = transport.get_extra_info("socket")
+        self.wire = wire
         self.name = name
-        self.undelivered = undelivered
+        self.transport = transport
+        self.held = held
+        self.after_reset: Callable[[], None] | None = None
+
+    def drop(self, *, reset: bool) -> None:
+        transport, record = self.transport, self.wire.conn.record
+        record.undelivered(self.name, dropped(transport, None, 0))
+        inner = transport.get_protocol() if self.name == "client" else None
+        transport.set_protocol(_Resetting(self, transport, inner))
+        if reset:
+            reset_transport(transport)
+        else:
+            transport.abort()
+
+
+class _Resetting(asyncio.Protocol, BufferedReads):
+    """The protocol of a side being reset, for its last callback: just before the loop
+    closes the socket (the RST), what its kernel had not sent is taken back from the
+    count; once the socket is closed (the next loop turn, as the relay's), the side's
+    ``after_reset`` hears, and its own protocol is told after the record ends. A read
+    that still comes is dropped (into the thread's buffer, as every protocol's)."""
+
+    def __init__(
+        self, side: _WireSide, transport: asyncio.Transport, inner: asyncio.BaseProtocol | None
+    ) -> None:
+        self.side = side
+        self.socket = transport.get_extra_info("socket")
         self.inner = inner
-        self.lost = lost
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.undelivered(self.name, unsent_in_kernel(self.socket))
-        inner = self.inner
-        self.lost(lambda: inner.connection_lost(exc) if inner is not None else None)
+        side = self.side
+        side.wire.conn.record.undelivered(side.name, unsent_at_reset(self.socket, None, 0))
+        asyncio.get_running_loop().call_soon(self._closed, exc)
+
+    @guarded
+    def _closed(self, exc: Exception | None) -> None:
+        inner, side = self.inner, self.side
+        side.held.append(lambda: inner.connection_lost(exc) if inner is not None else None)
+        after, side.after_reset = side.after_reset, None
+        if after is not None:
+            after()
+
+    @property
+    def on_error(self) -> OnError:
+        return self.side.wire.conn.internal_error
 
 
 def open_wire(conn: ClientConnection) -> Wire:
