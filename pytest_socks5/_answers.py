@@ -60,20 +60,18 @@ async def answer_head(
     name: str,
     data: bytes,
     on_sent: Callable[[bytes], None],
-    write: Callable[[bytes], None] | None = None,
-    flushed: Callable[[], Awaitable[None]] | None = None,
+    write: Callable[[bytes], None],
+    flushed: Callable[[], Awaitable[None]],
 ) -> bool:
     """Send ``data`` that another party wrote (a forwarded response head, recorded as
     ``name``) through ``faults``, as :func:`answer` sends the server's own answer;
     ``on_sent`` gets the bytes that go out, if any (not when a fault closes or stalls),
-    and ``write`` writes them (the transport's ``write`` if not given); a fault that
-    closes or stalls after them waits for ``flushed`` first (what ``write`` holds back).
-    Returns ``False`` when a fault ended the conversation (what follows is not sent)."""
+    and ``write`` writes them (the forwarder's wire); a fault that closes or stalls after
+    them waits for ``flushed`` first (what ``write`` holds back). Returns ``False`` when
+    a fault ended the conversation (what follows is not sent)."""
     if not faults:
         on_sent(data)
-        if write is None:
-            conn.write(name, data)
-        elif data:
+        if data:
             conn.record.sent(name, data)
             write(data)
         return True

@@ -16,27 +16,33 @@ Counts: a byte is counted as it is written to its transport, as the relays count
 What a side's transport and kernel still held when its connection ended with a reset
 (the side's or the proxy's) never reached it, and asyncio and uvloop drop the
 transport's buffer before the protocol hears: so each side's socket is marked before
-its first forwarded byte (:class:`Sent`), and at a reset only what the peer acknowledged
-since stays counted (Linux's ``TCP_INFO``; elsewhere nothing is taken back).
+its first forwarded byte (:class:`Sent`): at a reset by the side, only what it
+acknowledged since stays counted; at the proxy's, what the transport and the kernel had
+not sent is taken back, as the relay's reset does — with the relays' own functions
+(:mod:`._sockets`: Linux's ``TCP_INFO``; elsewhere nothing is taken back).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import socket
-import struct
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import h11
 
 from ._connection import ClientConnection
+from ._idle_watch import IdleWatch
 from ._live_record import LiveRecord
 from ._read_buffer import READ_SIZE, BufferedReads
 from ._records import CloseHow, Outcome
-from ._sockets import WRITE_HIGH_WATER, reset_transport
+from ._sockets import (
+    WRITE_HIGH_WATER,
+    lost_to_reset,
+    reset_transport,
+    sent_mark,
+    unsent_in_kernel,
+)
 
 __all__ = ["HELD", "Flow", "Sent", "Upstream"]
 
@@ -44,41 +50,12 @@ __all__ = ["HELD", "Flow", "Sent", "Upstream"]
 #: more than the forwarder takes at a time when it keeps up (it takes each read).
 HELD = READ_SIZE
 
-#: Linux's ``struct tcp_info`` as far as it is read: ``tcpi_state`` (u8, at 0) and
-#: ``tcpi_bytes_acked`` (u64 at 120, Linux 4.1+; the SYN and a FIN count one each).
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
-_INFO = struct.Struct("=B119xQ")
-#: The state a reset leaves a socket in.
-_TCP_CLOSE = 7
-#: Linux's ioctl for the bytes in a socket's send queue not yet acknowledged.
-_SIOCOUTQ = 0x5411
-
-
-def _tcp_info(sock: Any) -> tuple[int, int] | None:
-    """``sock``'s TCP state and the bytes its peer acknowledged; ``None`` where the
-    kernel cannot tell (not Linux, not TCP — a virtual destination —, closed)."""
-    if _TCP_INFO is None or sock is None:
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _INFO.size)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return _INFO.unpack(info) if len(info) >= _INFO.size else None
-
-
-def _queued_in_kernel(sock: Any) -> int | None:
-    """Bytes written to ``sock`` its peer has not acknowledged (sent or not)."""
-    try:
-        answer = fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0" * 4)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return max(0, int(struct.unpack("i", answer)[0]))
-
 
 class Sent:
-    """What of the bytes counted as delivered to one side since it was marked reached its
-    socket, or will: two system calls a side when marked, none per write, three at the
-    end."""
+    """What of the bytes counted as delivered to one side since it was marked never
+    reaches it. The socket is marked as the relays mark theirs (:func:`._sockets.sent_mark`,
+    before its first forwarded byte), and read with the relays' functions at the end:
+    one system call or two a side when marked, none per write, a few at the end."""
 
     __slots__ = ("base", "count", "mark", "transport")
 
@@ -86,33 +63,26 @@ class Sent:
         self.transport = transport
         self.count = count
         self.base = count()
-        #: Where the next byte written stands in the kernel's count of acknowledged
-        #: bytes (``None``: the kernel cannot tell).
-        self.mark = self._handed()
-
-    def _handed(self, *, reset: bool = False) -> int | None:
-        """Where the kernel's count of acknowledged bytes stands once it has delivered
-        what it holds and the transport has handed it its buffer; with a ``reset``, what
-        they hold is lost: where it stands now."""
-        sock = self.transport.get_extra_info("socket")
-        info = _tcp_info(sock)
-        if info is None:
-            return None
-        state, acked = info
-        if reset or state == _TCP_CLOSE:
-            return acked
-        queued = _queued_in_kernel(sock)
-        return None if queued is None else acked + queued + self.transport.get_write_buffer_size()
+        mark = sent_mark(transport.get_extra_info("socket"))
+        #: Where the next byte written stands in the kernel's count of acknowledged bytes
+        #: (bytes still in the transport's buffer are written first); ``None``: unknown.
+        self.mark = None if mark is None else mark + transport.get_write_buffer_size()
 
     def lost(self, *, resetting: bool = False) -> int:
-        """The bytes counted since the mark that never reach the side: those the
-        transport dropped (an abort), and with a reset (the peer's, or the proxy's about
-        to be: ``resetting``) all the side did not acknowledge. 0 where the kernel cannot
-        tell."""
-        handed = self._handed(reset=resetting) if self.mark is not None else None
-        if handed is None or self.mark is None:
-            return 0
-        return max(0, self.count() - self.base - max(0, handed - self.mark))
+        """The bytes counted since the mark that never reach the side: with a reset by
+        its peer, all it did not acknowledge (:func:`._sockets.lost_to_reset`); with the
+        proxy's reset about to come (``resetting``), what the transport and the kernel
+        still hold, as the relay's reset counts; else what the transport dropped (an
+        abort). 0 where the kernel cannot tell."""
+        sock, written = self.transport.get_extra_info("socket"), self.count() - self.base
+        lost = lost_to_reset(sock, self.mark, written)
+        if lost is not None or self.mark is None:
+            return lost or 0
+        buffered = self.transport.get_write_buffer_size()
+        if resetting:
+            return min(written, buffered + unsent_in_kernel(sock))
+        handed = sent_mark(sock)  # acknowledged, or in the kernel: it reaches the side
+        return 0 if handed is None else max(0, written - (handed + buffered - self.mark))
 
 
 class Upstream(asyncio.Protocol, BufferedReads):
@@ -227,6 +197,34 @@ class Flow:
             and record.outcome is Outcome.OPEN
         ):
             await upstream.or_client(self.conn)
+
+    def idle_watch(self, timeout: float) -> IdleWatch:
+        """``idle_timeout`` on this connection, as on a tunnel (:mod:`._idle_watch`): no
+        byte moved either way for ``timeout`` and nothing drained from either queue, and
+        the record ends ``idle-timeout``; the client's connection is closed (aborted if
+        bytes wait for it), the destination's retired and closed (reset in
+        :meth:`settle` if bytes wait for it)."""
+        conn = self.conn
+
+        def queued() -> tuple[int, ...]:
+            sides = conn.transport, self.upstream and self.upstream.transport
+            return tuple(
+                t.get_write_buffer_size() if t and not t.is_closing() else -1 for t in sides
+            )
+
+        def close() -> None:
+            if self.upstream is not None:
+                self.upstream.retired = True
+            conn.close_upstream()
+            client = conn.transport
+            if client is not None and client.get_write_buffer_size():
+                client.abort()
+            elif client is not None:
+                client.close()
+
+        watch = IdleWatch(conn.record, timeout, queued, close, conn.internal_error)
+        conn.add_cleanup(watch.cancel)
+        return watch
 
     async def delivered(self) -> None:
         """Until the client's queue is handed to its socket (or the client is gone): an

@@ -2,15 +2,18 @@
 
 Strategy: a forwarded connection is no byte tunnel — h11 frames every request and
 response — but the proxy writes bytes each way as a tunnel does, and those writes are
-where a transfer fault or an ``on("data")`` hook acts. With neither, this module is never
-used: the forwarding code writes straight to the transports. With one, each write (a
-head, a body piece as h11 frames it, the end of a chunked body) goes through the
-direction's :class:`Way`: the data hooks first, then the tunnel's own
+where a transfer fault or an ``on("data")`` hook acts. Every write (a head, a body
+piece as h11 frames it, the end of a chunked body) goes through its direction's
+:class:`Way`, the one write path: with neither, straight to its socket; else the data
+hooks first, then the tunnel's own
 :class:`~._shaping.Shaper`, which decides when, in which pieces and whether the bytes are
 delivered, and when the connection is cut. So a fault means what it means on a tunnel,
 from one implementation. The client's connection is the tunnel: its faults are picked
 (and noted) as its first request is forwarded, and count its bytes across every request
-and origin; the bytes are counted as they are handed to a socket, as the relay counts.
+and origin; a later origin's (the server's that select it, and those a gate or a hook
+gave for it: :func:`more_faults`) join as a request to it is forwarded, and count from
+there (:meth:`~._shaping.Shaper.add`). The bytes are counted as they are handed to a
+socket, as the relay counts.
 
 An orderly end (:meth:`Wire.end`) passes each direction's end on through its shaper:
 what it holds is delivered, a ``SlowClose`` waits, and a ``Blackhole`` that has opened
@@ -34,7 +37,8 @@ from ._guard import OnError, guarded
 from ._read_buffer import BufferedReads
 from ._records import Outcome
 from ._shaping import Shaper, shape, timed_resets
-from ._sockets import reset_transport, unsent_in_kernel
+from ._side_reset import dropped, reset_then_end, unsent_at_reset
+from ._sockets import reset_transport
 
 __all__ = ["Destination", "Way", "Wire", "more_faults", "open_wire"]
 
@@ -130,14 +134,16 @@ class Way:
 class Wire:
     """Both directions of one forwarded connection with transfer faults or data hooks."""
 
-    __slots__ = ("conn", "destination", "given", "rng", "to_client", "to_destination")
+    __slots__ = ("acting", "conn", "destination", "given", "rng", "to_client", "to_destination")
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
         record = conn.record
-        self.rng = random.Random(conn.policy.seed + record.id)
+        self.rng: random.Random | None = None  # made for the first faults
         #: How many of the faults gates and hooks gave (``Policy.given_transfer``) act.
         self.given = 0
+        #: Every transfer fault that acts on the connection.
+        self.acting: list[TransferFault] = []
         self.to_destination = Way(self, "upstream", record.delivered_from_client)
         self.to_client = Way(self, "client", record.delivered_to_client)
         self.to_client.target = conn.transport
@@ -155,6 +161,9 @@ class Wire:
         self.given = len(self.conn.policy.given_transfer)
         if not faults:
             return
+        self.acting += faults
+        if self.rng is None:
+            self.rng = random.Random(self.conn.policy.seed + self.conn.record.id)
         ways = self.to_destination, self.to_client
         shapers = ways[0].shaper, ways[1].shaper
         ways[0].shaper, ways[1].shaper = shape(faults, self.rng, *ways, shapers)
@@ -221,36 +230,25 @@ class Wire:
             transport.close()
 
     def reset(self, fault: str) -> None:
-        """End both sides with RST because the transfer fault ``fault`` fired. Bytes
-        written and not sent are taken back from the counts (those in the transport's
-        buffer now, those in the kernel's queue just before each socket closes); the
-        record ends once both sockets are gone, so its counts are final when it does."""
+        """End both sides with RST because the transfer fault ``fault`` fired, as the
+        relay does (:func:`._side_reset.reset_then_end`): bytes written and not sent are
+        taken back from the counts; the record ends once both sockets are closed, so its
+        counts are final when it does, and only then do the protocols hear."""
         record = self.conn.record
         record.fault_acted(f"{fault} fired")
         record.note_close("server", "rst")
         self.cancel()
         if self.destination is not None:
             self.destination.retired = True
-        sides = self._open_transports()
-        left = len(sides)
         held: list[Callable[[], None]] = []
 
-        def lost(tell: Callable[[], None]) -> None:
-            nonlocal left
-            left -= 1
-            held.append(tell)
-            if not left:  # every count final: end, then let the protocols hear it
-                record.end(Outcome.FAULT, error="reset by an injected fault")
-                for then in held:
-                    then()
-
-        if not sides:
+        def end() -> None:
             record.end(Outcome.FAULT, error="reset by an injected fault")
-        for name, transport in sides:
-            record.undelivered(name, transport.get_write_buffer_size())
-            inner = transport.get_protocol() if name == "client" else None
-            transport.set_protocol(_Resetting(transport, name, record.undelivered, inner, lost))
-            reset_transport(transport)
+            for tell in held:
+                tell()
+
+        sides = [_WireSide(self, name, t, held) for name, t in self._open_transports()]
+        reset_then_end(sides, end)
 
     @guarded
     def reset_in_time(self, fault: ResetAfter) -> None:
@@ -263,41 +261,74 @@ class Wire:
         return self.conn.internal_error
 
 
-class _Resetting(asyncio.Protocol, BufferedReads):
-    """The protocol of a side being reset, for its last callback: just before the loop
-    closes the socket (the RST), what its kernel had not sent is taken back from the
-    count; then ``lost`` is told, with how to tell the side's own protocol (the
-    client's: the connection finishes; the destination's is retired, told nothing).
-    A read that still comes is dropped (into the thread's buffer, as every protocol's)."""
+class _WireSide:
+    """A side of the wire being reset (a :class:`~._side_reset.ResetSide`): its protocol
+    replaced by :class:`_Resetting` for its last callback. The client's own protocol is
+    told of the loss once the record has ended (``held``); the destination's is retired,
+    told nothing."""
 
     def __init__(
         self,
-        transport: asyncio.BaseTransport,
+        wire: Wire,
         name: str,
-        undelivered: Callable[[str, int], None],
-        inner: asyncio.BaseProtocol | None,
-        lost: Callable[[Callable[[], None]], None],
+        transport: asyncio.Transport,
+        held: list[Callable[[], None]],
     ) -> None:
-        self.socket = transport.get_extra_info("socket")
+        self.wire = wire
         self.name = name
-        self.undelivered = undelivered
+        self.transport = transport
+        self.held = held
+        self.after_reset: Callable[[], None] | None = None
+
+    def drop(self, *, reset: bool) -> None:
+        transport, record = self.transport, self.wire.conn.record
+        record.undelivered(self.name, dropped(transport, None, 0))
+        inner = transport.get_protocol() if self.name == "client" else None
+        transport.set_protocol(_Resetting(self, transport, inner))
+        if reset:
+            reset_transport(transport)
+        else:
+            transport.abort()
+
+
+class _Resetting(asyncio.Protocol, BufferedReads):
+    """The protocol of a side being reset, for its last callback: just before the loop
+    closes the socket (the RST), what its kernel had not sent is taken back from the
+    count; once the socket is closed (the next loop turn, as the relay's), the side's
+    ``after_reset`` hears, and its own protocol is told after the record ends. A read
+    that still comes is dropped (into the thread's buffer, as every protocol's)."""
+
+    def __init__(
+        self, side: _WireSide, transport: asyncio.Transport, inner: asyncio.BaseProtocol | None
+    ) -> None:
+        self.side = side
+        self.socket = transport.get_extra_info("socket")
         self.inner = inner
-        self.lost = lost
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.undelivered(self.name, unsent_in_kernel(self.socket))
-        inner = self.inner
-        self.lost(lambda: inner.connection_lost(exc) if inner is not None else None)
+        side = self.side
+        side.wire.conn.record.undelivered(side.name, unsent_at_reset(self.socket, None, 0))
+        asyncio.get_running_loop().call_soon(self._closed, exc)
+
+    @guarded
+    def _closed(self, exc: Exception | None) -> None:
+        inner, side = self.inner, self.side
+        side.held.append(lambda: inner.connection_lost(exc) if inner is not None else None)
+        after, side.after_reset = side.after_reset, None
+        if after is not None:
+            after()
+
+    @property
+    def on_error(self) -> OnError:
+        return self.side.wire.conn.internal_error
 
 
-def open_wire(conn: ClientConnection) -> Wire | None:
+def open_wire(conn: ClientConnection) -> Wire:
     """The wire for a forwarding connection whose first request is about to go out:
     its transfer faults picked and noted (as a tunnel's are when it opens), and its data
-    hooks; ``None`` when it has neither (the forwarding code writes straight through)."""
+    hooks (with neither, each way writes straight to its socket)."""
     transfer = conn.policy.transfer_faults(conn.record)
     hooks = conn.context.checkpoints.data_hooks
-    if not transfer and not hooks:
-        return None
     wire = Wire(conn)
     if hooks:
         wire.to_destination.rewrite = data_rewriter(hooks, Direction.FROM_CLIENT)
@@ -307,16 +338,14 @@ def open_wire(conn: ClientConnection) -> Wire | None:
     return wire
 
 
-def more_faults(conn: ClientConnection, wire: Wire | None) -> Wire | None:
-    """After a later origin's decision points: the transfer faults a gate or a hook gave
-    there join the connection's (noted now), with a wire made for them if it had none."""
-    given = conn.policy.given_transfer[wire.given if wire is not None else 0 :]
-    if not given:
-        return wire
+def more_faults(conn: ClientConnection, wire: Wire) -> None:
+    """After a later origin's decision points, the record naming it: the server's
+    transfer faults that select it (those not acting already), then those a gate or a
+    hook gave there, join the connection's (noted now). Each counts its ``after`` bytes
+    from here (:meth:`.Shaper.add`)."""
+    policy = conn.policy
+    given = policy.more_transfer_faults(conn.record, wire.acting)
+    given += policy.given_transfer[wire.given :]
     for fault in given:
-        conn.policy.note(conn.record, fault, None)
-    if wire is None:
-        wire = Wire(conn)
-        conn.add_cleanup(wire.cancel)  # attached to the destination as it is forwarded to
-    wire.add(list(given))
-    return wire
+        policy.note(conn.record, fault, None)
+    wire.add(given)

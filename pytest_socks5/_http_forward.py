@@ -26,7 +26,6 @@ the record says ``closed_by="upstream"`` — unless the client closed first.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
@@ -51,6 +50,7 @@ from ._http_reading import (
     request_line,
     unparsed,
 )
+from ._idle_watch import IdleWatch
 from ._live_record import LiveRecord
 from ._protocol import Command
 from ._records import Outcome
@@ -110,21 +110,21 @@ async def forward(
 ) -> None:
     """Relay absolute-form requests and their responses until one side closes."""
     opened = await _open(conn, *origin)
+    if opened is None:
+        return  # answered or ended by _open
     up = h11.Connection(h11.CLIENT)
-    wire: Wire | None = None if opened is None else open_wire(conn)
-    flow = None if opened is None else Flow(conn)
+    wire, flow = open_wire(conn), Flow(conn)
+    idle = conn.config.idle_timeout
+    watch = None if idle is None else flow.idle_watch(idle)
     while opened is not None:
         upstream, faults = opened
-        assert flow is not None
         assert conn.upstream is not None
         assert conn.upstream.transport is not None
         flow.upstream = upstream
-        if wire is not None:
-            wire.attach(upstream, conn.upstream.transport)
-        send = partial(_to_destination, conn, up, conn.upstream.transport, wire)
+        wire.attach(upstream, conn.upstream.transport)
+        send = partial(_to_destination, up, wire)
         send(origin_form(request))
-        way = None if wire is None else wire.to_destination
-        room = partial(flow.room, conn.upstream.transport, way)
+        room = partial(flow.room, conn.upstream.transport, wire.to_destination)
         if not await _relay_body(conn, h, upstream, send, room):
             return
         try:
@@ -145,9 +145,9 @@ async def forward(
             break
         h.start_next_cycle()
         up.start_next_cycle()
-        if wire is not None:  # the response delivered before the idle wait starts
-            await wire.drained()
-        event = await _next_request(conn, h, upstream)
+        await wire.drained()  # the response delivered before the idle wait starts
+        with _paused(watch):  # idle_timeout and handshake_timeout apply there
+            event = await _next_request(conn, h, upstream)
         if event is None:
             return  # a timeout ended it
         if not isinstance(event, h11.Request):
@@ -164,18 +164,17 @@ async def forward(
             return
         opened = (upstream, [])
         if target != origin:
-            if wire is not None:  # what the old origin was sent goes to it, not the new
-                await wire.drained()
+            await wire.drained()  # what the old origin was sent goes to it, not the new
             _close_upstream(conn, upstream)
             origin, up = target, h11.Connection(h11.CLIENT)
             with _selecting_by(conn.record, *origin):
                 opened = await _open(conn, *origin)
-                wire = more_faults(conn, wire)
+                if opened is not None:  # answered instead: no transfer, no fault acts
+                    more_faults(conn, wire)
     else:
         return  # answered or ended by _open
-    if wire is not None and not await wire.end():
+    if not await wire.end():
         return  # a transfer fault or a stop ended it meanwhile
-    assert flow is not None
     await flow.delivered()  # the record ends with what the client's socket was handed
     conn.record.end(Outcome.CLOSED, closed_by="server")
     _close_both(conn, upstream)
@@ -214,6 +213,19 @@ async def _next_request(
         _close_upstream(conn, upstream)
         bad_request(conn, h, f"not an HTTP proxy request: {exc}", exc.error_status_hint, exc)
     return None
+
+
+@contextlib.contextmanager
+def _paused(watch: IdleWatch | None) -> Iterator[None]:
+    """The idle ``watch`` (if any) waits while a kept-alive connection waits for its next
+    request (which its own timeouts bound), then watches again from there."""
+    if watch is not None:
+        watch.cancel()
+    try:
+        yield
+    finally:
+        if watch is not None:
+            watch.restart()
 
 
 def _later_destination(request: h11.Request) -> tuple[str, int]:
@@ -276,23 +288,10 @@ async def _until_a_side_closes(conn: ClientConnection, upstream: Upstream) -> No
             await upstream.or_client(conn)
 
 
-def _to_destination(
-    conn: ClientConnection,
-    up: h11.Connection,
-    writer: asyncio.Transport,
-    wire: Wire | None,
-    event: h11.Event,
-) -> None:
-    """Write ``event`` (as h11 frames it) to the destination, counted before the write as
-    the relays count (through the ``wire``'s faults and hooks, if there is one)."""
-    data = up.send(event) or b""
-    if wire is not None:
-        wire.to_destination.write(data)
-        return
-    if writer.is_closing():
-        return  # the destination is gone (its close noted): nothing reaches it now
-    conn.record.delivered_from_client(data)
-    writer.write(data)
+def _to_destination(up: h11.Connection, wire: Wire, event: h11.Event) -> None:
+    """Write ``event`` (as h11 frames it) to the destination through the ``wire``'s hooks
+    and faults, counted as it is delivered (nothing once the destination is gone)."""
+    wire.to_destination.write(up.send(event) or b"")
 
 
 def _close_upstream(conn: ClientConnection, upstream: Upstream) -> None:
@@ -313,14 +312,14 @@ async def _relay_response(
     flow: Flow,
     faults: list[Fault],
     method: bytes,
-    wire: Wire | None,
+    wire: Wire,
 ) -> bool:
     """One response, head then body, the destination read no faster than the client
     takes it (``flow``); the head goes out through the reply ``faults`` (``False``: they
-    ended the connection, and the body is not relayed). With a ``wire``, every write
-    goes through its data hooks and transfer faults (a head through the hooks before
-    the reply faults act on it: what they change is on the wire), and is counted as the
-    wire delivers it."""
+    ended the connection, and the body is not relayed). Every write goes through the
+    ``wire``'s data hooks and transfer faults (a head through the hooks before the reply
+    faults act on it: what they change is on the wire), and is counted as the wire
+    delivers it."""
     assert conn.transport is not None
     upstream = flow.upstream
     assert upstream is not None
@@ -329,45 +328,29 @@ async def _relay_response(
         if isinstance(event, h11.ConnectionClosed):
             raise h11.RemoteProtocolError("the destination closed before its response")
         if isinstance(event, h11.InformationalResponse):
-            head = h.send(informational(event)) or b""
-            if wire is not None:
-                _head_on_wire(conn, wire, head)
-                continue
-            conn.record.delivered_to_client(head)
-            conn.write("http response", head)
+            _head_on_wire(conn, wire, h.send(informational(event)) or b"")
             continue
         if isinstance(event, h11.Response):
             kept, upstream.closing = goes_on(method, event)
-            head, status = h.send(final_response(event, not kept)) or b"", event.status_code
-            sent = partial(_head_sent, conn, status, wire is None)
-            if wire is None:
-                ended = not await answer_head(conn, faults, "http response", head, sent)
-            else:
-                head, way = wire.to_client.hooked(head), wire.to_client
-                ended = not await answer_head(
-                    conn, faults, "http response", head, sent, way.send, wire.drained
-                )
-            if ended:
+            head, way = h.send(final_response(event, not kept)) or b"", wire.to_client
+            sent = partial(_head_sent, conn, event.status_code)
+            head = way.hooked(head)
+            if not await answer_head(
+                conn, faults, "http response", head, sent, way.send, wire.drained
+            ):
                 return False
             continue
         assert isinstance(event, h11.Data | h11.EndOfMessage)
-        data = h.send(event) or b""
-        if wire is not None:
-            wire.to_client.write(data)
-        else:
-            conn.record.delivered_to_client(data)
-            conn.transport.write(data)
+        wire.to_client.write(h.send(event) or b"")
         if isinstance(event, h11.EndOfMessage):
             return True
-        await flow.room(conn.transport, None if wire is None else wire.to_client)
+        await flow.room(conn.transport, wire.to_client)
 
 
-def _head_sent(conn: ClientConnection, status: int, counted: bool, head: bytes) -> None:
-    """A response head goes out: its status recorded, its bytes counted unless a wire
-    counts them as it delivers them."""
+def _head_sent(conn: ClientConnection, status: int, head: bytes) -> None:
+    """A response head goes out: its status recorded (the wire counts its bytes as it
+    delivers them)."""
     conn.record.http_answered(status)
-    if counted:
-        conn.record.delivered_to_client(head)
 
 
 def _head_on_wire(conn: ClientConnection, wire: Wire, head: bytes) -> None:

@@ -218,8 +218,8 @@ class LiveRecord:
         self.error = error
 
     def fault_acted(self, description: str) -> None:
-        """An injected fault acted on this connection."""
-        self.faults += (description,)
+        """An injected fault acted on this connection (not once it has ended)."""
+        self.faults += (description,) if self.outcome is Outcome.OPEN else ()
 
     def held(self, description: str) -> None:
         """A gate held this connection: where, for how long, how it was released."""

@@ -169,6 +169,15 @@ class Policy:
             self.note(record, fault, None)
         return hits
 
+    def more_transfer_faults(
+        self, record: LiveRecord, acting: list[TransferFault]
+    ) -> list[TransferFault]:
+        """The server's transfer faults that hit ``record`` as it moves on to a later
+        origin (the record naming it), those not ``acting`` already; not noted. Chaos
+        mode's fault is drawn once a connection, and acted as it opened."""
+        hits = self.faults.pick(None, record.freeze()) if self.faults else []
+        return [f for f in hits if isinstance(f, TransferFault) and f not in acting]
+
     @property
     def seed(self) -> int:
         return self.faults.seed

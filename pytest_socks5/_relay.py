@@ -27,14 +27,8 @@ from ._read_buffer import READ, BufferedReads
 from ._recorder import LiveRecord
 from ._records import CloseHow, Outcome
 from ._shaping import Shaper
-from ._sockets import (
-    WRITE_HIGH_WATER,
-    fin_first,
-    lost_to_reset,
-    reset_transport,
-    sent_mark,
-    unsent_in_kernel,
-)
+from ._side_reset import dropped, reset_then_end, unsent_at_reset
+from ._sockets import WRITE_HIGH_WATER, fin_first, lost_to_reset, reset_transport, sent_mark
 
 __all__ = ["RelaySide"]
 
@@ -284,8 +278,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         self.lost = True
         if self.reset_socket is not None:  # dropped with RST: its unsent bytes are lost
             sock, self.reset_socket = self.reset_socket, None
-            lost = lost_to_reset(sock, self.mark, self._written())  # reset first by its peer
-            self.record.undelivered(self.name, unsent_in_kernel(sock) if lost is None else lost)
+            self.record.undelivered(self.name, unsent_at_reset(sock, self.mark, self._written()))
             # Both loops close the socket (the RST) as this returns; the rest waits for
             # that, so a reader who sees the record end finds this side's count final.
             asyncio.get_running_loop().call_soon(self._closed_after_reset, exc)
@@ -378,10 +371,7 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
         its peer did not acknowledge, if the peer reset it first)."""
         transport = self.transport
         assert transport is not None
-        lost = lost_to_reset(transport.get_extra_info("socket"), self.mark, self._written())
-        self.record.undelivered(
-            self.name, transport.get_write_buffer_size() if lost is None else lost
-        )
+        self.record.undelivered(self.name, dropped(transport, self.mark, self._written()))
         if reset:
             # The kernel's queue is read in connection_lost, which both loops call just
             # before they close the socket: the closer to the RST, the fewer bytes a
@@ -409,22 +399,8 @@ class RelaySide(GuardedProtocol, asyncio.Protocol, BufferedReads):
 
     def _reset_then_end(self, end: Callable[[], object]) -> None:
         """Drop the sides still open with RST, and call ``end`` once each one's socket is
-        closed: only then are the counts final, and a reader who sees the record ended
-        must see the counts it ends with."""
-        alive = [side for side, _ in self.open_sides()]
-        left = len(alive)
-
-        def closed() -> None:
-            nonlocal left
-            left -= 1
-            if not left:
-                end()
-
-        if not alive:
-            end()
-        for side in alive:
-            side.after_reset = closed
-            side.drop(reset=True)
+        closed: only then are the counts final (:func:`._side_reset.reset_then_end`)."""
+        reset_then_end([side for side, _ in self.open_sides()], end)
 
 
 def _close_how(exc: Exception | None) -> CloseHow:

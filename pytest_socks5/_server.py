@@ -103,9 +103,9 @@ class SOCKS5Server(ServerAddresses, RecordQueries, LeakQueries, CheckpointMethod
         none and costs nothing. Captured connections use the ordinary relay even with
         ``splice``, which never brings the bytes into Python.
     :param on_connection_end: called (on the server's thread) with each finished record.
-    :param idle_timeout: seconds an open tunnel may move no byte either way before the
-        server closes it (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) or ``0`` for no
-        limit.
+    :param idle_timeout: seconds an open tunnel (or a forwarded ``http://`` request)
+        may move no byte either way before the server closes it
+        (:attr:`Outcome.IDLE_TIMEOUT`); ``None`` (default) or ``0`` for no limit.
     :param max_connections: connections open at once; one more is closed at accept and
         recorded as :attr:`Outcome.CONNECTION_LIMIT`. ``None`` (default) for no limit.
     :param max_records: records kept; past it the oldest is dropped and counted in

@@ -4,8 +4,10 @@ Strategy: a tunnel that no transfer fault hits never sees this module — its re
 each chunk straight through. When a fault hits, the direction it acts on gets a
 :class:`Shaper`: chunks go into a queue (with their arrival time) and one task per
 direction delivers them as the faults say, in order. The queue is bounded: past
-``QUEUE_HIGH`` bytes the source stops being read, so a slow fault never makes the server
-buffer without limit.
+``QUEUE_HIGH`` bytes the source is told to stop (a tunnel's side stops reading; the
+forwarder of ``http://`` requests pulls no more events, so the queue may pass the bound
+by the one write it was making), so a slow fault never makes the server buffer without
+limit.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Shaper:
         self, source: ShapedSide, faults: list[TransferFault], rng: random.Random
     ) -> None:
         self.source = source
-        self.faults = faults
+        self.faults: list[TransferFault] = []
         self.rng = rng
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.queued = 0
@@ -80,6 +82,10 @@ class Shaper:
         #: swallowed bytes included).
         self.received = 0
         self.forwarded = 0
+        #: Where each fault (by id) started counting: ``received`` and ``forwarded`` as
+        #: it joined (see :meth:`add`).
+        self._since: dict[int, tuple[int, int]] = {}
+        self.add(faults)
         self._ready = asyncio.Event()
         #: Set while every byte fed so far is handled (delivered, swallowed, or the
         #: shaper is over): see :meth:`drained`.
@@ -92,6 +98,13 @@ class Shaper:
         watch_task(self.task, self)
 
     # -- input, from the source's protocol callbacks ------------------------------------
+
+    def add(self, faults: list[TransferFault]) -> None:
+        """``faults`` act from now on; an ``after=N`` counts the bytes from now: a fault
+        that joins a shaper already delivering counts as a fresh shaper's would."""
+        self.faults += faults
+        for fault in faults:
+            self._since[id(fault)] = (self.received, self.forwarded)
 
     def feed(self, data: bytes) -> None:
         self._idle.clear()
@@ -119,7 +132,10 @@ class Shaper:
     def swallows_close(self) -> bool:
         """Whether a blackhole has opened (the source sent its ``after`` bytes): then the
         source's close, FIN or RST, is swallowed too and the other side hears nothing."""
-        return any(isinstance(f, Blackhole) and self.received >= f.after for f in self.faults)
+        return any(
+            isinstance(f, Blackhole) and self.received - self._since[id(f)][0] >= f.after
+            for f in self.faults
+        )
 
     @property
     def on_error(self) -> OnError:
@@ -173,8 +189,8 @@ class Shaper:
             if isinstance(fault, Blackhole | CloseAfter) or (
                 isinstance(fault, ResetAfter) and fault.after is not None
             ):
-                limit = fault.after
-                assert limit is not None
+                assert fault.after is not None
+                limit = fault.after + self._since[id(fault)][1]
                 room = max(0, limit - self.forwarded)
                 if len(data) >= room and not isinstance(fault, Blackhole):
                     await self._write(data[:room])
@@ -226,13 +242,14 @@ def shape(
     """The shapers of a tunnel's two directions (the side whose bytes go to the
     destination, then the side whose bytes go to the client) for the transfer ``faults``
     that hit it: one for each direction a fault acts on (``direction``), else ``None``.
-    A direction that has a shaper already (``shapers``) keeps it, the faults added."""
+    A direction that has a shaper already (``shapers``) keeps it, the faults added
+    (counting from now, as on a new shaper: :meth:`Shaper.add`)."""
     ways = ((from_client, Direction.FROM_CLIENT), (to_client, Direction.TO_CLIENT))
     result: list[Shaper | None] = []
     for (side, direction), shaper in zip(ways, shapers, strict=True):
         acting = [f for f in faults if f.flows.includes(direction)]
         if acting and shaper is not None:
-            shaper.faults += acting
+            shaper.add(acting)
         elif acting:
             shaper = Shaper(side, acting, rng)
         result.append(shaper)

@@ -17,7 +17,7 @@ from . import _splice as splicing
 from ._checkpoints import data_rewriter
 from ._connection import ClientConnection
 from ._fault_types import Direction
-from ._idle_watch import IdleWatch
+from ._idle_watch import tunnel_watch
 from ._relay import RelaySide
 from ._shaping import shape, timed_resets
 
@@ -76,7 +76,7 @@ def open_tunnel(conn: ClientConnection, upstream: RelaySide) -> None:
     transport.set_protocol(client)
     transport.resume_reading()  # in case the handshake buffer limit paused it
     if config.idle_timeout is not None:
-        watch = IdleWatch(client, config.idle_timeout)
+        watch = tunnel_watch(client, config.idle_timeout)
         conn.done.add_done_callback(lambda _: watch.cancel())
     data, eof = conn.conn.trailing_data
     if data:

@@ -69,6 +69,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_inline_task",
         "_udp_endpoint",
         "_sockets",
+        "_side_reset",
         "_shaping",
         "_read_buffer",
         "_selector_paths",
