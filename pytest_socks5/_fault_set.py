@@ -68,7 +68,8 @@ class FaultSet:
         """The faults acting at ``phase`` (``None``: transfer) that hit this connection.
 
         Counting ``times``/``nth`` and drawing ``probability`` happen here, once per
-        connection and fault.
+        connection and fault (and per later origin of a forwarding connection, whose
+        faults are picked for it).
         """
         hits = []
         with self._lock:
