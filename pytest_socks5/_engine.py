@@ -156,13 +156,14 @@ class Engine:
         accepted while this runs is closed at once."""
         self.context.registry.closing = True
         self.context.checkpoints.close()  # held connections are closed with the rest
-        await self._close_listeners()
-        for holder in [*self._placeholders, *self._unserved]:
-            holder.close()
+        for holder in [*self._placeholders, *self._unserved]:  # before any await: an up()
+            holder.close()  # not served yet must not be served now (_serve skips it)
         self._placeholders.clear()
         self._unserved = []
+        await self._close_listeners()
         await self.context.registry.close_all(timeout)
         for server in self._servers:
+            server.close()  # again: one _serve added after _close_listeners, too
             # Python 3.12+ waits here for every accepted connection; all were aborted
             # above, but a bounded wait keeps teardown bounded whatever asyncio does.
             with contextlib.suppress(TimeoutError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 
 from ._fault_types import Fault, Phase, TransferFault
 from ._records import ConnectionRecord
@@ -64,8 +65,11 @@ class FaultSet:
     def faults(self) -> tuple[Fault, ...]:
         return tuple(a.fault for a in self._active)
 
-    def pick(self, phase: Phase | None, record: ConnectionRecord) -> list[Fault]:
-        """The faults acting at ``phase`` (``None``: transfer) that hit this connection.
+    def pick(
+        self, phase: Phase | None, record: ConnectionRecord, skip: Sequence[Fault] = ()
+    ) -> list[Fault]:
+        """The faults acting at ``phase`` (``None``: transfer) that hit this connection,
+        but those in ``skip`` (acting on it already), which are neither counted nor drawn.
 
         Counting ``times``/``nth`` and drawing ``probability`` happen here, once per
         connection and fault (and per later origin of a forwarding connection, whose
@@ -79,6 +83,8 @@ class FaultSet:
                 if (phase is None) != is_transfer or (
                     phase is not None and fault.phase is not phase
                 ):
+                    continue
+                if skip and fault in skip:
                     continue
                 try:
                     if not fault.selects(record):

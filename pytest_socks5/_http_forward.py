@@ -167,7 +167,9 @@ async def forward(
             await wire.drained()  # what the old origin was sent goes to it, not the new
             _close_upstream(conn, upstream)
             origin, up = target, h11.Connection(h11.CLIENT)
-            with _selecting_by(conn.record, *origin):
+            # Its handshake (gates, hooks, the dial, a reply's Delay) is no idle time, as a
+            # first origin's is not: the watch starts again once it is answered.
+            with _selecting_by(conn.record, *origin), _paused(watch):
                 opened = await _open(conn, *origin)
                 if opened is not None:  # answered instead: no transfer, no fault acts
                     more_faults(conn, wire)
@@ -218,7 +220,8 @@ async def _next_request(
 @contextlib.contextmanager
 def _paused(watch: IdleWatch | None) -> Iterator[None]:
     """The idle ``watch`` (if any) waits while a kept-alive connection waits for its next
-    request (which its own timeouts bound), then watches again from there."""
+    request (which its own timeouts bound) or a later origin's handshake runs, then
+    watches again from there."""
     if watch is not None:
         watch.cancel()
     try:

@@ -175,8 +175,8 @@ class Policy:
         """The server's transfer faults that hit ``record`` as it moves on to a later
         origin (the record naming it), those not ``acting`` already; not noted. Chaos
         mode's fault is drawn once a connection, and acted as it opened."""
-        hits = self.faults.pick(None, record.freeze()) if self.faults else []
-        return [f for f in hits if isinstance(f, TransferFault) and f not in acting]
+        hits = self.faults.pick(None, record.freeze(), skip=acting) if self.faults else []
+        return [f for f in hits if isinstance(f, TransferFault)]
 
     @property
     def seed(self) -> int:

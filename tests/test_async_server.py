@@ -130,3 +130,20 @@ async def test_down_and_up_work_on_a_server_in_the_callers_loop() -> None:
         _, writer = await asyncio.wait_for(asyncio.open_connection(server.host, server.port), 5)
         writer.close()
         await writer.wait_closed()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_stop_right_after_up_leaves_nothing_listening(loop: str) -> None:
+    """On uvloop ``up()`` leaves serving the socket to a task; a stop before it runs must
+    close that socket, not let the task serve it after the stop."""
+    run = asyncio.run if loop == "asyncio" else pytest.importorskip("uvloop").run
+
+    async def main() -> int:
+        async with SOCKS5Server() as server:
+            server.down()
+            server.up()
+            return server.port
+
+    port = run(main())
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from pytest_socks5 import Outcome, SOCKS5Server
+from pytest_socks5 import ECHO, Outcome, SOCKS5Server
 from pytest_socks5.faults import CloseAfter, Latency
+from pytest_socks5.rawclient import open_tunnel
 
 from . import test_http_forward_faults as forwarded
-from .helpers import read_until_closed
+from .helpers import TIMEOUT, read_until_closed
 
 BODY = forwarded.BODY
 Origin = forwarded.Origin
@@ -114,3 +115,54 @@ def test_a_fault_joining_at_a_later_origin_counts_from_there_beside_another(
         later.close()
     assert second == b"HTTP/1.1 2"
     assert ended(server).outcome is Outcome.CLOSED
+
+
+def test_a_fault_acting_already_uses_up_no_times_at_a_later_origin(
+    proxy: Callable[..., SOCKS5Server], origin: Origin
+) -> None:
+    """``times=2``: two connections get it, whether or not the first moves on to a later
+    origin (the fault acting on it already is not picked, counted or drawn again)."""
+    later = Origin()
+    fault = Latency(seconds=0.001, direction="to_client", times=2)
+    server = proxy(fault)
+    try:
+        with raw_client(server) as sock:
+            _first_response(sock, origin)
+            sock.sendall(raw_request(later, "/second"))
+            assert read_until_closed(sock).endswith(BODY)
+        for _ in range(2):
+            with raw_client(server) as sock:
+                sock.sendall(raw_request(origin, "/again"))
+                assert read_until_closed(sock).endswith(BODY)
+    finally:
+        later.close()
+    records = server.wait_for_connections(3, ended=True)
+    assert [r.faults for r in records] == [(fault.describe(),)] * 2 + [()]
+
+
+def test_a_later_origins_handshake_is_no_idle_time(origin: Origin) -> None:
+    """A gate holds the later origin's request longer than ``idle_timeout``: the
+    connection goes on once released, as a first origin's held request does."""
+    later = Origin()
+    server = SOCKS5Server(idle_timeout=0.3, host_map={"idle.test": ECHO}).start()
+    try:
+        gate = server.hold("request", port=later.port)
+        with raw_client(server) as sock:
+            _first_response(sock, origin)
+            sock.sendall(raw_request(later, "/second"))
+            gate.wait()
+            # Held past idle_timeout's reach (1.25 x): two idle tunnels, opened now one
+            # after the other, each end idle (no sleep: the proxy's own clock).
+            for ended_idle in (1, 2):
+                with open_tunnel(server.address, "idle.test", 7, timeout=TIMEOUT):
+                    idle = server.wait_for_connections(
+                        ended_idle, outcome=Outcome.IDLE_TIMEOUT, ended=True
+                    )
+                    assert len(idle) == ended_idle
+            gate.release()
+            assert read_until_closed(sock).endswith(BODY)
+        first = server.wait_for_connections(3, ended=True)[0]
+        assert first.outcome is Outcome.CLOSED
+    finally:
+        server.stop()
+        later.close()
