@@ -68,6 +68,12 @@ class Sent:
         #: (bytes still in the transport's buffer are written first); ``None``: unknown.
         self.mark = None if mark is None else mark + transport.get_write_buffer_size()
 
+    def freeze(self) -> None:
+        """The side is retired: what is counted for the connection from now on is not
+        its (a later origin's), so its own count stops here."""
+        total = self.count()
+        self.count = lambda: total
+
     def lost(self, *, resetting: bool = False) -> int:
         """The bytes counted since the mark that never reach the side: with a reset by
         its peer, all it did not acknowledge (:func:`._sockets.lost_to_reset`); with the
@@ -104,6 +110,8 @@ class Upstream(asyncio.Protocol, BufferedReads):
         self.closing = False
         #: The proxy closed this connection itself (another origin, or the end).
         self.retired = False
+        #: ... and reset it, what it had not acknowledged taken back (see retire).
+        self.reset_by_proxy = False
         self.waiter: asyncio.Future[None] | None = None
 
     def data_received(self, data: bytes) -> None:
@@ -121,9 +129,23 @@ class Upstream(asyncio.Protocol, BufferedReads):
         self.wake()  # the queue to the destination drained: a waiting forwarder goes on
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:  # reset: only what it acknowledged reached it
-            self.record.undelivered("upstream", self.sent.lost())
+        if exc is not None and not self.reset_by_proxy:  # reset: what it acknowledged
+            self.record.undelivered("upstream", self.sent.lost())  # reached it, no more
         self._closed("fin" if exc is None else "rst")
+
+    def retire(self) -> None:
+        """The proxy is done with this destination (another origin, the end, idle): its
+        count stops where it is, and, if bytes are still queued for it (it stopped
+        reading), they are taken back and it is reset, as a tunnel passes a reset on; a
+        close would wait for it for as long as it does not read. Idempotent."""
+        if not self.retired:
+            self.retired = True
+            self.sent.freeze()
+        if not self.reset_by_proxy and self.transport.get_write_buffer_size():
+            self.record.undelivered("upstream", self.sent.lost(resetting=True))
+            self.reset_by_proxy = True
+            with contextlib.suppress(OSError):
+                reset_transport(self.transport)
 
     def _closed(self, how: CloseHow) -> None:
         if not self.eof and not self.retired:
@@ -202,8 +224,8 @@ class Flow:
         """``idle_timeout`` on this connection, as on a tunnel (:mod:`._idle_watch`): no
         byte moved either way for ``timeout`` and nothing drained from either queue, and
         the record ends ``idle-timeout``; the client's connection is closed (aborted if
-        bytes wait for it), the destination's retired and closed (reset in
-        :meth:`settle` if bytes wait for it)."""
+        bytes wait for it), the destination's retired (:meth:`Upstream.retire`) and
+        closed."""
         conn = self.conn
 
         def queued() -> tuple[int, ...]:
@@ -214,7 +236,7 @@ class Flow:
 
         def close() -> None:
             if self.upstream is not None:
-                self.upstream.retired = True
+                self.upstream.retire()
             conn.close_upstream()
             client = conn.transport
             if client is not None and client.get_write_buffer_size():
@@ -246,9 +268,5 @@ class Flow:
         as long as it does not read them."""
         record = self.conn.record
         record.undelivered("client", self.client.lost())
-        upstream = self.upstream
-        if upstream is not None and upstream.transport.get_write_buffer_size():
-            record.undelivered("upstream", upstream.sent.lost(resetting=True))
-            upstream.retired = True
-            with contextlib.suppress(OSError):
-                reset_transport(upstream.transport)
+        if self.upstream is not None and self.upstream.transport.get_write_buffer_size():
+            self.upstream.retire()

@@ -298,7 +298,7 @@ def _to_destination(up: h11.Connection, wire: Wire, event: h11.Event) -> None:
 
 
 def _close_upstream(conn: ClientConnection, upstream: Upstream) -> None:
-    upstream.retired = True
+    upstream.retire()
     conn.close_upstream()
 
 

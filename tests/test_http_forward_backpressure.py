@@ -301,3 +301,83 @@ def test_a_destination_that_never_reads_stops_the_proxy_reading_the_client(
     finally:
         pusher.join(TIMEOUT)
         origin.close()
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, "closed before a whole head"
+        head += byte
+    return head
+
+
+def _read_ok(sock: socket.socket) -> None:
+    answer = b""
+    while not answer.endswith(b"\r\n\r\nok"):
+        chunk = sock.recv(4096)
+        assert chunk, "closed before the answer"
+        answer += chunk
+
+
+def _recv_until_reset(sock: socket.socket) -> None:
+    while sock.recv(65536):
+        pass
+
+
+def test_an_origin_left_for_another_keeps_its_own_count_and_is_reset(
+    server: SOCKS5Server,
+) -> None:
+    """Origin A answers after the head of a 3 MiB POST and reads no more; the client
+    then asks origin B. A is reset (a close would wait for it for ever), what it never
+    got is not counted, and the bytes B is sent later are B's: A's count stops at the
+    switch (it took back B's bytes when A's reset came after them)."""
+    body_a, body_b = 3 * 1024 * 1024, 200_000
+    a = socket.create_server(("127.0.0.1", 0))
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    b = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    got: dict[str, int] = {}
+
+    def serve_a() -> None:
+        conn, _ = a.accept()
+        accepted.append(conn)
+        got["a_head"] = len(_read_head(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def serve_b() -> None:
+        conn, _ = b.accept()
+        accepted.append(conn)
+        head = len(_read_head(conn))
+        received = 0
+        while received < body_b:
+            received += len(conn.recv(65536))
+        got["b"] = head + received
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    for serve in (serve_a, serve_b):
+        threading.Thread(target=serve, daemon=True).start()
+    sock = client(server)
+    try:
+        pa, pb = a.getsockname()[1], b.getsockname()[1]
+        head = "POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        sock.sendall((head % (pa, body_a)).encode())
+        pusher = threading.Thread(target=sock.sendall, args=(b"x" * body_a,), daemon=True)
+        pusher.start()
+        _read_ok(sock)
+        pusher.join(TIMEOUT)
+        assert not pusher.is_alive(), "the proxy never took the whole first body"
+        wait_for("origin A's head read", lambda: "a_head" in got)
+        conn_a = accepted[0]
+        a_got = got["a_head"] + settled(conn_a)
+        sock.sendall((head % (pb, body_b)).encode() + b"y" * body_b)
+        _read_ok(sock)
+        with pytest.raises(ConnectionResetError):  # the proxy reset A at the switch
+            _recv_until_reset(conn_a)
+        sock.close()
+        (record,) = server.wait_for_connections(1, ended=True, timeout=TIMEOUT)
+        assert a_got + got["b"] - 2 * CHUNK <= record.bytes_from_client <= a_got + got["b"]
+    finally:
+        sock.close()
+        for one in (a, b, *accepted):
+            one.close()
