@@ -31,9 +31,11 @@ from pytest_socks5.rawclient import tunnel as socks5_tunnel
 __all__ = [
     "NO_HYPOTHESIS",
     "PYTESTER_ECHO_CONFTEST",
+    "SILENCE",
     "TIMEOUT",
     "TWO_WORKERS",
     "VERSIONS",
+    "assert_silent",
     "closed_port",
     "connect",
     "connect_request",
@@ -92,6 +94,20 @@ def open_any_tunnel(
             head += recv_exactly(client, 1)
         assert head.startswith(b"HTTP/1.1 200")
     return client
+
+
+#: How long "no answer" or "nothing more arrives" is watched for.
+SILENCE = 0.3
+
+
+def assert_silent(sock: socket.socket) -> None:
+    """Nothing arrives on ``sock`` for :data:`SILENCE` seconds: no byte and no EOF."""
+    sock.settimeout(SILENCE)
+    try:
+        data = sock.recv(100)
+    except TimeoutError:
+        return
+    raise AssertionError(f"expected silence, got {data.hex(' ') or 'EOF'}")
 
 
 def read_until_closed(sock: socket.socket) -> bytes:

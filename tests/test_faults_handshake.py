@@ -23,12 +23,11 @@ from pytest_socks5.faults import (
     WrongVersion,
 )
 
-from .helpers import connect, only_record, recv_all, recv_exactly, socks5_request
+from .helpers import assert_silent, connect, only_record, recv_all, recv_exactly, socks5_request
 
 MakeServer = Callable[..., SOCKS5Server]
 
 GREETING = b"\x05\x01\x00"
-SILENCE = 0.3  # how long "no answer" is watched for
 
 
 @pytest.fixture
@@ -39,15 +38,6 @@ def server(make_server: MakeServer, echo_server) -> SOCKS5Server:
 
 def request_bytes(host: str = "api.example.test", port: int = 80) -> bytes:
     return socks5_request(host, port)
-
-
-def assert_silent(sock: socket.socket) -> None:
-    sock.settimeout(SILENCE)
-    try:
-        data = sock.recv(100)
-    except TimeoutError:
-        return
-    pytest.fail(f"expected silence, got {data.hex(' ') or 'EOF'}")
 
 
 # -- method selection -----------------------------------------------------------------

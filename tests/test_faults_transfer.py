@@ -28,6 +28,7 @@ from pytest_socks5.faults import (
 
 from .helpers import (
     TIMEOUT,
+    assert_silent,
     connect,
     digest_target,
     only_record,
@@ -36,8 +37,6 @@ from .helpers import (
     recv_exactly,
     socks5_tunnel,
 )
-
-SILENCE = 0.3  # how long "nothing more arrives" is watched for
 
 
 @pytest.fixture
@@ -83,15 +82,6 @@ def chunked_target(end: str = "fin") -> Iterator[tuple[str, int]]:
         listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() if nobody came
         listener.close()
         thread.join(TIMEOUT)
-
-
-def assert_silent(sock: socket.socket) -> None:
-    sock.settimeout(SILENCE)
-    try:
-        data = sock.recv(100)
-    except TimeoutError:
-        return
-    pytest.fail(f"expected silence, got {data.hex(' ') or 'EOF'}")
 
 
 # -- the record counts what was delivered, on every relay ----------------------------

@@ -11,13 +11,9 @@ what reached the receiving socket: what it read plus what was left in its receiv
 
 from __future__ import annotations
 
-import fcntl
 import socket
-import struct
 import sys
-import termios
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -27,7 +23,8 @@ from pytest_socks5 import Outcome, SOCKS5Server, faults
 from pytest_socks5._sockets import WRITE_HIGH_WATER
 
 from .helpers import TIMEOUT, recv_exactly
-from .reliability import on_loop
+from .reliability import on_loop, wait_until
+from .tcp_state import queued, reset, window_and_probes
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the truth is read from Linux's TCP_INFO"
@@ -45,8 +42,6 @@ SHAPED_BOUND = HELD_BOUND + WRITE_HIGH_WATER + 512 * 1024
 #: grow to a few MiB on loopback): far less than ``SIZE``.
 KERNELS_BOUND = 24 * 1024 * 1024
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % SIZE
-#: ``struct tcp_info``'s ``tcpi_rcv_wnd`` (u32, Linux 6.2+: the window last advertised).
-RCV_WND_AT = 232
 
 
 @dataclass(frozen=True)
@@ -90,29 +85,14 @@ def held(server: SOCKS5Server) -> Held | None:
 
 def wait_for(what: str, condition: Callable[[], object]) -> None:
     """Poll ``condition`` (a state, not a time) until it holds; fail after ``TIMEOUT``."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.002)
+    wait_until(lambda: bool(condition()), timeout=TIMEOUT, what=what)
 
 
 def settled(sock: socket.socket) -> int:
     """Once ``sock``'s kernel advertised a zero window (nothing more can reach it): the
     bytes in its receive queue."""
-
-    def window() -> int:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-        if len(info) < RCV_WND_AT + 4:
-            pytest.skip("this kernel's TCP_INFO has no tcpi_rcv_wnd (Linux 6.2+)")
-        return int(struct.unpack_from("I", info, RCV_WND_AT)[0])
-
-    wait_for("a zero window", lambda: window() == 0)
-    return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0])
-
-
-def reset(sock: socket.socket) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+    wait_for("a zero window", lambda: window_and_probes(sock)[0] == 0)
+    return queued(sock)
 
 
 class Origin:

@@ -28,9 +28,8 @@ from pytest_socks5.faults import (
     Truncate,
 )
 
-from .helpers import TIMEOUT, read_until_closed, recv_exactly
+from .helpers import SILENCE, TIMEOUT, assert_silent, read_until_closed, recv_exactly
 
-SILENCE = 0.3  # how long "nothing more arrives" is watched for
 BODY = b"abcdefghij" * 400
 
 
@@ -172,15 +171,6 @@ def raw_client(server: SOCKS5Server) -> socket.socket:
     sock = socket.create_connection(server.address, timeout=TIMEOUT)
     sock.settimeout(TIMEOUT)
     return sock
-
-
-def assert_silent(sock: socket.socket) -> None:
-    sock.settimeout(SILENCE)
-    try:
-        data = sock.recv(100)
-    except TimeoutError:
-        return
-    pytest.fail(f"expected silence, got {data.hex(' ') or 'EOF'}")
 
 
 def assert_counts(record: ConnectionRecord, origin: Origin, to_client: int) -> None:

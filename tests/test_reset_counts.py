@@ -13,11 +13,8 @@ relay and loop (``make_server``), and every protocol (``VERSIONS``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import socket
-import struct
 import sys
-import termios
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +23,8 @@ import pytest
 
 from pytest_socks5 import Outcome, SOCKS5Server
 
-from .helpers import TIMEOUT, VERSIONS, connect_request, recv_exactly
+from .helpers import TIMEOUT, VERSIONS, open_any_tunnel, recv_exactly
+from .tcp_state import queued, reset, window_and_probes
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the truth is read from Linux's TCP_INFO"
@@ -36,21 +34,6 @@ MakeServer = Callable[..., SOCKS5Server]
 #: More than every buffer between the two ends can hold: the sender is always blocked.
 SIZE = 8 * 1024 * 1024
 READ = 1000
-#: ``struct tcp_info``: ``tcpi_segs_in`` and ``tcpi_data_segs_in`` (u32), ``tcpi_rcv_wnd``
-#: (u32, Linux 6.2+: the window last advertised).
-SEGS_IN_AT, DATA_SEGS_IN_AT, RCV_WND_AT = 140, 152, 232
-
-
-def window_and_probes(sock: socket.socket) -> tuple[int, int]:
-    """The receive window ``sock`` last advertised, and how many segments with no data it
-    received; skips the test where the kernel does not tell the window."""
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    if len(info) < RCV_WND_AT + 4:
-        pytest.skip("this kernel's TCP_INFO has no tcpi_rcv_wnd (Linux 6.2+)")
-    segments, data_segments, window = (
-        struct.unpack_from("I", info, at)[0] for at in (SEGS_IN_AT, DATA_SEGS_IN_AT, RCV_WND_AT)
-    )
-    return window, segments - data_segments
 
 
 def reset_with_unread_data(sock: socket.socket) -> int:
@@ -72,28 +55,9 @@ def reset_with_unread_data(sock: socket.socket) -> int:
             break
         assert time.monotonic() < deadline, f"window {window}, {empty} probes: never settled"
         time.sleep(0.001)  # polling a condition, not timing anything
-    queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-    return READ + queued
-
-
-def open_tunnel(
-    sock: socket.socket, server: SOCKS5Server, target: tuple[str, int], version: int | str
-) -> None:
-    """The CONNECT on ``sock`` (a socket not yet connected), its success reply read."""
-    sock.settimeout(TIMEOUT)
-    sock.connect(server.address)
-    sock.sendall(connect_request(target, version))
-    if version == 5:
-        assert recv_exactly(sock, 12)[2:4] == b"\x05\x00"
-    elif version == 4:
-        assert recv_exactly(sock, 8)[:2] == b"\x00\x5a"
-    else:
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            head += recv_exactly(sock, 1)
-        assert head.startswith(b"HTTP/1.1 200")
+    in_queue = queued(sock)
+    reset(sock)
+    return READ + in_queue
 
 
 def send_until_stopped(sock: socket.socket) -> None:
@@ -119,8 +83,7 @@ def test_a_client_that_resets_with_unread_bytes_counts_what_reached_it(
 
         thread = threading.Thread(target=destination, daemon=True)
         thread.start()
-        sock = socket.socket()
-        open_tunnel(sock, server, target.getsockname(), version)
+        sock = open_any_tunnel(server, target.getsockname(), version)
         reached = reset_with_unread_data(sock)
         (record,) = server.wait_for_connections(1, ended=True, timeout=TIMEOUT)
         thread.join(TIMEOUT)
@@ -150,8 +113,7 @@ def test_a_destination_that_resets_with_unread_bytes_counts_what_reached_it(
 
         thread = threading.Thread(target=destination, daemon=True)
         thread.start()
-        with socket.socket() as sock:
-            open_tunnel(sock, server, target.getsockname(), version)
+        with open_any_tunnel(server, target.getsockname(), version) as sock:
             send_until_stopped(sock)
             (record,) = server.wait_for_connections(1, ended=True, timeout=TIMEOUT)
         thread.join(TIMEOUT)
